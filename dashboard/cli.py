@@ -1,0 +1,187 @@
+"""The `trackboard` command: the outermost layer (nothing imports this module).
+
+Every command takes --store (else $TRACKBOARD_STORE, else ./trackboard.db) and
+turns trackboard's own errors into one friendly line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from trackboard.storage.errors import TrackboardError
+from trackboard.storage.urls import mask_text
+
+STORE_HELP = "Store URL (default: $TRACKBOARD_STORE, else sqlite:///trackboard.db)."
+
+
+def store_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--store", "store", default=None, metavar="URL", help=STORE_HELP)(f)
+
+
+def friendly(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Show trackboard errors (bad URL, unknown run, old schema...) as one line."""
+
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except TrackboardError as exc:
+            raise click.ClickException(mask_text(str(exc))) from None
+        except ValueError as exc:
+            raise click.ClickException(mask_text(str(exc))) from None
+    return wrapper
+
+
+def open_store(store: str | None, *, read_only: bool = False) -> Any:
+    from trackboard.storage import Store
+
+    return Store(store, read_only=read_only)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trackboard")
+def cli() -> None:
+    """trackboard: one experiment store for every framework."""
+
+
+@cli.command("runs")
+@store_option
+@click.option("--project", default=None, help="Only runs of this project.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--metrics/--no-metrics", default=True, help="Include last/min/max columns.")
+@friendly
+def runs_cmd(store: str | None, project: str | None, fmt: str, metrics: bool) -> None:
+    """List runs, newest first."""
+    with open_store(store, read_only=True) as s:
+        frame = s.runs(project=project, params=fmt != "table", metrics=metrics)
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+        return
+    if fmt == "json":
+        click.echo(frame.to_json(orient="records", date_format="iso", indent=2))
+        return
+    if frame.empty:
+        click.echo("no runs yet" + (f" in project {project!r}" if project else ""))
+        return
+    cols = ["id", "name", "project", "framework", "status", "created_at", "duration"]
+    cols += [c for c in frame.columns if c.startswith("metrics.") and c.endswith(".last")][:6]
+    view = frame[cols].copy()
+    view["created_at"] = view["created_at"].dt.strftime("%Y-%m-%d %H:%M")
+    view["duration"] = view["duration"].map(_duration)
+    view.columns = [c.removeprefix("metrics.").removesuffix(".last") for c in view.columns]
+    click.echo(view.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+
+
+@cli.command("show")
+@click.argument("run_id")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly
+def show_cmd(run_id: str, store: str | None, as_json: bool) -> None:
+    """Everything about one run (a unique id prefix is enough)."""
+    with open_store(store, read_only=True) as s:
+        info = s.run(run_id)
+    if as_json:
+        click.echo(json.dumps(info, default=str, indent=2))
+        return
+    for key in ("id", "name", "project", "status", "framework", "host", "git_commit",
+                "command", "notes", "created_at", "ended_at"):
+        if info.get(key) is not None and str(info.get(key)) not in ("NaT", "nan"):
+            click.echo(f"{key:>11}: {info[key]}")
+    click.echo(f"{'duration':>11}: {_duration(info['duration'])}")
+    for title in ("params", "tags"):
+        if info[title]:
+            click.echo(f"\n{title}:")
+            for k, v in info[title].items():
+                click.echo(f"  {k} = {json.dumps(v) if not isinstance(v, str) else v}")
+    if info["metrics"]:
+        click.echo("\nmetrics:            last        min        max   steps")
+        for k, m in info["metrics"].items():
+            click.echo(f"  {k:<14} {m['last']:>10.5g} {m['min']:>10.5g} {m['max']:>10.5g}"
+                       f"   {m['first_step']}..{m['last_step']} ({m['count']})")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema commands."""
+
+
+@db_group.command("upgrade")
+@store_option
+@friendly
+def db_upgrade(store: str | None) -> None:
+    """Create or upgrade the store's schema to this version of trackboard."""
+    from trackboard.storage.engine import build_engine
+    from trackboard.storage.migrate import upgrade
+    from trackboard.storage.urls import mask_url
+
+    engine = build_engine(store)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    where = mask_url(engine.url)
+    if before == after:
+        click.echo(f"{where} is up to date (schema {after})")
+    else:
+        click.echo(f"upgraded {where} from schema {before or '(empty)'} to {after}")
+
+
+@db_group.command("current")
+@store_option
+@friendly
+def db_current(store: str | None) -> None:
+    """Show the schema version of the store and the one this trackboard needs."""
+    from trackboard.storage.engine import build_engine
+    from trackboard.storage.migrate import current_revision, head_revision
+
+    engine = build_engine(store, read_only=True)
+    try:
+        with engine.connect() as conn:
+            rev = current_revision(conn)
+    finally:
+        engine.dispose()
+    click.echo(f"database: {rev or '(empty)'}; this trackboard: {head_revision()}")
+
+
+@cli.command("sync")
+@store_option
+@friendly
+def sync_cmd(store: str | None) -> None:
+    """Deliver points left in the local spool (by runs that ended during an outage)."""
+    from trackboard.storage.sync import deliver_spool
+
+    result = deliver_spool(store)
+    click.echo(result.summary())
+    if result.remaining:
+        sys.exit(1)
+
+
+def _duration(seconds: float) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def main() -> None:
+    cli(prog_name="trackboard")
+
+
+# Commands that live in their own modules register themselves on `cli` when imported.
+# Each imports its heavy dependencies (Streamlit, TensorBoard, frameworks) lazily.
+from trackboard.dashboard import cli_demo, cli_transfer, cli_ui  # noqa: E402,F401
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`trackboard` commands: transfer (registered on the main group when imported)."""
+
+from __future__ import annotations
+
+from trackboard.dashboard.cli import cli  # noqa: F401

@@ -1,0 +1,221 @@
+"""Run: the handle training code logs through.
+
+Every call validates its input at once (programmer errors raise ValueError here,
+in the training loop, where they can be fixed), stamps the wall time, and hands a
+small tuple to the store's background writer. No call does I/O or waits on the
+store, except finish(), which drains the writer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+import socket
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from trackboard.loggers.values import check_key, check_step, flatten, param_json, to_float
+from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
+from trackboard.storage.writer import Writer, writer_for
+
+_active: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+class Run:
+    """One training run.
+
+    >>> run = Run(project="churn", name="mlp", config={"lr": 1e-3}, store=url)  # doctest: +SKIP
+    >>> run.log({"loss": 0.41}, step=12)                                         # doctest: +SKIP
+    >>> run.finish()                                                             # doctest: +SKIP
+    """
+
+    def __init__(self, project: str = "default", name: str | None = None,
+                 config: Mapping[str, Any] | None = None,
+                 tags: Mapping[str, Any] | None = None, store: str | None = None, *,
+                 framework: str | None = None, notes: str | None = None,
+                 writer: Writer | None = None) -> None:
+        check_key(project)
+        if name is not None:
+            check_key(name)
+        self._uid = secrets.token_hex(8)
+        self.project = project
+        self.name = name or f"run-{self._uid[:6]}"
+        self.framework = framework
+        self._writer = writer or writer_for(store)
+        self._step = 0
+        self._finished = False
+        self._known_keys: set[str] = set()
+        self._lock = threading.Lock()  # only for finish(): log() stays lock-free
+        self.created_at = time.time()
+        self._writer.submit((RUN, {
+            "uid": self._uid, "project": project, "name": self.name,
+            "framework": framework, "host": socket.gethostname(),
+            "git_commit": _git_commit(), "command": _command_line(),
+            "created_at": self.created_at, "status": "running",
+        }))
+        if config:
+            self.log_params(config)
+        if tags:
+            self.set_tags(tags)
+        if notes:
+            self._writer.submit((NOTES, self._uid, str(notes)))
+        _active.add(self)
+
+    @property
+    def id(self) -> str:
+        """Stable unique id of this run (16 hex characters)."""
+        return self._uid
+
+    @property
+    def step(self) -> int:
+        """The step the next log() without an explicit step will use."""
+        return self._step
+
+    @property
+    def store_url(self) -> str:
+        return self._writer.url
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metric values at a step (default: one past the last step used).
+
+        Logging a step again replaces its values (the later call wins).
+        """
+        wall = time.time()
+        if self._finished:
+            raise ValueError(f"run {self.name!r} is finished; start a new Run to log more")
+        if step is None:
+            step = self._step
+        elif type(step) is not int or step < 0:
+            step = check_step(step)
+        if not isinstance(metrics, Mapping):
+            raise ValueError(f"log() takes a dict of metric values, got "
+                             f"{type(metrics).__name__}; e.g. run.log({{'loss': 0.3}})")
+        values: dict[str, float] = {}
+        known = self._known_keys
+        for key, value in metrics.items():
+            if key not in known:
+                known.add(check_key(key))
+            values[key] = value if type(value) is float else to_float(key, value)
+        self._step = step + 1
+        if values:
+            self._writer.submit((POINTS, self._uid, step, wall, values), len(values))
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record hyperparameters; nested dicts are flattened to "a.b" keys."""
+        if not isinstance(params, Mapping):
+            raise ValueError(f"log_params() takes a dict, got {type(params).__name__}")
+        flat = flatten(params)
+        encoded = {}
+        for key, value in flat.items():
+            check_key(key)
+            try:
+                encoded[key] = param_json(value)
+            except ValueError as exc:
+                raise ValueError(f"param {key!r}: {exc}") from None
+        if encoded:
+            self._writer.submit((PARAMS, self._uid, encoded))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Attach string tags (numbers are turned into text)."""
+        if not isinstance(tags, Mapping):
+            raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
+        clean = {}
+        for key, value in tags.items():
+            check_key(key)
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
+                                 "text, e.g. set_tags({'seed': '3'})")
+            clean[key] = str(value)
+        if clean:
+            self._writer.submit((TAGS, self._uid, clean))
+
+    def finish(self, status: str = "finished", *, timeout: float = 60.0) -> None:
+        """End the run and wait (up to `timeout` s) until its data is stored. Idempotent."""
+        if status not in ("finished", "failed", "killed"):
+            raise ValueError(f"status {status!r}: use 'finished', 'failed' or 'killed'")
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        self._writer.submit((STATUS, self._uid, status, time.time()))
+        self._writer.flush(timeout)
+        _active.discard(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.finish("finished")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("killed")
+        else:
+            self.finish("failed")
+
+    def __repr__(self) -> str:
+        return f"Run(id={self._uid!r}, project={self.project!r}, name={self.name!r})"
+
+
+def _finish_active_runs() -> None:
+    # An uncaught exception leaves sys.last_value set before atexit handlers run.
+    status = "failed" if getattr(sys, "last_value", None) is not None else "finished"
+    for run in list(_active):
+        try:
+            run.finish(status, timeout=10.0)
+        except Exception:  # at exit nothing may raise; the writer reports its own trouble
+            pass
+
+
+# Registered after the writer module's own atexit hook, so it runs before it.
+atexit.register(_finish_active_runs)
+
+
+def _command_line() -> str:
+    return " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
+                     *sys.argv[1:]])[:2000]
+
+
+def _git_commit(start: Path | None = None) -> str | None:
+    """HEAD's commit of the repository around the working directory, read from .git."""
+    try:
+        here = (start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            git = folder / ".git"
+            if git.is_file():  # worktree or submodule: "gitdir: <path>"
+                git = (folder / git.read_text().split(":", 1)[1].strip()).resolve()
+            if not git.is_dir():
+                continue
+            head = (git / "HEAD").read_text().strip()
+            if not head.startswith("ref:"):
+                return head[:40]
+            ref = head.split(":", 1)[1].strip()
+            common = git
+            if (git / "commondir").is_file():
+                common = (git / (git / "commondir").read_text().strip()).resolve()
+            for base in (git, common):
+                if (base / ref).is_file():
+                    return (base / ref).read_text().strip()[:40]
+                packed = base / "packed-refs"
+                if packed.is_file():
+                    for line in packed.read_text().splitlines():
+                        if line.endswith(" " + ref):
+                            return line.split(" ", 1)[0][:40]
+            return None
+    except OSError:
+        return None
+    return None
+
+
+def active_runs() -> list[Run]:
+    return list(_active)

@@ -1,0 +1,100 @@
+"""Reading metric histories at the resolution a chart needs.
+
+A series with few points in the requested step range is read raw. A larger one
+is read raw and reduced in numpy to max_points/2 buckets, each giving its min
+and max point. A series too long to read raw is served from the stored roll-up
+level with the most buckets that still fit, so the cost of a read grows with
+the points returned, not with the length of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trackboard.storage import rollup
+from trackboard.storage.rollup import Buckets
+from trackboard.storage.schema import BUCKET_SHIFTS
+
+# Read raw and reduce in numpy while the range holds at most this many points per
+# point returned; beyond, the roll-ups are cheaper than reading everything.
+RAW_FACTOR = 25
+
+
+@dataclass
+class Series:
+    run_id: int
+    key_id: int
+    count: int
+    first_step: int
+    last_step: int
+
+
+@dataclass
+class Plan:
+    """How to read one series: 'raw', 'reduce' (raw + numpy) or 'level' (roll-ups)."""
+
+    how: str
+    lo: int
+    hi: int
+    level: int = 0
+    buckets: int = 0
+
+
+def plan(series: Series, max_points: int | None,
+         step_range: tuple[int | None, int | None] | None = None) -> Plan | None:
+    """Decide how to read a series; None when the range holds no steps of it."""
+    lo, hi = series.first_step, series.last_step
+    if step_range is not None:
+        if step_range[0] is not None:
+            lo = max(lo, int(step_range[0]))
+        if step_range[1] is not None:
+            hi = min(hi, int(step_range[1]))
+    if lo > hi:
+        return None
+    if max_points is None:
+        return Plan("raw", lo, hi)
+    span = series.last_step - series.first_step + 1
+    estimate = series.count if (lo, hi) == (series.first_step, series.last_step) else int(
+        series.count * (hi - lo + 1) / span) + 1
+    if estimate <= max_points:
+        return Plan("raw", lo, hi)
+    half = max(1, max_points // 2)
+    if estimate <= RAW_FACTOR * max_points:
+        return Plan("reduce", lo, hi, buckets=half)
+    for level, shift in enumerate(BUCKET_SHIFTS, start=1):
+        if (hi >> shift) - (lo >> shift) + 1 <= half:
+            return Plan("level", lo, hi, level=level)
+    return Plan("level", lo, hi, level=len(BUCKET_SHIFTS))
+
+
+def reduce_points(step: np.ndarray, wall: np.ndarray, value: np.ndarray, lo: int, hi: int,
+                  buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min/max downsampling of raw points (sorted by step) into `buckets` equal step ranges."""
+    if len(step) == 0:
+        return step, wall, value
+    width = hi - lo + 1
+    bucket = ((step - lo) * buckets) // width
+    pts = Buckets.of_points(np.zeros(len(step), np.int64), step, wall, value)
+    b = rollup.aggregate(pts, bucket)
+    _, s, w, v = rollup.as_points(b)
+    return s, w, v
+
+
+def level_points(rows: list[tuple[Any, ...]], lo: int, hi: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points of stored roll-up rows (min_step, min_wall, min_value, max_step, max_wall,
+    max_value), kept inside [lo, hi]."""
+    if not rows:
+        e = np.empty(0)
+        return e.astype(np.int64), e, e
+    arr = np.array(rows, dtype=np.float64)
+    n = len(arr)
+    b = Buckets(np.zeros(n, np.int64), np.arange(n), np.zeros(n, np.int64),
+                arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2],
+                arr[:, 3].astype(np.int64), arr[:, 4], arr[:, 5])
+    _, s, w, v = rollup.as_points(b)
+    keep = (s >= lo) & (s <= hi)
+    return s[keep], w[keep], v[keep]

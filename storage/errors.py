@@ -1,0 +1,41 @@
+"""The store's own exceptions: callers catch these, never driver errors."""
+
+from __future__ import annotations
+
+
+class TrackboardError(Exception):
+    """Base class of every error trackboard raises on purpose."""
+
+
+class StoreURLError(TrackboardError, ValueError):
+    """The store URL is malformed or names a backend we do not support."""
+
+
+class StoreUnavailableError(TrackboardError):
+    """The database cannot be reached (server down, file unreadable, locked too long)."""
+
+
+class SchemaOutdatedError(TrackboardError):
+    """The database was created by an older trackboard; it needs `trackboard db upgrade`."""
+
+
+class SchemaTooNewError(TrackboardError):
+    """The database was written by a newer trackboard than this one."""
+
+
+class RunNotFoundError(TrackboardError, KeyError):
+    """No run has this id (or the prefix matches none)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "run not found"
+
+
+class AmbiguousRunIdError(TrackboardError, KeyError):
+    """A run id prefix matches more than one run."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "ambiguous run id"
+
+
+class ReadOnlyStoreError(TrackboardError):
+    """A write was attempted through a store opened read-only."""

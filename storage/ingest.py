@@ -1,0 +1,408 @@
+"""Apply one writer batch to the store in one transaction.
+
+Hot path: the points upsert goes straight to the driver (executemany on SQLite;
+COPY into a staging table on PostgreSQL, see pgcopy.py), sorted by
+(run, key, step) so B-tree pages fill by appending. Roll-up buckets and the
+per-(run, key) summary are computed in numpy from the batch and merged with the
+one boundary bucket per level already stored. A batch that rewrites steps already
+stored (resumed runs, spool replays) recomputes the touched buckets from the
+stored points instead, so roll-ups stay exact whatever the delivery order.
+
+"Later value wins" is decided by wall time (stamped when log() was called), not
+by delivery order: a spool replayed after newer data cannot overwrite it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from trackboard.storage import rollup
+from trackboard.storage.records import Batch
+from trackboard.storage.rollup import Buckets
+from trackboard.storage.schema import BUCKET_SHIFTS
+
+_SERIES_SHIFT = 32  # series id = run_id << 32 | key_id
+
+_BUCKET_COLS = ("run_id", "key_id", "level", "bucket", "count", "min_step", "min_wall",
+                "min_value", "max_step", "max_wall", "max_value")
+_SUMMARY_COLS = ("run_id", "key_id", "count", "first_step", "last_step", "last_wall",
+                 "last_value", "min_step", "min_value", "max_step", "max_value")
+
+
+def _upsert_sql(table: str, cols: tuple[str, ...], key: tuple[str, ...], mark: str,
+                where: str = "") -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
+    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{where}")
+
+
+class Ingestor:
+    """Writes batches into one store; caches run and key ids between batches."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._run_ids: dict[str, int] = {}
+        self._key_ids: dict[str, int] = {}
+        m = self._mark
+        self._points_sql = _upsert_sql(
+            "points", ("run_id", "key_id", "step", "wall_time", "value"),
+            ("run_id", "key_id", "step"), m,
+            " WHERE excluded.wall_time >= points.wall_time")
+        self._bucket_sql = _upsert_sql("point_buckets", _BUCKET_COLS,
+                                       ("run_id", "key_id", "level", "bucket"), m)
+        self._summary_sql = _upsert_sql("metric_summaries", _SUMMARY_COLS,
+                                        ("run_id", "key_id"), m)
+
+    # -- public ------------------------------------------------------------------
+
+    def apply(self, batch: Batch, *, heartbeat: float | None = None) -> int:
+        """Write `batch` in one transaction; returns the number of points written."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                # Take the write lock up front: a read lock upgraded later can fail
+                # with SQLITE_BUSY without the busy handler ever waiting.
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                try:
+                    return self._apply(conn, batch, heartbeat)
+                except BaseException:
+                    # Ids cached during a transaction that rolls back may not exist.
+                    self._run_ids.clear()
+                    self._key_ids.clear()
+                    raise
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _apply(self, conn: Connection, batch: Batch, heartbeat: float | None) -> int:
+        for uid, record in batch.runs.items():
+            if uid not in self._run_ids:
+                self._run_ids[uid] = self._ensure_run(conn, record)
+        for uid in batch.uids():
+            if uid not in self._run_ids:
+                rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar()
+                if rid is None:
+                    raise LookupError(f"records for run {uid} arrived without the run itself")
+                self._run_ids[uid] = rid
+        written = self._write_points(conn, batch.points) if batch.points else 0
+        for _, uid, values in batch.params:
+            self._upsert_kv(conn, "params", self._run_ids[uid], values)
+        for _, uid, values in batch.tags:
+            self._upsert_kv(conn, "tags", self._run_ids[uid], values)
+        for _, uid, notes in batch.notes:
+            conn.execute(text("UPDATE runs SET notes = :n WHERE id = :r"),
+                         {"n": notes, "r": self._run_ids[uid]})
+        for _, uid, status, ended in batch.status:
+            conn.execute(text("UPDATE runs SET status = :s, ended_at = :e, heartbeat_at = :h "
+                              "WHERE id = :r"),
+                         {"s": status, "e": ended, "h": ended or time.time(),
+                          "r": self._run_ids[uid]})
+        if heartbeat is not None:
+            live = [self._run_ids[u] for u in batch.uids()]
+            if live:
+                conn.execute(text("UPDATE runs SET heartbeat_at = :h WHERE id = :r "
+                                  "AND status = 'running'"),
+                             [{"h": heartbeat, "r": r} for r in live])
+        return written
+
+    def _ensure_run(self, conn: Connection, rec: dict[str, Any]) -> int:
+        rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": rec["uid"]}).scalar()
+        if rid is not None:
+            return int(rid)
+        pid = self._ensure_project(conn, rec["project"])
+        row = {k: rec.get(k) for k in ("uid", "name", "framework", "host", "git_commit",
+                                       "command", "created_at", "status")}
+        row["status"] = row["status"] or "running"
+        row["heartbeat_at"] = rec.get("created_at")
+        conn.execute(text(
+            "INSERT INTO runs (uid, project_id, name, status, framework, host, git_commit, "
+            "command, created_at, heartbeat_at) VALUES (:uid, :pid, :name, :status, :framework, "
+            ":host, :git_commit, :command, :created_at, :heartbeat_at) "
+            "ON CONFLICT (uid) DO NOTHING"), {**row, "pid": pid})
+        return int(conn.execute(text("SELECT id FROM runs WHERE uid = :u"),
+                                {"u": rec["uid"]}).scalar_one())
+
+    def _ensure_project(self, conn: Connection, name: str) -> int:
+        conn.execute(text("INSERT INTO projects (name, created_at) VALUES (:n, :t) "
+                          "ON CONFLICT (name) DO NOTHING"), {"n": name, "t": time.time()})
+        return int(conn.execute(text("SELECT id FROM projects WHERE name = :n"),
+                                {"n": name}).scalar_one())
+
+    def _key_id(self, conn: Connection, name: str) -> int:
+        conn.execute(text("INSERT INTO metric_keys (name) VALUES (:n) ON CONFLICT (name) "
+                          "DO NOTHING"), {"n": name})
+        kid = int(conn.execute(text("SELECT id FROM metric_keys WHERE name = :n"),
+                               {"n": name}).scalar_one())
+        self._key_ids[name] = kid
+        return kid
+
+    def _upsert_kv(self, conn: Connection, table: str, run_id: int, values: dict[str, str]) -> None:
+        if not values:
+            return
+        conn.execute(text(f"INSERT INTO {table} (run_id, key, value) VALUES (:r, :k, :v) "
+                          "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"),
+                     [{"r": run_id, "k": k, "v": v} for k, v in values.items()])
+
+    # -- points --------------------------------------------------------------------
+
+    def _write_points(self, conn: Connection, records: list[tuple]) -> int:
+        run_col: list[int] = []
+        names: list[str] = []
+        steps: list[int] = []
+        walls: list[float] = []
+        values: list[float] = []
+        run_ids = self._run_ids
+        for _, uid, step, wall, metrics in records:
+            n = len(metrics)
+            run_col += [run_ids[uid]] * n
+            names.extend(metrics)
+            values.extend(metrics.values())
+            steps += [step] * n
+            walls += [wall] * n
+        if not names:
+            return 0
+        key_ids = self._key_ids
+        for name in set(names).difference(key_ids):
+            self._key_id(conn, name)
+        series = (np.array(run_col, np.int64) << _SERIES_SHIFT) | np.array(
+            [key_ids[k] for k in names], np.int64)
+        step = np.array(steps, np.int64)
+        wall = np.array(walls, np.float64)
+        value = np.array(values, np.float64)
+        order = np.argsort(series, kind="stable")
+        series, step, wall, value = series[order], step[order], wall[order], value[order]
+        if len(step) > 1:
+            same = series[1:] == series[:-1]
+            if np.any(same & (step[1:] <= step[:-1])):
+                series, step, wall, value = _dedupe(series, step, wall, value)
+
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            self._insert_points(cur, series, step, wall, value)
+        finally:
+            cur.close()
+        self._update_rollups(conn, series, step, wall, value)
+        return len(series)
+
+    def _insert_points(self, cur: Any, series: np.ndarray, step: np.ndarray, wall: np.ndarray,
+                       value: np.ndarray) -> None:
+        run_id = (series >> _SERIES_SHIFT).tolist()
+        key_id = (series & 0xFFFFFFFF).tolist()
+        cur.executemany(self._points_sql, zip(run_id, key_id, step.tolist(), wall.tolist(),
+                                              value.tolist()))
+
+    def _update_rollups(self, conn: Connection, series: np.ndarray, step: np.ndarray,
+                        wall: np.ndarray, value: np.ndarray) -> None:
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(series)]
+        existing = self._load_summaries(conn, series[starts])
+        append_mask = np.ones(len(series), bool)
+        rewrite: list[tuple[int, np.ndarray]] = []
+        for s, a, b in zip(series[starts].tolist(), starts.tolist(), ends.tolist()):
+            old = existing.get(s)
+            if old is not None and step[a] <= old["last_step"]:
+                append_mask[a:b] = False
+                rewrite.append((s, step[a:b]))
+        if append_mask.all():
+            self._append_rollups(conn, series, step, wall, value, existing)
+        elif append_mask.any():
+            self._append_rollups(conn, series[append_mask], step[append_mask],
+                                 wall[append_mask], value[append_mask], existing)
+        for s, touched in rewrite:
+            self._rebuild_series(conn, s, touched)
+
+    def _load_summaries(self, conn: Connection, series: np.ndarray) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        by_run: dict[int, list[int]] = {}
+        for s in series.tolist():
+            by_run.setdefault(s >> _SERIES_SHIFT, []).append(s & 0xFFFFFFFF)
+        for rid, kids in by_run.items():
+            rows = conn.execute(text(
+                f"SELECT {', '.join(_SUMMARY_COLS)} FROM metric_summaries WHERE run_id = :r"),
+                {"r": rid}).mappings()
+            wanted = set(kids)
+            for row in rows:
+                if row["key_id"] in wanted:
+                    out[(rid << _SERIES_SHIFT) | row["key_id"]] = dict(row)
+        return out
+
+    def _append_rollups(self, conn: Connection, series: np.ndarray, step: np.ndarray,
+                        wall: np.ndarray, value: np.ndarray,
+                        existing: dict[int, dict[str, Any]]) -> None:
+        rows = Buckets.of_points(series, step, wall, value)
+        prev_shift = 0
+        bucket_rows: list[tuple] = []
+        for level, shift in enumerate(BUCKET_SHIFTS, start=1):
+            # Each level aggregates the batch alone; the stored boundary bucket is
+            # folded in only for writing, so nothing is counted twice.
+            rows = rollup.aggregate(rows, rows.bucket >> (shift - prev_shift))
+            prev_shift = shift
+            merged = self._merge_boundary(conn, rows, level, shift, existing)
+            bucket_rows.extend(_bucket_tuples(merged, level))
+        self._executemany(conn, self._bucket_sql, bucket_rows)
+
+        # Summary: one more aggregation over the coarsest level gives one row per series.
+        total = rollup.aggregate(rows, np.zeros(len(rows), np.int64))
+        last_idx = np.r_[np.flatnonzero(series[1:] != series[:-1]), len(series) - 1]
+        first_idx = np.r_[0, last_idx[:-1] + 1]
+        summary_rows = []
+        for i, s in enumerate(total.series.tolist()):
+            old = existing.get(s)
+            cnt = int(total.count[i])
+            mn = (int(total.min_step[i]), float(total.min_value[i]))
+            mx = (int(total.max_step[i]), float(total.max_value[i]))
+            first = int(step[first_idx[i]])
+            if old is not None:
+                cnt += int(old["count"])
+                first = min(first, int(old["first_step"]))
+                mn = _extreme(mn, (old["min_step"], old["min_value"]), min)
+                mx = _extreme(mx, (old["max_step"], old["max_value"]), max)
+            j = last_idx[i]
+            summary_rows.append((s >> _SERIES_SHIFT, s & 0xFFFFFFFF, cnt, first, int(step[j]),
+                                 float(wall[j]), _sql_float(value[j]), mn[0], _sql_float(mn[1]),
+                                 mx[0], _sql_float(mx[1])))
+        self._executemany(conn, self._summary_sql, summary_rows)
+
+    def _merge_boundary(self, conn: Connection, rows: Buckets, level: int, shift: int,
+                        existing: dict[int, dict[str, Any]]) -> Buckets:
+        """Fold each series' already-stored last bucket into the batch's first bucket."""
+        firsts = np.flatnonzero(np.r_[True, rows.series[1:] != rows.series[:-1]])
+        hits = []
+        for i in firsts.tolist():
+            old = existing.get(int(rows.series[i]))
+            if old is not None and old["last_step"] >> shift == int(rows.bucket[i]):
+                hits.append(i)
+        if not hits:
+            return rows
+        olds = []
+        for i in hits:
+            s = int(rows.series[i])
+            r = conn.execute(text(
+                "SELECT count, min_step, min_wall, min_value, max_step, max_wall, max_value "
+                "FROM point_buckets WHERE run_id = :r AND key_id = :k AND level = :l "
+                "AND bucket = :b"),
+                {"r": s >> _SERIES_SHIFT, "k": s & 0xFFFFFFFF, "l": level,
+                 "b": int(rows.bucket[i])}).one()
+            olds.append(r)
+        idx = np.array(hits)
+        cols = list(zip(*olds))
+        old = Buckets(rows.series[idx], rows.bucket[idx], np.array(cols[0], np.int64),
+                      np.array(cols[1], np.int64), np.array(cols[2], np.float64),
+                      _float_array(cols[3]), np.array(cols[4], np.int64),
+                      np.array(cols[5], np.float64), _float_array(cols[6]))
+        merged = rollup.merge(old, rows.take(idx))
+        out = rows.take(np.arange(len(rows)))  # a copy: `rows` feeds the next level
+        for f in ("count", "min_step", "min_wall", "min_value", "max_step", "max_wall",
+                  "max_value"):
+            getattr(out, f)[idx] = getattr(merged, f)
+        return out
+
+    def _rebuild_series(self, conn: Connection, s: int, touched: np.ndarray) -> None:
+        """Recompute buckets over the touched steps and the summary from stored data."""
+        rid, kid = s >> _SERIES_SHIFT, s & 0xFFFFFFFF
+        args = {"r": rid, "k": kid}
+        prev_shift = 0
+        for level, shift in enumerate(BUCKET_SHIFTS, start=1):
+            affected = np.unique(touched >> shift)
+            lo, hi = int(affected[0]) << shift, ((int(affected[-1]) + 1) << shift) - 1
+            if level == 1:
+                rows = conn.execute(text(
+                    "SELECT step, wall_time, value FROM points WHERE run_id = :r AND "
+                    "key_id = :k AND step BETWEEN :lo AND :hi ORDER BY step"),
+                    {**args, "lo": lo, "hi": hi}).all()
+                st, wa, va = _columns(rows, 3)
+                src = Buckets.of_points(np.full(len(st), s, np.int64), st.astype(np.int64),
+                                        wa, va)
+                src_bucket = src.min_step >> shift
+            else:
+                rows = conn.execute(text(
+                    "SELECT bucket, count, min_step, min_wall, min_value, max_step, max_wall, "
+                    "max_value FROM point_buckets WHERE run_id = :r AND key_id = :k AND "
+                    "level = :l AND bucket BETWEEN :lo AND :hi ORDER BY bucket"),
+                    {**args, "l": level - 1, "lo": lo >> prev_shift,
+                     "hi": hi >> prev_shift}).all()
+                c = _columns(rows, 8)
+                src = Buckets(np.full(len(rows), s, np.int64), c[0].astype(np.int64),
+                              c[1].astype(np.int64), c[2].astype(np.int64), c[3], c[4],
+                              c[5].astype(np.int64), c[6], c[7])
+                src_bucket = src.bucket >> (shift - prev_shift)
+            keep = np.isin(src_bucket, affected)
+            agg = rollup.aggregate(src.take(keep), src_bucket[keep])
+            self._executemany(conn, self._bucket_sql, _bucket_tuples(agg, level))
+            prev_shift = shift
+        top = conn.execute(text(
+            "SELECT bucket, count, min_step, min_wall, min_value, max_step, max_wall, max_value "
+            "FROM point_buckets WHERE run_id = :r AND key_id = :k AND level = :l ORDER BY bucket"),
+            {**args, "l": len(BUCKET_SHIFTS)}).all()
+        c = _columns(top, 8)
+        src = Buckets(np.full(len(top), s, np.int64), c[0].astype(np.int64),
+                      c[1].astype(np.int64), c[2].astype(np.int64), c[3], c[4],
+                      c[5].astype(np.int64), c[6], c[7])
+        total = rollup.aggregate(src, np.zeros(len(top), np.int64))
+        first = conn.execute(text("SELECT step FROM points WHERE run_id = :r AND key_id = :k "
+                                  "ORDER BY step LIMIT 1"), args).scalar_one()
+        last = conn.execute(text("SELECT step, wall_time, value FROM points WHERE run_id = :r "
+                                 "AND key_id = :k ORDER BY step DESC LIMIT 1"), args).one()
+        self._executemany(conn, self._summary_sql, [(
+            rid, kid, int(total.count[0]), int(first), int(last[0]), float(last[1]),
+            last[2], int(total.min_step[0]), _sql_float(total.min_value[0]),
+            int(total.max_step[0]), _sql_float(total.max_value[0]))])
+
+    def _executemany(self, conn: Connection, sql: str, rows: list[tuple]) -> None:
+        if rows:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.executemany(sql, rows)
+            finally:
+                cur.close()
+
+
+def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,
+            value: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sort by (series, step, wall) and keep the latest-logged point of each step."""
+    order = np.lexsort((wall, step, series))
+    series, step, wall, value = series[order], step[order], wall[order], value[order]
+    last = np.r_[(series[1:] != series[:-1]) | (step[1:] != step[:-1]), True]
+    return series[last], step[last], wall[last], value[last]
+
+
+def _extreme(a: tuple[int, float], b: tuple[int, Any], pick: Any) -> tuple[int, float]:
+    bv = float("nan") if b[1] is None else float(b[1])
+    if np.isnan(a[1]):
+        return (int(b[0]), bv)
+    if np.isnan(bv):
+        return a
+    return a if pick(a[1], bv) == a[1] else (int(b[0]), bv)
+
+
+def _sql_float(v: Any) -> float | None:
+    """NaN as NULL, so both backends store "no value" the same way in roll-ups."""
+    f = float(v)
+    return None if f != f else f
+
+
+def _float_array(col: tuple) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in col], np.float64)
+
+
+def _columns(rows: list, n: int) -> list[np.ndarray]:
+    if not rows:
+        return [np.empty(0, np.float64) for _ in range(n)]
+    arr = np.array(rows, dtype=np.float64)  # None -> NaN
+    return [arr[:, i] for i in range(n)]
+
+
+def _bucket_tuples(b: Buckets, level: int) -> list[tuple]:
+    run_id = (b.series >> _SERIES_SHIFT).tolist()
+    key_id = (b.series & 0xFFFFFFFF).tolist()
+    return list(zip(run_id, key_id, [level] * len(b), b.bucket.tolist(), b.count.tolist(),
+                    b.min_step.tolist(), b.min_wall.tolist(),
+                    [_sql_float(v) for v in b.min_value.tolist()],
+                    b.max_step.tolist(), b.max_wall.tolist(),
+                    [_sql_float(v) for v in b.max_value.tolist()]))

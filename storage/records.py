@@ -1,0 +1,71 @@
+"""What flows from a Run to the store: small tuples of plain values.
+
+The same tuples sit in the writer's queue and in spool files, so they hold only
+str/int/float/dict/None (cheap to build in the training loop, safe to unpickle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Operation codes: the first element of every record tuple.
+POINTS = 0   # (POINTS, run_uid, step, wall_time, {key: float})
+RUN = 1      # (RUN, {uid, project, name, framework, host, git_commit, command, created_at, status})
+PARAMS = 2   # (PARAMS, run_uid, {key: json_text})
+TAGS = 3     # (TAGS, run_uid, {key: str})
+STATUS = 4   # (STATUS, run_uid, status, ended_at)
+NOTES = 5    # (NOTES, run_uid, text)
+
+RUN_STATUSES = ("running", "finished", "failed", "killed")
+
+Record = tuple[Any, ...]
+
+
+@dataclass
+class Batch:
+    """Records grouped for one transaction; run records for every run referenced."""
+
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    points: list[Record] = field(default_factory=list)
+    params: list[Record] = field(default_factory=list)
+    tags: list[Record] = field(default_factory=list)
+    status: list[Record] = field(default_factory=list)
+    notes: list[Record] = field(default_factory=list)
+
+    def add(self, rec: Record) -> None:
+        op = rec[0]
+        if op == POINTS:
+            self.points.append(rec)
+        elif op == RUN:
+            self.runs[rec[1]["uid"]] = rec[1]
+        elif op == PARAMS:
+            self.params.append(rec)
+        elif op == TAGS:
+            self.tags.append(rec)
+        elif op == STATUS:
+            self.status.append(rec)
+        elif op == NOTES:
+            self.notes.append(rec)
+        else:
+            raise ValueError(f"unknown record type {op!r}")
+
+    def point_count(self) -> int:
+        return sum(len(r[4]) for r in self.points)
+
+    def uids(self) -> set[str]:
+        out = set(self.runs)
+        for group in (self.points, self.params, self.tags, self.status, self.notes):
+            out.update(r[1] for r in group)
+        return out
+
+    def records(self) -> list[Record]:
+        """Back to records (run records first), e.g. to spool a batch that failed."""
+        out: list[Record] = [(RUN, r) for r in self.runs.values()]
+        for group in (self.points, self.params, self.tags, self.notes, self.status):
+            out.extend(group)
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.points or self.params or self.tags
+                    or self.status or self.notes)

@@ -1,0 +1,380 @@
+"""Store: the query API every reader uses (CLI, dashboard, exporters).
+
+Writes from training code never come through here; they go through the writer
+(writer.py). Store only writes for administration: renaming, tagging, deleting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import URL, Connection, Engine
+
+from trackboard.storage import downsample
+from trackboard.storage.engine import build_engine
+from trackboard.storage.errors import (
+    AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError, StoreUnavailableError,
+)
+from trackboard.storage.migrate import check_schema
+from trackboard.storage.urls import mask_url, resolve_url
+
+# A run still "running" whose writer has been silent this long is shown as crashed.
+# Writers send a heartbeat at least every 10 s, so a minute leaves ample slack.
+CRASH_AFTER_S = 60.0
+
+HISTORY_COLUMNS = ["run_id", "key", "step", "wall_time", "value"]
+_RUN_COLUMNS = ["id", "name", "project", "status", "framework", "host", "git_commit",
+                "command", "notes", "created_at", "ended_at", "heartbeat_at", "duration"]
+
+
+class Store:
+    """A trackboard database.
+
+    >>> store = Store("sqlite:///trackboard.db")               # doctest: +SKIP
+    >>> store.runs(project="churn")                            # doctest: +SKIP
+    >>> store.history([run_id], keys=["loss"], max_points=2000)  # doctest: +SKIP
+    """
+
+    def __init__(self, store: str | URL | None = None, *, read_only: bool = False,
+                 crash_after: float = CRASH_AFTER_S, engine: Engine | None = None) -> None:
+        self.url = resolve_url(store)
+        self.read_only = read_only
+        self.crash_after = crash_after
+        self.engine = engine or build_engine(self.url, read_only=read_only)
+        try:
+            check_schema(self.engine, create=not read_only)
+        except Exception as exc:
+            from sqlalchemy.exc import OperationalError
+
+            if isinstance(exc, OperationalError):
+                raise StoreUnavailableError(
+                    f"cannot open the store {mask_url(self.url)}: {exc.orig}") from None
+            raise
+        self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password masked: the only form to print or show."""
+        return mask_url(self.url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.display_url!r}{', read_only=True' if self.read_only else ''})"
+
+    # -- runs ----------------------------------------------------------------------
+
+    def projects(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text("SELECT name FROM projects ORDER BY name")).scalars())
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full id of a run given its id or a unique prefix of it (at least 4 chars)."""
+        if not isinstance(run_id, str) or not run_id:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        with self.engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM runs WHERE uid = :u"), {"u": run_id}).first():
+                return run_id
+            if len(run_id) < 4:
+                raise RunNotFoundError(f"no run with id {run_id!r}")
+            like = run_id.replace("\\", "").replace("%", "").replace("_", "") + "%"
+            found = list(conn.execute(text("SELECT uid FROM runs WHERE uid LIKE :p LIMIT 2"),
+                                      {"p": like}).scalars())
+        if not found:
+            raise RunNotFoundError(f"no run with id {run_id!r}; `trackboard runs` lists them")
+        if len(found) > 1:
+            raise AmbiguousRunIdError(f"run id prefix {run_id!r} matches several runs; "
+                                      "give more characters")
+        return found[0]
+
+    def runs(self, project: str | None = None, *, run_ids: Sequence[str] | None = None,
+             params: bool = True, tags: bool = True, metrics: bool = True) -> pd.DataFrame:
+        """One row per run, newest first.
+
+        Columns: id, name, project, status ("crashed" when a running run stopped
+        sending heartbeats), framework, host, git_commit, command, notes,
+        created_at, ended_at, heartbeat_at (UTC timestamps), duration (s); then
+        `params.<key>`, `tags.<key>` and `metrics.<key>.last|min|max` columns.
+        """
+        where, args = [], {}
+        if project is not None:
+            where.append("p.name = :project")
+            args["project"] = project
+        if run_ids is not None:
+            where.append("r.uid IN :uids")
+            args["uids"] = list(run_ids)
+        sql = ("SELECT r.id AS rid, r.uid AS id, r.name, p.name AS project, r.status, "
+               "r.framework, r.host, r.git_commit, r.command, r.notes, r.created_at, "
+               "r.ended_at, r.heartbeat_at FROM runs r JOIN projects p ON p.id = r.project_id")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.created_at DESC, r.id DESC"
+        stmt = text(sql)
+        if run_ids is not None:
+            stmt = stmt.bindparams(bindparam("uids", expanding=True))
+        with self.engine.connect() as conn:
+            base = pd.DataFrame(conn.execute(stmt, args).mappings().all(),
+                                columns=["rid", *_RUN_COLUMNS[:-1]])
+            rids = base["rid"].tolist()
+            extra: list[pd.DataFrame] = []
+            if rids and params:
+                extra.append(self._pivot_kv(conn, "params", rids, decode=True))
+            if rids and tags:
+                extra.append(self._pivot_kv(conn, "tags", rids, decode=False))
+            if rids and metrics:
+                extra.append(self._metric_columns(conn, rids))
+        now = time.time()
+        crashed = (base["status"] == "running") & (
+            base["heartbeat_at"].fillna(base["created_at"]) < now - self.crash_after)
+        base.loc[crashed, "status"] = "crashed"
+        end = base["ended_at"].where(base["ended_at"].notna(),
+                                     base["heartbeat_at"].where(crashed, now))
+        base["duration"] = (end - base["created_at"]).clip(lower=0)
+        for col in ("created_at", "ended_at", "heartbeat_at"):
+            base[col] = pd.to_datetime(base[col], unit="s", utc=True)
+        out = base.set_index("rid")
+        for frame in extra:
+            out = out.join(frame)
+        return out.reset_index(drop=True)
+
+    def _pivot_kv(self, conn: Connection, table: str, rids: list[int], *,
+                  decode: bool) -> pd.DataFrame:
+        rows = self._select_in(conn, f"SELECT run_id, key, value FROM {table} WHERE run_id IN ",
+                               rids)
+        prefix = f"{table}."
+        if not rows:
+            return pd.DataFrame(index=pd.Index([], name="rid"))
+        if decode:
+            memo: dict[str, Any] = {}
+            values = []
+            for _, _, v in rows:
+                d = memo.get(v, memo)
+                if d is memo:
+                    d = memo[v] = _decode_param(v)
+                values.append(d)
+        else:
+            values = [v for _, _, v in rows]
+        frame = pd.DataFrame({"rid": [r[0] for r in rows], "key": [prefix + r[1] for r in rows],
+                              "value": pd.Series(values, dtype=object)})
+        return frame.pivot(index="rid", columns="key", values="value")
+
+    def _metric_columns(self, conn: Connection, rids: list[int]) -> pd.DataFrame:
+        rows = self._select_in(
+            conn, "SELECT s.run_id, k.name, s.last_value, s.min_value, s.max_value "
+            "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id WHERE s.run_id IN ",
+            rids)
+        if not rows:
+            return pd.DataFrame(index=pd.Index([], name="rid"))
+        frame = pd.DataFrame(rows, columns=["rid", "key", "last", "min", "max"])
+        for c in ("last", "min", "max"):
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+        wide = frame.pivot(index="rid", columns="key", values=["last", "min", "max"])
+        wide.columns = [f"metrics.{key}.{stat}" for stat, key in wide.columns]
+        order = sorted(wide.columns, key=lambda c: (c.rsplit(".", 1)[0],
+                                                    ("last", "min", "max").index(c.rsplit(".", 1)[1])))
+        return wide[order]
+
+    def _select_in(self, conn: Connection, sql: str, ids: list[int]) -> list[tuple]:
+        """Run `sql` + "(?, ?, ...)" in chunks below the drivers' parameter limits."""
+        out: list[tuple] = []
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for i in range(0, len(ids), 900):
+                chunk = ids[i:i + 900]
+                cur.execute(sql + "(" + ",".join([self._mark] * len(chunk)) + ")", chunk)
+                out.extend(cur.fetchall())
+        finally:
+            cur.close()
+        return out
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """Everything about one run: its fields, params, tags and metric summaries."""
+        uid = self.resolve_run_id(run_id)
+        frame = self.runs(run_ids=[uid], params=False, tags=False, metrics=False)
+        info = frame.iloc[0].to_dict()
+        with self.engine.connect() as conn:
+            rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
+            info["params"] = {k: _decode_param(v) for k, v in conn.execute(
+                text("SELECT key, value FROM params WHERE run_id = :r ORDER BY key"), {"r": rid})}
+            info["tags"] = dict(conn.execute(
+                text("SELECT key, value FROM tags WHERE run_id = :r ORDER BY key"), {"r": rid}).all())
+            info["metrics"] = {row["key"]: {k: v for k, v in row.items() if k != "key"}
+                               for row in conn.execute(text(
+                "SELECT k.name AS key, s.count, s.first_step, s.last_step, s.last_value AS last, "
+                "s.min_value AS min, s.min_step, s.max_value AS max, s.max_step "
+                "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
+                "WHERE s.run_id = :r ORDER BY k.name"), {"r": rid}).mappings()}
+        for summary in info["metrics"].values():
+            for k in ("last", "min", "max"):
+                summary[k] = float("nan") if summary[k] is None else float(summary[k])
+        return info
+
+    def keys(self, run_ids: Iterable[str] | None = None) -> list[str]:
+        """Metric keys logged by these runs (all runs when None), sorted."""
+        with self.engine.connect() as conn:
+            if run_ids is None:
+                return list(conn.execute(text(
+                    "SELECT DISTINCT k.name FROM metric_summaries s JOIN metric_keys k "
+                    "ON k.id = s.key_id ORDER BY k.name")).scalars())
+            uids = list(run_ids)
+            if not uids:
+                return []
+            stmt = text("SELECT DISTINCT k.name FROM metric_summaries s JOIN metric_keys k ON "
+                        "k.id = s.key_id JOIN runs r ON r.id = s.run_id WHERE r.uid IN :u "
+                        "ORDER BY k.name").bindparams(bindparam("u", expanding=True))
+            return list(conn.execute(stmt, {"u": uids}).scalars())
+
+    # -- histories -----------------------------------------------------------------
+
+    def history(self, run_ids: str | Sequence[str], keys: Sequence[str] | None = None,
+                max_points: int | None = None, *,
+                step_range: tuple[int | None, int | None] | None = None) -> pd.DataFrame:
+        """Metric points as a long DataFrame: run_id, key, step, wall_time, value.
+
+        With `max_points`, each (run, key) series returns at most that many points,
+        chosen so every bucket's min and max survive (spikes stay visible).
+        `step_range=(lo, hi)` limits the steps (inclusive; None for open ends), and
+        a narrow enough range comes back at full resolution.
+        """
+        if isinstance(run_ids, str):
+            run_ids = [run_ids]
+        if max_points is not None and max_points < 2:
+            raise ValueError("max_points must be at least 2 (each bucket keeps its min and max)")
+        parts_step: list[np.ndarray] = []
+        parts_wall: list[np.ndarray] = []
+        parts_value: list[np.ndarray] = []
+        labels: list[tuple[str, str, int]] = []
+        with self.engine.connect() as conn:
+            series = self._series(conn, list(run_ids), keys)
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for uid, key, s in series:
+                    p = downsample.plan(s, max_points, step_range)
+                    if p is None:
+                        continue
+                    st, wa, va = self._read_series(cur, s, p)
+                    parts_step.append(st)
+                    parts_wall.append(wa)
+                    parts_value.append(va)
+                    labels.append((uid, key, len(st)))
+            finally:
+                cur.close()
+        if not labels:
+            return pd.DataFrame({"run_id": pd.Series(dtype=object),
+                                 "key": pd.Series(dtype=object),
+                                 "step": pd.Series(dtype=np.int64),
+                                 "wall_time": pd.Series(dtype=np.float64),
+                                 "value": pd.Series(dtype=np.float64)})
+        counts = [n for _, _, n in labels]
+        return pd.DataFrame({
+            "run_id": np.repeat(np.array([u for u, _, _ in labels], dtype=object), counts),
+            "key": np.repeat(np.array([k for _, k, _ in labels], dtype=object), counts),
+            "step": np.concatenate(parts_step).astype(np.int64),
+            "wall_time": np.concatenate(parts_wall).astype(np.float64),
+            "value": np.concatenate(parts_value).astype(np.float64),
+        })
+
+    def _series(self, conn: Connection, uids: list[str], keys: Sequence[str] | None
+                ) -> list[tuple[str, str, downsample.Series]]:
+        if not uids:
+            return []
+        sql = ("SELECT r.uid, k.name, s.run_id, s.key_id, s.count, s.first_step, s.last_step "
+               "FROM metric_summaries s JOIN runs r ON r.id = s.run_id "
+               "JOIN metric_keys k ON k.id = s.key_id WHERE r.uid IN :u")
+        params: dict[str, Any] = {"u": uids}
+        if keys is not None:
+            sql += " AND k.name IN :k"
+            params["k"] = list(keys) or [""]
+        stmt = text(sql).bindparams(bindparam("u", expanding=True))
+        if keys is not None:
+            stmt = stmt.bindparams(bindparam("k", expanding=True))
+        rows = conn.execute(stmt, params).all()
+        order = {u: i for i, u in enumerate(uids)}
+        key_order = {k: i for i, k in enumerate(keys)} if keys is not None else None
+        rows.sort(key=lambda r: (order[r[0]], key_order[r[1]] if key_order else r[1]))
+        return [(r[0], r[1], downsample.Series(r[2], r[3], r[4], r[5], r[6])) for r in rows]
+
+    def _read_series(self, cur: Any, s: downsample.Series, p: downsample.Plan
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = self._mark
+        if p.how == "level":
+            shift = downsample.BUCKET_SHIFTS[p.level - 1]
+            cur.execute("SELECT min_step, min_wall, min_value, max_step, max_wall, max_value "
+                        f"FROM point_buckets WHERE run_id = {m} AND key_id = {m} AND level = {m} "
+                        f"AND bucket BETWEEN {m} AND {m} ORDER BY bucket",
+                        (s.run_id, s.key_id, p.level, p.lo >> shift, p.hi >> shift))
+            return downsample.level_points(cur.fetchall(), p.lo, p.hi)
+        cur.execute(f"SELECT step, wall_time, value FROM points WHERE run_id = {m} AND "
+                    f"key_id = {m} AND step BETWEEN {m} AND {m} ORDER BY step",
+                    (s.run_id, s.key_id, p.lo, p.hi))
+        rows = cur.fetchall()
+        if not rows:
+            e = np.empty(0)
+            return e.astype(np.int64), e, e
+        arr = np.array(rows, dtype=np.float64)  # NULL (SQLite's NaN) becomes NaN
+        step = arr[:, 0].astype(np.int64)
+        if p.how == "reduce":
+            return downsample.reduce_points(step, arr[:, 1], arr[:, 2], p.lo, p.hi, p.buckets)
+        return step, arr[:, 1], arr[:, 2]
+
+    # -- administration ------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(f"{self.display_url} is open read-only")
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        self._writable()
+        from trackboard.loggers.values import check_key  # noqa: PLC0415 - tiny pure helper
+
+        check_key(name)
+        uid = self.resolve_run_id(run_id)
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE runs SET name = :n WHERE uid = :u"), {"n": name, "u": uid})
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self._writable()
+        uid = self.resolve_run_id(run_id)
+        with self.engine.begin() as conn:
+            rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
+            for k, v in tags.items():
+                conn.execute(text("INSERT INTO tags (run_id, key, value) VALUES (:r, :k, :v) "
+                                  "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"),
+                             {"r": rid, "k": str(k), "v": str(v)})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._writable()
+        uid = self.resolve_run_id(run_id)
+        with self.engine.begin() as conn:
+            conn.execute(text("DELETE FROM tags WHERE key = :k AND run_id = "
+                              "(SELECT id FROM runs WHERE uid = :u)"), {"k": key, "u": uid})
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and everything logged to it."""
+        self._writable()
+        uid = self.resolve_run_id(run_id)
+        with self.engine.begin() as conn:
+            rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
+            for table in ("points", "point_buckets", "metric_summaries", "params", "tags"):
+                conn.execute(text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": rid})
+            conn.execute(text("DELETE FROM runs WHERE id = :r"), {"r": rid})
+
+
+def _decode_param(text_value: str) -> Any:
+    try:
+        return json.loads(text_value)
+    except (TypeError, ValueError):
+        return text_value
