@@ -20,7 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from trackboard.loggers.values import check_key, check_step, flatten, param_json, to_float
+from trackboard.loggers.values import (
+    MAX_STEP, check_key, check_step, flatten, param_json, to_float,
+)
 from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
 from trackboard.storage.writer import Writer, writer_for
 
@@ -95,7 +97,7 @@ class Run:
             raise ValueError(f"run {self.name!r} is finished; start a new Run to log more")
         if step is None:
             step = self._step
-        elif type(step) is not int or step < 0:
+        elif type(step) is not int or not 0 <= step <= MAX_STEP:
             step = check_step(step)
         if not isinstance(metrics, Mapping):
             raise ValueError(f"log() takes a dict of metric values, got "

@@ -55,6 +55,8 @@ class Ingestor:
             "points", ("run_id", "key_id", "step", "wall_time", "value"),
             ("run_id", "key_id", "step"), m,
             " WHERE excluded.wall_time >= points.wall_time")
+        self._fresh_sql = (f"INSERT INTO points (run_id, key_id, step, wall_time, value) "
+                           f"VALUES ({m}, {m}, {m}, {m}, {m})")
         self._bucket_sql = _upsert_sql("point_buckets", _BUCKET_COLS,
                                        ("run_id", "key_id", "level", "bucket"), m)
         self._summary_sql = _upsert_sql("metric_summaries", _SUMMARY_COLS,
@@ -182,40 +184,45 @@ class Ingestor:
             if np.any(same & (step[1:] <= step[:-1])):
                 series, step, wall, value = _dedupe(series, step, wall, value)
 
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            self._insert_points(cur, series, step, wall, value)
-        finally:
-            cur.close()
-        self._update_rollups(conn, series, step, wall, value)
-        return len(series)
-
-    def _insert_points(self, cur: Any, series: np.ndarray, step: np.ndarray, wall: np.ndarray,
-                       value: np.ndarray) -> None:
-        run_id = (series >> _SERIES_SHIFT).tolist()
-        key_id = (series & 0xFFFFFFFF).tolist()
-        cur.executemany(self._points_sql, zip(run_id, key_id, step.tolist(), wall.tolist(),
-                                              value.tolist()))
-
-    def _update_rollups(self, conn: Connection, series: np.ndarray, step: np.ndarray,
-                        wall: np.ndarray, value: np.ndarray) -> None:
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         ends = np.r_[starts[1:], len(series)]
         existing = self._load_summaries(conn, series[starts])
-        append_mask = np.ones(len(series), bool)
+        append = np.ones(len(series), bool)
         rewrite: list[tuple[int, np.ndarray]] = []
         for s, a, b in zip(series[starts].tolist(), starts.tolist(), ends.tolist()):
             old = existing.get(s)
             if old is not None and step[a] <= old["last_step"]:
-                append_mask[a:b] = False
+                append[a:b] = False
                 rewrite.append((s, step[a:b]))
-        if append_mask.all():
-            self._append_rollups(conn, series, step, wall, value, existing)
-        elif append_mask.any():
-            self._append_rollups(conn, series[append_mask], step[append_mask],
-                                 wall[append_mask], value[append_mask], existing)
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if append.all():
+                self._insert_points(cur, series, step, wall, value, fresh=True)
+                self._append_rollups(conn, series, step, wall, value, existing)
+            else:
+                keep = ~append
+                self._insert_points(cur, series[keep], step[keep], wall[keep], value[keep],
+                                    fresh=False)
+                if append.any():
+                    self._insert_points(cur, series[append], step[append], wall[append],
+                                        value[append], fresh=True)
+                    self._append_rollups(conn, series[append], step[append], wall[append],
+                                         value[append], existing)
+        finally:
+            cur.close()
         for s, touched in rewrite:
             self._rebuild_series(conn, s, touched)
+        return len(series)
+
+    def _insert_points(self, cur: Any, series: np.ndarray, step: np.ndarray, wall: np.ndarray,
+                       value: np.ndarray, *, fresh: bool) -> None:
+        """`fresh`: every step is past the series' last stored step, so no row can
+        conflict and a plain INSERT does (faster than the upsert). On SQLite the
+        write lock taken at BEGIN IMMEDIATE makes that check race-free."""
+        sql = self._fresh_sql if fresh and self.dialect == "sqlite" else self._points_sql
+        run_id = (series >> _SERIES_SHIFT).tolist()
+        key_id = (series & 0xFFFFFFFF).tolist()
+        cur.executemany(sql, zip(run_id, key_id, step.tolist(), wall.tolist(), value.tolist()))
 
     def _load_summaries(self, conn: Connection, series: np.ndarray) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}

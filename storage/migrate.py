@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,8 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from trackboard.storage.errors import SchemaOutdatedError, SchemaTooNewError, StoreUnavailableError
-from trackboard.storage.urls import mask_url, sqlite_path
+from trackboard.storage.errors import SchemaOutdatedError, SchemaTooNewError
+from trackboard.storage.urls import mask_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 UPGRADE_HINT = "trackboard db upgrade"
@@ -78,37 +75,25 @@ def check_schema(engine: Engine, *, create: bool = True) -> None:
 def upgrade(engine: Engine, *, only_if_empty: bool = False) -> tuple[str | None, str]:
     """Upgrade to the newest schema; returns (revision before, revision after).
 
-    Many processes may start at once against a new database: a lock (flock on the
-    SQLite file, an advisory lock on PostgreSQL) lets exactly one of them create it.
+    Many processes may start at once against a new database: the migration runs in
+    one transaction that first takes the write lock (BEGIN IMMEDIATE on SQLite, an
+    advisory lock on PostgreSQL), so exactly one of them creates the schema. (Never
+    lock the SQLite file with flock/open+close: closing any descriptor of the file
+    drops SQLite's own POSIX locks held by this process.)
     """
-    with _migration_lock(engine), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7242061)"))
-        before = current_revision(conn)
-        if only_if_empty and before is not None:
-            return before, before
-        cfg = _config(conn)
-        command.upgrade(cfg, "head")
-        after = current_revision(conn)
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            return _upgrade_locked(conn, only_if_empty)
+
+
+def _upgrade_locked(conn: Connection, only_if_empty: bool) -> tuple[str | None, str]:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7242061)"))
+    before = current_revision(conn)
+    if only_if_empty and before is not None:
+        return before, before
+    command.upgrade(_config(conn), "head")
+    after = current_revision(conn)
     assert after is not None
     return before, after
-
-
-@contextmanager
-def _migration_lock(engine: Engine) -> Iterator[None]:
-    path = sqlite_path(engine.url)
-    if path is None:
-        yield
-        return
-    path = path.expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # flock is independent of SQLite's own fcntl locks on the same file.
-        with open(path, "ab") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-    except PermissionError as exc:
-        raise StoreUnavailableError(f"cannot open {path} for writing: {exc}") from None

@@ -180,6 +180,7 @@ class Writer:
             try:
                 self._cycle()
             except Exception as exc:  # a bug of ours must not kill the thread silently
+                log.debug("trackboard writer error", exc_info=True)
                 self.last_error = repr(exc)
                 self._report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
             if closing and not self._queue:
@@ -309,8 +310,7 @@ class Writer:
                 check_schema(self._engine)
                 self._ingestor = Ingestor(self._engine)
             else:
-                with self._engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
+                self._probe()
         except Exception as exc:
             self.last_error = mask_text(f"{type(exc).__name__}: {exc}").splitlines()[0]
             if isinstance(exc, TrackboardError) and not _is_outage(exc):
@@ -322,6 +322,17 @@ class Writer:
                         mask_url(self.url), time.monotonic() - self._outage_since)
         self._outage_since = None
         self._backoff = 0.25
+
+    def _probe(self) -> None:
+        """Raise unless the store takes writes again (on SQLite a read would succeed
+        while another process still holds the write lock)."""
+        assert self._engine is not None
+        with self._engine.connect() as conn:
+            if self._engine.dialect.name == "sqlite":
+                with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+                    pass
+            else:
+                conn.execute(text("SELECT 1"))
 
     def _deliver_spool(self) -> None:
         """Deliver every spool file of this store that no live writer holds."""

@@ -1,0 +1,205 @@
+"""Foundation benchmarks (issue 2): log-call cost, ingest vs the raw sqlite3 ceiling,
+history reads, bytes per point, writer memory. Prints one JSON object.
+
+    python bench/foundation.py            # everything (about a minute)
+    python bench/foundation.py --quick    # smaller sizes, for a smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+KEYS = [f"metric_{i}" for i in range(10)]
+
+
+def _pct(ns: list[int], q: float) -> float:
+    return float(np.percentile(np.array(ns) / 1000.0, q))
+
+
+def log_call_cost(url: str, calls: int) -> dict:
+    from trackboard.loggers import Run
+
+    run = Run(project="bench", name="log-cost", store=url)
+    times = []
+    values = {k: 0.0 for k in KEYS}
+    clock = time.perf_counter_ns
+    gc.disable()
+    try:
+        for step in range(calls):
+            for i, k in enumerate(KEYS):
+                values[k] = step * 0.001 + i
+            t0 = clock()
+            run.log(values)
+            times.append(clock() - t0)
+    finally:
+        gc.enable()
+    run.finish()
+    return {"calls": calls, "p50_us": round(_pct(times, 50), 2), "p99_us": round(_pct(times, 99), 2),
+            "max_us": round(max(times) / 1000, 1)}
+
+
+def ingest(url: str, steps: int) -> dict:
+    from trackboard.loggers import Run
+
+    t0 = time.perf_counter()
+    run = Run(project="bench", name="ingest", store=url)
+    values = {}
+    for step in range(steps):
+        for i, k in enumerate(KEYS):
+            values[k] = math.sin(step * 0.001 + i)
+        run.log(values)
+    t_logged = time.perf_counter() - t0
+    run.finish(timeout=600)
+    elapsed = time.perf_counter() - t0
+    points = steps * len(KEYS)
+    return {"points": points, "seconds": round(elapsed, 3), "log_loop_seconds": round(t_logged, 3),
+            "points_per_s": round(points / elapsed)}
+
+
+RAW_SCHEMA = """CREATE TABLE points (run_id INTEGER NOT NULL, key_id INTEGER NOT NULL,
+ step BIGINT NOT NULL, wall_time REAL NOT NULL, value REAL,
+ PRIMARY KEY (run_id, key_id, step)) WITHOUT ROWID"""
+
+
+def raw_ceiling(path: Path, steps: int) -> dict:
+    rows = []
+    wall = time.time()
+    for step in range(steps):
+        for i in range(len(KEYS)):
+            rows.append((1, i + 1, step, wall + step * 1e-4, math.sin(step * 0.001 + i)))
+    rows.sort(key=lambda r: (r[1], r[2]))  # the order our writer inserts in
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute(RAW_SCHEMA)
+    t0 = time.perf_counter()
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows)
+    con.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    con.close()
+    return {"points": len(rows), "seconds": round(elapsed, 3),
+            "points_per_s": round(len(rows) / elapsed)}
+
+
+def history_read(url: str, db: Path) -> dict:
+    from trackboard.storage import Store
+
+    store = Store(url)
+    run_id = store.runs(project="bench").query("name == 'ingest'")["id"].iloc[0]
+    # Raw: the same rows with plain sqlite3.
+    con = sqlite3.connect(db)
+    rid = con.execute("SELECT id FROM runs WHERE uid = ?", (run_id,)).fetchone()[0]
+    kid = con.execute("SELECT id FROM metric_keys WHERE name = ?", (KEYS[0],)).fetchone()[0]
+    raw, ours = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        rows = con.execute("SELECT step, wall_time, value FROM points WHERE run_id = ? AND "
+                           "key_id = ? ORDER BY step", (rid, kid)).fetchall()
+        raw.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        frame = store.history([run_id], keys=[KEYS[0]])
+        ours.append(time.perf_counter() - t0)
+    assert len(rows) == len(frame)
+    con.close()
+    r, o = min(raw), min(ours)
+    return {"points": len(frame), "raw_ms": round(r * 1000, 2), "trackboard_ms": round(o * 1000, 2),
+            "ratio": round(o / r, 2)}
+
+
+def bytes_per_point(db: Path, points: int) -> dict:
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob(db.name + "-*"))
+    return {"file_bytes": size, "points": points, "bytes_per_point": round(size / points, 1)}
+
+
+LOCK_HOLDER = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+con.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+"""
+
+
+def log_cost_under_lock(url: str, db: Path, calls: int) -> dict:
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(db), "8"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    try:
+        result = log_call_cost(url, calls)
+    finally:
+        holder.wait()
+    return result
+
+
+MEMORY_CHILD = """
+import json, os, sys, time, psutil
+from trackboard.loggers import Run
+proc = psutil.Process()
+run = Run(project="bench", name="memory", store=sys.argv[1])
+keys = [f"m{i}" for i in range(10)]
+before = proc.memory_info().rss
+peak = before
+vals = {}
+for step in range(int(sys.argv[2])):
+    for i, k in enumerate(keys):
+        vals[k] = step + i * 0.5
+    run.log(vals)
+    if step % 10000 == 0:
+        peak = max(peak, proc.memory_info().rss)
+peak = max(peak, proc.memory_info().rss)
+run.finish(timeout=900)
+print(json.dumps({"points": int(sys.argv[2]) * 10, "rss_growth_mb": round((peak - before) / 2**20, 1)}))
+"""
+
+
+def memory(url: str, steps: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, url, str(steps)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    steps = 10_000 if args.quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="tb-bench-") as tmp:
+        os.environ["TRACKBOARD_SPOOL_DIR"] = str(Path(tmp) / "spool")
+        db = Path(tmp) / "bench.db"
+        url = f"sqlite:///{db}"
+        result: dict = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
+        result["raw_sqlite_ceiling"] = raw_ceiling(Path(tmp) / "raw.db", steps)
+        result["ingest_1M"] = ingest(url, steps)
+        result["ingest_vs_raw"] = round(result["ingest_1M"]["points_per_s"]
+                                        / result["raw_sqlite_ceiling"]["points_per_s"], 3)
+        result["history_read"] = history_read(url, db)
+        result["disk"] = bytes_per_point(db, steps * len(KEYS))
+        result["log_call"] = log_call_cost(f"sqlite:///{Path(tmp) / 'log.db'}", steps)
+        result["log_call_while_locked"] = log_cost_under_lock(
+            f"sqlite:///{Path(tmp) / 'log.db'}", Path(tmp) / "log.db", min(steps, 50_000))
+        if not args.skip_memory:
+            result["memory_10M"] = memory(f"sqlite:///{Path(tmp) / 'mem.db'}",
+                                          100_000 if args.quick else 1_000_000)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
