@@ -47,6 +47,7 @@ runs = Table(
     Column("ended_at", Double, nullable=True),
     Column("heartbeat_at", Double, nullable=True),
     Index("ix_runs_project_created", "project_id", "created_at"),
+    Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
 )
 
 params = Table(

@@ -109,10 +109,11 @@ def read_spool(path: Path) -> Iterator[list[Record]]:
     """The record lists in a spool file; a torn tail (process killed mid-write) is
     reported and skipped, everything before it is returned."""
     with open(path, "rb") as fh:
-        unpickler = _PlainUnpickler(fh)
         while True:
             try:
-                chunk = unpickler.load()
+                # A fresh unpickler per chunk: each chunk was pickled on its own, and
+                # protocol 4+ memo indices would collide across chunks otherwise.
+                chunk = _PlainUnpickler(fh).load()
             except EOFError:
                 return
             except (pickle.UnpicklingError, ValueError, IndexError) as exc:

@@ -62,13 +62,15 @@ class Writer:
 
     def __init__(self, store: str | None = None, *, flush_interval: float = 0.5,
                  max_pending_points: int = 250_000, batch_points: int = 100_000,
-                 spool_directory: Path | None = None, max_backoff: float = 10.0) -> None:
+                 spool_directory: Path | None = None, max_backoff: float = 10.0,
+                 busy_timeout_ms: int | None = None) -> None:
         self.url = resolve_url(store)
         parse_url(self.url)  # a malformed URL fails here, in the caller, with a clear message
         self.flush_interval = flush_interval
         self.max_pending_points = max_pending_points
         self.batch_points = batch_points
         self.max_backoff = max_backoff
+        self._engine_options = {} if busy_timeout_ms is None else {"busy_timeout_ms": busy_timeout_ms}
         self.spool_directory = spool_directory or spool.spool_dir(self.url)
         self._queue: deque[Record] = deque()
         self._produced = 0   # points queued (producer threads only)
@@ -170,21 +172,25 @@ class Writer:
     # -- the thread ------------------------------------------------------------------
 
     def _run_thread(self) -> None:
-        self._try_connect()
-        if self._ingestor is not None:
-            self._deliver_spool()
+        try:
+            self._try_connect()
+            if self._ingestor is not None:
+                self._deliver_spool()  # left behind by runs that ended during an outage
+        except Exception as exc:
+            log.debug("trackboard writer error", exc_info=True)
+            self._report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
         while True:
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            closing = self._closing
             try:
                 self._cycle()
             except Exception as exc:  # a bug of ours must not kill the thread silently
                 log.debug("trackboard writer error", exc_info=True)
                 self.last_error = repr(exc)
                 self._report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
-            if closing and not self._queue:
+                self._release_markers()
+            if self._closing and not self._queue:
                 return
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
 
     def _cycle(self) -> None:
         while self._queue:
@@ -234,6 +240,12 @@ class Writer:
             records.append(rec)
         self._consumed += points
         return records, markers
+
+    def _release_markers(self) -> None:
+        """After an unexpected error, don't leave flush() callers waiting forever."""
+        for rec in list(self._queue):
+            if rec[0] is _FLUSH:
+                rec[1].set()
 
     def _drain_all(self) -> list[Record]:
         out = []
@@ -305,7 +317,7 @@ class Writer:
     def _try_connect(self) -> None:
         try:
             if self._engine is None:
-                self._engine = build_engine(self.url)
+                self._engine = build_engine(self.url, **self._engine_options)
             if self._ingestor is None:
                 check_schema(self._engine)
                 self._ingestor = Ingestor(self._engine)

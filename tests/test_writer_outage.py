@@ -1,0 +1,117 @@
+"""The writer rides out a locked or unreachable store: logging stays fast, points
+wait in the local spool, and arrive once the store is back (or via `trackboard sync`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from trackboard.dashboard.cli import cli
+from trackboard.loggers import Run
+from trackboard.storage import Store
+from trackboard.storage.spool import pending_files, spool_dir
+from trackboard.storage.writer import Writer
+
+LOCK_HOLDER = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+con.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+"""
+
+
+def test_logging_stays_fast_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    db = tmp_path / "locked.db"
+    url = f"sqlite:///{db}"
+    Store(url)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(db), "4"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    writer = Writer(url)
+    run = Run(name="locked-out", store=url, writer=writer)
+    durations = []
+    for step in range(20_000):
+        t0 = time.perf_counter_ns()
+        run.log({"a": step, "b": 1.0})
+        durations.append(time.perf_counter_ns() - t0)
+    # Generous bound for a shared CI machine; bench/foundation.py measures the real figure.
+    assert np.percentile(durations, 99) < 2_000_000
+    holder.wait(timeout=30)
+    run.finish(timeout=60)
+    writer.close()
+    hist = Store(url).history([run.id])
+    assert len(hist) == 40_000 and writer.points_lost == 0
+
+
+def test_unreachable_store_spools_and_next_run_delivers(tmp_path: Path, pg_server) -> None:
+    url = pg_server.create_database()
+    Store(url)
+    dead_url = url.replace(f":{pg_server.port}/", ":9/")  # nothing listens on port 9
+    os.environ["TRACKBOARD_SPOOL_DIR"] = str(tmp_path / "spool")
+    writer = Writer(dead_url, max_backoff=0.5)
+    run = Run(name="offline", store=dead_url, writer=writer)
+    for step in range(500):
+        run.log({"loss": 1.0 / (step + 1)})
+    run.finish(timeout=10)
+    writer.close(timeout=5)
+    assert writer.points_spooled == 500 and writer.points_written == 0
+    assert pending_files(spool_dir(dead_url))
+    # The spool of the unreachable URL belongs to that URL: `trackboard sync` delivers it
+    # once that URL works again. Simulate "the server is back" by syncing the same spool
+    # folder into the reachable URL's folder name.
+    target = spool_dir(url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    spool_dir(dead_url).rename(target)
+    result = CliRunner().invoke(cli, ["sync", "--store", url])
+    assert result.exit_code == 0, result.output
+    assert "delivered 500 points" in result.output and "***" not in url
+    hist = Store(url).history([run.id])
+    assert len(hist) == 500
+    assert Store(url).runs().loc[0, "status"] == "finished"
+    assert not pending_files(target)
+    again = CliRunner().invoke(cli, ["sync", "--store", url])
+    assert "delivered 0 points" in again.output
+
+
+def test_killed_process_leaves_a_spool_the_next_run_delivers(tmp_path: Path) -> None:
+    """A process that dies while the store is locked: its spooled points are
+    delivered by the next Run that opens the store."""
+    db = tmp_path / "k.db"
+    url = f"sqlite:///{db}"
+    Store(url)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(db), "120"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    child = f"""
+import os, time
+from trackboard.loggers import Run
+from trackboard.storage import writer as w
+writer = w.Writer({url!r}, flush_interval=0.1, busy_timeout_ms=200)
+run = Run(name="doomed", store={url!r}, writer=writer)
+for step in range(300):
+    run.log({{"x": float(step)}})
+deadline = time.time() + 30
+while writer.points_spooled < 300 and time.time() < deadline:
+    time.sleep(0.1)
+time.sleep(0.5)  # the writer flushes the spool file at the end of its cycle
+os.kill(os.getpid(), 9)
+"""
+    p = subprocess.run([sys.executable, "-c", child], env={**os.environ}, capture_output=True)
+    assert p.returncode == -9
+    holder.kill()
+    holder.wait(timeout=30)
+    assert pending_files(spool_dir(url))
+    with Run(name="next", store=url) as nxt:
+        nxt.log({"y": 1.0})
+    store = Store(url)
+    doomed = store.runs().set_index("name").loc["doomed"]
+    assert len(store.history([doomed["id"]])) == 300
+    assert not pending_files(spool_dir(url))
