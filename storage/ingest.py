@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from trackboard.storage import rollup
+from trackboard.storage import pgcopy, rollup
 from trackboard.storage.records import Batch
 from trackboard.storage.rollup import Buckets
 from trackboard.storage.schema import BUCKET_SHIFTS
@@ -186,6 +186,11 @@ class Ingestor:
 
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         ends = np.r_[starts[1:], len(series)]
+        if self.dialect == "postgresql":
+            # Serialise writers of the same run (a spool replay racing the live
+            # writer) for this transaction; different runs never wait on each other.
+            for rid in sorted(set((series[starts] >> _SERIES_SHIFT).tolist())):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x7B000000 + rid})
         existing = self._load_summaries(conn, series[starts])
         append = np.ones(len(series), bool)
         rewrite: list[tuple[int, np.ndarray]] = []
@@ -217,9 +222,19 @@ class Ingestor:
     def _insert_points(self, cur: Any, series: np.ndarray, step: np.ndarray, wall: np.ndarray,
                        value: np.ndarray, *, fresh: bool) -> None:
         """`fresh`: every step is past the series' last stored step, so no row can
-        conflict and a plain INSERT does (faster than the upsert). On SQLite the
-        write lock taken at BEGIN IMMEDIATE makes that check race-free."""
-        sql = self._fresh_sql if fresh and self.dialect == "sqlite" else self._points_sql
+        conflict and a plain INSERT (or COPY) does, faster than an upsert. The check
+        is race-free: SQLite's BEGIN IMMEDIATE and PostgreSQL's per-run advisory
+        lock (see _lock_runs) keep two writers of one run from interleaving."""
+        if len(series) == 0:
+            return
+        if self.dialect == "postgresql":
+            run_id, key_id = series >> _SERIES_SHIFT, series & 0xFFFFFFFF
+            if fresh:
+                pgcopy.copy_points(cur, "points", run_id, key_id, step, wall, value)
+            else:
+                pgcopy.upsert_points(cur, run_id, key_id, step, wall, value)
+            return
+        sql = self._fresh_sql if fresh else self._points_sql
         run_id = (series >> _SERIES_SHIFT).tolist()
         key_id = (series & 0xFFFFFFFF).tolist()
         cur.executemany(sql, zip(run_id, key_id, step.tolist(), wall.tolist(), value.tolist()))
