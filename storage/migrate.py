@@ -5,20 +5,24 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
+
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from trackboard.storage.errors import SchemaOutdatedError, SchemaTooNewError
 from trackboard.storage.urls import mask_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 UPGRADE_HINT = "trackboard db upgrade"
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config  # Alembic loads only when a schema is checked
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -28,6 +32,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 @lru_cache(maxsize=1)
 def _script() -> tuple[str, frozenset[str]]:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_config())
     head = script.get_current_head()
     assert head is not None
@@ -93,6 +99,8 @@ def _upgrade_locked(conn: Connection, only_if_empty: bool) -> tuple[str | None, 
     before = current_revision(conn)
     if only_if_empty and before is not None:
         return before, before
+    from alembic import command
+
     command.upgrade(_config(conn), "head")
     after = current_revision(conn)
     assert after is not None
