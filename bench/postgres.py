@@ -1,0 +1,180 @@
+"""PostgreSQL benchmarks (issue 6): ingest vs raw COPY, log-call p99 during a server
+outage, and 32 concurrent writer processes. Starts its own throwaway server
+(PostgreSQL binaries from apt, as the tests use). Prints one JSON object.
+
+    python bench/postgres.py                 # full: 1M points, 30 s outage, 32 writers
+    python bench/postgres.py --quick         # smaller, for a smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import postgres  # noqa: E402  (the same throwaway server the tests use)
+
+KEYS = [f"metric_{i}" for i in range(10)]
+
+
+def raw_copy(url: str, steps: int) -> dict:
+    from trackboard.storage import Store
+    from trackboard.storage.pgcopy import copy_points
+
+    store = Store(url)
+    n = steps * len(KEYS)
+    key_id = np.repeat(np.arange(1, len(KEYS) + 1), steps)
+    step = np.tile(np.arange(steps), len(KEYS))
+    wall = time.time() + step * 1e-4
+    value = np.sin(step * 0.001 + key_id)
+    raw = store.engine.raw_connection()
+    try:
+        t0 = time.perf_counter()
+        cur = raw.driver_connection.cursor()
+        copy_points(cur, "points", np.full(n, 999_999), key_id, step, wall, value)
+        raw.driver_connection.commit()
+        elapsed = time.perf_counter() - t0
+    finally:
+        raw.close()
+    store.close()
+    return {"points": n, "seconds": round(elapsed, 3), "points_per_s": round(n / elapsed)}
+
+
+def ingest(url: str, steps: int) -> dict:
+    from trackboard.loggers import Run
+
+    t0 = time.perf_counter()
+    run = Run(project="bench", name="pg-ingest", store=url)
+    values: dict[str, float] = {}
+    for s in range(steps):
+        for i, k in enumerate(KEYS):
+            values[k] = math.sin(s * 0.001 + i)
+        run.log(values)
+    run.finish(timeout=900)
+    elapsed = time.perf_counter() - t0
+    n = steps * len(KEYS)
+    return {"points": n, "seconds": round(elapsed, 3), "points_per_s": round(n / elapsed)}
+
+
+def outage(server: postgres.PostgresServer, url: str, seconds: float) -> dict:
+    from trackboard.loggers import Run
+    from trackboard.storage import Store
+    from trackboard.storage.writer import Writer
+
+    writer = Writer(url, max_backoff=2.0)
+    run = Run(project="bench", name="outage", store=url, writer=writer)
+    during: list[int] = []
+    phase = ["before"]
+    stop = threading.Event()
+    count = [0]
+
+    def train() -> None:
+        values: dict[str, float] = {}
+        s = 0
+        while not stop.is_set():
+            for i, k in enumerate(KEYS):
+                values[k] = s + i
+            t0 = time.perf_counter_ns()
+            run.log(values)
+            dt = time.perf_counter_ns() - t0
+            if phase[0] == "down":
+                during.append(dt)
+            s += 1
+            time.sleep(0.0005)  # a (very fast) training step
+        count[0] = s
+
+    t = threading.Thread(target=train)
+    t.start()
+    time.sleep(2)
+    server.stop("fast")
+    phase[0] = "down"
+    time.sleep(seconds)
+    phase[0] = "after"
+    server.start()
+    time.sleep(2)
+    stop.set()
+    t.join()
+    t0 = time.perf_counter()
+    run.finish(timeout=900)
+    drain = time.perf_counter() - t0
+    writer.close()
+    stored = len(Store(url).history([run.id]))
+    logged = count[0] * len(KEYS)
+    arr = np.array(during) / 1000
+    return {"outage_s": seconds, "log_calls_during": len(during),
+            "p50_us": round(float(np.percentile(arr, 50)), 2),
+            "p99_us": round(float(np.percentile(arr, 99)), 2),
+            "points_logged": logged, "points_stored": stored,
+            "delivered_pct": round(100 * stored / logged, 3), "spooled": writer.points_spooled,
+            "drain_after_recovery_s": round(drain, 2)}
+
+
+WRITER = """
+import sys, time
+from trackboard.loggers import Run
+run = Run(project="many", name=f"w{sys.argv[2]}", store=sys.argv[1])
+keys = [f"k{i}" for i in range(5)]
+vals = {}
+for s in range(int(sys.argv[3])):
+    for i, k in enumerate(keys):
+        vals[k] = s + i
+    run.log(vals)
+run.finish(timeout=900)
+print(run._writer.points_written, run._writer.points_lost)
+"""
+
+
+def many_writers(url: str, procs: int, steps: int) -> dict:
+    from trackboard.storage import Store
+
+    Store(url).close()
+    t0 = time.perf_counter()
+    ps = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(i), str(steps)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for i in range(procs)]
+    outs = [p.communicate() for p in ps]
+    elapsed = time.perf_counter() - t0
+    errors = sum(p.returncode != 0 for p in ps) + sum("trackboard:" in e for _, e in outs)
+    store = Store(url)
+    runs = store.runs(project="many")
+    stored = len(store.history(runs["id"].tolist()))
+    expected = procs * steps * 5
+    return {"processes": procs, "points": expected, "stored": stored,
+            "lost": expected - stored, "errors": errors, "seconds": round(elapsed, 2),
+            "aggregate_points_per_s": round(stored / elapsed)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    steps = 10_000 if args.quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="tb-pgbench-") as tmp:
+        os.environ["TRACKBOARD_SPOOL_DIR"] = str(Path(tmp) / "spool")
+        server = postgres.start_postgres()
+        try:
+            result: dict = {"postgres": server.psql("SHOW server_version")}
+            result["raw_copy"] = raw_copy(server.create_database(), steps)
+            result["ingest"] = ingest(server.create_database(), steps)
+            result["ingest_vs_raw_copy"] = round(result["ingest"]["points_per_s"]
+                                                 / result["raw_copy"]["points_per_s"], 3)
+            result["outage"] = outage(server, server.create_database(), 5 if args.quick else 30)
+            result["writers_32"] = many_writers(server.create_database(), 32,
+                                                2_000 if args.quick else 20_000)
+        finally:
+            postgres.remove(server)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
