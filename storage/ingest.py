@@ -258,6 +258,8 @@ class Ingestor:
                         wall: np.ndarray, value: np.ndarray,
                         existing: dict[int, dict[str, Any]]) -> None:
         rows = Buckets.of_points(series, step, wall, value)
+        boundary = self._boundary_buckets(conn, existing,
+                                          np.unique(series).tolist())
         prev_shift = 0
         bucket_rows: list[tuple] = []
         for level, shift in enumerate(BUCKET_SHIFTS, start=1):
@@ -265,7 +267,7 @@ class Ingestor:
             # folded in only for writing, so nothing is counted twice.
             rows = rollup.aggregate(rows, rows.bucket >> (shift - prev_shift))
             prev_shift = shift
-            merged = self._merge_boundary(conn, rows, level, shift, existing)
+            merged = self._merge_boundary(rows, level, boundary)
             bucket_rows.extend(_bucket_tuples(merged, level))
         self._executemany(conn, self._bucket_sql, bucket_rows)
 
@@ -291,27 +293,48 @@ class Ingestor:
                                  mx[0], _sql_float(mx[1])))
         self._executemany(conn, self._summary_sql, summary_rows)
 
-    def _merge_boundary(self, conn: Connection, rows: Buckets, level: int, shift: int,
-                        existing: dict[int, dict[str, Any]]) -> Buckets:
+    def _boundary_buckets(self, conn: Connection, existing: dict[int, dict[str, Any]],
+                          series: list[int]) -> dict[tuple[int, int, int], tuple]:
+        """The stored bucket holding each series' last step, at every level: the only
+        stored buckets an appending batch can touch. One query per run."""
+        wanted: dict[int, list[tuple[int, int, int]]] = {}
+        for s in series:
+            old = existing.get(s)
+            if old is None:
+                continue
+            for level, shift in enumerate(BUCKET_SHIFTS, start=1):
+                wanted.setdefault(s >> _SERIES_SHIFT, []).append(
+                    (s & 0xFFFFFFFF, level, int(old["last_step"]) >> shift))
+        out: dict[tuple[int, int, int], tuple] = {}
+        m = self._mark
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for rid, keys in wanted.items():
+                terms = " OR ".join([f"(key_id = {m} AND level = {m} AND bucket = {m})"] * len(keys))
+                cur.execute("SELECT key_id, level, bucket, count, min_step, min_wall, min_value, "
+                            "max_step, max_wall, max_value FROM point_buckets "
+                            f"WHERE run_id = {m} AND ({terms})",
+                            [rid, *[v for k in keys for v in k]])
+                for row in cur.fetchall():
+                    out[((rid << _SERIES_SHIFT) | row[0], row[1], row[2])] = tuple(row[3:])
+        finally:
+            cur.close()
+        return out
+
+    def _merge_boundary(self, rows: Buckets, level: int,
+                        boundary: dict[tuple[int, int, int], tuple]) -> Buckets:
         """Fold each series' already-stored last bucket into the batch's first bucket."""
+        if not boundary:
+            return rows
         firsts = np.flatnonzero(np.r_[True, rows.series[1:] != rows.series[:-1]])
-        hits = []
+        hits, olds = [], []
         for i in firsts.tolist():
-            old = existing.get(int(rows.series[i]))
-            if old is not None and old["last_step"] >> shift == int(rows.bucket[i]):
+            old = boundary.get((int(rows.series[i]), level, int(rows.bucket[i])))
+            if old is not None:
                 hits.append(i)
+                olds.append(old)
         if not hits:
             return rows
-        olds = []
-        for i in hits:
-            s = int(rows.series[i])
-            r = conn.execute(text(
-                "SELECT count, min_step, min_wall, min_value, max_step, max_wall, max_value "
-                "FROM point_buckets WHERE run_id = :r AND key_id = :k AND level = :l "
-                "AND bucket = :b"),
-                {"r": s >> _SERIES_SHIFT, "k": s & 0xFFFFFFFF, "l": level,
-                 "b": int(rows.bucket[i])}).one()
-            olds.append(r)
         idx = np.array(hits)
         cols = list(zip(*olds))
         old = Buckets(rows.series[idx], rows.bucket[idx], np.array(cols[0], np.int64),
