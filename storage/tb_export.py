@@ -34,13 +34,15 @@ from trackboard.storage.extras import require
 from trackboard.storage.run_selection import select_runs
 from trackboard.storage.store import Store
 from trackboard.storage.tb_format import (
-    NOTES_TAG, TAGS_TAG, RecordSink, open_record_writer,
+    NOTES_TAG, TAGS_TAG, RecordSink, native_crc_available, open_record_writer,
 )
 
 MANIFEST = ".trackboard-export.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+@-]+")
 # Distinct sets of keys logged together; beyond this many, events are built one by one.
 _MAX_TEMPLATES = 512
+# Runs with at least this many points use the C-checksum record writer when available.
+FAST_WRITER_MIN_POINTS = 200_000
 
 
 @dataclass
@@ -117,6 +119,11 @@ def _write_run(db: Store, row: Any, out: Path, rel: str, fast: bool | None) -> i
     from tensorboard.compat.proto import event_pb2
 
     info = db.run(row.id)
+    if fast is None:
+        # tensorboardX's writer costs an import of a few seconds (it pulls in torch when
+        # installed); its C checksum pays off only on long runs.
+        npoints = sum(int(m["count"]) for m in info["metrics"].values())
+        fast = npoints >= FAST_WRITER_MIN_POINTS and native_crc_available()
     created = _seconds(row.created_at, time.time())
     ended = _seconds(row.ended_at, None)
     run_dir = out / rel

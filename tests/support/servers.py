@@ -34,14 +34,14 @@ def _process(cmd: list[str], ready_url: str, log: Path, timeout: float) -> Itera
 def tensorboard_server(logdir: Path, log: Path, *, timeout: float = 120.0) -> Iterator[str]:
     """`tensorboard --logdir LOGDIR` on 127.0.0.1; yields its base URL.
 
-    Every scalar is kept (samples_per_plugin scalars=0) and the logdir is read once
-    at start-up, so a test sees all of its data as soon as the server answers.
+    Up to 100,000 scalars per series are kept. (scalars=0, "keep all" for the
+    reservoir, makes TensorBoard 2.21's scalars API return no rows at all.)
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
            "--host", "127.0.0.1", "--port", str(port), "--samples_per_plugin",
-           "scalars=0,tensors=0", "--reload_interval", "0", "--load_fast", "false"]
+           "scalars=100000", "--reload_interval", "0", "--load_fast", "false"]
     with _process(cmd, f"{url}/data/runs", log, timeout):
         yield url
 
