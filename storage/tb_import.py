@@ -243,11 +243,16 @@ class _RunState:
             tag = v.tag
             if kind == "simple_value":
                 x = v.simple_value
-            elif kind == "tensor":
+            else:
                 if v.HasField("metadata") and tag not in self.plugin_of:
                     # As TensorBoard does, a tag's first metadata decides its plugin.
                     self.plugin_of[tag] = v.metadata.plugin_data.plugin_name
                 plugin = self.plugin_of.get(tag)
+                if plugin == HPARAMS_PLUGIN:  # torch writes these without a tensor
+                    self._hparams(v)
+                    continue
+                if kind != "tensor":
+                    continue
                 if plugin == SCALARS_PLUGIN:
                     x = _tensor_scalar(v.tensor)
                     if x is None:
@@ -255,13 +260,8 @@ class _RunState:
                 elif plugin == TEXT_PLUGIN:
                     self.texts[tag] = (event.step, _tensor_text(v.tensor))
                     continue
-                elif plugin == HPARAMS_PLUGIN:
-                    self._hparams(v)
-                    continue
                 else:
                     continue
-            else:
-                continue
             ok = self.valid.get(tag)
             if ok is None:
                 ok = self.valid[tag] = check_key(tag)
