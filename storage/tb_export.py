@@ -41,7 +41,7 @@ MANIFEST = ".trackboard-export.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+@-]+")
 # Distinct sets of keys logged together; beyond this many, events are built one by one.
 _MAX_TEMPLATES = 512
-# Runs with at least this many points use the C-checksum record writer when available.
+# Exports of at least this many points use the C-checksum record writer when available.
 FAST_WRITER_MIN_POINTS = 200_000
 
 
@@ -89,6 +89,13 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
         manifest = _load_manifest(out)
         result = ExportResult(out)
         taken: set[str] = set()
+        infos = {rid: db.run(rid) for rid in frame["id"]}
+        if fast is None:
+            # tensorboardX's writer costs an import of a few seconds (it pulls in torch
+            # when installed); its C checksum pays off only on large exports.
+            total = sum(int(m["count"]) for info in infos.values()
+                        for m in info["metrics"].values())
+            fast = total >= FAST_WRITER_MIN_POINTS and native_crc_available()
         bar = tqdm(total=len(frame), unit="run", disable=not progress, desc="export")
         for row in frame.itertuples(index=False):
             rel = run_dir_name(row.project, row.name, row.id)
@@ -98,7 +105,7 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
             old = manifest.get(row.id)
             if old is not None and old != rel:
                 _remove_run_files(out, old, row.id)
-            result.points += _write_run(db, row, out, rel, fast)
+            result.points += _write_run(db, row, infos[row.id], out, rel, fast)
             result.runs[row.id] = rel
             manifest[row.id] = rel
             _save_manifest(out, manifest)
@@ -115,15 +122,10 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
 # -- one run -------------------------------------------------------------------------
 
 
-def _write_run(db: Store, row: Any, out: Path, rel: str, fast: bool | None) -> int:
+def _write_run(db: Store, row: Any, info: dict[str, Any], out: Path, rel: str,
+               fast: bool) -> int:
     from tensorboard.compat.proto import event_pb2
 
-    info = db.run(row.id)
-    if fast is None:
-        # tensorboardX's writer costs an import of a few seconds (it pulls in torch when
-        # installed); its C checksum pays off only on long runs.
-        npoints = sum(int(m["count"]) for m in info["metrics"].values())
-        fast = npoints >= FAST_WRITER_MIN_POINTS and native_crc_available()
     created = _seconds(row.created_at, time.time())
     ended = _seconds(row.ended_at, None)
     run_dir = out / rel

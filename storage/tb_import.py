@@ -254,9 +254,15 @@ class _RunState:
                 if kind != "tensor":
                     continue
                 if plugin == SCALARS_PLUGIN:
-                    x = _tensor_scalar(v.tensor)
-                    if x is None:
-                        continue
+                    t = v.tensor
+                    if t.dtype == 2 and t.double_val:  # DT_DOUBLE, the common cases inline
+                        x = t.double_val[0]
+                    elif t.dtype == 1 and t.float_val:  # DT_FLOAT
+                        x = t.float_val[0]
+                    else:
+                        x = _tensor_scalar(t)
+                        if x is None:
+                            continue
                 elif plugin == TEXT_PLUGIN:
                     self.texts[tag] = (event.step, _tensor_text(v.tensor))
                     continue
