@@ -1,5 +1,118 @@
-"""`trackboard` commands: transfer (registered on the main group when imported)."""
+"""`trackboard export ...` and `trackboard import ...`: runs to and from other viewers.
+
+The work happens in trackboard.storage (tensorboard, visdom, export), which the
+dashboard's Export page calls too; these commands only parse options and print.
+"""
 
 from __future__ import annotations
 
-from trackboard.dashboard.cli import cli  # noqa: F401
+import click
+
+from trackboard.dashboard.cli import cli, friendly, store_option
+
+_RUN_HELP = "Export this run (id or unique prefix); repeat for several. Default: all runs."
+_PROJECT_HELP = "Only runs of this project."
+
+
+def _selection(f):  # type: ignore[no-untyped-def]
+    f = click.option("--run", "run_ids", multiple=True, metavar="RUN_ID", help=_RUN_HELP)(f)
+    f = click.option("--project", default=None, help=_PROJECT_HELP)(f)
+    return store_option(f)
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Export runs to TensorBoard, Visdom, CSV or Parquet."""
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Import runs from other trackers' logs."""
+
+
+@export_group.command("tensorboard")
+@click.argument("outdir", type=click.Path(file_okay=False))
+@_selection
+@friendly
+def export_tensorboard_cmd(outdir: str, store: str | None, project: str | None,
+                           run_ids: tuple[str, ...]) -> None:
+    """Write runs as TensorBoard event files under OUTDIR (one directory per run).
+
+    Exporting again into the same OUTDIR replaces the runs' files, never duplicates them.
+    """
+    from trackboard.storage.tensorboard import export_tensorboard
+
+    result = export_tensorboard(store, outdir, run_ids=run_ids or None, project=project,
+                                progress=True)
+    click.echo(result.summary())
+
+
+@import_group.command("tensorboard")
+@click.argument("logdir", type=click.Path(exists=True, file_okay=False))
+@store_option
+@click.option("--project", default=None,
+              help="Project for the imported runs (default: the logdir's folder name).")
+@friendly
+def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) -> None:
+    """Import every run of a TensorBoard LOGDIR (scalars, hparams, text).
+
+    Every directory holding event files is a run. Importing the same LOGDIR again
+    updates the same runs instead of adding new ones.
+    """
+    from trackboard.storage.tensorboard import import_tensorboard
+
+    result = import_tensorboard(logdir, store, project=project, progress=True,
+                                warn=lambda msg: click.echo(f"warning: {msg}", err=True))
+    click.echo(result.summary())
+
+
+@export_group.command("visdom")
+@click.option("--server", default="http://127.0.0.1", show_default=True,
+              help="Visdom server address.")
+@click.option("--port", default=8097, show_default=True, type=int)
+@click.option("--env", default=None, help="Visdom environment (default: the project, else 'main').")
+@_selection
+@click.option("--follow", is_flag=True,
+              help="Keep appending new points of running runs until they finish.")
+@click.option("--poll", "poll_interval", default=2.0, show_default=True, type=float,
+              help="Seconds between store polls with --follow.")
+@click.option("--max-points", default=10_000, show_default=True, type=int,
+              help="Points per trace (min/max downsampled beyond; 0 = all).")
+@friendly
+def export_visdom_cmd(server: str, port: int, env: str | None, store: str | None,
+                      project: str | None, run_ids: tuple[str, ...], follow: bool,
+                      poll_interval: float, max_points: int) -> None:
+    """Push runs to a Visdom server: one window per metric, one trace per run."""
+    from trackboard.storage.visdom import export_visdom
+
+    result = export_visdom(store, server=server, port=port, env=env,
+                           run_ids=run_ids or None, project=project, follow=follow,
+                           poll_interval=poll_interval, max_points=max_points or None,
+                           echo=click.echo)
+    click.echo(result.summary())
+
+
+@export_group.command("csv")
+@click.argument("out", type=click.Path(dir_okay=False))
+@_selection
+@friendly
+def export_csv_cmd(out: str, store: str | None, project: str | None,
+                   run_ids: tuple[str, ...]) -> None:
+    """Write every point as CSV rows: run_id, run_name, key, step, wall_time, value."""
+    from trackboard.storage.export import export_points
+
+    rows = export_points(store, out, "csv", run_ids=run_ids or None, project=project)
+    click.echo(f"wrote {rows:,} rows to {out}")
+
+
+@export_group.command("parquet")
+@click.argument("out", type=click.Path(dir_okay=False))
+@_selection
+@friendly
+def export_parquet_cmd(out: str, store: str | None, project: str | None,
+                       run_ids: tuple[str, ...]) -> None:
+    """Write every point to a Parquet file (needs pip install 'trackboard[parquet]')."""
+    from trackboard.storage.export import export_points
+
+    rows = export_points(store, out, "parquet", run_ids=run_ids or None, project=project)
+    click.echo(f"wrote {rows:,} rows to {out}")

@@ -1,0 +1,326 @@
+"""Export runs to TensorBoard event files (no TensorFlow needed).
+
+One directory per run, `<project>/<name>-<id[:8]>`, holding one event file:
+  - every metric as a TensorBoard scalar: a rank-0 DT_DOUBLE tensor with the
+    "scalars" plugin marker, so values keep float64 precision (TensorBoard's
+    scalars API returns them as JSON doubles);
+  - params as an HParams session (start + end info), from which TensorBoard's
+    HParams dashboard builds its table of runs, params and final metrics;
+  - notes and tags as text summaries.
+
+Points that share a step and wall time (one `Run.log` call) go into one Event:
+TensorBoard reads several values per event, and it makes the file ~10x fewer
+records. Re-exporting a run rewrites its one file under a fixed name, and a
+manifest (.trackboard-export.json) remembers where each run went, so a renamed
+run's old directory is cleaned up: nothing is ever duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trackboard.storage.extras import require
+from trackboard.storage.run_selection import select_runs
+from trackboard.storage.store import Store
+from trackboard.storage.tb_format import (
+    NOTES_TAG, TAGS_TAG, RecordSink, native_crc_available, open_record_writer,
+)
+
+MANIFEST = ".trackboard-export.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+@-]+")
+# Distinct sets of keys logged together; beyond this many, events are built one by one.
+_MAX_TEMPLATES = 512
+# Exports of at least this many points use the C-checksum record writer when available.
+FAST_WRITER_MIN_POINTS = 200_000
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote: run id -> run directory (relative to `outdir`)."""
+
+    outdir: Path
+    runs: dict[str, str] = field(default_factory=dict)
+    points: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = f" ({self.points / self.seconds:,.0f} points/s)" if self.seconds > 0 else ""
+        return (f"exported {len(self.runs)} run(s), {self.points:,} points to {self.outdir}"
+                f"{rate}\nopen it with: python -m tensorboard.main --logdir {self.outdir}")
+
+
+def run_dir_name(project: str, name: str, run_id: str) -> str:
+    """A readable, filesystem-safe run directory: `<project>/<name>-<id[:8]>`.
+
+    >>> run_dir_name("churn", "mlp lr=0.1", "0123456789abcdef")
+    'churn/mlp_lr=0.1-01234567'
+    """
+    return f"{_safe(project)}/{_safe(name)}-{run_id[:8]}"
+
+
+def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str], *,
+                       run_ids: Sequence[str] | None = None, project: str | None = None,
+                       fast: bool | None = None, progress: bool = False) -> ExportResult:
+    """Write the selected runs (ids or unique prefixes; else a project; else all) to `outdir`.
+
+    >>> export_tensorboard("sqlite:///trackboard.db", "tb", project="churn")  # doctest: +SKIP
+    """
+    require("tensorboard", "tensorboard")
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    own = not isinstance(store, Store)
+    db = Store(store, read_only=True) if own else store
+    try:
+        frame = select_runs(db, run_ids, project)
+        out = Path(outdir)
+        out.mkdir(parents=True, exist_ok=True)
+        manifest = _load_manifest(out)
+        result = ExportResult(out)
+        taken: set[str] = set()
+        infos = {rid: db.run(rid) for rid in frame["id"]}
+        if fast is None:
+            # tensorboardX's writer costs an import of a few seconds (it pulls in torch
+            # when installed); its C checksum pays off only on large exports.
+            total = sum(int(m["count"]) for info in infos.values()
+                        for m in info["metrics"].values())
+            fast = total >= FAST_WRITER_MIN_POINTS and native_crc_available()
+        bar = tqdm(total=len(frame), unit="run", disable=not progress, desc="export")
+        for row in frame.itertuples(index=False):
+            rel = run_dir_name(row.project, row.name, row.id)
+            if rel in taken:  # same project, name and id prefix: fall back to the full id
+                rel = f"{_safe(row.project)}/{_safe(row.name)}-{row.id}"
+            taken.add(rel)
+            old = manifest.get(row.id)
+            if old is not None and old != rel:
+                _remove_run_files(out, old, row.id)
+            result.points += _write_run(db, row, infos[row.id], out, rel, fast)
+            result.runs[row.id] = rel
+            manifest[row.id] = rel
+            _save_manifest(out, manifest)
+            bar.update(1)
+            bar.set_postfix(points=result.points)
+        bar.close()
+    finally:
+        if own:
+            db.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# -- one run -------------------------------------------------------------------------
+
+
+def _write_run(db: Store, row: Any, info: dict[str, Any], out: Path, rel: str,
+               fast: bool) -> int:
+    from tensorboard.compat.proto import event_pb2
+
+    created = _seconds(row.created_at, time.time())
+    ended = _seconds(row.ended_at, None)
+    run_dir = out / rel
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = run_dir / f"events.out.tfevents.{int(created):010d}.trackboard-{row.id}"
+    partial = run_dir / f".partial-{row.id}"  # no "tfevents": TensorBoard ignores it
+    writer = open_record_writer(str(partial), fast=fast)
+    try:
+        writer.write(event_pb2.Event(wall_time=created,
+                                     file_version="brain.Event:2").SerializeToString())
+        writer.write(event_pb2.Event(wall_time=created, step=0, summary=_hparams_start(
+            info["params"], rel, created)).SerializeToString())
+        for tag, text in _texts(info).items():
+            writer.write(event_pb2.Event(wall_time=created, step=0,
+                                         summary=_text(tag, text)).SerializeToString())
+        points = _write_scalars(db, row.id, writer)
+        end = _hparams_end(row.status, ended)
+        if end is not None:
+            writer.write(event_pb2.Event(wall_time=ended or created, step=0,
+                                         summary=end).SerializeToString())
+    except BaseException:
+        writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    writer.close()
+    for stale in run_dir.glob(f"*.tfevents.*.trackboard-{row.id}"):
+        if stale != final:
+            stale.unlink()
+    os.replace(partial, final)
+    return points
+
+
+def _write_scalars(db: Store, run_id: str, writer: RecordSink) -> int:
+    """All points of a run, in step order, one Event per (step, wall time)."""
+    hist = db.history([run_id])
+    n = len(hist)
+    if not n:
+        return 0
+    codes, keys = pd.factorize(hist["key"], sort=True)
+    step = hist["step"].to_numpy()
+    wall = hist["wall_time"].to_numpy()
+    order = np.lexsort((codes, wall, step))
+    step, wall, codes = step[order], wall[order], codes[order]
+    values = hist["value"].to_numpy()[order].tolist()
+    starts = np.flatnonzero(np.r_[True, (step[1:] != step[:-1]) | (wall[1:] != wall[:-1])])
+    bounds = np.r_[starts, n].tolist()
+    steps, walls, code_list = step.tolist(), wall.tolist(), codes.tolist()
+    key_list = [str(k) for k in keys]
+    templates: dict[tuple[int, ...], tuple[Any, list[Any]]] = {}
+    seen: set[int] = set()
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        sig = tuple(code_list[a:b])
+        tpl = templates.get(sig)
+        if tpl is None:
+            new = [c for c in sig if c not in seen]
+            tpl = _template([key_list[c] for c in sig], {key_list[c] for c in new})
+            seen.update(new)
+            if len(templates) < _MAX_TEMPLATES:
+                templates[sig] = tpl
+            if new:
+                # TensorBoard learns a tag's plugin from its first value only; later
+                # values go without the metadata, as tf.summary writes them.
+                _fill(tpl[0], tpl[1], steps[a], walls[a], values[a:b])
+                writer.write(tpl[0].SerializeToString())
+                for v in tpl[0].summary.value:
+                    v.ClearField("metadata")
+                continue
+        event, slots = tpl
+        _fill(event, slots, steps[a], walls[a], values[a:b])
+        writer.write(event.SerializeToString())
+    return n
+
+
+def _template(tags: list[str], with_metadata: set[str]) -> tuple[Any, list[Any]]:
+    """An Event holding one rank-0 DT_DOUBLE tensor per tag, to be refilled in place."""
+    from tensorboard.compat.proto import event_pb2, types_pb2
+    from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+    event = event_pb2.Event()
+    slots = []
+    for tag in tags:
+        value = event.summary.value.add(tag=tag)
+        value.tensor.dtype = types_pb2.DT_DOUBLE
+        value.tensor.tensor_shape.SetInParent()
+        value.tensor.double_val.append(0.0)
+        if tag in with_metadata:
+            value.metadata.CopyFrom(scalar_metadata.create_summary_metadata(
+                display_name=tag, description=""))
+        slots.append(value.tensor.double_val)
+    return event, slots
+
+
+def _fill(event: Any, slots: list[Any], step: int, wall: float, values: list[float]) -> None:
+    event.step = step
+    event.wall_time = wall
+    for slot, v in zip(slots, values):
+        slot[0] = v
+
+
+# -- hparams and text ----------------------------------------------------------------
+
+
+def _hparams_start(params: dict[str, Any], trial: str, created: float) -> Any:
+    from tensorboard.plugins.hparams import summary_v2
+
+    # Each run is its own session group (trial id = run directory): TensorBoard would
+    # otherwise merge runs with identical params into one averaged row.
+    return summary_v2.hparams_pb({k: _hparam_value(v) for k, v in params.items()},
+                                 trial_id=trial, start_time_secs=created)
+
+
+def _hparams_end(status: str, ended: float | None) -> Any:
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    # TensorBoard knows success and failure only: a killed or crashed run did not finish.
+    codes = {"finished": api_pb2.STATUS_SUCCESS, "failed": api_pb2.STATUS_FAILURE,
+             "killed": api_pb2.STATUS_FAILURE, "crashed": api_pb2.STATUS_FAILURE}
+    if status not in codes:  # still running: no end info, as a live TensorFlow job
+        return None
+    info = plugin_data_pb2.SessionEndInfo(status=codes[status], end_time_secs=ended or 0.0)
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=metadata.SESSION_END_INFO_TAG, tensor=metadata.NULL_TENSOR,
+                      metadata=metadata.create_summary_metadata(
+                          plugin_data_pb2.HParamsPluginData(session_end_info=info)))
+    return summary
+
+
+def _hparam_value(value: Any) -> bool | float | int | str:
+    """HParams hold bools, numbers and strings; anything else goes in as JSON text."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _texts(info: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    notes = info.get("notes")
+    if isinstance(notes, str) and notes:
+        out[NOTES_TAG] = notes
+    if info["tags"]:
+        rows = "\n".join(f"| {_cell(k)} | {_cell(v)} |" for k, v in info["tags"].items())
+        out[TAGS_TAG] = "| tag | value |\n|---|---|\n" + rows
+    return out
+
+
+def _text(tag: str, text: str) -> Any:
+    from tensorboard.plugins.text import summary_v2
+
+    return summary_v2.text_pb(tag, text)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def _safe(part: str) -> str:
+    cleaned = _UNSAFE.sub("_", str(part)).strip("._") or "run"
+    return cleaned[:100]
+
+
+def _seconds(stamp: Any, default: float | None) -> float | None:
+    if stamp is None or (isinstance(stamp, float) and math.isnan(stamp)) or pd.isna(stamp):
+        return default
+    return float(pd.Timestamp(stamp).timestamp())
+
+
+def _load_manifest(out: Path) -> dict[str, str]:
+    path = out / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {str(k): str(v) for k, v in data.get("runs", {}).items()}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path} is not a trackboard export manifest ({exc}); "
+                         "move it away or export into another directory") from None
+
+
+def _save_manifest(out: Path, runs: dict[str, str]) -> None:
+    path = out / MANIFEST
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"format": 1, "runs": runs}, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _remove_run_files(out: Path, rel: str, run_id: str) -> None:
+    """Remove a run's files from the directory it was exported to before (renamed run)."""
+    run_dir = out / rel
+    for stale in run_dir.glob(f"*.tfevents.*.trackboard-{run_id}"):
+        stale.unlink()
+    folder = run_dir
+    while folder != out and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

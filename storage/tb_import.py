@@ -1,0 +1,380 @@
+"""Import TensorBoard logdirs into the store.
+
+The logdir is walked as TensorBoard walks it: every directory holding an event file
+is a run (nested runs too), and its event files are read in name order. Scalars come
+from `simple_value` (TF1, tensorboardX, torch) and from rank-0 tensors marked with
+the "scalars" plugin (tf.summary / Keras, torch's new_style, trackboard's own export),
+HParams session info becomes params (and the run's status), text becomes notes.
+
+Records come from TensorBoard's record iterator (TensorFlow's C++ reader when
+TensorFlow is installed, TensorBoard's pure-Python one otherwise); the events are
+decoded here with Event.FromString, skipping the per-event bookkeeping of
+EventAccumulator, and go to the store in large batches through the Ingestor.
+
+A run's id is a hash of the logdir's real path and the run's relative path, so
+importing the same logdir again updates the same runs: points are upserted (same
+step and wall time: nothing changes), params, notes and status are set again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trackboard.storage.extras import require
+from trackboard.storage.ingest import Ingestor
+from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS, Batch
+from trackboard.storage.store import Store
+from trackboard.storage.tb_format import (
+    EVENT_FILE_MARK, HPARAMS_PLUGIN, NOTES_TAG, SCALARS_PLUGIN, TAGS_TAG, TEXT_PLUGIN,
+)
+
+_MAX_KEY = 250  # the store's key length limit (trackboard.loggers.values.MAX_KEY_LENGTH)
+
+
+class EventFileWarning(UserWarning):
+    """An event file is truncated or corrupt; what could be read was imported."""
+
+
+@dataclass
+class ImportResult:
+    """What an import wrote: run id -> run name, points and the warnings raised."""
+
+    logdir: Path
+    project: str
+    runs: dict[str, str] = field(default_factory=dict)
+    points: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = f" ({self.points / self.seconds:,.0f} points/s)" if self.seconds > 0 else ""
+        text = (f"imported {len(self.runs)} run(s), {self.points:,} points from {self.logdir} "
+                f"into project {self.project!r}{rate}")
+        if self.warnings:
+            text += f"; {len(self.warnings)} warning(s)"
+        return text
+
+
+def run_uid(logdir: str | os.PathLike[str], relative: str) -> str:
+    """The deterministic run id of `relative` (a run directory) under `logdir`."""
+    base = os.path.realpath(os.fspath(logdir))
+    return hashlib.sha256(f"{base}\0{relative}".encode()).hexdigest()[:16]
+
+
+def find_runs(logdir: str | os.PathLike[str]) -> list[tuple[str, list[Path]]]:
+    """(relative run path, event files in name order) for every run under `logdir`.
+
+    >>> find_runs("logs")  # doctest: +SKIP
+    [('.', [...]), ('lr=0.1/train', [...]), ('lr=0.1/validation', [...])]
+    """
+    root = Path(logdir)
+    if not root.is_dir():
+        raise ValueError(f"{logdir} is not a directory; give the logdir you pass to "
+                         "`tensorboard --logdir`")
+    out = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        events = sorted(f for f in files if EVENT_FILE_MARK in f)
+        if events:
+            rel = Path(folder).relative_to(root).as_posix()
+            out.append((rel, [Path(folder) / f for f in events]))
+    return out
+
+
+def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None = None, *,
+                       project: str | None = None, progress: bool = True,
+                       batch_points: int = 250_000,
+                       warn: Callable[[str], None] | None = None) -> ImportResult:
+    """Import every run under `logdir`; returns what was written.
+
+    Truncated or corrupt event files are reported through `warn` (default:
+    warnings.warn with EventFileWarning) and everything readable is kept.
+
+    >>> import_tensorboard("runs/", "sqlite:///trackboard.db", project="old")  # doctest: +SKIP
+    """
+    require("tensorboard", "tensorboard")
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    root = Path(logdir)
+    runs = find_runs(root)
+    if not runs:
+        raise ValueError(f"no event files (names containing {EVENT_FILE_MARK!r}) under {logdir}")
+    name_of_root = root.resolve().name or "logdir"
+    result = ImportResult(root, project or name_of_root)
+    report = warn or (lambda msg: warnings.warn(msg, EventFileWarning, stacklevel=3))
+
+    def on_warning(msg: str) -> None:
+        result.warnings.append(msg)
+        report(msg)
+
+    own = not isinstance(store, Store)
+    db = Store(store) if own else store
+    try:
+        ingestor = Ingestor(db.engine)
+        total = sum(f.stat().st_size for _, files in runs for f in files)
+        bar = tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
+                   desc="import", mininterval=0.5)
+        reader = _RunReader(ingestor, result.project, batch_points, bar, on_warning)
+        for rel, files in runs:
+            name = (name_of_root if rel == "." else rel)[:_MAX_KEY]
+            uid = run_uid(root, rel)
+            if reader.read(uid, name, files):
+                result.runs[uid] = name
+        reader.flush()
+        bar.close()
+        result.points = reader.points
+    finally:
+        if own:
+            db.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class _RunReader:
+    """Turns the events of one run after another into store records, in big batches."""
+
+    def __init__(self, ingestor: Ingestor, project: str, batch_points: int, bar: Any,
+                 warn: Callable[[str], None]) -> None:
+        self.ingestor = ingestor
+        self.project = project
+        self.batch_points = batch_points
+        self.bar = bar
+        self.warn = warn
+        self.batch = Batch()
+        self.pending = 0
+        self.points = 0
+        self._bad_keys: set[str] = set()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.ingestor.apply(self.batch)
+        self.batch = Batch()
+        self.pending = 0
+
+    def read(self, uid: str, name: str, files: list[Path]) -> bool:
+        """Read one run; False when none of its files held a single event."""
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto import event_pb2
+
+        parse = event_pb2.Event.FromString
+        state = _RunState()
+        points = self.batch.points
+        for path in files:
+            done = 0
+            try:
+                for raw in _records(path):
+                    done += len(raw) + 16  # payload + TFRecord framing
+                    if done > 1 << 20:
+                        self.bar.update(done)
+                        done = 0
+                    try:
+                        event = parse(raw)
+                    except DecodeError:
+                        self.warn(f"{path}: skipped a record that is not a TensorBoard event")
+                        continue
+                    if state.created is None:
+                        state.created = event.wall_time
+                        self.batch.add((RUN, {
+                            "uid": uid, "project": self.project, "name": name,
+                            "framework": "tensorboard", "host": None, "git_commit": None,
+                            "command": None, "created_at": event.wall_time,
+                            "status": "running"}))
+                    if event.wall_time > state.last_wall:
+                        state.last_wall = event.wall_time
+                    if not event.HasField("summary"):
+                        continue
+                    values = state.scalars(event, self._check_key)
+                    if values:
+                        points.append((POINTS, uid, event.step, event.wall_time, values))
+                        self.points += len(values)
+                        self.pending += len(values)
+                        if self.pending >= self.batch_points:
+                            self.flush()
+                            points = self.batch.points
+            except _CorruptFile as exc:
+                self.warn(f"{path} is truncated or corrupt ({exc}); imported the events "
+                          "before that point")
+            self.bar.update(done)
+        if state.created is None:
+            self.warn(f"run {name!r}: no readable events in {', '.join(map(str, files))}")
+            return False
+        for rec in state.records(uid):
+            self.batch.add(rec)
+        return True
+
+    def _check_key(self, tag: str) -> bool:
+        if tag and len(tag) <= _MAX_KEY and not any(ord(c) < 32 for c in tag):
+            return True
+        if tag not in self._bad_keys:
+            self._bad_keys.add(tag)
+            self.warn(f"skipped tag {tag[:60]!r}: metric keys are 1 to {_MAX_KEY} "
+                      "printable characters")
+        return False
+
+
+class _RunState:
+    """What one run's events say besides the points: params, texts, end status."""
+
+    def __init__(self) -> None:
+        self.created: float | None = None
+        self.last_wall = float("-inf")
+        self.plugin_of: dict[str, str] = {}
+        self.valid: dict[str, bool] = {}
+        self.params: dict[str, str] = {}
+        self.texts: dict[str, tuple[int, str]] = {}
+        self.status: str | None = None
+        self.ended: float | None = None
+
+    def scalars(self, event: Any, check_key: Callable[[str], bool]) -> dict[str, float] | None:
+        out: dict[str, float] | None = None
+        for v in event.summary.value:
+            kind = v.WhichOneof("value")
+            tag = v.tag
+            if kind == "simple_value":
+                x = v.simple_value
+            else:
+                if v.HasField("metadata") and tag not in self.plugin_of:
+                    # As TensorBoard does, a tag's first metadata decides its plugin.
+                    self.plugin_of[tag] = v.metadata.plugin_data.plugin_name
+                plugin = self.plugin_of.get(tag)
+                if plugin == HPARAMS_PLUGIN:  # torch writes these without a tensor
+                    self._hparams(v)
+                    continue
+                if kind != "tensor":
+                    continue
+                if plugin == SCALARS_PLUGIN:
+                    t = v.tensor
+                    if t.dtype == 2 and t.double_val:  # DT_DOUBLE, the common cases inline
+                        x = t.double_val[0]
+                    elif t.dtype == 1 and t.float_val:  # DT_FLOAT
+                        x = t.float_val[0]
+                    else:
+                        x = _tensor_scalar(t)
+                        if x is None:
+                            continue
+                elif plugin == TEXT_PLUGIN:
+                    self.texts[tag] = (event.step, _tensor_text(v.tensor))
+                    continue
+                else:
+                    continue
+            ok = self.valid.get(tag)
+            if ok is None:
+                ok = self.valid[tag] = check_key(tag)
+            if ok:
+                if out is None:
+                    out = {}
+                out[tag] = x
+        return out
+
+    def _hparams(self, value: Any) -> None:
+        from tensorboard.plugins.hparams import api_pb2, metadata
+
+        if not value.HasField("metadata"):
+            return
+        content = value.metadata.plugin_data.content
+        if value.tag == metadata.SESSION_START_INFO_TAG:
+            info = metadata.parse_session_start_info_plugin_data(content)
+            for key, v in info.hparams.items():
+                kind = v.WhichOneof("kind")
+                if kind in ("number_value", "string_value", "bool_value") and key:
+                    self.params[key[:_MAX_KEY]] = json.dumps(getattr(v, kind),
+                                                             ensure_ascii=False)
+        elif value.tag == metadata.SESSION_END_INFO_TAG:
+            end = metadata.parse_session_end_info_plugin_data(content)
+            self.status = "failed" if end.status == api_pb2.STATUS_FAILURE else "finished"
+            self.ended = end.end_time_secs or None
+
+    def records(self, uid: str) -> list[tuple]:
+        out: list[tuple] = []
+        if self.params:
+            out.append((PARAMS, uid, self.params))
+        texts = {tag: text for tag, (_, text) in sorted(self.texts.items())}
+        tags = _parse_tag_table(texts.pop(TAGS_TAG, ""))
+        if tags:
+            out.append((TAGS, uid, tags))
+        notes = [texts.pop(NOTES_TAG)] if NOTES_TAG in texts else []
+        notes += [f"{tag}:\n{text}" for tag, text in texts.items()]
+        if notes:
+            out.append((NOTES, uid, "\n\n".join(notes)))
+        out.append((STATUS, uid, self.status or "finished", self.ended or self.last_wall))
+        return out
+
+
+class _CorruptFile(Exception):
+    pass
+
+
+def _records(path: Path) -> Iterator[bytes]:
+    """Serialized events of one file, raising _CorruptFile where reading had to stop."""
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.compat import tf
+
+    # RawEventFileLoader.Load() would stop silently at a truncated record (it waits
+    # for the file to grow); an import must say which file was cut short, so this
+    # iterates TensorBoard's record iterator itself.
+    iterator = event_file_loader._make_tf_record_iterator(str(path))
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError as exc:
+            raise _CorruptFile(str(exc).strip().splitlines()[0] if str(exc) else "data loss") \
+                from None
+
+
+def _tensor_scalar(tensor: Any) -> float | None:
+    """The value of a rank-0 numeric tensor (float32, float64 fast; others via numpy)."""
+    dtype = tensor.dtype
+    if dtype == 1:  # DT_FLOAT
+        if tensor.float_val:
+            return tensor.float_val[0]
+        if len(tensor.tensor_content) == 4:
+            return float(np.frombuffer(tensor.tensor_content, "<f4")[0])
+    elif dtype == 2:  # DT_DOUBLE
+        if tensor.double_val:
+            return tensor.double_val[0]
+        if len(tensor.tensor_content) == 8:
+            return float(np.frombuffer(tensor.tensor_content, "<f8")[0])
+    from tensorboard.util import tensor_util
+
+    try:
+        arr = tensor_util.make_ndarray(tensor)
+    except (TypeError, ValueError):
+        return None
+    if arr.size != 1 or arr.dtype.kind not in "fiub":
+        return None
+    return float(arr.reshape(()).item())
+
+
+def _tensor_text(tensor: Any) -> str:
+    if len(tensor.string_val) == 1 and not tensor.tensor_shape.dim:
+        return tensor.string_val[0].decode("utf-8", "replace")
+    from tensorboard.util import tensor_util
+
+    arr = tensor_util.make_ndarray(tensor)
+    return "\n".join(x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
+                     for x in arr.reshape(-1))
+
+
+def _parse_tag_table(text: str) -> dict[str, str]:
+    """Tags back from the markdown table the exporter writes."""
+    out = {}
+    for line in text.splitlines()[2:]:
+        cells = [c.strip().replace("\\|", "|")
+                 for c in line.strip().strip("|").replace("\\|", "\0").split("|")]
+        cells = [c.replace("\0", "|") for c in cells]
+        if len(cells) == 2 and cells[0]:
+            out[cells[0][:_MAX_KEY]] = cells[1]
+    return out

@@ -1,0 +1,174 @@
+"""Runs logged through the Run API -> TensorBoard event files -> a real TensorBoard server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.support.servers import tensorboard_server
+from trackboard.dashboard.cli import cli
+from trackboard.loggers import Run
+from trackboard.storage import Store
+from trackboard.storage.tensorboard import export_tensorboard
+
+PARAMS = [{"lr": 0.1, "opt": "adam", "layers": 2, "dropout": True},
+          {"lr": 0.01, "opt": "sgd", "layers": 3, "dropout": False}]
+
+
+def _log_runs(url: str) -> list[Run]:
+    runs = []
+    for i, params in enumerate(PARAMS):
+        with Run(project="tbx", name=f"mlp {i}", config=params, tags={"seed": i},
+                 notes=f"run *{i}*", store=url) as run:
+            for step in range(30):
+                # 1/3 + 1e-12 differs from its float32 rounding: float64 must survive.
+                run.log({"loss": 1 / (step + 3) + 1e-12 * (i + 1), "acc": step / 30})
+                if step % 5 == 0:
+                    run.log({"val/loss": 0.5 / (step + 1)}, step=step)
+        runs.append(run)
+    return runs
+
+
+def _get(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _post(url: str, body: dict) -> object:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          "X-XSRF-Protected": "1"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _poll(url: str, count: int, timeout: float = 60.0) -> list:
+    """TensorBoard answers before it has read every file: wait for `count` rows."""
+    deadline = time.time() + timeout
+    rows: list = []
+    while time.time() < deadline:
+        rows = _get(url)  # type: ignore[assignment]
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.5)
+    raise AssertionError(f"{url} returned {len(rows)} rows, not {count}, in {timeout} s")
+
+
+def _tensors(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"tensors": 0}).Reload()
+    out = {}
+    for tag in acc.Tags()["tensors"]:
+        if acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":
+            out[tag] = [(e.step, e.wall_time, tensor_util.make_ndarray(e.tensor_proto).item())
+                        for e in acc.Tensors(tag)]
+    return out
+
+
+def test_round_trip_through_a_real_tensorboard(sqlite_url: str, tmp_path: Path) -> None:
+    runs = _log_runs(sqlite_url)
+    out = tmp_path / "tb"
+    # The CLI in its own process: the export must not import TensorFlow.
+    code = ("import sys; from trackboard.dashboard.cli import main; sys.argv = ['trackboard', "
+            f"'export', 'tensorboard', {str(out)!r}, '--store', {sqlite_url!r}, '--project', "
+            "'tbx']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('TF', 'tensorflow' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert "exported 2 run(s), 132 points" in proc.stdout, proc.stdout + proc.stderr
+    assert "TF False" in proc.stdout
+
+    store = Store(sqlite_url)
+    manifest = json.loads((out / ".trackboard-export.json").read_text())["runs"]
+    assert sorted(manifest) == sorted(r.id for r in runs)
+    assert manifest[runs[0].id] == f"tbx/mlp_0-{runs[0].id[:8]}"
+    hist = store.history([r.id for r in runs])
+
+    # TensorBoard's own reader sees every point, with float64 values and wall times.
+    for run in runs:
+        got = _tensors(out / manifest[run.id])
+        assert sorted(got) == ["acc", "loss", "val/loss"]
+        for key, points in got.items():
+            want = hist[(hist.run_id == run.id) & (hist.key == key)]
+            assert [p[0] for p in points] == want["step"].tolist()
+            assert [p[1] for p in points] == want["wall_time"].tolist()
+            assert [p[2] for p in points] == want["value"].tolist()
+
+    with tensorboard_server(out, tmp_path / "tensorboard.log") as base:
+        assert sorted(_get(f"{base}/data/runs")) == sorted(manifest.values())  # type: ignore[arg-type]
+        for run in runs:
+            rel = manifest[run.id]
+            q = urllib.parse.urlencode({"run": rel, "tag": "loss"})
+            want = hist[(hist.run_id == run.id) & (hist.key == "loss")]
+            rows = _poll(f"{base}/data/plugin/scalars/scalars?{q}", len(want))
+            assert [r[1] for r in rows] == want["step"].tolist()  # type: ignore[union-attr]
+            assert [r[2] for r in rows] == want["value"].tolist()  # type: ignore[union-attr]
+        experiment = _post(f"{base}/data/plugin/hparams/experiment",
+                           {"experimentName": "", "includeMetrics": True})
+        names = {h["name"] for h in experiment["hparamInfos"]}  # type: ignore[index]
+        assert names == {"lr", "opt", "layers", "dropout"}
+        metric_tags = {m["name"]["tag"] for m in experiment["metricInfos"]}  # type: ignore[index]
+        assert {"loss", "acc", "val/loss"} <= metric_tags
+        groups = _post(f"{base}/data/plugin/hparams/session_groups", {
+            "experimentName": "", "startIndex": 0, "sliceSize": 100,
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                "STATUS_RUNNING"],
+            "colParams": [{"hparam": n} for n in sorted(names)]
+            + [{"metric": {"tag": "loss", "group": ""}}]})
+        by_name = {g["name"]: g for g in groups["sessionGroups"]}  # type: ignore[index]
+        for run, params in zip(runs, PARAMS):
+            group = by_name[manifest[run.id]]
+            assert group["hparams"] == params
+            loss = [m for m in group["metricValues"] if m["name"]["tag"] == "loss"]
+            assert loss[0]["value"] == store.run(run.id)["metrics"]["loss"]["last"]
+            assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
+        text = _get(f"{base}/data/plugin/text/text?" + urllib.parse.urlencode(
+            {"run": manifest[runs[1].id], "tag": "trackboard/notes"}))
+        assert "run" in text[0]["text"]  # type: ignore[index]
+
+
+def test_reexport_replaces_instead_of_duplicating(sqlite_url: str, tmp_path: Path) -> None:
+    runs = _log_runs(sqlite_url)
+    out = tmp_path / "tb"
+    first = export_tensorboard(sqlite_url, out)
+    export_tensorboard(sqlite_url, out)
+    for rel in first.runs.values():
+        assert len(list((out / rel).glob("*tfevents*"))) == 1
+        assert len(_tensors(out / rel)["loss"]) == 30
+
+    store = Store(sqlite_url)
+    store.rename_run(runs[0].id, "renamed")
+    again = export_tensorboard(sqlite_url, out, run_ids=[runs[0].id[:6]])
+    assert again.runs == {runs[0].id: f"tbx/renamed-{runs[0].id[:8]}"}
+    assert not (out / first.runs[runs[0].id]).exists()
+    dirs = sorted(p.parent.relative_to(out).as_posix() for p in out.rglob("*tfevents*"))
+    assert dirs == sorted([again.runs[runs[0].id], first.runs[runs[1].id]])
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_both_record_writers_write_what_tensorboard_reads(sqlite_url: str, tmp_path: Path,
+                                                          fast: bool) -> None:
+    """tensorboardX's writer (C crc32c) and TensorBoard's own write the same records."""
+    runs = _log_runs(sqlite_url)
+    res = export_tensorboard(sqlite_url, tmp_path / str(fast), fast=fast)
+    hist = Store(sqlite_url).history([runs[1].id], keys=["val/loss"])
+    got = _tensors(tmp_path / str(fast) / res.runs[runs[1].id])["val/loss"]
+    assert [v for _, _, v in got] == hist["value"].tolist()
+
+
+def test_cli_rejects_an_empty_selection(sqlite_url: str, tmp_path: Path) -> None:
+    _log_runs(sqlite_url)
+    result = CliRunner().invoke(cli, ["export", "tensorboard", str(tmp_path / "o"),
+                                      "--store", sqlite_url, "--project", "nope"])
+    assert result.exit_code == 1
+    assert "no runs in project 'nope'" in result.output
