@@ -423,6 +423,20 @@ class Store:
                 conn.execute(text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": rid})
             conn.execute(text("DELETE FROM runs WHERE id = :r"), {"r": rid})
 
+    def param_keys(self, run_ids: Iterable[str] | None = None) -> list[str]:
+        """Param keys used by these runs (all runs when None), sorted."""
+        with self.engine.connect() as conn:
+            if run_ids is None:
+                return list(conn.execute(text(
+                    "SELECT DISTINCT key FROM params ORDER BY key")).scalars())
+            uids = list(run_ids)
+            if not uids:
+                return []
+            stmt = text("SELECT DISTINCT p.key FROM params p JOIN runs r ON r.id = p.run_id "
+                        "WHERE r.uid IN :u ORDER BY p.key").bindparams(
+                bindparam("u", expanding=True))
+            return list(conn.execute(stmt, {"u": uids}).scalars())
+
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
