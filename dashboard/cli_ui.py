@@ -20,13 +20,13 @@ def streamlit_command(port: int, host: str) -> list[str]:
     """The streamlit command line `trackboard ui` runs (no secrets in it).
 
     >>> streamlit_command(8501, "127.0.0.1")[:4]  # doctest: +ELLIPSIS
-    ['...', '-m', 'streamlit', 'run']
+    ['...', '-m', 'trackboard.dashboard.serve', 'run']
     """
     app = Path(__file__).with_name("app.py")
     flags = {"server.port": str(port), "server.address": host, "server.headless": "true",
              "server.fileWatcherType": "none", "browser.gatherUsageStats": "false",
              "client.toolbarMode": "minimal", **THEME}
-    return [sys.executable, "-m", "streamlit", "run", str(app),
+    return [sys.executable, "-m", "trackboard.dashboard.serve", "run", str(app),
             *[f"--{k}={v}" for k, v in flags.items()]]
 
 

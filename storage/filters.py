@@ -261,6 +261,8 @@ class _Parser:
             raise self.fail(op_tok, "an operator (=, !=, <, <=, >, >=, ~ or contains)")
         op = "=" if op_tok.value == "==" else op_tok.value
         op = "~" if op == "contains" else op
+        if kind == "metric" and op in ("~", "!~"):
+            raise FilterError(self.text, op_tok.pos, "metrics compare with =, !=, <, <=, > or >=")
         val = self.take()
         if val.kind in ("string", "number"):
             value = val.value
@@ -275,8 +277,6 @@ class _Parser:
         if kind == "metric" and not _is_number(value) and value is not None:
             raise FilterError(self.text, val.pos, "metrics compare with numbers, e.g. "
                                                    f"{key}.{stat} < 0.5")
-        if kind == "metric" and op in ("~", "!~"):
-            raise FilterError(self.text, op_tok.pos, "metrics compare with =, !=, <, <=, > or >=")
         return Compare(kind, key, stat, op, value, tok.pos)
 
     def field(self, tok: Token) -> tuple[str, str, str | None]:

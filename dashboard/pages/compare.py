@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from trackboard.dashboard import charts, data, state, tables
+from trackboard.dashboard import auth, charts, data, state, tables
 from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported for readers)
 
+auth.require_password()  # also here: a page may run without app.py
 src = data.source()
 st.title("Compare")
 run_ids = state.selected_runs()
@@ -29,7 +30,8 @@ names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["nam
 colours = charts.run_colours(run_ids)
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
-default_metrics = ",".join(k for k in available if not k.startswith("system/"))
+default_metrics = ",".join(k for k in available
+                           if not k.startswith("system/") and k not in ("epoch", "step"))
 group_options = ["(none)"] + [c for c in info.columns if c.startswith(("params.", "tags."))]
 x_options = list(charts.X_AXES) + [k for k in available]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from trackboard.dashboard import charts, data, state, tables
+from trackboard.dashboard import auth, charts, data, state, tables
 from trackboard.storage.errors import RunNotFoundError
 
+auth.require_password()  # also here: a page may run without app.py
 src = data.source()
 st.title("Run")
 selected = state.selected_runs()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from trackboard.dashboard import data, state, tables
+from trackboard.dashboard import auth, data, state, tables
 from trackboard.storage.filters import FilterError
 
+auth.require_password()  # also here: a page may run without app.py
 src = data.source()
 store = data.current_store()
 st.title("Runs")
