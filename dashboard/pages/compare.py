@@ -23,6 +23,7 @@ if info.empty:
     st.warning("None of the selected runs exist in this store.")
     st.stop()
 run_ids = [r for r in run_ids if r in set(info["id"])]
+info = info.set_index("id", drop=False).loc[run_ids].reset_index(drop=True)  # selection order
 names = dict(zip(info["id"], info["name"]))
 # Two runs may share a name: suffix the id so legends stay unambiguous.
 dupes = info["name"].duplicated(keep=False)
