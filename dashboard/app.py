@@ -6,17 +6,19 @@ import streamlit as st
 
 from trackboard.dashboard import auth, data
 
-st.set_page_config(page_title="trackboard", page_icon=":material/monitoring:", layout="wide")
+# No page or nav icons: Streamlit fetches material-icon favicons from
+# fonts.gstatic.com, which fails (a console error) on machines without internet.
+st.set_page_config(page_title="trackboard", layout="wide")
 auth.require_password()
 
 PAGES = Path(__file__).parent / "pages"
 pages = [
-    st.Page(PAGES / "runs.py", title="Runs", icon=":material/table_rows:", url_path="runs", default=True),
-    st.Page(PAGES / "compare.py", title="Compare", icon=":material/show_chart:", url_path="compare"),
-    st.Page(PAGES / "run.py", title="Run", icon=":material/search:", url_path="run"),
+    st.Page(PAGES / "runs.py", title="Runs", url_path="runs", default=True),
+    st.Page(PAGES / "compare.py", title="Compare", url_path="compare"),
+    st.Page(PAGES / "run.py", title="Run", url_path="run"),
 ]
 if (PAGES / "export.py").exists():
-    pages.append(st.Page(PAGES / "export.py", title="Export", icon=":material/download:", url_path="export"))
+    pages.append(st.Page(PAGES / "export.py", title="Export", url_path="export"))
 page = st.navigation(pages)
 
 src = data.source()

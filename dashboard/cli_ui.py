@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,8 @@ def ui_cmd(store: str | None, port: int, host: str, read_only: bool) -> None:
     click.echo(f"trackboard ui: {shown}{' (read-only)' if read_only else ''} "
                f"at http://{host}:{port}")
     proc = subprocess.Popen(streamlit_command(port, host), env=env)
+    # Stopping `trackboard ui` (Ctrl-C, SIGTERM from a service manager) stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
         sys.exit(proc.wait())
     except KeyboardInterrupt:

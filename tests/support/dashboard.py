@@ -63,7 +63,8 @@ def ui_server(store_url: str, *extra: str, env: dict[str, str] | None = None
         wait_http(base + "/_stcore/health", timeout=60)
         yield base, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
