@@ -22,7 +22,7 @@ from trackboard.storage.urls import resolve_url
 
 STORE_ENV = "TRACKBOARD_UI_STORE"
 READ_ONLY_ENV = "TRACKBOARD_UI_READ_ONLY"
-MAX_POINTS = 2000
+MAX_POINTS = 1000
 # A step range holding at most this many steps is drawn at full resolution.
 FULL_RESOLUTION_STEPS = 20_000
 
