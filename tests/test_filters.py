@@ -122,9 +122,11 @@ def test_user_text_only_reaches_sql_as_bound_parameters(key: str, value: str, fi
     for dialect in (sqlite.dialect(), postgresql.dialect()):
         compiled = stmt.compile(dialect=dialect)
         assert _MARK not in str(compiled)
-        bound = " ".join(str(v) for v in compiled.params.values())
+        # LIKE patterns carry autoescape slashes ("%" -> "/%"): compare without them.
+        bound = " ".join(str(v) for v in compiled.params.values()).replace("/", "")
         for part in expect:
             # Param values travel as their JSON text ("a\u001f"), others as typed.
+            part = part.replace("/", "")
             assert (part.lower() in bound.lower()
                     or json.dumps(part, ensure_ascii=False)[1:-1].lower() in bound.lower())
 
