@@ -45,6 +45,7 @@ def bench_history(max_points: int = 2000) -> dict:
             "points_returned": len(frame), "max_points": max_points,
             "cold_ms_first": round(cold[0] * 1000, 1),
             "cold_ms_median_of_3": round(statistics.median(cold) * 1000, 1),
+            "ms_per_1000_points_returned": round(statistics.median(cold) * 1e6 / len(frame), 2),
             "zoom_5001_steps_full_resolution_ms": round(zoom_s * 1000, 1),
             "zoom_points": len(zoom),
         }

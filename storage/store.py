@@ -308,7 +308,7 @@ class Store:
         parts_wall: list[np.ndarray] = []
         parts_value: list[np.ndarray] = []
         labels: list[tuple[str, str, int]] = []
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, _gc_paused():
             series = self._series(conn, list(run_ids), keys)
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
