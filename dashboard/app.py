@@ -13,7 +13,8 @@ auth.require_password()
 
 PAGES = Path(__file__).parent / "pages"
 pages = [
-    st.Page(PAGES / "runs.py", title="Runs", url_path="runs", default=True),
+    # The default page is served at "/" (Streamlit ignores its url_path): /?filter=...
+    st.Page(PAGES / "runs.py", title="Runs", default=True),
     st.Page(PAGES / "compare.py", title="Compare", url_path="compare"),
     st.Page(PAGES / "run.py", title="Run", url_path="run"),
 ]

@@ -24,7 +24,8 @@ c2.text_input("Search", key="runs_search", placeholder="name, id, project, tag")
 
 keys = [k for k in data.all_keys(src.url, src.read_only) if not k.startswith("system/")]
 pkeys = data.param_keys(src.url, src.read_only)
-state.init_widget("runs_metrics", "m", keys[:3], lambda raw: state.split_list(raw))
+default_metrics = [k for k in keys if k not in ("epoch", "step")][:3]
+state.init_widget("runs_metrics", "m", default_metrics, lambda raw: state.split_list(raw))
 state.init_widget("runs_params", "p", pkeys[:8], lambda raw: state.split_list(raw))
 st.session_state["runs_metrics"] = [k for k in st.session_state["runs_metrics"] if k in keys]
 st.session_state["runs_params"] = [k for k in st.session_state["runs_params"] if k in pkeys]
@@ -44,6 +45,8 @@ except FilterError as exc:
 frame = tables.search(frame, st.session_state["runs_search"])
 state.remember(["runs_filter", "runs_search", "runs_metrics", "runs_params"])
 state.write_query({"filter": filter_text or None, "q": st.session_state["runs_search"] or None,
+                   "m": ",".join(st.session_state["runs_metrics"]) or None,
+                   "p": ",".join(st.session_state["runs_params"]) or None,
                    "runs": ",".join(state.selected_runs()) or None})
 
 counts = frame["status"].value_counts()
