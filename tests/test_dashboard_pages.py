@@ -61,7 +61,8 @@ def test_runs_page_lists_runs_with_metric_columns(seeded: tuple[str, dict[str, s
     assert set(table["status"]) == {"✓ finished"}
     assert {"loss.last", "loss.min", "loss.max", "lr", "tags"} <= set(table.columns)
     row = table.set_index("name").loc["keras-run"]
-    assert row["loss.min"] == 0.0 and row["lr"] == "0.001" and row["tags"] == "seed=0"
+    assert row["loss.min"] == 0.0 and row["lr"] == 0.001 and row["tags"] == "seed=0"
+    assert row["optimizer"] == "adam"  # text params stay text; numbers sort numerically
     assert at.button(key="runs_compare").disabled  # nothing selected yet
 
 
