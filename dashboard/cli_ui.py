@@ -1,5 +1,69 @@
-"""`trackboard` commands: ui (registered on the main group when imported)."""
+"""`trackboard ui`: start the Streamlit dashboard (registered on the main group when imported)."""
 
 from __future__ import annotations
 
-from trackboard.dashboard.cli import cli  # noqa: F401
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from trackboard.dashboard.cli import cli, friendly, store_option
+
+# The same defaults as .streamlit/config.toml, passed as flags so an installed
+# trackboard (which has no .streamlit folder beside it) looks and binds the same.
+THEME = {"theme.base": "light", "theme.primaryColor": "#4C6EF5"}
+
+
+def streamlit_command(port: int, host: str) -> list[str]:
+    """The streamlit command line `trackboard ui` runs (no secrets in it).
+
+    >>> streamlit_command(8501, "127.0.0.1")[:4]  # doctest: +ELLIPSIS
+    ['...', '-m', 'trackboard.dashboard.serve', 'run']
+    """
+    app = Path(__file__).with_name("app.py")
+    flags = {"server.port": str(port), "server.address": host, "server.headless": "true",
+             "server.fileWatcherType": "none", "browser.gatherUsageStats": "false",
+             "client.toolbarMode": "minimal", **THEME}
+    return [sys.executable, "-m", "trackboard.dashboard.serve", "run", str(app),
+            *[f"--{k}={v}" for k, v in flags.items()]]
+
+
+@cli.command("ui")
+@store_option
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 serves other machines (set "
+                   "TRACKBOARD_PASSWORD then).")
+@click.option("--read-only", is_flag=True, help="Open the store read-only; hide all edits.")
+@friendly
+def ui_cmd(store: str | None, port: int, host: str, read_only: bool) -> None:
+    """Start the dashboard in a browser tab's reach: http://HOST:PORT."""
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "the dashboard needs Streamlit: pip install 'trackboard[dashboard]'") from None
+    from trackboard.storage import Store
+
+    # Open once here so a bad URL or old schema fails now, in one line, not in the page.
+    with Store(store, read_only=read_only) as s:
+        shown = s.display_url
+        url = s.url
+    env = dict(os.environ)
+    # The URL (password included) travels in the environment, never on a command
+    # line that `ps` would show, and is printed only masked.
+    env["TRACKBOARD_UI_STORE"] = url
+    env["TRACKBOARD_UI_READ_ONLY"] = "1" if read_only else "0"
+    click.echo(f"trackboard ui: {shown}{' (read-only)' if read_only else ''} "
+               f"at http://{host}:{port}")
+    proc = subprocess.Popen(streamlit_command(port, host), env=env)
+    # Stopping `trackboard ui` (Ctrl-C, SIGTERM from a service manager) stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        sys.exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.terminate()
+        sys.exit(proc.wait())

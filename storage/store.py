@@ -6,14 +6,16 @@ Writes from training code never come through here; they go through the writer
 
 from __future__ import annotations
 
+import gc
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from trackboard.storage import downsample
@@ -101,41 +103,56 @@ class Store:
         return found[0]
 
     def runs(self, project: str | None = None, *, run_ids: Sequence[str] | None = None,
-             params: bool = True, tags: bool = True, metrics: bool = True) -> pd.DataFrame:
+             params: bool = True, tags: bool = True, metrics: bool = True,
+             filter: str | None = None, param_keys: Sequence[str] | None = None,
+             metric_keys: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per run, newest first.
 
         Columns: id, name, project, status ("crashed" when a running run stopped
         sending heartbeats), framework, host, git_commit, command, notes,
         created_at, ended_at, heartbeat_at (UTC timestamps), duration (s); then
         `params.<key>`, `tags.<key>` and `metrics.<key>.last|min|max` columns.
+
+        `filter` is the runs filter language (storage/filters.py), e.g.
+        ``'framework = "keras" and params.lr < 0.01 and val_loss.min < 0.3'``;
+        a bad one raises FilterError (a ValueError). `param_keys` / `metric_keys`
+        limit the params and metrics fetched (the runs table of a big store shows
+        a few columns; reading every param of 10,000 runs is most of the cost).
         """
-        where, args = [], {}
+        from trackboard.storage import schema
+        from trackboard.storage.filters import filter_condition
+
+        r, p = schema.runs, schema.projects
+        stmt = select(r.c.id.label("rid"), r.c.uid.label("id"), r.c.name,
+                      p.c.name.label("project"), r.c.status, r.c.framework, r.c.host,
+                      r.c.git_commit, r.c.command, r.c.notes, r.c.created_at, r.c.ended_at,
+                      r.c.heartbeat_at).select_from(r.join(p, p.c.id == r.c.project_id))
+        narrowed = False
         if project is not None:
-            where.append("p.name = :project")
-            args["project"] = project
+            stmt = stmt.where(p.c.name == project)
+            narrowed = True
         if run_ids is not None:
-            where.append("r.uid IN :uids")
-            args["uids"] = list(run_ids)
-        sql = ("SELECT r.id AS rid, r.uid AS id, r.name, p.name AS project, r.status, "
-               "r.framework, r.host, r.git_commit, r.command, r.notes, r.created_at, "
-               "r.ended_at, r.heartbeat_at FROM runs r JOIN projects p ON p.id = r.project_id")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.created_at DESC, r.id DESC"
-        stmt = text(sql)
-        if run_ids is not None:
-            stmt = stmt.bindparams(bindparam("uids", expanding=True))
-        with self.engine.connect() as conn:
-            base = pd.DataFrame(conn.execute(stmt, args).mappings().all(),
+            stmt = stmt.where(r.c.uid.in_(list(run_ids)))
+            narrowed = True
+        if filter is not None and filter.strip():
+            stmt = stmt.where(filter_condition(filter, crash_after=self.crash_after))
+            narrowed = True
+        stmt = stmt.order_by(r.c.created_at.desc(), r.c.id.desc())
+        with self.engine.connect() as conn, _gc_paused():
+            base = pd.DataFrame([tuple(row) for row in conn.execute(stmt)],
                                 columns=["rid", *_RUN_COLUMNS[:-1]])
             rids = base["rid"].tolist()
+            # Without a narrowing condition every run is wanted: read the side tables
+            # whole instead of through thousands of bound ids.
+            scope = rids if narrowed else None
             extra: list[pd.DataFrame] = []
             if rids and params:
-                extra.append(self._pivot_kv(conn, "params", rids, decode=True))
+                extra.append(self._pivot_kv(conn, "params", scope, decode=True,
+                                            keys=param_keys))
             if rids and tags:
-                extra.append(self._pivot_kv(conn, "tags", rids, decode=False))
+                extra.append(self._pivot_kv(conn, "tags", scope, decode=False))
             if rids and metrics:
-                extra.append(self._metric_columns(conn, rids))
+                extra.append(self._metric_columns(conn, scope, keys=metric_keys))
         now = time.time()
         crashed = (base["status"] == "running") & (
             base["heartbeat_at"].fillna(base["created_at"]) < now - self.crash_after)
@@ -146,55 +163,84 @@ class Store:
         for col in ("created_at", "ended_at", "heartbeat_at"):
             base[col] = pd.to_datetime(base[col], unit="s", utc=True)
         out = base.set_index("rid")
-        for frame in extra:
-            out = out.join(frame)
+        extra = [f for f in extra if len(f.columns)]
+        if extra:
+            out = out.join(extra if len(extra) > 1 else extra[0])
         return out.reset_index(drop=True)
 
-    def _pivot_kv(self, conn: Connection, table: str, rids: list[int], *,
-                  decode: bool) -> pd.DataFrame:
-        rows = self._select_in(conn, f"SELECT run_id, key, value FROM {table} WHERE run_id IN ",
-                               rids)
+    def _kv_rows(self, conn: Connection, sql: str, rids: list[int] | None,
+                 keys: Sequence[str] | None, key_col: str) -> list[tuple]:
+        args: list[Any] = []
+        if keys is not None:
+            if not keys:
+                return []
+            sql += f" WHERE {key_col} IN (" + ",".join([self._mark] * len(keys)) + ")"
+            args = list(keys)
+        if rids is None:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(sql, args)
+                return cur.fetchall()
+            finally:
+                cur.close()
+        sql += (" AND " if keys is not None else " WHERE ") + "run_id IN "
+        return self._select_in(conn, sql, rids, args)
+
+    def _pivot_kv(self, conn: Connection, table: str, rids: list[int] | None, *,
+                  decode: bool, keys: Sequence[str] | None = None) -> pd.DataFrame:
+        rows = self._kv_rows(conn, f"SELECT run_id, key, value FROM {table}", rids, keys, "key")
         prefix = f"{table}."
         if not rows:
             return pd.DataFrame(index=pd.Index([], name="rid"))
+        rid_col, key_col, val_col = zip(*rows)
         if decode:
-            memo: dict[str, Any] = {}
-            values = []
-            for _, _, v in rows:
-                d = memo.get(v, memo)
-                if d is memo:
-                    d = memo[v] = _decode_param(v)
-                values.append(d)
+            memo = _decode_params(val_col)
+            values = [memo[v] for v in val_col]
         else:
-            values = [v for _, _, v in rows]
-        frame = pd.DataFrame({"rid": [r[0] for r in rows], "key": [prefix + r[1] for r in rows],
-                              "value": pd.Series(values, dtype=object)})
-        return frame.pivot(index="rid", columns="key", values="value")
+            values = list(val_col)
+        # Pivot by hand: pandas' pivot costs more than the query on big stores.
+        run_index, run_pos = np.unique(np.array(rid_col, np.int64), return_inverse=True)
+        key_names = sorted(set(key_col))
+        key_pos = {k: i for i, k in enumerate(key_names)}
+        grid = np.full((len(key_names), len(run_index)), None, dtype=object)
+        kp = np.fromiter((key_pos[k] for k in key_col), np.int64, len(key_col))
+        vals = np.empty(len(values), dtype=object)
+        vals[:] = values
+        grid[kp, run_pos] = vals
+        return pd.DataFrame({prefix + k: grid[i] for i, k in enumerate(key_names)},
+                            index=pd.Index(run_index, name="rid"))
 
-    def _metric_columns(self, conn: Connection, rids: list[int]) -> pd.DataFrame:
-        rows = self._select_in(
-            conn, "SELECT s.run_id, k.name, s.last_value, s.min_value, s.max_value "
-            "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id WHERE s.run_id IN ",
-            rids)
+    def _metric_columns(self, conn: Connection, rids: list[int] | None, *,
+                        keys: Sequence[str] | None = None) -> pd.DataFrame:
+        names = dict(conn.execute(text("SELECT id, name FROM metric_keys")).all())
+        key_ids = None if keys is None else [i for i, n in names.items() if n in set(keys)]
+        rows = self._kv_rows(conn, "SELECT run_id, key_id, last_value, min_value, max_value "
+                             "FROM metric_summaries", rids, key_ids, "key_id")
         if not rows:
             return pd.DataFrame(index=pd.Index([], name="rid"))
-        frame = pd.DataFrame(rows, columns=["rid", "key", "last", "min", "max"])
-        for c in ("last", "min", "max"):
-            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-        wide = frame.pivot(index="rid", columns="key", values=["last", "min", "max"])
-        wide.columns = [f"metrics.{key}.{stat}" for stat, key in wide.columns]
-        order = sorted(wide.columns, key=lambda c: (c.rsplit(".", 1)[0],
-                                                    ("last", "min", "max").index(c.rsplit(".", 1)[1])))
-        return wide[order]
+        arr = np.array(rows, dtype=np.float64)  # NULL (NaN on SQLite) -> NaN
+        run_index, run_pos = np.unique(arr[:, 0].astype(np.int64), return_inverse=True)
+        kids, key_pos = np.unique(arr[:, 1].astype(np.int64), return_inverse=True)
+        grid = np.full((len(kids), 3, len(run_index)), np.nan)
+        for j in range(3):
+            grid[key_pos, j, run_pos] = arr[:, 2 + j]
+        order = sorted(range(len(kids)), key=lambda i: names[int(kids[i])])
+        cols = {}
+        for i in order:
+            for j, stat in enumerate(("last", "min", "max")):
+                cols[f"metrics.{names[int(kids[i])]}.{stat}"] = grid[i, j]
+        return pd.DataFrame(cols, index=pd.Index(run_index, name="rid"))
 
-    def _select_in(self, conn: Connection, sql: str, ids: list[int]) -> list[tuple]:
+    def _select_in(self, conn: Connection, sql: str, ids: list[int],
+                   args: Sequence[Any] = ()) -> list[tuple]:
         """Run `sql` + "(?, ?, ...)" in chunks below the drivers' parameter limits."""
         out: list[tuple] = []
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             for i in range(0, len(ids), 900):
                 chunk = ids[i:i + 900]
-                cur.execute(sql + "(" + ",".join([self._mark] * len(chunk)) + ")", chunk)
+                cur.execute(sql + "(" + ",".join([self._mark] * len(chunk)) + ")",
+                            [*args, *chunk])
                 out.extend(cur.fetchall())
         finally:
             cur.close()
@@ -257,7 +303,7 @@ class Store:
         parts_wall: list[np.ndarray] = []
         parts_value: list[np.ndarray] = []
         labels: list[tuple[str, str, int]] = []
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, _gc_paused():
             series = self._series(conn, list(run_ids), keys)
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
@@ -371,6 +417,47 @@ class Store:
             for table in ("points", "point_buckets", "metric_summaries", "params", "tags"):
                 conn.execute(text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": rid})
             conn.execute(text("DELETE FROM runs WHERE id = :r"), {"r": rid})
+
+    def param_keys(self, run_ids: Iterable[str] | None = None) -> list[str]:
+        """Param keys used by these runs (all runs when None), sorted."""
+        with self.engine.connect() as conn:
+            if run_ids is None:
+                return list(conn.execute(text(
+                    "SELECT DISTINCT key FROM params ORDER BY key")).scalars())
+            uids = list(run_ids)
+            if not uids:
+                return []
+            stmt = text("SELECT DISTINCT p.key FROM params p JOIN runs r ON r.id = p.run_id "
+                        "WHERE r.uid IN :u ORDER BY p.key").bindparams(
+                bindparam("u", expanding=True))
+            return list(conn.execute(stmt, {"u": uids}).scalars())
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building big frames: hundreds of thousands of
+    fresh row tuples (none cyclic) otherwise trigger repeated full collections,
+    which cost more than the query itself on a 10,000-run store."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _decode_params(texts: Sequence[str]) -> dict[str, Any]:
+    """Decoded value of each distinct JSON text, parsed in one json.loads call
+    (one C-level parse instead of a Python-level call per value)."""
+    distinct = list(dict.fromkeys(texts))
+    try:
+        decoded = json.loads("[" + ",".join(distinct) + "]")
+        if len(decoded) != len(distinct):   # a text such as "1, 2" split in two
+            raise ValueError("misaligned")
+    except (TypeError, ValueError):
+        decoded = [_decode_param(v) for v in distinct]
+    return dict(zip(distinct, decoded))
 
 
 def _decode_param(text_value: str) -> Any:

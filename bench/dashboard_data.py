@@ -1,0 +1,121 @@
+"""Synthetic stores for bench/dashboard.py, written fast and cached between runs.
+
+Everything goes through trackboard.storage.ingest.Ingestor (the writer's own
+path) with big batches, so the roll-ups and summaries are the real ones.
+A finished file gets a `<file>.done` marker; an interrupted one is rebuilt.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trackboard.storage import Store
+from trackboard.storage.ingest import Ingestor
+from trackboard.storage.records import Batch
+
+CACHE_DIR = Path("/tmp/trackboard-bench")
+_CHUNK_STEPS = 100_000
+
+
+def _run_record(uid: str, name: str, project: str, created: float, status: str = "finished",
+                framework: str = "torch") -> dict:
+    return {"uid": uid, "project": project, "name": name, "framework": framework,
+            "host": "bench", "git_commit": None, "command": "bench", "created_at": created,
+            "status": status}
+
+
+def _fresh(path: Path) -> bool:
+    """True when `path` must be (re)built; removes a half-built one."""
+    if path.exists() and path.with_suffix(".done").exists():
+        return False
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+    return True
+
+
+def history_store(steps: int, runs: int = 20, keys: int = 4) -> Path:
+    """A SQLite store of `runs` runs x `keys` keys x `steps` steps (cached)."""
+    path = CACHE_DIR / f"history-{runs}x{keys}x{steps}.db"
+    if not _fresh(path):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(f"sqlite:///{path}")
+    ing = Ingestor(store.engine)
+    t0 = time.time()
+    rng = np.random.default_rng(0)
+    names = [f"metric_{k}" for k in range(keys)]
+    for r in range(runs):
+        uid = f"hist{r:012d}"
+        batch = Batch(runs={uid: _run_record(uid, f"long-{r}", "bench", t0 + r)})
+        ing.apply(batch)
+        for lo in range(0, steps, _CHUNK_STEPS):
+            hi = min(steps, lo + _CHUNK_STEPS)
+            step = np.arange(lo, hi)
+            cols = [(np.exp(-step / steps * 3) + rng.normal(0, 0.02, len(step))).tolist()
+                    for _ in names]
+            walls = (t0 + step * 0.01).tolist()
+            b = Batch()
+            b.points = [(0, uid, s, w, dict(zip(names, vals)))
+                        for s, w, *vals in zip(step.tolist(), walls, *cols)]
+            ing.apply(b)
+    store.close()
+    path.with_suffix(".done").touch()
+    return path
+
+
+def runs_store(runs: int = 10_000, params: int = 50, keys: int = 20) -> Path:
+    """A SQLite store of many runs, each with `params` params and `keys` metric keys."""
+    path = CACHE_DIR / f"runs-{runs}x{params}x{keys}.db"
+    if not _fresh(path):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(f"sqlite:///{path}")
+    ing = Ingestor(store.engine)
+    t0 = time.time() - runs
+    names = [f"metric_{k}" for k in range(keys)]
+    for start in range(0, runs, 500):
+        b = Batch()
+        for r in range(start, min(runs, start + 500)):
+            uid = f"run{r:013d}"
+            b.runs[uid] = _run_record(uid, f"run-{r}", f"project-{r % 5}", t0 + r,
+                                      framework=("keras", "torch", "lightning")[r % 3])
+            b.params.append((2, uid, {f"p{j:02d}": (str(r * 0.001 + j) if j % 3 else
+                                                   f'"opt-{r % 7}"') for j in range(params)}))
+            b.tags.append((3, uid, {"seed": str(r % 5), "team": "bench"}))
+            for s in range(3):
+                b.points.append((0, uid, s, t0 + r + s,
+                                 {k: math.sin(r + s + i) for i, k in enumerate(names)}))
+        ing.apply(b)
+    store.close()
+    path.with_suffix(".done").touch()
+    return path
+
+
+def compare_store(path: Path, runs: int = 10, keys: int = 6, steps: int = 5_000) -> list[str]:
+    """A small store for the browser benchmark: `runs` runs x `keys` metrics; run ids."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+    store = Store(f"sqlite:///{path}")
+    ing = Ingestor(store.engine)
+    t0 = time.time() - 3600
+    names = ["loss", "val_loss", "accuracy", "val_accuracy", "lr", "grad_norm"][:keys]
+    names += [f"metric_{i}" for i in range(len(names), keys)]
+    uids = []
+    rng = np.random.default_rng(1)
+    for r in range(runs):
+        uid = f"cmp{r:013d}"
+        uids.append(uid)
+        b = Batch(runs={uid: _run_record(uid, f"compare-{r}", "bench", t0 + r)})
+        b.params.append((2, uid, {"lr": str(10 ** -(2 + r % 3)), "seed": str(r)}))
+        step = np.arange(steps)
+        cols = [(np.exp(-step / steps * (2 + r * 0.1)) + rng.normal(0, 0.02, steps)).tolist()
+                for _ in names]
+        b.points = [(0, uid, s, t0 + s * 0.1, dict(zip(names, vals)))
+                    for s, *vals in zip(step.tolist(), *cols)]
+        ing.apply(b)
+    store.close()
+    return uids

@@ -1,0 +1,28 @@
+"""trackboard dashboard: `trackboard ui` or `streamlit run dashboard/app.py`."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from trackboard.dashboard import auth, data
+
+# No page or nav icons: Streamlit fetches material-icon favicons from
+# fonts.gstatic.com, which fails (a console error) on machines without internet.
+st.set_page_config(page_title="trackboard", layout="wide")
+auth.require_password()
+
+PAGES = Path(__file__).parent / "pages"
+pages = [
+    # The default page is served at "/" (Streamlit ignores its url_path): /?filter=...
+    st.Page(PAGES / "runs.py", title="Runs", default=True),
+    st.Page(PAGES / "compare.py", title="Compare", url_path="compare"),
+    st.Page(PAGES / "run.py", title="Run", url_path="run"),
+]
+if (PAGES / "export.py").exists():
+    pages.append(st.Page(PAGES / "export.py", title="Export", url_path="export"))
+page = st.navigation(pages)
+
+src = data.source()
+st.sidebar.caption(f"Store: `{data.current_store().display_url}`"
+                   + (" · read-only" if src.read_only else ""))
+page.run()

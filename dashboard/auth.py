@@ -1,0 +1,37 @@
+"""Optional shared password for the dashboard ($TRACKBOARD_PASSWORD)."""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import streamlit as st
+
+PASSWORD_ENV = "TRACKBOARD_PASSWORD"
+
+
+def password_ok(given: str, expected: str) -> bool:
+    """Constant-time comparison, so response times do not leak the password.
+
+    >>> password_ok("s3cret", "s3cret"), password_ok("guess", "s3cret")
+    (True, False)
+    """
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def require_password() -> None:
+    """Show a login form and stop the page until the shared password is given."""
+    expected = os.environ.get(PASSWORD_ENV)
+    if not expected or st.session_state.get("auth_ok"):
+        return
+    st.title("trackboard")
+    with st.form("auth_form"):
+        given = st.text_input("Password", type="password", key="auth_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        if password_ok(given or "", expected):
+            st.session_state["auth_ok"] = True
+            st.session_state.pop("auth_password", None)
+            st.rerun()
+        st.error("Wrong password.")
+    st.stop()

@@ -1,0 +1,139 @@
+"""Cached reads for the dashboard pages (the only module that talks to the Store).
+
+The store comes from $TRACKBOARD_UI_STORE (set by `trackboard ui`), else
+$TRACKBOARD_STORE, else ./trackboard.db; $TRACKBOARD_UI_READ_ONLY=1 opens it
+read-only. Cached functions take plain arguments (url, ids, keys) so Streamlit
+can hash them; the engine lives in st.cache_resource and is never mutated.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from trackboard.storage import Store
+from trackboard.storage.urls import resolve_url
+
+STORE_ENV = "TRACKBOARD_UI_STORE"
+READ_ONLY_ENV = "TRACKBOARD_UI_READ_ONLY"
+MAX_POINTS = 1000
+# A step range holding at most this many steps is drawn at full resolution.
+FULL_RESOLUTION_STEPS = 20_000
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    read_only: bool
+
+
+def source() -> Source:
+    url = os.environ.get(STORE_ENV) or resolve_url(None)
+    return Source(url, os.environ.get(READ_ONLY_ENV, "") in ("1", "true", "yes"))
+
+
+@st.cache_resource(show_spinner=False)
+def store(url: str, read_only: bool) -> Store:
+    return Store(url, read_only=read_only)
+
+
+def current_store() -> Store:
+    src = source()
+    return store(src.url, src.read_only)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def runs(url: str, read_only: bool, filter_text: str = "",
+         param_keys: tuple[str, ...] | None = None,
+         metric_keys: tuple[str, ...] | None = None) -> pd.DataFrame:
+    return store(url, read_only).runs(
+        filter=filter_text or None,
+        param_keys=None if param_keys is None else list(param_keys),
+        metric_keys=None if metric_keys is None else list(metric_keys))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def param_keys(url: str, read_only: bool) -> list[str]:
+    return store(url, read_only).param_keys()
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def all_keys(url: str, read_only: bool, run_ids: tuple[str, ...] | None = None) -> list[str]:
+    return store(url, read_only).keys(None if run_ids is None else list(run_ids))
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def run_info(url: str, read_only: bool, run_id: str) -> dict[str, Any]:
+    return store(url, read_only).run(run_id)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def runs_info(url: str, read_only: bool, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """The selected runs' rows (names, status, params, tags; no metrics)."""
+    if not run_ids:
+        return pd.DataFrame()
+    return store(url, read_only).runs(run_ids=list(run_ids), metrics=False)
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=64)
+def history(url: str, read_only: bool, run_ids: tuple[str, ...], keys: tuple[str, ...],
+            max_points: int | None = MAX_POINTS,
+            step_range: tuple[int | None, int | None] | None = None,
+            generation: int = 0) -> pd.DataFrame:
+    """Downsampled histories. `generation` lets live pages force a fresh read."""
+    del generation
+    return store(url, read_only).history(list(run_ids), list(keys), max_points,
+                                         step_range=step_range)
+
+
+def history_tail(run_ids: Sequence[str], keys: Sequence[str], after: int) -> pd.DataFrame:
+    """Points after step `after` (uncached: the live view polls it)."""
+    return current_store().history(list(run_ids), list(keys), None, step_range=(after + 1, None))
+
+
+def resolve_metrics(patterns: Sequence[str], available: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Chart list from metric choices: names, globs ("val_*") and aliases ("a|b").
+
+    An alias is one chart for several differently named keys; a glob gives one
+    chart per matching key. Returns (chart title, keys it draws) in order.
+
+    >>> resolve_metrics(["val_loss|eval_loss", "acc*"], ["acc", "accuracy", "eval_loss", "loss"])
+    [('val_loss|eval_loss', ['val_loss', 'eval_loss']), ('acc', ['acc']), ('accuracy', ['accuracy'])]
+    """
+    out: list[tuple[str, list[str]]] = []
+    seen: set[str] = set()
+    for pat in patterns:
+        pat = pat.strip()
+        if not pat:
+            continue
+        if "|" in pat:
+            names = [p.strip() for p in pat.split("|") if p.strip()]
+            if pat not in seen:
+                out.append((pat, names))
+                seen.add(pat)
+        elif any(c in pat for c in "*?["):
+            for key in available:
+                if fnmatch.fnmatchcase(key, pat) and key not in seen:
+                    out.append((key, [key]))
+                    seen.add(key)
+        elif pat not in seen:
+            out.append((pat, [pat]))
+            seen.add(pat)
+    return out
+
+
+def merge_aliases(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Rows of the keys `names`, one series per run: a run with several of the
+    keys keeps the first in `names` (val_loss before eval_loss)."""
+    part = frame[frame["key"].isin(list(names))]
+    if part.empty or len(names) == 1:
+        return part
+    rank = {n: i for i, n in enumerate(names)}
+    best = part.groupby("run_id")["key"].agg(lambda ks: min(ks, key=rank.__getitem__))
+    return part[part["key"] == part["run_id"].map(best)]

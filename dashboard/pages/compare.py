@@ -1,0 +1,183 @@
+"""Compare page: the selected runs side by side, one chart per metric."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from trackboard.dashboard import auth, charts, data, state, tables
+from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported for readers)
+
+auth.require_password()  # also here: a page may run without app.py
+src = data.source()
+st.title("Compare")
+run_ids = state.selected_runs()
+if not run_ids:
+    st.info("No runs selected. Pick some on the Runs page, or open a link such as "
+            "`/compare?runs=<id>,<id>`.")
+    st.page_link("pages/runs.py", label="Go to Runs")
+    st.stop()
+
+info = data.runs_info(src.url, src.read_only, tuple(run_ids))
+if info.empty:
+    st.warning("None of the selected runs exist in this store.")
+    st.stop()
+run_ids = [r for r in run_ids if r in set(info["id"])]
+info = info.set_index("id", drop=False).loc[run_ids].reset_index(drop=True)  # selection order
+names = dict(zip(info["id"], info["name"]))
+# Two runs may share a name: suffix the id so legends stay unambiguous.
+dupes = info["name"].duplicated(keep=False)
+names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["name"], dupes) if d})
+colours = charts.run_colours(run_ids)
+running = set(info.loc[info["status"] == "running", "id"])
+available = data.all_keys(src.url, src.read_only, tuple(run_ids))
+default_metrics = ",".join(k for k in available
+                           if not k.startswith("system/") and k not in ("epoch", "step"))
+group_options = ["(none)"] + [c for c in info.columns if c.startswith(("params.", "tags."))]
+x_options = list(charts.X_AXES) + [k for k in available]
+
+state.init_widget("cmp_metrics", "metrics", default_metrics, str)
+state.init_widget("cmp_x", "x", "step", lambda r: state.parse_choice(r, x_options, "step"))
+state.init_widget("cmp_logy", "logy", False, lambda r: r in ("1", "true"))
+state.init_widget("cmp_smooth", "smooth", "ema",
+                  lambda r: state.parse_choice(r, ["ema", "moving average", "none"], "ema"))
+state.init_widget("cmp_weight", "w", 0.6, lambda r: state.parse_float(r, 0.6, 0.0, 0.99))
+state.init_widget("cmp_window", "win", 5, lambda r: int(state.parse_float(r, 5, 1, 501)))
+state.init_widget("cmp_group", "group", "(none)",
+                  lambda r: state.parse_choice(r, group_options, "(none)"))
+state.init_widget("cmp_band", "band", "std",
+                  lambda r: state.parse_choice(r, ["std", "minmax"], "std"))
+state.init_widget("cmp_live", "live", True, lambda r: r not in ("0", "false"))
+state.init_widget("cmp_range", "range", "", str)
+if st.session_state["cmp_x"] not in x_options:
+    st.session_state["cmp_x"] = "step"
+if st.session_state["cmp_group"] not in group_options:
+    st.session_state["cmp_group"] = "(none)"
+
+with st.container(border=True):
+    a, b, c, d = st.columns([4, 2, 2, 2])
+    a.text_input("Metrics", key="cmp_metrics",
+                 help="Comma-separated names or patterns: `loss, val_*`. Merge differently "
+                      "named keys into one chart with |: `val_loss|eval_loss`.")
+    b.selectbox("x axis", x_options, key="cmp_x")
+    c.radio("Smoothing", ["ema", "moving average", "none"], key="cmp_smooth", horizontal=True)
+    if st.session_state["cmp_smooth"] == "ema":
+        d.slider("EMA weight", 0.0, 0.99, step=0.01, key="cmp_weight")
+    elif st.session_state["cmp_smooth"] == "moving average":
+        d.number_input("Window (points)", 1, 501, step=2, key="cmp_window")
+    e, f, g, h = st.columns([2, 2, 2, 4])
+    e.selectbox("Group by", group_options, key="cmp_group")
+    f.radio("Band", ["std", "minmax"], key="cmp_band", horizontal=True,
+            format_func=lambda b: "mean ± std" if b == "std" else "min–max")
+    g.checkbox("Log y", key="cmp_logy")
+    g.toggle("Live", key="cmp_live", help="Refresh running runs every 5 s.")
+    h.text_input("Step range", key="cmp_range", placeholder="e.g. 1000-2000 (empty: all)",
+                 help="A narrow range is read at full resolution.")
+
+state.remember(["cmp_metrics", "cmp_x", "cmp_logy", "cmp_smooth", "cmp_weight", "cmp_window",
+                "cmp_group", "cmp_band", "cmp_live", "cmp_range"])
+state.write_query({
+    "runs": ",".join(run_ids), "metrics": st.session_state["cmp_metrics"] or None,
+    "x": None if st.session_state["cmp_x"] == "step" else st.session_state["cmp_x"],
+    "logy": "1" if st.session_state["cmp_logy"] else None,
+    "smooth": None if st.session_state["cmp_smooth"] == "ema" else st.session_state["cmp_smooth"],
+    "w": None if st.session_state["cmp_weight"] == 0.6 else str(st.session_state["cmp_weight"]),
+    "win": None if st.session_state["cmp_window"] == 5 else str(st.session_state["cmp_window"]),
+    "group": None if st.session_state["cmp_group"] == "(none)" else st.session_state["cmp_group"],
+    "band": None if st.session_state["cmp_band"] == "std" else st.session_state["cmp_band"],
+    "live": None if st.session_state["cmp_live"] else "0",
+    "range": st.session_state["cmp_range"] or None,
+})
+
+
+def parse_range(text: str) -> tuple[int | None, int | None] | None:
+    text = text.strip()
+    if not text:
+        return None
+    lo, sep, hi = text.partition("-")
+    try:
+        return (int(lo) if lo.strip() else None, int(hi) if sep and hi.strip() else None)
+    except ValueError:
+        st.warning(f"Step range {text!r} is not like 1000-2000; showing all steps.")
+        return None
+
+
+chart_list = data.resolve_metrics(state.split_list(st.session_state["cmp_metrics"]), available)
+chart_list = [(t, ks) for t, ks in chart_list if any(k in available for k in ks)]
+step_range = parse_range(st.session_state["cmp_range"])
+full_res = (step_range is not None and None not in step_range
+            and step_range[1] - step_range[0] + 1 <= data.FULL_RESOLUTION_STEPS)
+max_points = None if full_res else data.MAX_POINTS
+x_axis = st.session_state["cmp_x"]
+wanted = sorted({k for _, ks in chart_list for k in ks if k in available}
+                | ({x_axis} if x_axis not in charts.X_AXES else set()))
+groups = None
+if st.session_state["cmp_group"] != "(none)":
+    col = st.session_state["cmp_group"]
+    groups = {rid: tables.shown(v) or "(missing)" for rid, v in zip(info["id"], info[col])}
+live = st.session_state["cmp_live"] and bool(running) and (step_range is None
+                                                          or step_range[1] is None)
+signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
+
+
+def load_history() -> pd.DataFrame:
+    """The cached downsampled history plus, for running runs, the points since."""
+    tails = st.session_state.setdefault("_cmp_tail", {})
+    gen = st.session_state.setdefault("_cmp_generation", 0)
+    base = data.history(src.url, src.read_only, tuple(run_ids), tuple(wanted), max_points,
+                        step_range, gen)
+    if not live:
+        return base
+    tail = tails.get(signature)
+    frame = base if tail is None else pd.concat([base, tail], ignore_index=True)
+    live_rows = frame[frame["run_id"].isin(running)]
+    after = int(live_rows["step"].max()) if not live_rows.empty else -1
+    # Only the points after the last step shown: each tick reads a few rows.
+    new = data.history_tail(sorted(running), wanted, after)
+    if not new.empty:
+        tail = new if tail is None else pd.concat([tail, new], ignore_index=True)
+        if len(tail) > (max_points or data.MAX_POINTS) * max(1, len(running)):
+            # The tail outgrew the downsampled base: read everything afresh once.
+            st.session_state["_cmp_generation"] = gen + 1
+            tails.pop(signature, None)
+            return data.history(src.url, src.read_only, tuple(run_ids), tuple(wanted),
+                                max_points, step_range, gen + 1)
+        tails[signature] = tail
+        frame = pd.concat([base, tail], ignore_index=True)
+    return frame
+
+
+@st.fragment(run_every=5 if live else None)
+def draw_charts() -> None:
+    hist = load_history()
+    x_values = hist[hist["key"] == x_axis] if x_axis not in charts.X_AXES else None
+    if not chart_list:
+        st.info("No metric matches. Available: " + ", ".join(available))
+        return
+    cols = st.columns(2)
+    for i, (title, keys) in enumerate(chart_list):
+        part = data.merge_aliases(hist, keys)
+        fig = charts.metric_figure(
+            charts.with_x(part, x_axis, x_values), title, names={r: names[r] for r in run_ids},
+            colours=colours, x=x_axis, log_y=st.session_state["cmp_logy"],
+            smoothing=st.session_state["cmp_smooth"], weight=st.session_state["cmp_weight"],
+            window=int(st.session_state["cmp_window"]), groups=groups,
+            band=st.session_state["cmp_band"])
+        with cols[i % 2]:
+            st.plotly_chart(fig, key=f"cmp_chart_{i}", width="stretch",
+                            config={"displaylogo": False})
+    if live:
+        st.caption(f"Live: {len(running)} running run(s), refreshing every 5 s.")
+
+
+draw_charts()
+
+st.subheader("Parameters")
+show_all = st.toggle("Show all params (not only those that differ)", key="cmp_params_all")
+st.dataframe(tables.params_diff(info, names, show_all=show_all), key="cmp_params",
+             width="stretch")
+
+st.subheader("Summary")
+infos = {rid: data.run_info(src.url, src.read_only, rid) for rid in run_ids}
+st.dataframe(tables.summary_table(infos, chart_list, names), key="cmp_summary",
+             hide_index=True, width="stretch")

@@ -1,0 +1,111 @@
+"""Runs page: filter, search, sort and select runs; rename, tag and delete them."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from trackboard.dashboard import auth, data, state, tables
+from trackboard.storage.filters import FilterError
+
+auth.require_password()  # also here: a page may run without app.py
+src = data.source()
+store = data.current_store()
+st.title("Runs")
+
+state.init_widget("runs_filter", "filter", "", str)
+state.init_widget("runs_search", "q", "", str)
+c1, c2 = st.columns([3, 1])
+c1.text_input("Filter", key="runs_filter",
+              placeholder='framework = "keras" and params.lr < 0.01 and val_loss.min < 0.3',
+              help="Fields: name, project, status, framework, host, id, params.<key>, "
+                   "tags.<key>, <metric>.last|min|max. Operators: = != < <= > >= ~ "
+                   "(contains). Combine with and, or, not, ( ).")
+c2.text_input("Search", key="runs_search", placeholder="name, id, project, tag")
+
+keys = [k for k in data.all_keys(src.url, src.read_only) if not k.startswith("system/")]
+pkeys = data.param_keys(src.url, src.read_only)
+default_metrics = [k for k in keys if k not in ("epoch", "step")][:3]
+state.init_widget("runs_metrics", "m", default_metrics, lambda raw: state.split_list(raw))
+state.init_widget("runs_params", "p", pkeys[:8], lambda raw: state.split_list(raw))
+st.session_state["runs_metrics"] = [k for k in st.session_state["runs_metrics"] if k in keys]
+st.session_state["runs_params"] = [k for k in st.session_state["runs_params"] if k in pkeys]
+c3, c4 = st.columns(2)
+c3.multiselect("Metric columns (last / min / max)", keys, key="runs_metrics")
+c4.multiselect("Param columns", pkeys, key="runs_params")
+
+filter_text = st.session_state["runs_filter"]
+try:
+    frame = data.runs(src.url, src.read_only, filter_text,
+                      tuple(st.session_state["runs_params"]),
+                      tuple(st.session_state["runs_metrics"]))
+except FilterError as exc:
+    st.error(f"Bad filter {exc}")
+    st.code(exc.pointer(), language=None)
+    st.stop()
+frame = tables.search(frame, st.session_state["runs_search"])
+state.remember(["runs_filter", "runs_search", "runs_metrics", "runs_params"])
+state.write_query({"filter": filter_text or None, "q": st.session_state["runs_search"] or None,
+                   "m": ",".join(st.session_state["runs_metrics"]) or None,
+                   "p": ",".join(st.session_state["runs_params"]) or None,
+                   "runs": ",".join(state.selected_runs()) or None})
+
+counts = frame["status"].value_counts()
+st.caption(f"{len(frame)} runs · " + " · ".join(f"{tables.STATUS_BADGES.get(s, s)}: {n}"
+                                                 for s, n in counts.items()))
+view = tables.runs_view(frame)
+event = st.dataframe(
+    view, key="runs_table", hide_index=True, on_select="rerun", selection_mode="multi-row",
+    width="stretch",
+    column_config={"created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+                   "id": st.column_config.TextColumn("id", width="small")})
+
+ids = frame["id"].tolist()
+names = dict(zip(frame["id"], frame["name"]))
+rows = list(event.selection.rows) if event is not None else []
+if rows and st.session_state.get("_runs_last_rows") != rows:
+    st.session_state["_runs_last_rows"] = rows
+    picked = [ids[i] for i in rows if i < len(ids)]
+    state.set_selected_runs(picked)
+    st.session_state["runs_pick"] = picked
+selected = state.selected_runs()
+options = list(dict.fromkeys(selected + ids[:1000]))
+if "runs_pick" not in st.session_state:
+    st.session_state["runs_pick"] = selected
+st.multiselect("Selected runs", options, key="runs_pick",
+               format_func=lambda rid: f"{names.get(rid, rid)} ({rid[:8]})")
+if st.session_state["runs_pick"] != selected:
+    state.set_selected_runs(st.session_state["runs_pick"])
+    selected = state.selected_runs()
+
+if st.button("Compare selected", type="primary", disabled=not selected, key="runs_compare"):
+    st.switch_page("pages/compare.py", query_params={"runs": ",".join(selected)})
+
+if not src.read_only and selected:
+    with st.expander("Edit runs"):
+        target = st.selectbox("Run", selected, key="runs_edit_target",
+                              format_func=lambda rid: f"{names.get(rid, rid)} ({rid[:8]})")
+        n1, n2 = st.columns([3, 1])
+        new_name = n1.text_input("New name", key="runs_edit_name")
+        if n2.button("Rename", key="runs_rename") and new_name:
+            try:
+                store.rename_run(target, new_name)
+                data.runs.clear()
+                st.success("Renamed.")
+            except ValueError as exc:
+                st.error(str(exc))
+        t1, t2, t3 = st.columns([2, 2, 1])
+        tag_key = t1.text_input("Tag", key="runs_tag_key")
+        tag_value = t2.text_input("Value", key="runs_tag_value")
+        if t3.button("Set tag", key="runs_set_tag") and tag_key:
+            store.set_tags(target, {tag_key: tag_value})
+            data.runs.clear()
+            st.success("Tag set.")
+        sure = st.checkbox("I want to delete the selected runs and all their data",
+                           key="runs_delete_sure")
+        if st.button("Delete selected runs", disabled=not sure, key="runs_delete"):
+            for rid in selected:
+                store.delete_run(rid)
+            state.set_selected_runs([])
+            st.session_state.pop("runs_pick", None)
+            data.runs.clear()
+            st.rerun()

@@ -1,0 +1,160 @@
+"""Tables the pages show, built from plain data (pure: no Streamlit)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from trackboard.dashboard.charts import higher_is_better
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$&])")
+STATUS_BADGES = {"running": "● running", "crashed": "✖ crashed", "failed": "✖ failed",
+                 "killed": "■ killed", "finished": "✓ finished"}
+
+
+def md_escape(text: object) -> str:
+    """Text shown literally inside Streamlit markdown (no links, HTML or emphasis).
+
+    >>> md_escape("<b>x</b>_1")
+    '\\\\<b\\\\>x\\\\</b\\\\>\\\\_1'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def shown(value: Any) -> str:
+    """A param/tag value as text for tables (JSON for lists/dicts, '' for missing).
+
+    >>> shown([1, 2]), shown(None), shown(0.001)
+    ('[1, 2]', '', '0.001')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (list, dict, bool)):
+        return json.dumps(value)
+    return str(value)
+
+
+def shown_column(values: pd.Series) -> list[str]:
+    """`shown` over a column, with a fast path for the common plain values.
+
+    >>> shown_column(pd.Series(["a", 1.5, None, [1]]))
+    ['a', '1.5', '', '[1]']
+    """
+    out: list[str] = []
+    append = out.append
+    for v in values.tolist():
+        t = type(v)
+        if t is str:
+            append(v)
+        elif t is float:
+            append("" if v != v else repr(v))
+        elif t is int:
+            append(repr(v))
+        else:
+            append(shown(v))
+    return out
+
+
+def params_diff(runs: pd.DataFrame, names: Mapping[str, str], *, show_all: bool = False
+                ) -> pd.DataFrame:
+    """Params (rows) x runs (columns); only params whose values differ unless show_all.
+
+    `runs` is a Store.runs frame; `names` maps run id -> column title.
+    """
+    cols = [c for c in runs.columns if c.startswith("params.")]
+    table = pd.DataFrame(index=[c.removeprefix("params.") for c in cols])
+    for _, row in runs.iterrows():
+        table[names.get(row["id"], row["id"])] = [shown(row[c]) for c in cols]
+    table.index.name = "param"
+    if show_all or table.empty:
+        return table
+    differs = table.nunique(axis=1, dropna=False) > 1
+    return table[differs]
+
+
+def summary_table(infos: Mapping[str, Mapping[str, Any]], charts: Sequence[tuple[str, list[str]]],
+                  names: Mapping[str, str]) -> pd.DataFrame:
+    """last / min / max and the step of the best value, per chart metric per run.
+
+    `infos` maps run id -> Store.run() dict; a chart drawing several alias keys
+    reports the first key each run has.
+    """
+    rows = []
+    for title, keys in charts:
+        for rid, info in infos.items():
+            metrics = info.get("metrics", {})
+            key = next((k for k in keys if k in metrics), None)
+            if key is None:
+                continue
+            m = metrics[key]
+            best_max = higher_is_better(key)
+            rows.append({"metric": title, "run": names.get(rid, rid), "key": key,
+                         "last": m["last"], "min": m["min"], "max": m["max"],
+                         "best": m["max"] if best_max else m["min"],
+                         "best step": m["max_step"] if best_max else m["min_step"],
+                         "steps": m["count"]})
+    return pd.DataFrame(rows, columns=["metric", "run", "key", "last", "min", "max", "best",
+                                       "best step", "steps"])
+
+
+def runs_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """The Runs page table: readable status, tags in one column, metrics last/min/max."""
+    view = pd.DataFrame({
+        "name": frame["name"], "project": frame["project"],
+        "framework": frame["framework"].fillna(""),
+        "status": frame["status"].map(lambda s: STATUS_BADGES.get(s, s)),
+        "duration (s)": frame["duration"].round(1),
+        "created": frame["created_at"],
+    })
+    tag_cols = [c for c in frame.columns if c.startswith("tags.")]
+    if tag_cols:
+        view["tags"] = [", ".join(f"{c[5:]}={row[c]}" for c in tag_cols
+                                  if isinstance(row[c], str))
+                        for _, row in frame[tag_cols].iterrows()] if len(frame) < 2000 else \
+            _join_tags(frame, tag_cols)
+    else:
+        view["tags"] = ""
+    for c in frame.columns:
+        if c.startswith("params."):
+            view[c.removeprefix("params.")] = _param_column(frame[c])
+    for c in frame.columns:
+        if c.startswith("metrics."):
+            view[c.removeprefix("metrics.")] = frame[c]
+    view["id"] = frame["id"]
+    return view.reset_index(drop=True)
+
+
+def _param_column(values: pd.Series) -> pd.Series | list[str]:
+    """Numbers stay numbers (so the column sorts numerically); anything else is text."""
+    try:
+        numeric = pd.to_numeric(values, errors="raise")
+    except (TypeError, ValueError):
+        return shown_column(values)
+    if numeric.dtype.kind in "if" and not any(type(v) is bool for v in values.tolist()):
+        return numeric
+    return shown_column(values)
+
+
+def _join_tags(frame: pd.DataFrame, tag_cols: list[str]) -> list[str]:
+    parts = [(c[5:] + "=") + frame[c].fillna("").astype(str) for c in tag_cols]
+    masks = [frame[c].notna() for c in tag_cols]
+    out = pd.Series([""] * len(frame), index=frame.index)
+    for p, m in zip(parts, masks):
+        out = out.where(~m, out.where(out == "", out + ", ") + p)
+    return out.tolist()
+
+
+def search(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    """Rows whose name, id, project, framework or tags contain `text` (any case)."""
+    text = text.strip().lower()
+    if not text:
+        return frame
+    cols = ["name", "id", "project", "framework"] + [c for c in frame.columns
+                                                     if c.startswith("tags.")]
+    hay = frame[cols].astype(str).agg(" ".join, axis=1).str.lower()
+    return frame[hay.str.contains(text, regex=False)]

@@ -1,0 +1,87 @@
+"""Shared helpers for the dashboard tests: a seeded store, the UI server, Chromium."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.ports import free_port, wait_http
+from trackboard.loggers import Run
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "dashboard" / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+XSS_NAME = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+XSS_PARAM = "<img src=x onerror=alert(3)>"
+# A known series for the smoothing assertions: loss of run "keras-run".
+KNOWN_LOSS = [1.0, 0.0, 0.0, 0.5, 0.25]
+
+
+def seed(url: str) -> dict[str, str]:
+    """Three runs of three frameworks (run name -> id) plus an HTML-named run."""
+    ids: dict[str, str] = {}
+    spec = [("keras-run", "keras", 0.001, "val_loss", "0"),
+            ("torch-run", "torch", 0.01, "eval_loss", "1"),
+            ("lightning-run", "lightning", 0.001, "val_loss", "0")]
+    for i, (name, fw, lr, val_key, seed_tag) in enumerate(spec):
+        with Run(project="demo", name=name, framework=fw, store=url,
+                 config={"lr": lr, "optimizer": "adam", "layers": 2 + i},
+                 tags={"seed": seed_tag}) as run:
+            for s in range(40):
+                loss = KNOWN_LOSS[s] if (i == 0 and s < len(KNOWN_LOSS)) else math.exp(-s / 10) + i
+                run.log({"loss": loss, val_key: math.exp(-s / 12) + 0.1 * i, "epoch": s // 10,
+                         "system/cpu_percent": 20.0 + i}, step=s)
+        ids[name] = run.id
+    with Run(project="web", name=XSS_NAME, config={"note": XSS_PARAM},
+             tags={"html": "<b>bold</b>"}, store=url) as run:
+        run.log({"loss": 1.0}, step=0)
+        run.log({"loss": 0.5}, step=1)
+    ids["xss"] = run.id
+    return ids
+
+
+@contextmanager
+def ui_server(store_url: str, *extra: str, env: dict[str, str] | None = None
+              ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`trackboard ui` on a free port; yields (base URL, process)."""
+    port = free_port()
+    cmd = [str(Path(sys.executable).with_name("trackboard")), "ui", "--store", store_url,
+           "--port", str(port), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/_stcore/health", timeout=60)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """A Playwright Chromium browser (the system one; never downloaded)."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -1,0 +1,47 @@
+"""`trackboard ui`: flags, errors, and the store password never printed."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from click.testing import CliRunner
+
+from tests.support.dashboard import seed, ui_server
+from trackboard.dashboard.cli import cli
+from trackboard.dashboard.cli_ui import streamlit_command
+
+
+def test_ui_help_lists_its_options() -> None:
+    out = CliRunner().invoke(cli, ["ui", "--help"]).output
+    for flag in ("--store", "--port", "--read-only", "--host"):
+        assert flag in out
+
+
+def test_streamlit_command_binds_loopback_headless() -> None:
+    cmd = streamlit_command(8600, "127.0.0.1")
+    assert "--server.address=127.0.0.1" in cmd and "--server.port=8600" in cmd
+    assert "--server.headless=true" in cmd and cmd[3] == "run" and cmd[4].endswith("app.py")
+
+
+def test_ui_with_unreachable_store_fails_in_one_masked_line() -> None:
+    result = CliRunner().invoke(
+        cli, ["ui", "--store", "postgresql+psycopg://bob:hunter2@127.0.0.1:9/none"])
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output and "cannot open the store" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_ui_serves_the_app_and_masks_the_password(sqlite_url: str, pg_server: object) -> None:
+    url = pg_server.create_database()  # type: ignore[attr-defined]
+    from sqlalchemy.engine import make_url
+
+    seed(url)
+    with_password = make_url(url).set(password="hunter2").render_as_string(hide_password=False)
+    with ui_server(with_password, "--read-only") as (base, proc):
+        with urllib.request.urlopen(base + "/_stcore/health", timeout=10) as resp:
+            assert resp.read() == b"ok"
+        proc.terminate()  # only `trackboard ui`: it must stop its Streamlit child
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode is not None
+    assert "trackboard ui:" in out and "(read-only)" in out and "***" in out
+    assert "hunter2" not in out

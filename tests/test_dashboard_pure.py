@@ -1,0 +1,121 @@
+"""Pure dashboard helpers: smoothing, metric choice, chart traces, tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trackboard.dashboard import charts, data, tables
+from trackboard.dashboard.smoothing import ema, moving_average, smooth
+
+
+def test_ema_matches_tensorboards_debiased_formula() -> None:
+    values = [1.0, 0.0, 0.0, 0.5, 0.25]
+    w = 0.6
+    expected, last = [], 0.0
+    for i, v in enumerate(values, start=1):
+        last = last * w + (1 - w) * v
+        expected.append(last / (1 - w ** i))
+    assert ema(values, w) == pytest.approx(expected)
+    assert ema(values, 0.0).tolist() == values
+    assert ema([3.0] * 4, 0.9) == pytest.approx([3.0] * 4)  # debiased: no ramp from zero
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        ema(values, 1.0)
+
+
+def test_moving_average_is_centred_and_skips_nan() -> None:
+    assert moving_average([0.0, 3.0, 6.0, 9.0], 3).tolist() == [1.5, 3.0, 6.0, 7.5]
+    out = moving_average([1.0, np.nan, 3.0], 3)
+    assert out[0] == 1.0 and np.isnan(out[1]) and out[2] == 3.0
+    with pytest.raises(ValueError, match="unknown smoothing"):
+        smooth([1.0], "gaussian")
+
+
+def test_metric_choice_by_name_glob_and_alias() -> None:
+    available = ["eval_loss", "loss", "val_acc", "val_loss"]
+    assert data.resolve_metrics(["val_*", "loss"], available) == [
+        ("val_acc", ["val_acc"]), ("val_loss", ["val_loss"]), ("loss", ["loss"])]
+    frame = pd.DataFrame({"run_id": ["a", "a", "b", "c", "c"],
+                          "key": ["val_loss", "eval_loss", "eval_loss", "val_loss", "loss"],
+                          "step": [0] * 5, "wall_time": [0.0] * 5, "value": [1., 2., 3., 4., 5.]})
+    merged = data.merge_aliases(frame, ["val_loss", "eval_loss"])
+    assert sorted(zip(merged["run_id"], merged["key"])) == [
+        ("a", "val_loss"), ("b", "eval_loss"), ("c", "val_loss")]
+
+
+def _frame() -> pd.DataFrame:
+    rows = []
+    for rid, offset in (("r1", 0.0), ("r2", 2.0)):
+        for s in range(4):
+            rows.append({"run_id": rid, "key": "loss", "step": s, "wall_time": 100.0 + s,
+                         "value": s + offset})
+    return pd.DataFrame(rows)
+
+
+def test_metric_figure_overlays_runs_with_consistent_colours() -> None:
+    colours = charts.run_colours(["r1", "r2"])
+    fig = charts.metric_figure(charts.with_x(_frame(), "step"), "loss",
+                               names={"r1": "<b>one</b>", "r2": "two"}, colours=colours)
+    roles = [(t.meta["run_id"], t.meta["role"]) for t in fig.data]
+    assert roles == [("r1", "raw"), ("r1", "smoothed"), ("r2", "raw"), ("r2", "smoothed")]
+    assert fig.data[1].line.color == colours["r1"] == fig.data[0].line.color
+    assert fig.data[0].opacity == 0.25
+    assert fig.data[1].name == "&lt;b&gt;one&lt;/b&gt;"  # Plotly shows it as typed
+    assert list(fig.data[1].y) == pytest.approx(ema([0, 1, 2, 3], 0.6))
+    log = charts.metric_figure(charts.with_x(_frame(), "relative time"), "loss",
+                               names={"r1": "a"}, colours=colours, log_y=True,
+                               smoothing="none")
+    assert log.layout.yaxis.type == "log" and len(log.data) == 1
+    assert list(log.data[0].x) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_long_series_use_webgl() -> None:
+    n = charts.WEBGL_FROM + 1
+    frame = pd.DataFrame({"run_id": "r", "key": "k", "step": np.arange(n),
+                          "wall_time": np.arange(n, dtype=float), "value": np.ones(n)})
+    fig = charts.metric_figure(charts.with_x(frame, "step"), "k", names={"r": "r"},
+                               colours={"r": "#000000"})
+    assert all(t.type == "scattergl" for t in fig.data)
+
+
+def test_x_axis_from_another_logged_key_joins_on_step() -> None:
+    frame = _frame()
+    epochs = pd.DataFrame({"run_id": ["r1", "r1"], "key": ["epoch", "epoch"], "step": [0, 2],
+                           "wall_time": [0.0, 0.0], "value": [0.0, 1.0]})
+    out = charts.with_x(frame, "epoch", epochs)
+    assert out["run_id"].unique().tolist() == ["r1"]  # r2 logged no epoch
+    assert out["x"].tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_grouped_runs_become_mean_and_band() -> None:
+    fig = charts.metric_figure(charts.with_x(_frame(), "step"), "loss",
+                               names={"r1": "a", "r2": "b"}, colours=charts.run_colours(["r1", "r2"]),
+                               smoothing="none", groups={"r1": "g", "r2": "g"})
+    roles = [t.meta["role"] for t in fig.data]
+    assert roles == ["band_upper", "band_lower", "mean"]
+    assert list(fig.data[2].y) == [1.0, 2.0, 3.0, 4.0]
+    assert list(fig.data[0].y) == [2.0, 3.0, 4.0, 5.0]  # mean + std (std = 1)
+    minmax = charts.metric_figure(charts.with_x(_frame(), "step"), "loss",
+                                  names={"r1": "a", "r2": "b"},
+                                  colours=charts.run_colours(["r1", "r2"]), smoothing="none",
+                                  groups={"r1": "g", "r2": "g"}, band="minmax")
+    assert list(minmax.data[1].y) == [0.0, 1.0, 2.0, 3.0]
+    json.loads(minmax.to_json())
+
+
+def test_params_diff_and_summary_tables() -> None:
+    runs = pd.DataFrame({"id": ["a", "b"], "params.lr": [0.1, 0.01], "params.opt": ["adam"] * 2,
+                         "params.layers": [[1, 2], None]})
+    diff = tables.params_diff(runs, {"a": "A", "b": "B"})
+    assert diff.index.tolist() == ["lr", "layers"]
+    assert diff.loc["lr"].tolist() == ["0.1", "0.01"]
+    assert tables.params_diff(runs, {}, show_all=True).index.tolist() == ["lr", "opt", "layers"]
+    info = {"a": {"metrics": {"val_acc": {"last": .8, "min": .5, "max": .9, "min_step": 0,
+                                          "max_step": 7, "count": 9}}}}
+    summary = tables.summary_table(info, [("val_acc", ["val_acc"])], {"a": "A"})
+    assert summary.to_dict("records")[0] | {} == {
+        "metric": "val_acc", "run": "A", "key": "val_acc", "last": .8, "min": .5, "max": .9,
+        "best": .9, "best step": 7, "steps": 9}
