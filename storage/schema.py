@@ -55,6 +55,7 @@ params = Table(
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),  # JSON text
+    Index("ix_params_key_run", "key", "run_id"),
 )
 
 tags = Table(
@@ -109,5 +110,6 @@ metric_summaries = Table(
     Column("min_value", Double, nullable=True),
     Column("max_step", BigInteger, nullable=False),
     Column("max_value", Double, nullable=True),
+    Index("ix_metric_summaries_key_run", "key_id", "run_id"),
     sqlite_with_rowid=False,
 )
