@@ -417,13 +417,15 @@ def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,
     return series[last], step[last], wall[last], value[last]
 
 
-def _extreme(a: tuple[int, float], b: tuple[int, Any], pick: Any) -> tuple[int, float]:
-    bv = float("nan") if b[1] is None else float(b[1])
-    if np.isnan(a[1]):
-        return (int(b[0]), bv)
-    if np.isnan(bv):
-        return a
-    return a if pick(a[1], bv) == a[1] else (int(b[0]), bv)
+def _extreme(new: tuple[int, float], old: tuple[int, Any], pick: Any) -> tuple[int, float]:
+    """The more extreme of the batch's and the stored (step, value); NaN loses, and a
+    tie keeps the stored one (the earlier step, as roll-ups do)."""
+    ov = float("nan") if old[1] is None else float(old[1])
+    if np.isnan(new[1]):
+        return (int(old[0]), ov)
+    if np.isnan(ov):
+        return new
+    return new if new[1] != ov and pick(new[1], ov) == new[1] else (int(old[0]), ov)
 
 
 def _sql_float(v: Any) -> float | None:
