@@ -20,7 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from trackboard.loggers.values import check_key, check_step, flatten, param_json, to_float
+from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
+from trackboard.loggers.values import (check_key, check_step, check_wall_time, flatten,
+                                       param_json, to_float)
 from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
 from trackboard.storage.writer import Writer, writer_for
 
@@ -39,6 +41,7 @@ class Run:
                  config: Mapping[str, Any] | None = None,
                  tags: Mapping[str, Any] | None = None, store: str | None = None, *,
                  framework: str | None = None, notes: str | None = None,
+                 system_metrics: bool | float = True,
                  writer: Writer | None = None) -> None:
         check_key(project)
         if name is not None:
@@ -66,6 +69,12 @@ class Run:
         if notes:
             self._writer.submit((NOTES, self._uid, str(notes)))
         _active.add(self)
+        self._sampler: SystemSampler | None = None
+        if system_metrics is not False:
+            # True: the default interval; a number: seconds between samples.
+            interval = DEFAULT_INTERVAL if system_metrics is True else float(system_metrics)
+            self._sampler = SystemSampler(self, interval=interval)
+            self._sampler.start()
 
     @property
     def id(self) -> str:
@@ -85,12 +94,15 @@ class Run:
     def finished(self) -> bool:
         return self._finished
 
-    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+    def log(self, metrics: Mapping[str, Any], step: int | None = None, *,
+            wall_time: float | None = None) -> None:
         """Record metric values at a step (default: one past the last step used).
 
-        Logging a step again replaces its values (the later call wins).
+        Logging a step again replaces its values (the later call wins). `wall_time`
+        (seconds since the epoch) stamps the points with a time the caller measured,
+        e.g. SummaryWriter's `walltime`; by default the time of this call.
         """
-        wall = time.time()
+        wall = time.time() if wall_time is None else check_wall_time(wall_time)
         if self._finished:
             raise ValueError(f"run {self.name!r} is finished; start a new Run to log more")
         if step is None:
@@ -109,6 +121,20 @@ class Run:
         self._step = step + 1
         if values:
             self._writer.submit((POINTS, self._uid, step, wall, values), len(values))
+
+    def log_aside(self, metrics: Mapping[str, float], step: int) -> None:
+        """Record values on a step sequence of their own (system metrics): like log(),
+        but the run's step counter is left alone and nothing is raised after finish()."""
+        if self._finished:
+            return
+        values = {check_key(k): to_float(k, v) for k, v in metrics.items()}
+        if values:
+            self._writer.submit((POINTS, self._uid, check_step(step), time.time(), values),
+                                len(values))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything logged so far is stored; False when `timeout` ran out."""
+        return self._writer.flush(timeout)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record hyperparameters; nested dicts are flattened to "a.b" keys."""
@@ -146,6 +172,8 @@ class Run:
         with self._lock:
             if self._finished:
                 return
+            if self._sampler is not None:
+                self._sampler.stop()  # its last sample lands before the status record
             self._finished = True
         self._writer.submit((STATUS, self._uid, status, time.time()))
         self._writer.flush(timeout)
