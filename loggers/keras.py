@@ -12,7 +12,10 @@ every N steps as `batch_<name>`, the names Keras' own TensorBoard callback uses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.requires import require
@@ -37,7 +40,8 @@ class TrackboardCallback(keras.callbacks.Callback):
 
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
-                 log_every_n_steps: int | None = None) -> None:
+                 log_every_n_steps: int | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if log_every_n_steps is not None and (
                 isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int)
@@ -46,7 +50,8 @@ class TrackboardCallback(keras.callbacks.Callback):
                              ">= 1, or None to log once per epoch")
         self.run: Run | NullRun | None = run
         self._owns_run = run is None
-        self._run_args = {"project": project or "default", "name": name, "store": store}
+        self._run_args = {"project": project or "default", "name": name, "store": store,
+                          "config": config}
         self.log_every_n_steps = log_every_n_steps
         self._steps_done = 0
         if log_every_n_steps is not None:
@@ -66,6 +71,8 @@ class TrackboardCallback(keras.callbacks.Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
             config = param_value(optimizer.get_config(), strict=False)
+            if isinstance(config.get("learning_rate"), float):
+                config["learning_rate"] = _float32(config["learning_rate"])
             params["optimizer"] = config
             params["learning_rate"] = _learning_rate(optimizer)
         self.run.log_params(params)
@@ -101,4 +108,14 @@ def _learning_rate(optimizer: Any) -> Any:
     rate = getattr(optimizer, "_learning_rate", None)
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
         return param_value(keras.optimizers.schedules.serialize(rate), strict=False)
-    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    return _float32(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+
+
+def _float32(value: float) -> float:
+    """A float32 read back as the shortest decimal it stands for: Keras keeps the
+    learning rate in a float32 variable, and 0.01 should read 0.01, not 0.0099999998.
+
+    >>> _float32(0.009999999776482582)
+    0.01
+    """
+    return float(str(np.float32(value)))

@@ -46,6 +46,12 @@ class Run:
         check_key(project)
         if name is not None:
             check_key(name)
+        self._sampler: SystemSampler | None = None
+        if system_metrics is not False:
+            # True: the default interval; a number: seconds between samples. Built
+            # (and so validated) before anything is sent to the store.
+            interval = DEFAULT_INTERVAL if system_metrics is True else system_metrics
+            self._sampler = SystemSampler(self, interval=interval)
         self._uid = secrets.token_hex(8)
         self.project = project
         self.name = name or f"run-{self._uid[:6]}"
@@ -69,11 +75,7 @@ class Run:
         if notes:
             self._writer.submit((NOTES, self._uid, str(notes)))
         _active.add(self)
-        self._sampler: SystemSampler | None = None
-        if system_metrics is not False:
-            # True: the default interval; a number: seconds between samples.
-            interval = DEFAULT_INTERVAL if system_metrics is True else float(system_metrics)
-            self._sampler = SystemSampler(self, interval=interval)
+        if self._sampler is not None:
             self._sampler.start()
 
     @property

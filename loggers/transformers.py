@@ -15,6 +15,7 @@ the world process zero logs.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 from trackboard.loggers.distributed import NullRun, start_run
@@ -32,10 +33,12 @@ class TrackboardCallback(transformers.TrainerCallback):
     """
 
     def __init__(self, run: Run | None = None, *, project: str | None = None,
-                 name: str | None = None, store: str | None = None) -> None:
+                 name: str | None = None, store: str | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
         self.run: Run | NullRun | None = run
         self._owns_run = run is None
-        self._run_args = {"project": project or "default", "name": name, "store": store}
+        self._run_args = {"project": project or "default", "name": name, "store": store,
+                          "config": config}
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None,
                        **kwargs: Any) -> None:

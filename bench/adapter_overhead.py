@@ -1,0 +1,276 @@
+"""Per-step cost of each framework adapter with per-step logging, against the same
+training loop with no logging, on small real models on the CPU. Prints JSON.
+
+    python bench/adapter_overhead.py [--rounds 5] [--steps 200]
+
+Each case alternates runs with and without logging (A/B/A/B...) so that load from
+other processes hits both sides alike, and compares medians of per-step time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+
+STORE = f"sqlite:///{tempfile.mkdtemp(prefix='tb-bench-')}/bench.db"
+FEATURES, HIDDEN, BATCH = 32, 256, 256
+
+
+def data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, FEATURES)).astype("float32")
+    return x, (x[:, 0] > 0).astype("float32")
+
+
+def compare(run: Callable[[bool], float], rounds: int) -> dict[str, Any]:
+    """run(log) -> seconds per step; alternated, medians compared."""
+    run(False), run(True)  # warm-up: compilation, first imports, first run in the store
+    plain, logged = [], []
+    for _ in range(rounds):
+        plain.append(run(False))
+        logged.append(run(True))
+    base, with_log = statistics.median(plain), statistics.median(logged)
+    return {"step_ms": round(base * 1e3, 4), "step_ms_logging": round(with_log * 1e3, 4),
+            "overhead_us": round((with_log - base) * 1e6, 2),
+            "overhead_percent": round(100 * (with_log - base) / base, 2)}
+
+
+def torch_case(steps: int) -> Callable[[bool], float]:
+    import torch
+
+    from trackboard.loggers.torch import SummaryWriter
+
+    torch.set_num_threads(1)
+    x, y = (torch.from_numpy(a) for a in data(BATCH))
+    model = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), torch.nn.ReLU(),
+                                torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(),
+                                torch.nn.Linear(HIDDEN, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def run(log: bool) -> float:
+        writer = SummaryWriter(project="bench", store=STORE) if log else None
+        start = time.perf_counter()
+        for step in range(steps):
+            loss = bce(model(x).squeeze(-1), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if writer is not None:
+                writer.add_scalar("loss", loss.item(), step)
+            else:
+                loss.item()  # the same host sync the logging loop does
+        elapsed = time.perf_counter() - start
+        if writer is not None:
+            writer.close()
+        return elapsed / steps
+    return run
+
+
+def system_case(steps: int) -> Callable[[bool], float]:
+    """The torch loop logging through Run, with the system sampler on (every 0.1 s,
+    100x the default rate) against off."""
+    import torch
+
+    from trackboard.loggers import Run
+
+    x, y = (torch.from_numpy(a) for a in data(BATCH))
+    model = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), torch.nn.ReLU(),
+                                torch.nn.Linear(HIDDEN, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def run(sampling: bool) -> float:
+        run_ = Run(project="bench", store=STORE, system_metrics=0.1 if sampling else False)
+        start = time.perf_counter()
+        for step in range(steps):
+            loss = bce(model(x).squeeze(-1), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run_.log({"loss": loss.item()}, step=step)
+        elapsed = time.perf_counter() - start
+        run_.finish()
+        return elapsed / steps
+    return run
+
+
+def keras_case(steps: int) -> Callable[[bool], float]:
+    import keras
+
+    from trackboard.loggers.keras import TrackboardCallback
+
+    x, y = data(BATCH * steps)
+    model = keras.Sequential([keras.Input((FEATURES,)),
+                              keras.layers.Dense(HIDDEN, activation="relu"),
+                              keras.layers.Dense(HIDDEN, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+
+    def run(log: bool) -> float:
+        callbacks = [TrackboardCallback(project="bench", store=STORE, log_every_n_steps=1)] \
+            if log else []
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=callbacks)
+        return (time.perf_counter() - start) / steps
+    return run
+
+
+def lightning_case(steps: int) -> Callable[[bool], float]:
+    import lightning as L
+    import logging
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from trackboard.loggers.lightning import TrackboardLogger
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    x, y = (torch.from_numpy(a) for a in data(BATCH * steps))
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), torch.nn.ReLU(),
+                                           torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(),
+                                           torch.nn.Linear(HIDDEN, 1))
+
+        def training_step(self, batch: Any, i: int) -> Any:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                self.net(batch[0]).squeeze(-1), batch[1])
+            self.log("loss", loss)  # the same self.log in both: only the logger differs
+            return loss
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    module = Module()
+    loader = DataLoader(TensorDataset(x, y), batch_size=BATCH)
+
+    def run(log: bool) -> float:
+        trainer = L.Trainer(max_epochs=1, accelerator="cpu", log_every_n_steps=1,
+                            logger=TrackboardLogger(project="bench", store=STORE) if log
+                            else False, enable_progress_bar=False,
+                            enable_model_summary=False, enable_checkpointing=False)
+        start = time.perf_counter()
+        trainer.fit(module, loader)
+        return (time.perf_counter() - start) / steps
+    return run
+
+
+def transformers_case(steps: int) -> Callable[[bool], float]:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    from trackboard.loggers.transformers import TrackboardCallback
+
+    hf_logging.set_verbosity_error()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, 64, (16 * steps, 16), generator=g)
+
+    class Tokens(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(ids)
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"input_ids": ids[i], "labels": int(ids[i, 0] > 32)}
+
+    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=32, num_labels=2)
+    model = BertForSequenceClassification(config)
+    out = tempfile.mkdtemp(prefix="tb-bench-hf-")
+
+    def run(log: bool) -> float:
+        args = TrainingArguments(output_dir=out, num_train_epochs=1,
+                                 per_device_train_batch_size=16, logging_steps=1,
+                                 save_strategy="no", report_to="none", use_cpu=True,
+                                 disable_tqdm=True)
+        callbacks = [TrackboardCallback(project="bench", store=STORE)] if log else []
+        trainer = Trainer(model=model, args=args, train_dataset=Tokens(), callbacks=callbacks)
+        start = time.perf_counter()
+        trainer.train()
+        return (time.perf_counter() - start) / steps
+    return run
+
+
+def jax_case(steps: int) -> Callable[[bool], float]:
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import linen as nn
+
+    from trackboard.loggers.jax import MetricWriter
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x: Any) -> Any:
+            x = nn.relu(nn.Dense(HIDDEN)(x))
+            return nn.Dense(1)(nn.relu(nn.Dense(HIDDEN)(x))).squeeze(-1)
+
+    x, y = (jnp.asarray(a) for a in data(BATCH))
+    model, tx = MLP(), optax.sgd(0.01)
+    params = model.init(jax.random.PRNGKey(0), x[:1])
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def step_fn(params: Any, opt_state: Any) -> Any:
+        loss, grads = jax.value_and_grad(
+            lambda p: optax.sigmoid_binary_cross_entropy(model.apply(p, x), y).mean())(params)
+        updates, opt_state = tx.update(grads, opt_state)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def run(log: bool) -> float:
+        nonlocal params, opt_state
+        writer = MetricWriter(project="bench", store=STORE) if log else None
+        start = time.perf_counter()
+        for step in range(steps):
+            params, opt_state, loss = step_fn(params, opt_state)
+            if writer is not None:
+                writer.write_scalars(step, {"loss": loss})
+            else:
+                jax.device_get(loss)  # the same host sync a logging loop does
+        elapsed = time.perf_counter() - start
+        if writer is not None:
+            writer.close()
+        return elapsed / steps
+    return run
+
+
+CASES = {"torch": torch_case, "keras": keras_case, "lightning": lightning_case,
+         "transformers": transformers_case, "jax": jax_case, "system_metrics": system_case}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--only", nargs="*", choices=sorted(CASES), default=sorted(CASES))
+    args = parser.parse_args()
+    results: dict[str, Any] = {"rounds": args.rounds, "steps": args.steps,
+                               "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+                               "load_average": list(os.getloadavg()), "adapters": {}}
+    for name in args.only:
+        steps = args.steps // 4 if name == "transformers" else args.steps
+        results["adapters"][name] = {"steps": steps, **compare(CASES[name](steps), args.rounds)}
+        print(json.dumps({name: results["adapters"][name]}), file=sys.stderr)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
