@@ -59,7 +59,8 @@ class TrackboardCallback(keras.callbacks.Callback):
             self.on_train_batch_end = self._log_batch  # type: ignore[method-assign]
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if self.run is None:
+        if self.run is None or (self._owns_run and self.run.finished):
+            # A second fit() with the same callback is a new run.
             self.run = start_run(framework="keras", **self._run_args)
         backend = keras.backend.backend()
         self.run.set_tags({"keras_backend": backend})

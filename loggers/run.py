@@ -175,7 +175,7 @@ class Run:
             if self._finished:
                 return
             if self._sampler is not None:
-                self._sampler.stop()  # its last sample lands before the status record
+                self._sampler.stop()  # no sample may land after the status record
             self._finished = True
         self._writer.submit((STATUS, self._uid, status, time.time()))
         self._writer.flush(timeout)

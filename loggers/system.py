@@ -34,8 +34,8 @@ class SystemSampler:
     >>> sampler = SystemSampler(run, interval=10.0)  # doctest: +SKIP
     >>> sampler.start(); ...; sampler.stop()         # doctest: +SKIP
 
-    Run starts and stops one itself; stop() takes a last sample, so even a short
-    run has one point per key.
+    Run starts one itself and stops it in finish(); a run shorter than `interval`
+    has no system metrics.
     """
 
     def __init__(self, run: Run, *, interval: float = DEFAULT_INTERVAL) -> None:
@@ -58,7 +58,7 @@ class SystemSampler:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Take a last sample and end the thread. Idempotent."""
+        """End the thread (waiting for a sample in progress). Idempotent."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -71,7 +71,6 @@ class SystemSampler:
             self._open_gpus()
             while not self._stop.wait(self.interval):
                 self._sample()
-            self._sample()
         except Exception as exc:  # a broken sensor must never touch training
             log.warning("trackboard: system metrics stopped (%s: %s)", type(exc).__name__, exc)
         finally:

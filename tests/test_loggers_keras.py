@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.loggers import last_json, run_info, run_python, series
+from trackboard.storage import Store
 
 TRAIN = r"""
 import json, sys
@@ -52,36 +53,27 @@ print(json.dumps({
     "default_batch_hook": is_default(epochs_cb.on_train_batch_end),
     "epochs_async": epochs_async, "batch_async": batch_async,
     "spy": logged, "start": start, "steps_per_epoch": history.params["steps"],
-}))
-"""
-
-FAIL = r"""
-import sys
-import numpy as np
-import keras
-from trackboard.loggers.keras import TrackboardCallback
-
-class Boom(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        raise RuntimeError("loss exploded")
+}), flush=True)
 
 try:
     TrackboardCallback(log_every_n_steps=0)
 except ValueError as exc:
     print("REFUSED", exc, flush=True)
-x = np.zeros((8, 2), "float32"); y = np.zeros((8,), "float32")
-model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-model.compile(optimizer="sgd", loss="mse")
-cb = TrackboardCallback(project="keras-test", name="fails", store=sys.argv[1])
-print("RUN", flush=True)
-model.fit(x, y, epochs=2, verbose=0, callbacks=[cb, Boom()])
+
+# Last, a fit that crashes: the process dies with the exception, the run ends failed.
+class Boom(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise RuntimeError("loss exploded")
+model.fit(x, y, epochs=2, verbose=0, callbacks=[
+    TrackboardCallback(project="keras-test", name="fails", store=store), Boom()])
 """
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "torch", "jax"])
 def test_store_holds_the_keras_history_on_every_backend(backend: str, sqlite_url: str) -> None:
-    _, out, _ = run_python(TRAIN, sqlite_url, env={"KERAS_BACKEND": backend})
+    code, out, err = run_python(TRAIN, sqlite_url, env={"KERAS_BACKEND": backend},
+                                expect_ok=False)
     got = last_json(out)
     assert got["backend"] == backend
 
@@ -116,17 +108,11 @@ def test_store_holds_the_keras_history_on_every_backend(backend: str, sqlite_url
     assert {k: v for k, v in batches.items() if k.startswith("batch_")} == expected
     assert expected  # the spy saw batches
 
-
-@pytest.mark.slow
-def test_a_keras_run_that_raises_ends_failed(sqlite_url: str) -> None:
-    code, out, err = run_python(FAIL, sqlite_url, env={"KERAS_BACKEND": "torch"},
-                                expect_ok=False)
-    assert code != 0 and "loss exploded" in err
     # Bad arguments are refused at the call site, saying what to pass.
     assert "REFUSED log_every_n_steps=0: pass a whole number >= 1" in out
-    from trackboard.storage import Store
-
+    # The crashing fit: the process failed with the error, and so did its run.
+    assert code != 0 and "loss exploded" in err
     with Store(sqlite_url) as store:
-        runs = store.runs(project="keras-test")
-    assert list(runs["status"]) == ["failed"] and list(runs["framework"]) == ["keras"]
-
+        runs = store.runs(project="keras-test").set_index("name")
+    assert runs.loc["fails", "status"] == "failed"
+    assert runs.loc["epochs", "status"] == runs.loc["batches", "status"] == "finished"
