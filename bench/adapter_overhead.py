@@ -4,7 +4,10 @@ training loop with no logging, on small real models on the CPU. Prints JSON.
     python bench/adapter_overhead.py [--rounds 5] [--steps 200]
 
 Each case alternates runs with and without logging (A/B/A/B...) so that load from
-other processes hits both sides alike, and compares medians of per-step time.
+other processes hits both sides alike, and compares medians of per-step time on
+three clocks: wall time (what the user waits), process CPU time (every thread of
+the process, so the store's writer thread is charged to logging too), and the CPU
+time of the thread that calls the training loop (the adapter's own work there).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 
+from trackboard.loggers import Run  # noqa: E402
+
 STORE = f"sqlite:///{tempfile.mkdtemp(prefix='tb-bench-')}/bench.db"
 FEATURES, HIDDEN, BATCH = 32, 256, 256
 
@@ -37,20 +42,40 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, (x[:, 0] > 0).astype("float32")
 
 
-def compare(run: Callable[[bool], float], rounds: int) -> dict[str, Any]:
-    """run(log) -> seconds per step; alternated, medians compared."""
-    run(False), run(True)  # warm-up: compilation, first imports, first run in the store
-    plain, logged = [], []
-    for _ in range(rounds):
-        plain.append(run(False))
-        logged.append(run(True))
-    base, with_log = statistics.median(plain), statistics.median(logged)
-    return {"step_ms": round(base * 1e3, 4), "step_ms_logging": round(with_log * 1e3, 4),
-            "overhead_us": round((with_log - base) * 1e6, 2),
-            "overhead_percent": round(100 * (with_log - base) / base, 2)}
+def no_sampler(log: bool) -> Any:
+    return Run(project="bench", store=STORE, system_metrics=False) if log else None
 
 
-def torch_case(steps: int) -> Callable[[bool], float]:
+def compare(train: Callable[[Any], None], steps: int, rounds: int,
+            make_run: Callable[[bool], Any] = no_sampler) -> dict[str, Any]:
+    """train(run) trains `steps` steps, logging every step through its adapter into
+    `run`, or not at all when run is None. The run is opened before and finished
+    after the timed span (a once-per-run cost); the adapter's close()/finalize()
+    inside it waits until the store holds every point, so the writer's work per
+    point is timed. Alternated with and without logging; medians compared."""
+    times: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
+    for round_ in range(rounds + 1):  # round 0 warms up: compilation, imports, tables
+        for log in (False, True):
+            run = make_run(log)
+            cpu, main, wall = time.process_time(), time.thread_time(), time.perf_counter()
+            train(run)
+            elapsed = ((time.process_time() - cpu) / steps, (time.thread_time() - main) / steps,
+                       (time.perf_counter() - wall) / steps)
+            if run is not None:
+                run.finish()
+            if round_:
+                times[log].append(elapsed)
+    out: dict[str, Any] = {}
+    for index, clock in ((2, "wall"), (0, "process_cpu"), (1, "training_thread_cpu")):
+        base = statistics.median(t[index] for t in times[False])
+        logged = statistics.median(t[index] for t in times[True])
+        out[clock] = {"step_ms": round(base * 1e3, 4), "step_ms_logging": round(logged * 1e3, 4),
+                      "overhead_us": round((logged - base) * 1e6, 2),
+                      "overhead_percent": round(100 * (logged - base) / base, 2)}
+    return out
+
+
+def torch_case(steps: int) -> Callable[[Any], None]:
     import torch
 
     from trackboard.loggers.torch import SummaryWriter
@@ -63,9 +88,8 @@ def torch_case(steps: int) -> Callable[[bool], float]:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
 
-    def run(log: bool) -> float:
-        writer = SummaryWriter(project="bench", store=STORE) if log else None
-        start = time.perf_counter()
+    def run(log: Any) -> None:
+        writer = SummaryWriter(run=log) if log else None
         for step in range(steps):
             loss = bce(model(x).squeeze(-1), y)
             opt.zero_grad()
@@ -75,19 +99,15 @@ def torch_case(steps: int) -> Callable[[bool], float]:
                 writer.add_scalar("loss", loss.item(), step)
             else:
                 loss.item()  # the same host sync the logging loop does
-        elapsed = time.perf_counter() - start
         if writer is not None:
             writer.close()
-        return elapsed / steps
     return run
 
 
-def system_case(steps: int) -> Callable[[bool], float]:
-    """The torch loop logging through Run, with the system sampler on (every 0.1 s,
-    100x the default rate) against off."""
+def system_case(steps: int) -> Callable[[Any], None]:
+    """The torch loop logging through Run in both arms; "logging" here means the
+    system sampler is on, every 0.1 s (100x the default rate)."""
     import torch
-
-    from trackboard.loggers import Run
 
     x, y = (torch.from_numpy(a) for a in data(BATCH))
     model = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), torch.nn.ReLU(),
@@ -95,22 +115,18 @@ def system_case(steps: int) -> Callable[[bool], float]:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
 
-    def run(sampling: bool) -> float:
-        run_ = Run(project="bench", store=STORE, system_metrics=0.1 if sampling else False)
-        start = time.perf_counter()
+    def run(run_: Any) -> None:
         for step in range(steps):
             loss = bce(model(x).squeeze(-1), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             run_.log({"loss": loss.item()}, step=step)
-        elapsed = time.perf_counter() - start
-        run_.finish()
-        return elapsed / steps
+        run_.flush()
     return run
 
 
-def keras_case(steps: int) -> Callable[[bool], float]:
+def keras_case(steps: int) -> Callable[[Any], None]:
     import keras
 
     from trackboard.loggers.keras import TrackboardCallback
@@ -122,16 +138,15 @@ def keras_case(steps: int) -> Callable[[bool], float]:
                               keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss=keras.losses.BinaryCrossentropy(from_logits=True))
 
-    def run(log: bool) -> float:
-        callbacks = [TrackboardCallback(project="bench", store=STORE, log_every_n_steps=1)] \
-            if log else []
-        start = time.perf_counter()
+    def run(log: Any) -> None:
+        callbacks = [TrackboardCallback(run=log, log_every_n_steps=1)] if log else []
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=callbacks)
-        return (time.perf_counter() - start) / steps
+        if log:
+            log.flush()
     return run
 
 
-def lightning_case(steps: int) -> Callable[[bool], float]:
+def lightning_case(steps: int) -> Callable[[Any], None]:
     import lightning as L
     import logging
     import torch
@@ -161,18 +176,17 @@ def lightning_case(steps: int) -> Callable[[bool], float]:
     module = Module()
     loader = DataLoader(TensorDataset(x, y), batch_size=BATCH)
 
-    def run(log: bool) -> float:
+    def run(log: Any) -> None:
         trainer = L.Trainer(max_epochs=1, accelerator="cpu", log_every_n_steps=1,
-                            logger=TrackboardLogger(project="bench", store=STORE) if log
-                            else False, enable_progress_bar=False,
+                            logger=TrackboardLogger(run=log) if log else False, enable_progress_bar=False,
                             enable_model_summary=False, enable_checkpointing=False)
-        start = time.perf_counter()
         trainer.fit(module, loader)
-        return (time.perf_counter() - start) / steps
+        if log:
+            log.flush()
     return run
 
 
-def transformers_case(steps: int) -> Callable[[bool], float]:
+def transformers_case(steps: int) -> Callable[[Any], None]:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
     from transformers.utils import logging as hf_logging
@@ -196,20 +210,20 @@ def transformers_case(steps: int) -> Callable[[bool], float]:
     model = BertForSequenceClassification(config)
     out = tempfile.mkdtemp(prefix="tb-bench-hf-")
 
-    def run(log: bool) -> float:
+    def run(log: Any) -> None:
         args = TrainingArguments(output_dir=out, num_train_epochs=1,
                                  per_device_train_batch_size=16, logging_steps=1,
                                  save_strategy="no", report_to="none", use_cpu=True,
                                  disable_tqdm=True)
-        callbacks = [TrackboardCallback(project="bench", store=STORE)] if log else []
+        callbacks = [TrackboardCallback(run=log)] if log else []
         trainer = Trainer(model=model, args=args, train_dataset=Tokens(), callbacks=callbacks)
-        start = time.perf_counter()
         trainer.train()
-        return (time.perf_counter() - start) / steps
+        if log:
+            log.flush()  # the callback leaves a run it was given open
     return run
 
 
-def jax_case(steps: int) -> Callable[[bool], float]:
+def jax_case(steps: int) -> Callable[[Any], None]:
     import jax
     import jax.numpy as jnp
     import optax
@@ -235,21 +249,22 @@ def jax_case(steps: int) -> Callable[[bool], float]:
         updates, opt_state = tx.update(grads, opt_state)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    def run(log: bool) -> float:
+    def run(log: Any) -> None:
         nonlocal params, opt_state
-        writer = MetricWriter(project="bench", store=STORE) if log else None
-        start = time.perf_counter()
+        writer = MetricWriter(run=log) if log else None
         for step in range(steps):
             params, opt_state, loss = step_fn(params, opt_state)
             if writer is not None:
                 writer.write_scalars(step, {"loss": loss})
             else:
                 jax.device_get(loss)  # the same host sync a logging loop does
-        elapsed = time.perf_counter() - start
         if writer is not None:
             writer.close()
-        return elapsed / steps
     return run
+
+
+def sampler_arms(sampling: bool) -> Any:
+    return Run(project="bench", store=STORE, system_metrics=0.1 if sampling else False)
 
 
 CASES = {"torch": torch_case, "keras": keras_case, "lightning": lightning_case,
@@ -267,7 +282,9 @@ def main() -> None:
                                "load_average": list(os.getloadavg()), "adapters": {}}
     for name in args.only:
         steps = args.steps // 4 if name == "transformers" else args.steps
-        results["adapters"][name] = {"steps": steps, **compare(CASES[name](steps), args.rounds)}
+        make_run = sampler_arms if name == "system_metrics" else no_sampler
+        results["adapters"][name] = {"steps": steps, **compare(CASES[name](steps), steps,
+                                                               args.rounds, make_run)}
         print(json.dumps({name: results["adapters"][name]}), file=sys.stderr)
     print(json.dumps(results, indent=2))
 
