@@ -147,9 +147,11 @@ def keras_case(steps: int) -> Callable[[Any], None]:
 
 
 def lightning_case(steps: int) -> Callable[[Any], None]:
-    import lightning as L
     import logging
+
+    import lightning as L
     import torch
+    from lightning.pytorch.loggers import Logger
     from torch.utils.data import DataLoader, TensorDataset
 
     from trackboard.loggers.lightning import TrackboardLogger
@@ -173,12 +175,23 @@ def lightning_case(steps: int) -> Callable[[Any], None]:
         def configure_optimizers(self) -> Any:
             return torch.optim.SGD(self.parameters(), lr=0.01)
 
+    class NoOpLogger(Logger):
+        """The baseline: Lightning runs its whole logging path, nothing is kept."""
+
+        name, version = "noop", "0"
+
+        def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+            pass
+
+        def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+            pass
+
     module = Module()
     loader = DataLoader(TensorDataset(x, y), batch_size=BATCH)
 
     def run(log: Any) -> None:
         trainer = L.Trainer(max_epochs=1, accelerator="cpu", log_every_n_steps=1,
-                            logger=TrackboardLogger(run=log) if log else False, enable_progress_bar=False,
+                            logger=TrackboardLogger(run=log) if log else NoOpLogger(), enable_progress_bar=False,
                             enable_model_summary=False, enable_checkpointing=False)
         trainer.fit(module, loader)
         if log:
@@ -188,7 +201,8 @@ def lightning_case(steps: int) -> Callable[[Any], None]:
 
 def transformers_case(steps: int) -> Callable[[Any], None]:
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+    from transformers import (BertConfig, BertForSequenceClassification, PrinterCallback,
+                              Trainer, TrainingArguments)
     from transformers.utils import logging as hf_logging
 
     from trackboard.loggers.transformers import TrackboardCallback
@@ -217,6 +231,7 @@ def transformers_case(steps: int) -> Callable[[Any], None]:
                                  disable_tqdm=True)
         callbacks = [TrackboardCallback(run=log)] if log else []
         trainer = Trainer(model=model, args=args, train_dataset=Tokens(), callbacks=callbacks)
+        trainer.remove_callback(PrinterCallback)  # keep stdout for the JSON
         trainer.train()
         if log:
             log.flush()  # the callback leaves a run it was given open
@@ -263,6 +278,57 @@ def jax_case(steps: int) -> Callable[[Any], None]:
     return run
 
 
+def call_cost(name: str, calls: int = 5000) -> float | None:
+    """Microseconds of the adapter's per-step call alone (no training, writer running):
+    the adapter's own share of a step, steadier than a difference of two noisy loops."""
+    run = Run(project="bench", store=STORE, system_metrics=False)
+    if name == "torch":
+        from trackboard.loggers.torch import SummaryWriter
+
+        writer = SummaryWriter(run=run)
+        call: Callable[[int], Any] = lambda i: writer.add_scalar("loss", 0.5, i)  # noqa: E731
+    elif name == "keras":
+        from trackboard.loggers.keras import TrackboardCallback
+
+        callback = TrackboardCallback(run=run, log_every_n_steps=1)
+        call = lambda i: callback.on_train_batch_end(i, {"loss": 0.5})  # noqa: E731
+    elif name == "lightning":
+        from trackboard.loggers.lightning import TrackboardLogger
+
+        logger = TrackboardLogger(run=run)
+
+        def call(i: int) -> None:
+            logger.log_metrics({"loss": 0.5, "epoch": 0}, step=i)
+            logger.save()
+    elif name == "transformers":
+        from transformers import TrainerControl, TrainerState
+
+        from trackboard.loggers.transformers import TrackboardCallback as HFCallback
+
+        hf, state, control = HFCallback(run=run), TrainerState(), TrainerControl()
+
+        def call(i: int) -> None:
+            state.global_step = i
+            hf.on_log(None, state, control, logs={"loss": 0.5, "learning_rate": 1e-3,
+                                                  "epoch": 0.1})
+    elif name == "jax":
+        import jax.numpy as jnp
+
+        from trackboard.loggers.jax import MetricWriter
+
+        metric_writer, value = MetricWriter(run=run), jnp.float32(0.5)
+        call = lambda i: metric_writer.write_scalars(i, {"loss": value})  # noqa: E731
+    else:
+        run.finish()
+        return None
+    start = time.thread_time()
+    for i in range(calls):
+        call(i)
+    cost = (time.thread_time() - start) / calls * 1e6
+    run.finish()
+    return round(cost, 2)
+
+
 def sampler_arms(sampling: bool) -> Any:
     return Run(project="bench", store=STORE, system_metrics=0.1 if sampling else False)
 
@@ -283,8 +349,13 @@ def main() -> None:
     for name in args.only:
         steps = args.steps // 4 if name == "transformers" else args.steps
         make_run = sampler_arms if name == "system_metrics" else no_sampler
-        results["adapters"][name] = {"steps": steps, **compare(CASES[name](steps), steps,
-                                                               args.rounds, make_run)}
+        entry = {"steps": steps, **compare(CASES[name](steps), steps, args.rounds, make_run)}
+        cost = call_cost(name)
+        if cost is not None:
+            step_us = entry["training_thread_cpu"]["step_ms"] * 1e3
+            entry["adapter_call_us"] = cost
+            entry["adapter_call_percent_of_step"] = round(100 * cost / step_us, 3)
+        results["adapters"][name] = entry
         print(json.dumps({name: results["adapters"][name]}), file=sys.stderr)
     print(json.dumps(results, indent=2))
 
