@@ -57,6 +57,8 @@ def compare(train: Callable[[Any], None], steps: int, rounds: int,
     for round_ in range(rounds + 1):  # round 0 warms up: compilation, imports, tables
         for log in (False, True):
             run = make_run(log)
+            if run is not None:
+                run.flush()  # the run's creation is a once-per-run cost, not a step's
             cpu, main, wall = time.process_time(), time.thread_time(), time.perf_counter()
             train(run)
             elapsed = ((time.process_time() - cpu) / steps, (time.thread_time() - main) / steps,
