@@ -29,7 +29,8 @@ class TrackboardCallback(keras.callbacks.Callback):
     """Logs a `model.fit` into trackboard: epoch metrics, optimizer config, backend.
 
     Pass `run=` to log into a Run you manage (it is then not finished here);
-    otherwise a run is opened at train begin and finished at train end.
+    otherwise a run is opened at train begin (with `config` as params) and finished
+    at train end. A second fit() with the same callback opens a new run.
     """
 
     # Keras makes every step synchronous for a callback with batch hooks unless it

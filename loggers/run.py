@@ -35,6 +35,10 @@ class Run:
     >>> run = Run(project="churn", name="mlp", config={"lr": 1e-3}, store=url)  # doctest: +SKIP
     >>> run.log({"loss": 0.41}, step=12)                                         # doctest: +SKIP
     >>> run.finish()                                                             # doctest: +SKIP
+
+    System metrics (CPU, memory, GPUs; `system/...` keys) are sampled every 10 s on a
+    thread of their own: `system_metrics=False` switches them off, a number sets the
+    interval in seconds.
     """
 
     def __init__(self, project: str = "default", name: str | None = None,
