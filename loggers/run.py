@@ -20,8 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
 from trackboard.loggers.values import (
-    MAX_STEP, check_key, check_step, flatten, param_json, to_float,
+    MAX_STEP, check_key, check_step, check_wall_time, flatten, param_json, to_float,
 )
 from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
 from trackboard.storage.writer import Writer, writer_for
@@ -35,16 +36,27 @@ class Run:
     >>> run = Run(project="churn", name="mlp", config={"lr": 1e-3}, store=url)  # doctest: +SKIP
     >>> run.log({"loss": 0.41}, step=12)                                         # doctest: +SKIP
     >>> run.finish()                                                             # doctest: +SKIP
+
+    System metrics (CPU, memory, GPUs; `system/...` keys) are sampled every 10 s on a
+    thread of their own: `system_metrics=False` switches them off, a number sets the
+    interval in seconds.
     """
 
     def __init__(self, project: str = "default", name: str | None = None,
                  config: Mapping[str, Any] | None = None,
                  tags: Mapping[str, Any] | None = None, store: str | None = None, *,
                  framework: str | None = None, notes: str | None = None,
+                 system_metrics: bool | float = True,
                  writer: Writer | None = None) -> None:
         check_key(project)
         if name is not None:
             check_key(name)
+        self._sampler: SystemSampler | None = None
+        if system_metrics is not False:
+            # True: the default interval; a number: seconds between samples. Built
+            # (and so validated) before anything is sent to the store.
+            interval = DEFAULT_INTERVAL if system_metrics is True else system_metrics
+            self._sampler = SystemSampler(self, interval=interval)
         self._uid = secrets.token_hex(8)
         self.project = project
         self.name = name or f"run-{self._uid[:6]}"
@@ -68,6 +80,8 @@ class Run:
         if notes:
             self._writer.submit((NOTES, self._uid, str(notes)))
         _active.add(self)
+        if self._sampler is not None:
+            self._sampler.start()
 
     @property
     def id(self) -> str:
@@ -87,12 +101,15 @@ class Run:
     def finished(self) -> bool:
         return self._finished
 
-    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+    def log(self, metrics: Mapping[str, Any], step: int | None = None, *,
+            wall_time: float | None = None) -> None:
         """Record metric values at a step (default: one past the last step used).
 
-        Logging a step again replaces its values (the later call wins).
+        Logging a step again replaces its values (the later call wins). `wall_time`
+        (seconds since the epoch) stamps the points with a time the caller measured,
+        e.g. SummaryWriter's `walltime`; by default the time of this call.
         """
-        wall = time.time()
+        wall = time.time() if wall_time is None else check_wall_time(wall_time)
         if self._finished:
             raise ValueError(f"run {self.name!r} is finished; start a new Run to log more")
         if step is None:
@@ -111,6 +128,20 @@ class Run:
         self._step = step + 1
         if values:
             self._writer.submit((POINTS, self._uid, step, wall, values), len(values))
+
+    def log_aside(self, metrics: Mapping[str, float], step: int) -> None:
+        """Record values on a step sequence of their own (system metrics): like log(),
+        but the run's step counter is left alone and nothing is raised after finish()."""
+        if self._finished:
+            return
+        values = {check_key(k): to_float(k, v) for k, v in metrics.items()}
+        if values:
+            self._writer.submit((POINTS, self._uid, check_step(step), time.time(), values),
+                                len(values))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything logged so far is stored; False when `timeout` ran out."""
+        return self._writer.flush(timeout)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record hyperparameters; nested dicts are flattened to "a.b" keys."""
@@ -148,6 +179,8 @@ class Run:
         with self._lock:
             if self._finished:
                 return
+            if self._sampler is not None:
+                self._sampler.stop()  # no sample may land after the status record
             self._finished = True
         self._writer.submit((STATUS, self._uid, status, time.time()))
         self._writer.flush(timeout)

@@ -58,6 +58,26 @@ def check_step(step: Any) -> int:
     return step
 
 
+def check_wall_time(wall_time: Any) -> float:
+    """A wall time: seconds since the Unix epoch as a finite float (time.time() style).
+
+    >>> check_wall_time(1700000000)
+    1700000000.0
+    >>> check_wall_time("now")
+    Traceback (most recent call last):
+    ...
+    ValueError: wall_time 'now' is not a number; pass seconds since the epoch, e.g. time.time()
+    """
+    if isinstance(wall_time, (bool, np.bool_)) or not isinstance(wall_time, numbers.Real):
+        raise ValueError(f"wall_time {wall_time!r} is not a number; pass seconds since the "
+                         "epoch, e.g. time.time()")
+    wall = float(wall_time)
+    if not math.isfinite(wall) or wall < 0:
+        raise ValueError(f"wall_time {wall_time!r} must be a finite, non-negative number of "
+                         "seconds since the epoch, e.g. time.time()")
+    return wall
+
+
 def to_float(key: str, value: Any) -> float:
     """A metric value as float64: ints, floats, numpy scalars, one-element arrays and
     tensors (torch, JAX, TensorFlow); bools and text are rejected.

@@ -1,0 +1,343 @@
+"""The `trackboard demo` workload: one small task trained in every installed framework.
+
+The task is a synthetic, seeded insurance-claims table (will this policy file a
+claim this year?) made with NumPy, so nothing is downloaded. Each framework
+trains the same two-layer MLP over a few hyperparameter settings through its
+trackboard adapter, logging the same names (`loss`, `val_loss`, `accuracy`,
+`val_accuracy`, `epoch`) so the runs line up in the dashboard.
+
+    >>> from trackboard.loggers.demo import run_demo
+    >>> made = run_demo(store="sqlite:///demo.db", fast=True)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import warnings
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PROJECT = "insurance-claims-demo"
+FEATURES = ("driver_age", "vehicle_age", "annual_mileage_k", "prior_claims",
+            "policy_tenure", "credit_score", "urban", "sports_car")
+
+
+@dataclass(frozen=True)
+class ClaimsData:
+    """Standardised features and 0/1 labels (1 = a claim was filed)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One hyperparameter setting of the demo MLP."""
+
+    learning_rate: float
+    hidden: int
+    batch_size: int = 128
+
+    @property
+    def label(self) -> str:
+        return f"lr{self.learning_rate:g}-h{self.hidden}"
+
+    def params(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, "hidden": self.hidden,
+                "batch_size": self.batch_size}
+
+
+@dataclass
+class DemoRun:
+    """What the demo made: one line of its summary."""
+
+    framework: str
+    name: str
+    run_id: str
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class DemoPlan:
+    samples: int
+    epochs: int
+    settings: list[Setting] = field(default_factory=list)
+
+
+def make_claims(samples: int, seed: int = 7) -> ClaimsData:
+    """A seeded synthetic claims table: risk rises with young drivers, mileage, prior
+    claims, urban areas and sports cars, and falls with tenure and credit score.
+
+    >>> data = make_claims(1000)
+    >>> data.x_train.shape, round(float(data.y_train.mean()), 2)
+    ((800, 8), 0.34)
+    """
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(18, 80, samples)
+    vehicle_age = rng.gamma(2.0, 3.0, samples)
+    mileage = rng.lognormal(2.5, 0.5, samples)
+    prior = rng.poisson(0.4, samples).astype(float)
+    tenure = rng.exponential(4.0, samples)
+    credit = rng.normal(680, 60, samples)
+    urban = (rng.random(samples) < 0.55).astype(float)
+    sports = (rng.random(samples) < 0.12).astype(float)
+    logit = (0.09 * np.maximum(30 - age, 0) + 0.06 * np.maximum(age - 65, 0)
+             + 0.1 * vehicle_age + 0.05 * (mileage - 12) + 1.4 * prior - 0.15 * tenure
+             - 0.012 * (credit - 680) + 0.8 * urban + 1.5 * sports
+             + rng.normal(0, 0.5, samples))
+    # Centre the base rate near 30% whatever the draws, so every seed is a fair task.
+    logit -= np.quantile(logit, 0.7)
+    y = (rng.random(samples) < 1 / (1 + np.exp(-logit))).astype("float32")
+    x = np.column_stack([age, vehicle_age, mileage, prior, tenure, credit, urban, sports])
+    x = ((x - x.mean(0)) / x.std(0)).astype("float32")
+    cut = int(samples * 0.8)
+    return ClaimsData(x[:cut], y[:cut], x[cut:], y[cut:])
+
+
+def plan(fast: bool) -> DemoPlan:
+    if fast:
+        return DemoPlan(samples=1200, epochs=3,
+                        settings=[Setting(0.01, 16), Setting(0.003, 32)])
+    return DemoPlan(samples=2400, epochs=5,
+                    settings=[Setting(0.01, 16), Setting(0.003, 32), Setting(0.03, 8)])
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run_demo(store: str | None = None, *, fast: bool = False,
+             report: Callable[[str], None] = print) -> list[DemoRun]:
+    """Train the claims task in every installed framework; returns the runs made."""
+    p = plan(fast)
+    data = make_claims(p.samples)
+    trainers: list[tuple[str, str, Callable[..., Iterator[DemoRun]]]] = [
+        ("keras", "keras", _keras), ("torch", "torch", _torch),
+        ("lightning", "lightning", _lightning), ("jax", "flax", _jax)]
+    made: list[DemoRun] = []
+    for framework, module, train in trainers:
+        needs = [module] + (["torch"] if framework in ("torch", "lightning") else [])
+        needs += ["optax"] if framework == "jax" else []
+        missing = [m for m in needs if not installed(m)]
+        if framework == "keras" and not missing and not _keras_backend():
+            missing = ["a Keras backend (torch, jax or tensorflow)"]
+        if missing:
+            report(f"  skipped {framework}: {', '.join(missing)} not installed "
+                   f"(pip install 'trackboard[{framework}]')")
+            continue
+        for run in train(data, p, store):
+            made.append(run)
+            report(f"  {run.framework:<10} {run.name:<28} val_accuracy={run.val_accuracy:.3f}"
+                   f"  ({run.seconds:.1f}s)  id {run.run_id}")
+    return made
+
+
+def _keras_backend() -> str | None:
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen:
+        return chosen
+    for backend in ("torch", "jax", "tensorflow"):
+        if installed(backend):
+            return backend
+    return None
+
+
+def _keras(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
+    # KERAS_BACKEND is read once, at the first `import keras`: choose before it.
+    os.environ.setdefault("KERAS_BACKEND", _keras_backend() or "torch")
+    import keras
+
+    from trackboard.loggers.keras import TrackboardCallback
+
+    for s in p.settings:
+        start = time.perf_counter()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((data.x_train.shape[1],)),
+                                  keras.layers.Dense(s.hidden, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=keras.optimizers.Adam(s.learning_rate),
+                      loss="binary_crossentropy", metrics=["accuracy"])
+        name = f"keras-{keras.backend.backend()}-{s.label}"
+        callback = TrackboardCallback(project=PROJECT, name=name, store=store,
+                                      config=s.params())
+        history = model.fit(data.x_train, data.y_train, batch_size=s.batch_size,
+                            epochs=p.epochs, validation_data=(data.x_val, data.y_val),
+                            verbose=0, callbacks=[callback])
+        yield DemoRun("keras", name, callback.run.id, history.history["val_accuracy"][-1],
+                      time.perf_counter() - start)
+
+
+def _torch_mlp(hidden: int, features: int) -> Any:
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Linear(features, hidden), torch.nn.ReLU(),
+                               torch.nn.Linear(hidden, 1))
+
+
+def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
+    import torch
+
+    from trackboard.loggers.torch import SummaryWriter
+
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    for s in p.settings:
+        start = time.perf_counter()
+        torch.manual_seed(0)
+        model = _torch_mlp(s.hidden, x.shape[1])
+        opt = torch.optim.Adam(model.parameters(), lr=s.learning_rate)
+        name = f"torch-{s.label}"
+        with SummaryWriter(f"runs/{name}", project=PROJECT, store=store,
+                           config=s.params()) as writer:
+            step = 0
+            for epoch in range(p.epochs):
+                order = torch.randperm(len(x))
+                total, correct = 0.0, 0.0
+                for i in range(0, len(x), s.batch_size):
+                    idx = order[i:i + s.batch_size]
+                    logits = model(x[idx]).squeeze(-1)
+                    loss = bce(logits, y[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    step += 1
+                    total += loss.item() * len(idx)
+                    correct += ((logits > 0).float() == y[idx]).sum().item()
+                with torch.no_grad():
+                    val_logits = model(xv).squeeze(-1)
+                    val_loss = bce(val_logits, yv).item()
+                    val_acc = ((val_logits > 0).float() == yv).float().mean().item()
+                writer.add_scalar("loss", total / len(x), step)
+                writer.add_scalar("accuracy", correct / len(x), step)
+                writer.add_scalar("val_loss", val_loss, step)
+                writer.add_scalar("val_accuracy", val_acc, step)
+                writer.add_scalar("epoch", epoch, step)
+        yield DemoRun("torch", name, writer.run.id, val_acc, time.perf_counter() - start)
+
+
+def _lightning(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    # The demo prints its own summary: keep Lightning's banners and tips out of it.
+    for noisy in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="lightning")
+
+    from trackboard.loggers.lightning import TrackboardLogger
+
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    class ClaimsMLP(L.LightningModule):
+        def __init__(self, learning_rate: float, hidden: int, batch_size: int) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = _torch_mlp(hidden, data.x_train.shape[1])
+
+        def _step(self, batch: Any, prefix: str) -> Any:
+            xb, yb = batch
+            logits = self.net(xb).squeeze(-1)
+            loss = bce(logits, yb)
+            self.log(f"{prefix}loss", loss, on_step=False, on_epoch=True)
+            self.log(f"{prefix}accuracy", ((logits > 0).float() == yb).float().mean(),
+                     on_step=False, on_epoch=True)
+            return loss
+
+        def training_step(self, batch: Any, i: int) -> Any:
+            return self._step(batch, "")
+
+        def validation_step(self, batch: Any, i: int) -> None:
+            self._step(batch, "val_")
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
+
+    train = TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
+    val = TensorDataset(torch.from_numpy(data.x_val), torch.from_numpy(data.y_val))
+    for s in p.settings:
+        start = time.perf_counter()
+        L.seed_everything(0, verbose=False)
+        name = f"lightning-{s.label}"
+        logger = TrackboardLogger(project=PROJECT, name=name, store=store)
+        trainer = L.Trainer(max_epochs=p.epochs, logger=logger, accelerator="cpu",
+                            enable_progress_bar=False, enable_model_summary=False,
+                            enable_checkpointing=False, log_every_n_steps=1,
+                            num_sanity_val_steps=0)
+        trainer.fit(ClaimsMLP(**s.params()),
+                    DataLoader(train, batch_size=s.batch_size, shuffle=True),
+                    DataLoader(val, batch_size=1024))
+        yield DemoRun("lightning", name, logger.version,
+                      float(trainer.callback_metrics["val_accuracy"]),
+                      time.perf_counter() - start)
+
+
+def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import linen as nn
+
+    from trackboard.loggers.jax import MetricWriter
+
+    class MLP(nn.Module):
+        hidden: int
+
+        @nn.compact
+        def __call__(self, x: Any) -> Any:
+            return nn.Dense(1)(nn.relu(nn.Dense(self.hidden)(x))).squeeze(-1)
+
+    def metrics(model: MLP, params: Any, x: Any, y: Any) -> tuple[Any, Any]:
+        logits = model.apply(params, x)
+        return (optax.sigmoid_binary_cross_entropy(logits, y).mean(),
+                ((logits > 0) == (y > 0.5)).mean())
+
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    xv, yv = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
+    for s in p.settings:
+        start = time.perf_counter()
+        model = MLP(s.hidden)
+        params = model.init(jax.random.PRNGKey(0), x[:1])
+        tx = optax.adam(s.learning_rate)
+        opt_state = tx.init(params)
+
+        @jax.jit
+        def train_step(params: Any, opt_state: Any, xb: Any, yb: Any,
+                       model: MLP = model, tx: Any = tx) -> Any:
+            (loss, acc), grads = jax.value_and_grad(
+                lambda p: metrics(model, p, xb, yb), has_aux=True)(params)
+            updates, opt_state = tx.update(grads, opt_state)
+            return optax.apply_updates(params, updates), opt_state, loss, acc
+
+        name = f"flax-{s.label}"
+        rng = np.random.default_rng(0)
+        with MetricWriter(project=PROJECT, name=name, store=store) as writer:
+            writer.write_hparams(s.params())
+            step = 0
+            batches = len(x) // s.batch_size  # whole batches: one compiled shape
+            for epoch in range(p.epochs):
+                order = rng.permutation(len(x))
+                losses, accs = [], []
+                for b in range(batches):
+                    idx = order[b * s.batch_size:(b + 1) * s.batch_size]
+                    params, opt_state, loss, acc = train_step(params, opt_state,
+                                                              x[idx], y[idx])
+                    losses.append(loss)
+                    accs.append(acc)
+                    step += 1
+                val_loss, val_acc = metrics(model, params, xv, yv)
+                writer.write_scalars(step, {
+                    "loss": jnp.mean(jnp.stack(losses)), "accuracy": jnp.mean(jnp.stack(accs)),
+                    "val_loss": val_loss, "val_accuracy": val_acc, "epoch": epoch})
+        yield DemoRun("jax", name, writer.run.id, float(val_acc),
+                          time.perf_counter() - start)

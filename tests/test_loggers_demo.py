@@ -1,0 +1,45 @@
+"""`trackboard demo`: every installed framework trains the claims task into the store."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from tests.support.loggers import series
+from trackboard.dashboard.cli import cli
+from trackboard.loggers.demo import PROJECT, make_claims
+from trackboard.storage import Store
+
+FRAMEWORKS = {"keras", "torch", "lightning", "jax"}  # all installed where tests run
+SHARED_KEYS = {"loss", "val_loss", "accuracy", "val_accuracy", "epoch"}
+
+
+@pytest.mark.slow
+def test_demo_fills_the_store_with_comparable_runs(sqlite_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # the demo's choice, kept out of os.environ
+    result = CliRunner().invoke(cli, ["demo", "--fast", "--store", sqlite_url])
+    assert result.exit_code == 0, result.output
+    assert "Made 8 runs (jax, keras, lightning, torch)" in result.output
+    assert f"trackboard ui --store {sqlite_url}" in result.output
+
+    with Store(sqlite_url) as store:
+        runs = store.runs(project=PROJECT)
+    assert len(runs) == 8 and set(runs["status"]) == {"finished"}
+    assert runs.groupby("framework").size().to_dict() == {f: 2 for f in FRAMEWORKS}
+    for run in runs.itertuples():
+        stored = series(sqlite_url, run.id)
+        assert SHARED_KEYS <= set(stored), (run.framework, sorted(stored))
+        assert [v for _, v in stored["epoch"]] == [0.0, 1.0, 2.0], run.framework
+        assert all(0.5 < v <= 1.0 for _, v in stored["val_accuracy"]), run.framework
+    assert set(runs["params.learning_rate"]) == {0.01, 0.003}
+
+
+def test_the_claims_data_is_seeded_and_learnable() -> None:
+    a, b = make_claims(500), make_claims(500)
+    assert (a.x_train == b.x_train).all() and (a.y_val == b.y_val).all()
+    assert 0.2 < a.y_train.mean() < 0.45  # both classes present, neither trivial
+    assert abs(a.x_train.mean()) < 0.2
+    # The first features carry signal: prior claims raise the claim rate.
+    prior = a.x_train[:, 3]
+    assert a.y_train[prior > 0.5].mean() > a.y_train[prior <= 0.5].mean() + 0.1
