@@ -47,7 +47,7 @@ def main() -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.compat import tf
 
-    tf.__version__  # resolve the lazy import: TensorFlow's reader when it is installed
+    _ = tf.__version__  # resolve the lazy import: TensorFlow's reader when it is installed
     open_record_writer(str(root / "warm"), fast=None).close()
     out["warm_imports_s"] = round(time.perf_counter() - t, 2)
     out["reader"] = "tensorflow" if tf.__version__ != "stub" else "tensorboard-stub"

@@ -18,7 +18,11 @@ _EXPORTS = {
         "SchemaTooNewError", "StoreURLError", "StoreUnavailableError", "TrackboardError")},
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AmbiguousRunIdError", "ReadOnlyStoreError", "RunNotFoundError", "SchemaOutdatedError",
+    "SchemaTooNewError", "Store", "StoreURLError", "StoreUnavailableError", "TrackboardError",
+    "mask_url", "resolve_url",
+]
 
 if TYPE_CHECKING:
     from trackboard.storage.errors import (

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Float, and_, bindparam, case, cast, exists, false, func, literal, not_, or_, select,
+    Float, and_, bindparam, case, exists, false, func, literal, not_, or_, select,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement

@@ -28,6 +28,7 @@ def test_eight_processes_ten_thousand_points_each(sqlite_url: str) -> None:
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err
         assert "trackboard:" not in err, err  # no outage, no loss reported
+        assert out.split() == ["10000", "0"]  # written, lost
     store = Store(sqlite_url)
     runs = store.runs(project="multi")
     assert len(runs) == 8 and set(runs["status"]) == {"finished"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -20,6 +19,8 @@ def test_samples_arrive_under_system_keys_without_moving_training_steps(sqlite_u
             run.log({"loss": 1.0})   # auto-increment: 0, 1, 2, ...
             time.sleep(0.08)
         assert run.step == 5         # the sampler's steps did not touch the counter
+        sampler = run._sampler
+        assert sampler is not None
     points = series(sqlite_url, run.id, system=True)
     assert [s for s, _ in points["loss"]] == [0, 1, 2, 3, 4]
     assert KEYS <= set(points)
@@ -27,19 +28,18 @@ def test_samples_arrive_under_system_keys_without_moving_training_steps(sqlite_u
     assert len(cpu) >= 2 and [s for s, _ in cpu] == list(range(len(cpu)))  # sample index
     assert all(0.0 <= v <= 100.0 for _, v in cpu)
     assert all(v > 0 for _, v in points["system/process_memory_gib"])
-    assert not any(t.name == "trackboard-system" and t.is_alive()
-                   for t in threading.enumerate())  # finish() stopped the thread
+    assert not sampler._thread.is_alive()  # finish() stopped this run's sampler thread
 
 
 def test_the_default_is_on_every_ten_seconds(sqlite_url: str) -> None:
     run = Run(project="sys", store=sqlite_url)
-    assert run._sampler is not None and run._sampler.interval == 10.0
-    assert any(t.name == "trackboard-system" and t.is_alive() for t in threading.enumerate())
+    sampler = run._sampler
+    assert sampler is not None and sampler.interval == 10.0
+    assert sampler._thread.is_alive() and sampler._thread.name == "trackboard-system"
     run.log({"loss": 1.0})
     run.finish()  # well within the first 10 s: no sample yet, and the thread is gone
     assert series(sqlite_url, run.id, system=True) == {"loss": [(0, 1.0)]}
-    assert not any(t.name == "trackboard-system" and t.is_alive()
-                   for t in threading.enumerate())
+    assert not sampler._thread.is_alive()
 
 
 def test_system_metrics_can_be_switched_off(sqlite_url: str) -> None:
