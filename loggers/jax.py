@@ -20,7 +20,7 @@ from typing import Any
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.requires import require
-from trackboard.loggers.run import Run
+from trackboard.loggers.run import Run, exit_status
 from trackboard.loggers.values import param_value
 
 jax = require("jax", "jax")
@@ -106,12 +106,7 @@ class MetricWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close("finished")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.close("killed")
-        else:
-            self.close("failed")
+        self.close(exit_status(exc_type))
 
     def _unsupported(self, method: str) -> None:
         if method not in self._warned:

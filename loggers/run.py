@@ -191,15 +191,22 @@ class Run:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.finish("finished")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.finish("killed")
-        else:
-            self.finish("failed")
+        self.finish(exit_status(exc_type))
 
     def __repr__(self) -> str:
         return f"Run(id={self._uid!r}, project={self.project!r}, name={self.name!r})"
+
+
+def exit_status(exc_type: type[BaseException] | None) -> str:
+    """The run status for leaving a `with` block: Ctrl-C is "killed", any other
+    exception "failed".
+
+    >>> exit_status(None), exit_status(KeyboardInterrupt), exit_status(ValueError)
+    ('finished', 'killed', 'failed')
+    """
+    if exc_type is None:
+        return "finished"
+    return "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
 
 
 def _finish_active_runs() -> None:

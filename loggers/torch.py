@@ -22,7 +22,7 @@ from typing import Any
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.requires import require
-from trackboard.loggers.run import Run
+from trackboard.loggers.run import Run, exit_status
 from trackboard.loggers.values import check_step, param_value
 
 # What torch's SummaryWriter can write and our store cannot hold.
@@ -142,12 +142,7 @@ class SummaryWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close("finished")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.close("killed")
-        else:
-            self.close("failed")
+        self.close(exit_status(exc_type))
 
     def _step(self, tag: str, global_step: int | None) -> int:
         step = self._next_step.get(tag, 0) if global_step is None else check_step(global_step)

@@ -1,0 +1,36 @@
+"""The examples in docstrings run and stay true (pure helpers carry doctests)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = {"storage": "trackboard.storage", "loggers": "trackboard.loggers",
+            "dashboard": "trackboard.dashboard"}
+
+
+def _modules_with_examples() -> list[str]:
+    out = []
+    for folder, package in PACKAGES.items():
+        for path in sorted((ROOT / folder).glob("*.py")):
+            if path.name != "__init__.py" and ">>> " in path.read_text():
+                out.append(f"{package}.{path.stem}")
+    return out
+
+
+MODULES = _modules_with_examples()
+
+
+def test_examples_were_found() -> None:
+    assert len(MODULES) >= 10
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"
