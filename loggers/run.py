@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import weakref
+from array import array
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +66,7 @@ class Run:
         self._step = 0
         self._finished = False
         self._known_keys: set[str] = set()
+        self._last_keys: tuple[str, ...] = ()
         self._lock = threading.Lock()  # only for finish(): log() stays lock-free
         self.created_at = time.time()
         self._writer.submit((RUN, {
@@ -119,15 +121,21 @@ class Run:
         if not isinstance(metrics, Mapping):
             raise ValueError(f"log() takes a dict of metric values, got "
                              f"{type(metrics).__name__}; e.g. run.log({{'loss': 0.3}})")
-        values: dict[str, float] = {}
+        values: list[float] = []
         known = self._known_keys
         for key, value in metrics.items():
             if key not in known:
                 known.add(check_key(key))
-            values[key] = value if type(value) is float else to_float(key, value)
+            values.append(value if type(value) is float else to_float(key, value))
         self._step = step + 1
         if values:
-            self._writer.submit((POINTS, self._uid, step, wall, values), len(values))
+            keys = tuple(metrics)
+            if keys == self._last_keys:
+                keys = self._last_keys  # share one tuple while the keys repeat
+            else:
+                self._last_keys = keys
+            self._writer.submit((POINTS, self._uid, step, wall, keys, array("d", values)),
+                                len(values))
 
     def log_aside(self, metrics: Mapping[str, float], step: int) -> None:
         """Record values on a step sequence of their own (system metrics): like log(),
@@ -136,8 +144,8 @@ class Run:
             return
         values = {check_key(k): to_float(k, v) for k, v in metrics.items()}
         if values:
-            self._writer.submit((POINTS, self._uid, check_step(step), time.time(), values),
-                                len(values))
+            self._writer.submit((POINTS, self._uid, check_step(step), time.time(),
+                                 tuple(values), array("d", values.values())), len(values))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything logged so far is stored; False when `timeout` ran out."""

@@ -15,6 +15,7 @@ by delivery order: a spool replayed after newer data cannot overwrite it.
 from __future__ import annotations
 
 import time
+from array import array
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,7 @@ class Ingestor:
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._run_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
+        self._key_sets: dict[tuple[str, ...], np.ndarray] = {}
         m = self._mark
         self._points_sql = _upsert_sql(
             "points", ("run_id", "key_id", "step", "wall_time", "value"),
@@ -78,6 +80,7 @@ class Ingestor:
                     # Ids cached during a transaction that rolls back may not exist.
                     self._run_ids.clear()
                     self._key_ids.clear()
+                    self._key_sets.clear()
                     raise
 
     # -- steps -----------------------------------------------------------------------
@@ -154,29 +157,41 @@ class Ingestor:
     # -- points --------------------------------------------------------------------
 
     def _write_points(self, conn: Connection, records: list[tuple]) -> int:
+        # Per record, a handful of appends; per point, nothing in Python: values
+        # are concatenated by array('d').extend, and each distinct key tuple is
+        # mapped to its key ids once (a run logs the same keys step after step).
         run_col: list[int] = []
-        names: list[str] = []
         steps: list[int] = []
         walls: list[float] = []
-        values: list[float] = []
+        counts: list[int] = []
+        key_chunks: list[np.ndarray] = []
+        values = array("d")
         run_ids = self._run_ids
-        for _, uid, step, wall, metrics in records:
-            n = len(metrics)
-            run_col += [run_ids[uid]] * n
-            names.extend(metrics)
-            values.extend(metrics.values())
-            steps += [step] * n
-            walls += [wall] * n
-        if not names:
+        key_sets = self._key_sets
+        for rec in records:
+            if len(rec) == 6:   # (POINTS, uid, step, wall, (keys...), array('d'))
+                _, uid, step, wall, keys, vals = rec
+            else:               # (POINTS, uid, step, wall, {key: value})
+                _, uid, step, wall, metrics = rec
+                keys, vals = tuple(metrics), metrics.values()
+            ids = key_sets.get(keys)
+            if ids is None:
+                ids = key_sets[keys] = np.array([self._key_ids.get(k) or self._key_id(conn, k)
+                                                 for k in keys], np.int64)
+            key_chunks.append(ids)
+            values.extend(vals)
+            run_col.append(run_ids[uid])
+            steps.append(step)
+            walls.append(wall)
+            counts.append(len(keys))
+        if not values:
             return 0
-        key_ids = self._key_ids
-        for name in set(names).difference(key_ids):
-            self._key_id(conn, name)
-        series = (np.array(run_col, np.int64) << _SERIES_SHIFT) | np.array(
-            [key_ids[k] for k in names], np.int64)
-        step = np.array(steps, np.int64)
-        wall = np.array(walls, np.float64)
-        value = np.array(values, np.float64)
+        n = np.array(counts, np.int64)
+        series = (np.repeat(np.array(run_col, np.int64), n) << _SERIES_SHIFT) | np.concatenate(
+            key_chunks)
+        step = np.repeat(np.array(steps, np.int64), n)
+        wall = np.repeat(np.array(walls, np.float64), n)
+        value = np.frombuffer(values, np.float64)
         order = np.argsort(series, kind="stable")
         series, step, wall, value = series[order], step[order], wall[order], value[order]
         if len(step) > 1:
@@ -296,7 +311,7 @@ class Ingestor:
     def _boundary_buckets(self, conn: Connection, existing: dict[int, dict[str, Any]],
                           series: list[int]) -> dict[tuple[int, int, int], tuple]:
         """The stored bucket holding each series' last step, at every level: the only
-        stored buckets an appending batch can touch. One query per run."""
+        stored buckets an appending batch can touch."""
         wanted: dict[int, list[tuple[int, int, int]]] = {}
         for s in series:
             old = existing.get(s)
@@ -307,16 +322,19 @@ class Ingestor:
                     (s & 0xFFFFFFFF, level, int(old["last_step"]) >> shift))
         out: dict[tuple[int, int, int], tuple] = {}
         m = self._mark
+        sql = ("SELECT count, min_step, min_wall, min_value, max_step, max_wall, max_value "
+               f"FROM point_buckets WHERE run_id = {m} AND key_id = {m} AND level = {m} "
+               f"AND bucket = {m}")
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
+            # Primary-key point lookups: a few dozen per batch, microseconds each
+            # (one OR-ed query made SQLite scan the run's buckets instead).
             for rid, keys in wanted.items():
-                terms = " OR ".join([f"(key_id = {m} AND level = {m} AND bucket = {m})"] * len(keys))
-                cur.execute("SELECT key_id, level, bucket, count, min_step, min_wall, min_value, "
-                            "max_step, max_wall, max_value FROM point_buckets "
-                            f"WHERE run_id = {m} AND ({terms})",
-                            [rid, *[v for k in keys for v in k]])
-                for row in cur.fetchall():
-                    out[((rid << _SERIES_SHIFT) | row[0], row[1], row[2])] = tuple(row[3:])
+                for kid, level, bucket in keys:
+                    cur.execute(sql, (rid, kid, level, bucket))
+                    row = cur.fetchone()
+                    if row is not None:
+                        out[((rid << _SERIES_SHIFT) | kid, level, bucket)] = tuple(row)
         finally:
             cur.close()
         return out

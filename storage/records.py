@@ -1,7 +1,10 @@
 """What flows from a Run to the store: small tuples of plain values.
 
 The same tuples sit in the writer's queue and in spool files, so they hold only
-str/int/float/dict/None (cheap to build in the training loop, safe to unpickle).
+str/int/float/tuple/dict/None and array('d') (cheap to build in the training
+loop, compact in memory, safe to unpickle). A points record keeps its values in
+an array('d') and its keys in a tuple that Run reuses while the keys repeat, so a
+queued point costs about 8 bytes plus a share of the record.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Operation codes: the first element of every record tuple.
-POINTS = 0   # (POINTS, run_uid, step, wall_time, {key: float})
+POINTS = 0   # (POINTS, run_uid, step, wall_time, (key, ...), array('d', values))
+             # or (POINTS, run_uid, step, wall_time, {key: float}) from importers
 RUN = 1      # (RUN, {uid, project, name, framework, host, git_commit, command, created_at, status})
 PARAMS = 2   # (PARAMS, run_uid, {key: json_text})
 TAGS = 3     # (TAGS, run_uid, {key: str})

@@ -10,6 +10,7 @@ unpickler that refuses every class, so a spool file cannot run code.
 
 from __future__ import annotations
 
+import array
 import fcntl
 import hashlib
 import io
@@ -21,6 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL
 
@@ -51,7 +53,10 @@ def spool_dir(store: str | URL | None) -> Path:
 
 
 class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> None:  # type: ignore[override]
+    def find_class(self, module: str, name: str) -> Any:
+        # array('d') pickles through its class and reconstructor; nothing else is allowed.
+        if module == "array" and name in ("array", "_array_reconstructor"):
+            return getattr(array, name)
         raise pickle.UnpicklingError(f"spool files hold plain values only, not {module}.{name}")
 
 

@@ -61,7 +61,7 @@ class Writer:
     """Moves records from producers to one store. One per (process, store URL)."""
 
     def __init__(self, store: str | None = None, *, flush_interval: float = 0.5,
-                 max_pending_points: int = 250_000, batch_points: int = 100_000,
+                 max_pending_points: int = 1_000_000, batch_points: int = 100_000,
                  spool_directory: Path | None = None, max_backoff: float = 10.0,
                  busy_timeout_ms: int | None = None) -> None:
         self.url = resolve_url(store)
@@ -361,15 +361,18 @@ class Writer:
         assert self._ingestor is not None
         batch = Batch()
         runs: dict[str, dict[str, Any]] = {}
+        points = 0
         for chunk in spool.read_spool(path):
             for rec in chunk:
                 if rec[0] == RUN:
                     runs[rec[1]["uid"]] = rec[1]
+                elif rec[0] == POINTS:
+                    points += len(rec[4])
                 batch.add(rec)
-            if batch.point_count() >= self.batch_points:
+            if points >= self.batch_points:
                 if not self._apply_replay(batch, runs):
                     return False
-                batch = Batch()
+                batch, points = Batch(), 0
         return self._apply_replay(batch, runs) if batch else True
 
     def _apply_replay(self, batch: Batch, runs: dict[str, dict[str, Any]]) -> bool:
