@@ -31,7 +31,7 @@ def _pct(ns: list[int], q: float) -> float:
 def log_call_cost(url: str, calls: int) -> dict:
     from trackboard.loggers import Run
 
-    run = Run(project="bench", name="log-cost", store=url)
+    run = Run(project="bench", name="log-cost", store=url, system_metrics=False)
     times = []
     values = {k: 0.0 for k in KEYS}
     clock = time.perf_counter_ns
@@ -54,7 +54,7 @@ def ingest(url: str, steps: int) -> dict:
     from trackboard.loggers import Run
 
     t0 = time.perf_counter()
-    run = Run(project="bench", name="ingest", store=url)
+    run = Run(project="bench", name="ingest", store=url, system_metrics=False)
     values = {}
     for step in range(steps):
         for i, k in enumerate(KEYS):

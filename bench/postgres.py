@@ -54,7 +54,7 @@ def ingest(url: str, steps: int) -> dict:
     from trackboard.loggers import Run
 
     t0 = time.perf_counter()
-    run = Run(project="bench", name="pg-ingest", store=url)
+    run = Run(project="bench", name="pg-ingest", store=url, system_metrics=False)
     values: dict[str, float] = {}
     for s in range(steps):
         for i, k in enumerate(KEYS):
@@ -72,7 +72,7 @@ def outage(server: postgres.PostgresServer, url: str, seconds: float) -> dict:
     from trackboard.storage.writer import Writer
 
     writer = Writer(url, max_backoff=2.0)
-    run = Run(project="bench", name="outage", store=url, writer=writer)
+    run = Run(project="bench", name="outage", store=url, writer=writer, system_metrics=False)
     during: list[int] = []
     phase = ["before"]
     stop = threading.Event()

@@ -55,7 +55,7 @@ params = Table(
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),  # JSON text
-    Index("ix_params_key_run", "key", "run_id"),
+    Index("ix_params_key_run", "key", "run_id"),  # + value on SQLite (migration 0003)
 )
 
 tags = Table(
@@ -110,6 +110,7 @@ metric_summaries = Table(
     Column("min_value", Double, nullable=True),
     Column("max_step", BigInteger, nullable=False),
     Column("max_value", Double, nullable=True),
-    Index("ix_metric_summaries_key_run", "key_id", "run_id"),
+    Index("ix_metric_summaries_key_run", "key_id", "run_id", "last_value", "min_value",
+          "max_value"),
     sqlite_with_rowid=False,
 )

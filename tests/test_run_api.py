@@ -86,3 +86,12 @@ def test_unfinished_run_is_finished_at_exit(tmp_path) -> None:
     assert runs.loc["ok", "status"] == "finished" and runs.loc["second", "status"] == "finished"
     assert runs.loc["raised", "status"] == "failed"
     assert runs.loc["raised", "metrics.a.last"] == 1.0
+
+
+def test_large_config_values_are_stored(store_url: str) -> None:
+    # e.g. a class-weight table or a vocabulary: kilobytes of JSON in one param
+    big = {"weights": [i * 0.5 for i in range(5000)], "note": "x" * 10_000}
+    with Run(config=big, store=store_url, system_metrics=False) as run:
+        run.log({"loss": 1.0})
+    row = Store(store_url).runs().iloc[0]
+    assert row["params.weights"] == big["weights"] and row["params.note"] == big["note"]
