@@ -139,7 +139,9 @@ class Store:
             narrowed = True
         stmt = stmt.order_by(r.c.created_at.desc(), r.c.id.desc())
         with self.engine.connect() as conn, _gc_paused():
-            base = pd.DataFrame([tuple(row) for row in conn.execute(stmt)],
+            # One fetchall, then plain tuples: pandas probes Row objects attribute by
+            # attribute (slow), and iterating the result fetches row by row.
+            base = pd.DataFrame([tuple(row) for row in conn.execute(stmt).all()],
                                 columns=["rid", *_RUN_COLUMNS[:-1]])
             rids = base["rid"].tolist()
             # Without a narrowing condition every run is wanted: read the side tables
