@@ -35,6 +35,12 @@ _SUMMARY_COLS = ("run_id", "key_id", "count", "first_step", "last_step", "last_w
                  "last_value", "min_step", "min_value", "max_step", "max_value")
 
 
+_UPSERT_TABLES = {
+    "point_buckets": (_BUCKET_COLS, ("run_id", "key_id", "level", "bucket")),
+    "metric_summaries": (_SUMMARY_COLS, ("run_id", "key_id")),
+}
+
+
 def _upsert_sql(table: str, cols: tuple[str, ...], key: tuple[str, ...], mark: str,
                 where: str = "") -> str:
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
@@ -284,7 +290,7 @@ class Ingestor:
             prev_shift = shift
             merged = self._merge_boundary(rows, level, boundary)
             bucket_rows.extend(_bucket_tuples(merged, level))
-        self._executemany(conn, self._bucket_sql, bucket_rows)
+        self._upsert(conn, "point_buckets", bucket_rows)
 
         # Summary: one more aggregation over the coarsest level gives one row per series.
         total = rollup.aggregate(rows, np.zeros(len(rows), np.int64))
@@ -306,7 +312,7 @@ class Ingestor:
             summary_rows.append((s >> _SERIES_SHIFT, s & 0xFFFFFFFF, cnt, first, int(step[j]),
                                  float(wall[j]), _sql_float(value[j]), mn[0], _sql_float(mn[1]),
                                  mx[0], _sql_float(mx[1])))
-        self._executemany(conn, self._summary_sql, summary_rows)
+        self._upsert(conn, "metric_summaries", summary_rows)
 
     def _boundary_buckets(self, conn: Connection, existing: dict[int, dict[str, Any]],
                           series: list[int]) -> dict[tuple[int, int, int], tuple]:
@@ -397,7 +403,7 @@ class Ingestor:
                 src_bucket = src.bucket >> (shift - prev_shift)
             keep = np.isin(src_bucket, affected)
             agg = rollup.aggregate(src.take(keep), src_bucket[keep])
-            self._executemany(conn, self._bucket_sql, _bucket_tuples(agg, level))
+            self._upsert(conn, "point_buckets", _bucket_tuples(agg, level))
             prev_shift = shift
         top = conn.execute(text(
             "SELECT bucket, count, min_step, min_wall, min_value, max_step, max_wall, max_value "
@@ -412,10 +418,27 @@ class Ingestor:
                                   "ORDER BY step LIMIT 1"), args).scalar_one()
         last = conn.execute(text("SELECT step, wall_time, value FROM points WHERE run_id = :r "
                                  "AND key_id = :k ORDER BY step DESC LIMIT 1"), args).one()
-        self._executemany(conn, self._summary_sql, [(
+        self._upsert(conn, "metric_summaries", [(
             rid, kid, int(total.count[0]), int(first), int(last[0]), float(last[1]),
             last[2], int(total.min_step[0]), _sql_float(total.min_value[0]),
             int(total.max_step[0]), _sql_float(total.max_value[0]))])
+
+    def _upsert(self, conn: Connection, table: str, rows: list[tuple]) -> None:
+        """Insert-or-replace roll-up or summary rows (each key at most once)."""
+        if not rows:
+            return
+        if self.dialect == "postgresql" and len(rows) > 50:
+            # executemany costs a round trip per row even pipelined; COPY + one
+            # INSERT ... ON CONFLICT is one of each.
+            cols, key = _UPSERT_TABLES[table]
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                pgcopy.upsert_rows(cur, table, cols, key, rows)
+            finally:
+                cur.close()
+            return
+        self._executemany(conn, self._bucket_sql if table == "point_buckets"
+                          else self._summary_sql, rows)
 
     def _executemany(self, conn: Connection, sql: str, rows: list[tuple]) -> None:
         if rows:

@@ -67,8 +67,11 @@ def test_rollups_exact_on_postgres_too(pg_url: str) -> None:
     engine = build_engine(pg_url)
     check_schema(engine)
     rng = np.random.default_rng(0)
-    calls = [[(int(s), {"a": float(rng.normal()), "b": float(s)}) for s in range(i, i + 150)]
-             for i in (0, 100, 5000, 50)]  # overlaps and a step going backwards
+    calls = [[(int(s), {"a": float(rng.normal()), "b": float(s)}) for s in range(i, i + n)]
+             for i, n in ((0, 150), (100, 150), (5000, 150), (50, 150),
+                          (9000, 20_000), (12_000, 500))]
+    # overlaps, steps going backwards, and a batch big enough (hundreds of roll-up
+    # rows) to take the COPY-and-upsert path instead of executemany
     calls.append([(7, {"a": math.nan}), (70000, {"a": 1e9})])
     _apply(Ingestor(engine), calls, [time.time()])
     assert check_rollups(engine) == 2
