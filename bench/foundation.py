@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.sqlite_lock import write_lock_held  # noqa: E402  (the tests' lock holder)
+
 KEYS = [f"metric_{i}" for i in range(10)]
 
 
@@ -126,25 +129,11 @@ def bytes_per_point(db: Path, points: int) -> dict:
     return {"file_bytes": size, "points": points, "bytes_per_point": round(size / points, 1)}
 
 
-LOCK_HOLDER = """
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-con.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-con.execute("COMMIT")
-"""
 
 
 def log_cost_under_lock(url: str, db: Path, calls: int) -> dict:
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(db), "8"],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    try:
-        result = log_call_cost(url, calls)
-    finally:
-        holder.wait()
-    return result
+    with write_lock_held(db, 8):
+        return log_call_cost(url, calls)
 
 
 MEMORY_CHILD = """

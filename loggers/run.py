@@ -266,6 +266,3 @@ def _git_commit(start: Path | None = None) -> str | None:
         return None
     return None
 
-
-def active_runs() -> list[Run]:
-    return list(_active)

@@ -21,8 +21,6 @@ TAGS = 3     # (TAGS, run_uid, {key: str})
 STATUS = 4   # (STATUS, run_uid, status, ended_at)
 NOTES = 5    # (NOTES, run_uid, text)
 
-RUN_STATUSES = ("running", "finished", "failed", "killed")
-
 Record = tuple[Any, ...]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from trackboard.storage.records import RUN, Record
+from trackboard.storage.records import Record
 from trackboard.storage.urls import is_sqlite, parse_url, sqlite_path
 
 log = logging.getLogger("trackboard")
@@ -152,6 +152,3 @@ def claimable(directory: Path) -> Iterator[tuple[Path, io.BufferedReader]]:
 def pending_files(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []
 
-
-def run_records(records: list[Record]) -> list[Record]:
-    return [r for r in records if r[0] == RUN]

@@ -30,7 +30,6 @@ from trackboard.storage.urls import mask_url, resolve_url
 # Writers send a heartbeat at least every 10 s, so a minute leaves ample slack.
 CRASH_AFTER_S = 60.0
 
-HISTORY_COLUMNS = ["run_id", "key", "step", "wall_time", "value"]
 _RUN_COLUMNS = ["id", "name", "project", "status", "framework", "host", "git_commit",
                 "command", "notes", "created_at", "ended_at", "heartbeat_at", "duration"]
 

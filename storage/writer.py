@@ -159,10 +159,6 @@ class Writer:
             self._engine.dispose()
 
     @property
-    def pending_points(self) -> int:
-        return self._produced - self._consumed
-
-    @property
     def healthy(self) -> bool:
         return self._outage_since is None
 

@@ -12,39 +12,29 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
+from tests.support.sqlite_lock import write_lock_held
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 from trackboard.storage import Store
 from trackboard.storage.spool import pending_files, spool_dir
 from trackboard.storage.writer import Writer
 
-LOCK_HOLDER = """
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-con.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-con.execute("COMMIT")
-"""
 
 
 def test_logging_stays_fast_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
     db = tmp_path / "locked.db"
     url = f"sqlite:///{db}"
     Store(url)
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(db), "4"],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    writer = Writer(url)
-    run = Run(name="locked-out", store=url, writer=writer)
-    durations = []
-    for step in range(20_000):
-        t0 = time.perf_counter_ns()
-        run.log({"a": step, "b": 1.0})
-        durations.append(time.perf_counter_ns() - t0)
-    # Generous bound for a shared CI machine; bench/foundation.py measures the real figure.
-    assert np.percentile(durations, 99) < 2_000_000
-    holder.wait(timeout=30)
+    with write_lock_held(db, 4):
+        writer = Writer(url)
+        run = Run(name="locked-out", store=url, writer=writer)
+        durations = []
+        for step in range(20_000):
+            t0 = time.perf_counter_ns()
+            run.log({"a": step, "b": 1.0})
+            durations.append(time.perf_counter_ns() - t0)
+        # Generous bound for a shared CI machine; bench/foundation.py measures the real figure.
+        assert np.percentile(durations, 99) < 2_000_000
     run.finish(timeout=60)
     writer.close()
     hist = Store(url).history([run.id])
@@ -87,9 +77,6 @@ def test_killed_process_leaves_a_spool_the_next_run_delivers(tmp_path: Path) -> 
     db = tmp_path / "k.db"
     url = f"sqlite:///{db}"
     Store(url)
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(db), "120"],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     child = f"""
 import os, time
 from trackboard.loggers import Run
@@ -104,10 +91,10 @@ while writer.points_spooled < 300 and time.time() < deadline:
 time.sleep(0.5)  # the writer flushes the spool file at the end of its cycle
 os.kill(os.getpid(), 9)
 """
-    p = subprocess.run([sys.executable, "-c", child], env={**os.environ}, capture_output=True)
-    assert p.returncode == -9
-    holder.kill()
-    holder.wait(timeout=30)
+    with write_lock_held(db, 120) as holder:
+        p = subprocess.run([sys.executable, "-c", child], env={**os.environ}, capture_output=True)
+        assert p.returncode == -9
+        holder.kill()  # release the lock now
     assert pending_files(spool_dir(url))
     with Run(name="next", store=url) as nxt:
         nxt.log({"y": 1.0})
