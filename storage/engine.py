@@ -15,19 +15,28 @@ from trackboard.storage.urls import is_sqlite, parse_url, sqlite_path
 # The writer treats a timeout as an outage (spool + retry), so this bounds how long
 # its thread can sit inside one statement, not how long data may wait.
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+# SQLite page cache per connection, allocated only as used. Readers (dashboard, CLI)
+# get a large one; the writer, which lives in the training process, a small one:
+# its hot pages are one B-tree leaf per series, and the training process's memory
+# must stay bounded (bench/foundation.py measures it).
+SQLITE_CACHE_MIB = 64
+WRITER_SQLITE_CACHE_MIB = 16
 PG_CONNECT_TIMEOUT_S = 5
 
 
 def build_engine(store: str | URL | None = None, *, read_only: bool = False,
-                 busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+                 busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+                 cache_mib: int = SQLITE_CACHE_MIB) -> Engine:
     """An engine for a store URL; SQLite gets WAL and friends, PostgreSQL a checked pool."""
     url = parse_url(store)
     if is_sqlite(url):
-        return _sqlite_engine(url, read_only=read_only, busy_timeout_ms=busy_timeout_ms)
+        return _sqlite_engine(url, read_only=read_only, busy_timeout_ms=busy_timeout_ms,
+                              cache_mib=cache_mib)
     return _postgres_engine(url, read_only=read_only)
 
 
-def _sqlite_engine(url: URL, *, read_only: bool, busy_timeout_ms: int) -> Engine:
+def _sqlite_engine(url: URL, *, read_only: bool, busy_timeout_ms: int,
+                   cache_mib: int) -> Engine:
     path = sqlite_path(url)
     kwargs: dict[str, Any] = {}
     if path is None:
@@ -63,10 +72,7 @@ def _sqlite_engine(url: URL, *, read_only: bool, busy_timeout_ms: int) -> Engine
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
-        # 64 MiB of page cache (allocated only as used): a batch appends to one B-tree
-        # range per series, and keeping those pages cached across transactions is
-        # much of the difference between many small commits and one big one.
-        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute(f"PRAGMA cache_size={-1024 * int(cache_mib)}")  # negative: KiB
         if read_only:
             cur.execute("PRAGMA query_only=ON")
         cur.close()

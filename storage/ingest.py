@@ -1,12 +1,14 @@
 """Apply one writer batch to the store in one transaction.
 
-Hot path: the points upsert goes straight to the driver (executemany on SQLite;
-COPY into a staging table on PostgreSQL, see pgcopy.py), sorted by
-(run, key, step) so B-tree pages fill by appending. Roll-up buckets and the
-per-(run, key) summary are computed in numpy from the batch and merged with the
-one boundary bucket per level already stored. A batch that rewrites steps already
-stored (resumed runs, spool replays) recomputes the touched buckets from the
-stored points instead, so roll-ups stay exact whatever the delivery order.
+Hot path: records become numpy columns without Python code per point
+(columns.py), sorted by (run, key, step) so each series' rows go in together.
+Steps past a series' last stored step are plain inserts straight through the
+driver: multi-row INSERTs on SQLite (sqlite_bulk.py), binary COPY on PostgreSQL
+(pgcopy.py); anything else is an upsert. Roll-up buckets and the per-(run, key)
+summary are computed in numpy from the batch and merged with the one boundary
+bucket per level already stored. A batch that rewrites steps already stored
+(resumed runs, spool replays) recomputes the touched buckets from the stored
+points instead, so roll-ups stay exact whatever the delivery order.
 
 "Later value wins" is decided by wall time (stamped when log() was called), not
 by delivery order: a spool replayed after newer data cannot overwrite it.
@@ -15,19 +17,21 @@ by delivery order: a spool replayed after newer data cannot overwrite it.
 from __future__ import annotations
 
 import time
-from array import array
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
 from trackboard.storage import pgcopy, rollup
+from trackboard.storage.columns import KeySets, point_columns
+from trackboard.storage.sqlite_bulk import PointInserter
 from trackboard.storage.records import Batch
 from trackboard.storage.rollup import Buckets
 from trackboard.storage.schema import BUCKET_SHIFTS
 
 _SERIES_SHIFT = 32  # series id = run_id << 32 | key_id
+_IN_CHUNK = 500  # names per IN (...) list: well under SQLite's variable limit
 
 _BUCKET_COLS = ("run_id", "key_id", "level", "bucket", "count", "min_step", "min_wall",
                 "min_value", "max_step", "max_wall", "max_value")
@@ -57,14 +61,15 @@ class Ingestor:
         self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._run_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
-        self._key_sets: dict[tuple[str, ...], np.ndarray] = {}
+        self._key_sets = KeySets()
+        self._inserter = PointInserter()
         m = self._mark
         self._points_sql = _upsert_sql(
             "points", ("run_id", "key_id", "step", "wall_time", "value"),
             ("run_id", "key_id", "step"), m,
             " WHERE excluded.wall_time >= points.wall_time")
-        self._fresh_sql = (f"INSERT INTO points (run_id, key_id, step, wall_time, value) "
-                           f"VALUES ({m}, {m}, {m}, {m}, {m})")
+        self._bucket_insert_sql = (f"INSERT INTO point_buckets ({', '.join(_BUCKET_COLS)}) "
+                                   f"VALUES ({', '.join([m] * len(_BUCKET_COLS))})")
         self._bucket_sql = _upsert_sql("point_buckets", _BUCKET_COLS,
                                        ("run_id", "key_id", "level", "bucket"), m)
         self._summary_sql = _upsert_sql("metric_summaries", _SUMMARY_COLS,
@@ -123,35 +128,43 @@ class Ingestor:
         return written
 
     def _ensure_run(self, conn: Connection, rec: dict[str, Any]) -> int:
-        rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": rec["uid"]}).scalar()
-        if rid is not None:
-            return int(rid)
-        pid = self._ensure_project(conn, rec["project"])
+        # Few statements: next to a busy training loop each one costs the writer a
+        # wait for the GIL. (No RETURNING: SQLite has it only since 3.35.)
         row = {k: rec.get(k) for k in ("uid", "name", "framework", "host", "git_commit",
                                        "command", "created_at", "status")}
         row["status"] = row["status"] or "running"
         row["heartbeat_at"] = rec.get("created_at")
+        row["pid"] = self._ensure_project(conn, rec["project"])
         conn.execute(text(
             "INSERT INTO runs (uid, project_id, name, status, framework, host, git_commit, "
             "command, created_at, heartbeat_at) VALUES (:uid, :pid, :name, :status, :framework, "
             ":host, :git_commit, :command, :created_at, :heartbeat_at) "
-            "ON CONFLICT (uid) DO NOTHING"), {**row, "pid": pid})
+            "ON CONFLICT (uid) DO NOTHING"), row)
         return int(conn.execute(text("SELECT id FROM runs WHERE uid = :u"),
                                 {"u": rec["uid"]}).scalar_one())
 
     def _ensure_project(self, conn: Connection, name: str) -> int:
-        conn.execute(text("INSERT INTO projects (name, created_at) VALUES (:n, :t) "
-                          "ON CONFLICT (name) DO NOTHING"), {"n": name, "t": time.time()})
-        return int(conn.execute(text("SELECT id FROM projects WHERE name = :n"),
-                                {"n": name}).scalar_one())
+        pid = conn.execute(text("SELECT id FROM projects WHERE name = :n"), {"n": name}).scalar()
+        if pid is None:
+            conn.execute(text("INSERT INTO projects (name, created_at) VALUES (:n, :t) "
+                              "ON CONFLICT (name) DO NOTHING"), {"n": name, "t": time.time()})
+            pid = conn.execute(text("SELECT id FROM projects WHERE name = :n"),
+                               {"n": name}).scalar_one()
+        return int(pid)
 
-    def _key_id(self, conn: Connection, name: str) -> int:
-        conn.execute(text("INSERT INTO metric_keys (name) VALUES (:n) ON CONFLICT (name) "
-                          "DO NOTHING"), {"n": name})
-        kid = int(conn.execute(text("SELECT id FROM metric_keys WHERE name = :n"),
-                               {"n": name}).scalar_one())
-        self._key_ids[name] = kid
-        return kid
+    def _resolve_keys(self, conn: Connection, names: list[str]) -> dict[str, int]:
+        """Ids of metric key names, creating the new ones: two statements for any
+        number of keys (plus one per _IN_CHUNK names)."""
+        missing = [n for n in dict.fromkeys(names) if n not in self._key_ids]
+        if missing:
+            conn.execute(text("INSERT INTO metric_keys (name) VALUES (:n) ON CONFLICT (name) "
+                              "DO NOTHING"), [{"n": n} for n in missing])
+            select = text("SELECT name, id FROM metric_keys WHERE name IN :names").bindparams(
+                bindparam("names", expanding=True))
+            for i in range(0, len(missing), _IN_CHUNK):
+                rows = conn.execute(select, {"names": missing[i:i + _IN_CHUNK]}).all()
+                self._key_ids.update((name, int(kid)) for name, kid in rows)
+        return self._key_ids
 
     def _upsert_kv(self, conn: Connection, table: str, run_id: int, values: dict[str, str]) -> None:
         if not values:
@@ -163,41 +176,11 @@ class Ingestor:
     # -- points --------------------------------------------------------------------
 
     def _write_points(self, conn: Connection, records: list[tuple]) -> int:
-        # Per record, a handful of appends; per point, nothing in Python: values
-        # are concatenated by array('d').extend, and each distinct key tuple is
-        # mapped to its key ids once (a run logs the same keys step after step).
-        run_col: list[int] = []
-        steps: list[int] = []
-        walls: list[float] = []
-        counts: list[int] = []
-        key_chunks: list[np.ndarray] = []
-        values = array("d")
-        run_ids = self._run_ids
-        key_sets = self._key_sets
-        for rec in records:
-            if len(rec) == 6:   # (POINTS, uid, step, wall, (keys...), array('d'))
-                _, uid, step, wall, keys, vals = rec
-            else:               # (POINTS, uid, step, wall, {key: value})
-                _, uid, step, wall, metrics = rec
-                keys, vals = tuple(metrics), metrics.values()
-            ids = key_sets.get(keys)
-            if ids is None:
-                ids = key_sets[keys] = np.array([self._key_ids.get(k) or self._key_id(conn, k)
-                                                 for k in keys], np.int64)
-            key_chunks.append(ids)
-            values.extend(vals)
-            run_col.append(run_ids[uid])
-            steps.append(step)
-            walls.append(wall)
-            counts.append(len(keys))
-        if not values:
+        run_id, key_id, step, wall, value = point_columns(
+            records, self._run_ids, self._key_sets, lambda names: self._resolve_keys(conn, names))
+        if not len(value):
             return 0
-        n = np.array(counts, np.int64)
-        series = (np.repeat(np.array(run_col, np.int64), n) << _SERIES_SHIFT) | np.concatenate(
-            key_chunks)
-        step = np.repeat(np.array(steps, np.int64), n)
-        wall = np.repeat(np.array(walls, np.float64), n)
-        value = np.frombuffer(values, np.float64)
+        series = (run_id << _SERIES_SHIFT) | key_id
         order = np.argsort(series, kind="stable")
         series, step, wall, value = series[order], step[order], wall[order], value[order]
         if len(step) > 1:
@@ -248,17 +231,18 @@ class Ingestor:
         lock (see _lock_runs) keep two writers of one run from interleaving."""
         if len(series) == 0:
             return
+        run_id, key_id = series >> _SERIES_SHIFT, series & 0xFFFFFFFF
         if self.dialect == "postgresql":
-            run_id, key_id = series >> _SERIES_SHIFT, series & 0xFFFFFFFF
             if fresh:
                 pgcopy.copy_points(cur, "points", run_id, key_id, step, wall, value)
             else:
                 pgcopy.upsert_points(cur, run_id, key_id, step, wall, value)
             return
-        sql = self._fresh_sql if fresh else self._points_sql
-        run_id = (series >> _SERIES_SHIFT).tolist()
-        key_id = (series & 0xFFFFFFFF).tolist()
-        cur.executemany(sql, zip(run_id, key_id, step.tolist(), wall.tolist(), value.tolist()))
+        if fresh:
+            self._inserter.insert(cur, run_id, key_id, step, wall, value)
+            return
+        cur.executemany(self._points_sql, zip(run_id.tolist(), key_id.tolist(), step.tolist(),
+                                              wall.tolist(), value.tolist()))
 
     def _load_summaries(self, conn: Connection, series: np.ndarray) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
@@ -279,18 +263,22 @@ class Ingestor:
                         wall: np.ndarray, value: np.ndarray,
                         existing: dict[int, dict[str, Any]]) -> None:
         rows = Buckets.of_points(series, step, wall, value)
-        boundary = self._boundary_buckets(conn, existing,
-                                          np.unique(series).tolist())
+        stored, boundary = self._boundary_buckets(conn, existing, np.unique(series).tolist())
         prev_shift = 0
-        bucket_rows: list[tuple] = []
+        new_rows: list[tuple] = []
+        boundary_rows: list[tuple] = []
         for level, shift in enumerate(BUCKET_SHIFTS, start=1):
             # Each level aggregates the batch alone; the stored boundary bucket is
             # folded in only for writing, so nothing is counted twice.
             rows = rollup.aggregate(rows, rows.bucket >> (shift - prev_shift))
             prev_shift = shift
-            merged = self._merge_boundary(rows, level, boundary)
-            bucket_rows.extend(_bucket_tuples(merged, level))
-        self._upsert(conn, "point_buckets", bucket_rows)
+            merged, at_boundary = self._merge_boundary(rows, level, stored, boundary)
+            new_rows.extend(_bucket_tuples(merged.take(~at_boundary), level))
+            boundary_rows.extend(_bucket_tuples(merged.take(at_boundary), level))
+        # Buckets past each series' last stored step cannot exist yet: a plain insert
+        # (COPY on PostgreSQL). Only the boundary bucket per level may: an upsert.
+        self._insert_buckets(conn, new_rows)
+        self._upsert(conn, "point_buckets", boundary_rows)
 
         # Summary: one more aggregation over the coarsest level gives one row per series.
         total = rollup.aggregate(rows, np.zeros(len(rows), np.int64))
@@ -315,50 +303,67 @@ class Ingestor:
         self._upsert(conn, "metric_summaries", summary_rows)
 
     def _boundary_buckets(self, conn: Connection, existing: dict[int, dict[str, Any]],
-                          series: list[int]) -> dict[tuple[int, int, int], tuple]:
-        """The stored bucket holding each series' last step, at every level: the only
-        stored buckets an appending batch can touch."""
-        wanted: dict[int, list[tuple[int, int, int]]] = {}
-        for s in series:
-            old = existing.get(s)
-            if old is None:
-                continue
-            for level, shift in enumerate(BUCKET_SHIFTS, start=1):
-                wanted.setdefault(s >> _SERIES_SHIFT, []).append(
-                    (s & 0xFFFFFFFF, level, int(old["last_step"]) >> shift))
-        out: dict[tuple[int, int, int], tuple] = {}
-        m = self._mark
-        sql = ("SELECT count, min_step, min_wall, min_value, max_step, max_wall, max_value "
-               f"FROM point_buckets WHERE run_id = {m} AND key_id = {m} AND level = {m} "
-               f"AND bucket = {m}")
+                          series: list[int]
+                          ) -> tuple[dict[tuple[int, int, int], tuple], set[tuple[int, int, int]]]:
+        """The bucket holding each stored series' last step, at every level: the only
+        buckets an appending batch can find already stored. Returns the stored ones
+        by (series, level, bucket), and the keys of all of them."""
+        wanted = [(s >> _SERIES_SHIFT, s & 0xFFFFFFFF, level,
+                   int(existing[s]["last_step"]) >> shift)
+                  for s in series if s in existing
+                  for level, shift in enumerate(BUCKET_SHIFTS, start=1)]
+        keys = {((r << _SERIES_SHIFT) | k, level, b) for r, k, level, b in wanted}
+        stored: dict[tuple[int, int, int], tuple] = {}
+        if not wanted:
+            return stored, keys
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            # Primary-key point lookups: a few dozen per batch, microseconds each
-            # (one OR-ed query made SQLite scan the run's buckets instead).
-            for rid, keys in wanted.items():
-                for kid, level, bucket in keys:
-                    cur.execute(sql, (rid, kid, level, bucket))
-                    row = cur.fetchone()
-                    if row is not None:
-                        out[((rid << _SERIES_SHIFT) | kid, level, bucket)] = tuple(row)
+            if self.dialect == "postgresql":
+                # One round trip for all of them.
+                cur.execute(
+                    "SELECT b.run_id, b.key_id, b.level, b.bucket, count, min_step, min_wall, "
+                    "min_value, max_step, max_wall, max_value FROM point_buckets b JOIN "
+                    "unnest(%s::integer[], %s::integer[], %s::smallint[], %s::bigint[]) "
+                    "AS w(run_id, key_id, level, bucket) ON b.run_id = w.run_id AND "
+                    "b.key_id = w.key_id AND b.level = w.level AND b.bucket = w.bucket",
+                    [list(c) for c in zip(*wanted)])
+                found = cur.fetchall()
+            else:
+                # Primary-key point lookups, microseconds each in-process (one OR-ed
+                # query made SQLite scan the run's buckets instead).
+                found = []
+                for w in wanted:
+                    cur.execute(
+                        "SELECT run_id, key_id, level, bucket, count, min_step, min_wall, "
+                        "min_value, max_step, max_wall, max_value FROM point_buckets WHERE "
+                        "run_id = ? AND key_id = ? AND level = ? AND bucket = ?", w)
+                    found.extend(cur.fetchall())
         finally:
             cur.close()
-        return out
+        for row in found:
+            stored[((row[0] << _SERIES_SHIFT) | row[1], row[2], row[3])] = tuple(row[4:])
+        return stored, keys
 
     def _merge_boundary(self, rows: Buckets, level: int,
-                        boundary: dict[tuple[int, int, int], tuple]) -> Buckets:
-        """Fold each series' already-stored last bucket into the batch's first bucket."""
+                        stored: dict[tuple[int, int, int], tuple],
+                        boundary: set[tuple[int, int, int]]) -> tuple[Buckets, np.ndarray]:
+        """Fold each series' already-stored last bucket into the batch's first bucket.
+        Also returns which rows are boundary buckets (those may exist in the store)."""
+        at_boundary = np.zeros(len(rows), bool)
         if not boundary:
-            return rows
+            return rows, at_boundary
         firsts = np.flatnonzero(np.r_[True, rows.series[1:] != rows.series[:-1]])
         hits, olds = [], []
         for i in firsts.tolist():
-            old = boundary.get((int(rows.series[i]), level, int(rows.bucket[i])))
-            if old is not None:
-                hits.append(i)
-                olds.append(old)
+            key = (int(rows.series[i]), level, int(rows.bucket[i]))
+            if key in boundary:
+                at_boundary[i] = True
+                old = stored.get(key)
+                if old is not None:
+                    hits.append(i)
+                    olds.append(old)
         if not hits:
-            return rows
+            return rows, at_boundary
         idx = np.array(hits)
         cols = list(zip(*olds))
         old = Buckets(rows.series[idx], rows.bucket[idx], np.array(cols[0], np.int64),
@@ -370,7 +375,7 @@ class Ingestor:
         for f in ("count", "min_step", "min_wall", "min_value", "max_step", "max_wall",
                   "max_value"):
             getattr(out, f)[idx] = getattr(merged, f)
-        return out
+        return out, at_boundary
 
     def _rebuild_series(self, conn: Connection, s: int, touched: np.ndarray) -> None:
         """Recompute buckets over the touched steps and the summary from stored data."""
@@ -422,6 +427,19 @@ class Ingestor:
             rid, kid, int(total.count[0]), int(first), int(last[0]), float(last[1]),
             last[2], int(total.min_step[0]), _sql_float(total.min_value[0]),
             int(total.max_step[0]), _sql_float(total.max_value[0]))])
+
+    def _insert_buckets(self, conn: Connection, rows: list[tuple]) -> None:
+        """Roll-up rows that cannot be stored yet (see _append_rollups)."""
+        if not rows:
+            return
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.dialect == "postgresql":
+                pgcopy.copy_rows(cur, "point_buckets", _BUCKET_COLS, rows)
+            else:
+                cur.executemany(self._bucket_insert_sql, rows)
+        finally:
+            cur.close()
 
     def _upsert(self, conn: Connection, table: str, rows: list[tuple]) -> None:
         """Insert-or-replace roll-up or summary rows (each key at most once)."""

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from trackboard.storage import spool
-from trackboard.storage.engine import build_engine
+from trackboard.storage.engine import WRITER_SQLITE_CACHE_MIB, build_engine
 from trackboard.storage.errors import TrackboardError
 from trackboard.storage.ingest import Ingestor
 from trackboard.storage.migrate import check_schema
@@ -70,7 +70,9 @@ class Writer:
         self.max_pending_points = max_pending_points
         self.batch_points = batch_points
         self.max_backoff = max_backoff
-        self._engine_options = {} if busy_timeout_ms is None else {"busy_timeout_ms": busy_timeout_ms}
+        self._engine_options: dict[str, Any] = {"cache_mib": WRITER_SQLITE_CACHE_MIB}
+        if busy_timeout_ms is not None:
+            self._engine_options["busy_timeout_ms"] = busy_timeout_ms
         self.spool_directory = spool_directory or spool.spool_dir(self.url)
         self._queue: deque[Record] = deque()
         self._produced = 0   # points queued (producer threads only)
@@ -81,6 +83,7 @@ class Writer:
         self._spool = spool.SpoolWriter(self.spool_directory, self._run_header)
         self._spilling = False
         self._wake = threading.Event()
+        self._woken = False  # a full-batch wake-up is pending (saves producers Event.set calls)
         self._closing = False
         self._engine: Engine | None = None
         self._ingestor: Ingestor | None = None
@@ -105,11 +108,16 @@ class Writer:
             self._live.add(record[1]["uid"])
         elif record[0] == STATUS:
             self._live.discard(record[1])
-        if self._spilling or self._produced - self._consumed > self.max_pending_points:
+        pending = self._produced - self._consumed
+        if self._spilling or pending > self.max_pending_points:
             self._spill(record)
             return
         self._produced += points
         self._queue.append(record)
+        if pending >= self.batch_points and not self._woken:
+            # A full batch is waiting: write it now rather than at the next tick.
+            self._woken = True
+            self._wake.set()
 
     def _spill(self, record: Record) -> None:
         if not self._spilling:
@@ -187,6 +195,7 @@ class Writer:
                 return
             self._wake.wait(self.flush_interval)
             self._wake.clear()
+            self._woken = False
 
     def _cycle(self) -> None:
         while self._queue:

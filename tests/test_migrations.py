@@ -3,6 +3,8 @@ data intact; until then trackboard refuses it with a message naming that command
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +17,7 @@ from trackboard.loggers import Run
 from trackboard.storage import SchemaOutdatedError, Store
 from trackboard.storage.engine import build_engine
 from trackboard.storage.ingest import Ingestor
-from trackboard.storage.migrate import _config, head_revision
+from trackboard.storage.migrate import HEAD_REVISION, _config, head_revision
 from trackboard.storage.records import PARAMS, POINTS, Batch
 from trackboard.storage.writer import Writer
 
@@ -66,3 +68,19 @@ def test_outdated_database_is_refused_then_upgraded(store_url: str) -> None:
     assert store.runs().set_index("name").loc["during-upgrade", "metrics.acc.last"] == 0.5
     again = CliRunner().invoke(cli, ["db", "upgrade", "--store", store_url])
     assert "up to date" in again.output
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    # check_schema trusts HEAD_REVISION to skip Alembic: a new migration must bump it.
+    assert HEAD_REVISION == head_revision()
+
+
+def test_current_database_is_checked_without_importing_alembic(store_url: str) -> None:
+    Store(store_url).close()  # creates the schema (through Alembic)
+    probe = ("import sys; from trackboard.storage.engine import build_engine; "
+             "from trackboard.storage.migrate import check_schema; "
+             "check_schema(build_engine(sys.argv[1])); print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe, store_url], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
