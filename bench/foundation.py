@@ -68,11 +68,14 @@ def ingest(url: str, steps: int) -> dict:
             values[k] = math.sin(step * 0.001 + i)
         run.log(values)
     t_logged = time.perf_counter() - t0
+    stored_during_loop = run._writer.points_written
     run.finish(timeout=600)
     elapsed = time.perf_counter() - t0
     points = steps * len(KEYS)
     return {"points": points, "seconds": round(elapsed, 3), "log_loop_seconds": round(t_logged, 3),
-            "points_per_s": round(points / elapsed)}
+            "points_per_s": round(points / elapsed),
+            # How fast the writer stores while the loop keeps the interpreter busy.
+            "stored_per_s_during_loop": round(stored_during_loop / t_logged)}
 
 
 RAW_SCHEMA = """CREATE TABLE points (run_id INTEGER NOT NULL, key_id INTEGER NOT NULL,
@@ -117,16 +120,17 @@ def raw_ceiling(path: Path, steps: int) -> dict:
 
 def raw_multirow(path: Path, steps: int) -> dict:
     """For reference: the same rows through the multi-row INSERT statements trackboard's
-    writer uses (storage/sqlite_bulk.py), sorted as the writer sorts them, with plain
+    writer uses (storage/multirow.py), sorted as the writer sorts them, with plain
     sqlite3 and nothing else: the ceiling of that technique."""
-    from trackboard.storage.sqlite_bulk import PointInserter
+    from trackboard.storage.multirow import MultiRowInsert
 
     rows = sorted(_raw_rows(steps), key=lambda r: (r[1], r[2]))
     cols = [np.array(c) for c in zip(*rows)]
     con = _raw_connection(path)
     t0 = time.perf_counter()
     con.execute("BEGIN")
-    PointInserter().insert(con.cursor(), *cols)
+    MultiRowInsert("points", ("run_id", "key_id", "step", "wall_time", "value")).write_columns(
+        con.cursor(), cols)
     con.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     con.close()
@@ -144,7 +148,7 @@ def history_read(url: str, db: Path) -> dict:
     rid = con.execute("SELECT id FROM runs WHERE uid = ?", (run_id,)).fetchone()[0]
     kid = con.execute("SELECT id FROM metric_keys WHERE name = ?", (KEYS[0],)).fetchone()[0]
     raw, ours = [], []
-    for _ in range(15):
+    for _ in range(31):
         t0 = time.perf_counter()
         rows = con.execute("SELECT step, wall_time, value FROM points WHERE run_id = ? AND "
                            "key_id = ? ORDER BY step", (rid, kid)).fetchall()
@@ -155,9 +159,11 @@ def history_read(url: str, db: Path) -> dict:
     assert len(rows) == len(frame)
     con.close()
     r, o = min(raw), min(ours)
+    # Reads of ~0.1 s jitter by tens of ms here: besides the ratio of the best times,
+    # the median of back-to-back pairs, which drift between pairs does not touch.
+    pairs = [b / a for a, b in zip(raw, ours)]
     return {"points": len(frame), "raw_ms": round(r * 1000, 2), "trackboard_ms": round(o * 1000, 2),
-            "ratio": round(o / r, 2),
-            "ratio_of_medians": round(float(np.median(ours) / np.median(raw)), 2)}
+            "ratio": round(o / r, 2), "median_pair_ratio": round(float(np.median(pairs)), 2)}
 
 
 def bytes_per_point(db: Path, points: int) -> dict:
@@ -234,6 +240,9 @@ def main() -> None:
                                              for r, i in zip(raws, ingests)]
         result["ingest_vs_raw_multirow"] = round(
             result["ingest_1M"]["points_per_s"] / result["raw_sqlite_multirow"]["points_per_s"], 3)
+        # A longer loop: what the writer stores beside a loop that never lets go of the
+        # GIL (a Python-heavy training step), before the loop ends and it catches up.
+        result["busy_loop_3M"] = ingest(f"sqlite:///{Path(tmp) / 'busy.db'}", steps * 3)
         result["history_read"] = history_read(url, db)
         result["disk"] = bytes_per_point(db, steps * len(KEYS))
         result["log_call"] = log_call_cost(f"sqlite:///{Path(tmp) / 'log.db'}", steps)

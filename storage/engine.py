@@ -20,7 +20,7 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 # its hot pages are one B-tree leaf per series, and the training process's memory
 # must stay bounded (bench/foundation.py measures it).
 SQLITE_CACHE_MIB = 64
-WRITER_SQLITE_CACHE_MIB = 16
+WRITER_SQLITE_CACHE_MIB = 8
 PG_CONNECT_TIMEOUT_S = 5
 
 

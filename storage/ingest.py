@@ -3,10 +3,10 @@
 Hot path: records become numpy columns without Python code per point
 (columns.py), sorted by (run, key, step) so each series' rows go in together.
 Steps past a series' last stored step are plain inserts straight through the
-driver: multi-row INSERTs on SQLite (sqlite_bulk.py), binary COPY on PostgreSQL
+driver: multi-row INSERTs on SQLite (multirow.py), binary COPY on PostgreSQL
 (pgcopy.py); anything else is an upsert. Roll-up buckets and the per-(run, key)
-summary are computed in numpy from the batch and merged with the one boundary
-bucket per level already stored. A batch that rewrites steps already stored
+summary are computed in numpy from the batch; the database folds in the one
+boundary bucket per level already stored. A batch that rewrites steps already stored
 (resumed runs, spool replays) recomputes the touched buckets from the stored
 points instead, so roll-ups stay exact whatever the delivery order.
 
@@ -16,6 +16,7 @@ by delivery order: a spool replayed after newer data cannot overwrite it.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from trackboard.storage import pgcopy, rollup
 from trackboard.storage.columns import KeySets, point_columns
-from trackboard.storage.sqlite_bulk import PointInserter
+from trackboard.storage.multirow import MultiRowInsert
 from trackboard.storage.records import Batch
 from trackboard.storage.rollup import Buckets
 from trackboard.storage.schema import BUCKET_SHIFTS
@@ -39,17 +40,36 @@ _SUMMARY_COLS = ("run_id", "key_id", "count", "first_step", "last_step", "last_w
                  "last_value", "min_step", "min_value", "max_step", "max_value")
 
 
-_UPSERT_TABLES = {
-    "point_buckets": (_BUCKET_COLS, ("run_id", "key_id", "level", "bucket")),
-    "metric_summaries": (_SUMMARY_COLS, ("run_id", "key_id")),
-}
+_POINT_COLS = ("run_id", "key_id", "step", "wall_time", "value")
+_BUCKET_KEY = ("run_id", "key_id", "level", "bucket")
+_SUMMARY_KEY = ("run_id", "key_id")
 
 
-def _upsert_sql(table: str, cols: tuple[str, ...], key: tuple[str, ...], mark: str,
-                where: str = "") -> str:
+def _replace(key: tuple[str, ...], cols: tuple[str, ...], where: str = "") -> str:
+    """ON CONFLICT clause that overwrites the stored row with the new one.
+
+    >>> _replace(("k",), ("k", "v"))
+    'ON CONFLICT (k) DO UPDATE SET v = excluded.v'
+    """
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
-    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{where}")
+    return f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{where}"
+
+
+def _merge_extreme(side: str, better: str) -> str:
+    """SET items folding a new bucket's min or max point into the stored one's, in SQL,
+    as rollup.aggregate picks within a batch: the more extreme value wins, a value
+    beats NULL (all NaN), a tie keeps the stored (earlier) point."""
+    new, old = f"excluded.{side}_value", f"point_buckets.{side}_value"
+    take = f"({new} {better} {old} OR ({old} IS NULL AND {new} IS NOT NULL))"
+    return ", ".join(f"{side}_{c} = CASE WHEN {take} THEN excluded.{side}_{c} "
+                     f"ELSE point_buckets.{side}_{c} END" for c in ("step", "wall", "value"))
+
+
+# An appending batch's first bucket per series and level may already be stored:
+# merged by the database, so the writer never has to read it first.
+_MERGE_BUCKET = (f"ON CONFLICT ({', '.join(_BUCKET_KEY)}) DO UPDATE SET "
+                 f"count = point_buckets.count + excluded.count, "
+                 f"{_merge_extreme('min', '<')}, {_merge_extreme('max', '>')}")
 
 
 class Ingestor:
@@ -58,22 +78,24 @@ class Ingestor:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        m = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._run_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
         self._key_sets = KeySets()
-        self._inserter = PointInserter()
-        m = self._mark
-        self._points_sql = _upsert_sql(
-            "points", ("run_id", "key_id", "step", "wall_time", "value"),
-            ("run_id", "key_id", "step"), m,
-            " WHERE excluded.wall_time >= points.wall_time")
-        self._bucket_insert_sql = (f"INSERT INTO point_buckets ({', '.join(_BUCKET_COLS)}) "
-                                   f"VALUES ({', '.join([m] * len(_BUCKET_COLS))})")
-        self._bucket_sql = _upsert_sql("point_buckets", _BUCKET_COLS,
-                                       ("run_id", "key_id", "level", "bucket"), m)
-        self._summary_sql = _upsert_sql("metric_summaries", _SUMMARY_COLS,
-                                        ("run_id", "key_id"), m)
+        self._points_insert = MultiRowInsert("points", _POINT_COLS, mark=m)
+        self._points_upsert = MultiRowInsert(
+            "points", _POINT_COLS, mark=m, on_conflict=_replace(
+                _POINT_COLS[:3], _POINT_COLS, " WHERE excluded.wall_time >= points.wall_time"))
+        self._key_insert = MultiRowInsert("metric_keys", ("name",), mark=m,
+                                          on_conflict="ON CONFLICT (name) DO NOTHING")
+        self._bucket_insert = MultiRowInsert("point_buckets", _BUCKET_COLS, mark=m)
+        self._bucket_merge = MultiRowInsert("point_buckets", _BUCKET_COLS, mark=m,
+                                            on_conflict=_MERGE_BUCKET)
+        self._bucket_replace = MultiRowInsert("point_buckets", _BUCKET_COLS, mark=m,
+                                              on_conflict=_replace(_BUCKET_KEY, _BUCKET_COLS))
+        self._summary_replace = MultiRowInsert(
+            "metric_summaries", _SUMMARY_COLS, mark=m,
+            on_conflict=_replace(_SUMMARY_KEY, _SUMMARY_COLS))
 
     # -- public ------------------------------------------------------------------
 
@@ -153,17 +175,25 @@ class Ingestor:
         return int(pid)
 
     def _resolve_keys(self, conn: Connection, names: list[str]) -> dict[str, int]:
-        """Ids of metric key names, creating the new ones: two statements for any
-        number of keys (plus one per _IN_CHUNK names)."""
+        """Ids of metric key names, creating the new ones. Each statement moves one
+        row (the ids come back as one JSON object): next to a busy training loop
+        every row stepped costs the writer a wait for the GIL."""
         missing = [n for n in dict.fromkeys(names) if n not in self._key_ids]
-        if missing:
-            conn.execute(text("INSERT INTO metric_keys (name) VALUES (:n) ON CONFLICT (name) "
-                              "DO NOTHING"), [{"n": n} for n in missing])
-            select = text("SELECT name, id FROM metric_keys WHERE name IN :names").bindparams(
-                bindparam("names", expanding=True))
-            for i in range(0, len(missing), _IN_CHUNK):
-                rows = conn.execute(select, {"names": missing[i:i + _IN_CHUNK]}).all()
-                self._key_ids.update((name, int(kid)) for name, kid in rows)
+        if not missing:
+            return self._key_ids
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            self._key_insert.write_rows(cur, [(n,) for n in missing])
+        finally:
+            cur.close()
+        agg = "json_group_object" if self.dialect == "sqlite" else "json_object_agg"
+        select = text(f"SELECT {agg}(name, id) FROM metric_keys WHERE name IN :names"
+                      ).bindparams(bindparam("names", expanding=True))
+        for i in range(0, len(missing), _IN_CHUNK):
+            found = conn.execute(select, {"names": missing[i:i + _IN_CHUNK]}).scalar()
+            if isinstance(found, str):  # SQLite returns the text, psycopg decodes it
+                found = json.loads(found)
+            self._key_ids.update((name, int(kid)) for name, kid in (found or {}).items())
         return self._key_ids
 
     def _upsert_kv(self, conn: Connection, table: str, run_id: int, values: dict[str, str]) -> None:
@@ -238,11 +268,8 @@ class Ingestor:
             else:
                 pgcopy.upsert_points(cur, run_id, key_id, step, wall, value)
             return
-        if fresh:
-            self._inserter.insert(cur, run_id, key_id, step, wall, value)
-            return
-        cur.executemany(self._points_sql, zip(run_id.tolist(), key_id.tolist(), step.tolist(),
-                                              wall.tolist(), value.tolist()))
+        writer = self._points_insert if fresh else self._points_upsert
+        writer.write_columns(cur, (run_id, key_id, step, wall, value))
 
     def _load_summaries(self, conn: Connection, series: np.ndarray) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
@@ -262,23 +289,32 @@ class Ingestor:
     def _append_rollups(self, conn: Connection, series: np.ndarray, step: np.ndarray,
                         wall: np.ndarray, value: np.ndarray,
                         existing: dict[int, dict[str, Any]]) -> None:
+        # The bucket holding each stored series' last step, at every level: the only
+        # buckets an appending batch can find already stored. The rest are new.
+        boundary = {(s, level, int(existing[s]["last_step"]) >> shift)
+                    for s in np.unique(series).tolist() if s in existing
+                    for level, shift in enumerate(BUCKET_SHIFTS, start=1)}
         rows = Buckets.of_points(series, step, wall, value)
-        stored, boundary = self._boundary_buckets(conn, existing, np.unique(series).tolist())
         prev_shift = 0
         new_rows: list[tuple] = []
         boundary_rows: list[tuple] = []
         for level, shift in enumerate(BUCKET_SHIFTS, start=1):
-            # Each level aggregates the batch alone; the stored boundary bucket is
-            # folded in only for writing, so nothing is counted twice.
+            # Each level aggregates the batch alone; the database folds the stored
+            # boundary bucket in (_MERGE_BUCKET), so nothing is counted twice.
             rows = rollup.aggregate(rows, rows.bucket >> (shift - prev_shift))
             prev_shift = shift
-            merged, at_boundary = self._merge_boundary(rows, level, stored, boundary)
-            new_rows.extend(_bucket_tuples(merged.take(~at_boundary), level))
-            boundary_rows.extend(_bucket_tuples(merged.take(at_boundary), level))
-        # Buckets past each series' last stored step cannot exist yet: a plain insert
-        # (COPY on PostgreSQL). Only the boundary bucket per level may: an upsert.
-        self._insert_buckets(conn, new_rows)
-        self._upsert(conn, "point_buckets", boundary_rows)
+            at = _at_boundary(rows, level, boundary)
+            new_rows.extend(_bucket_tuples(rows.take(~at), level))
+            boundary_rows.extend(_bucket_tuples(rows.take(at), level))
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.dialect == "postgresql":
+                pgcopy.copy_rows(cur, "point_buckets", _BUCKET_COLS, new_rows)
+            else:
+                self._bucket_insert.write_rows(cur, new_rows)
+            self._bucket_merge.write_rows(cur, boundary_rows)
+        finally:
+            cur.close()
 
         # Summary: one more aggregation over the coarsest level gives one row per series.
         total = rollup.aggregate(rows, np.zeros(len(rows), np.int64))
@@ -300,82 +336,7 @@ class Ingestor:
             summary_rows.append((s >> _SERIES_SHIFT, s & 0xFFFFFFFF, cnt, first, int(step[j]),
                                  float(wall[j]), _sql_float(value[j]), mn[0], _sql_float(mn[1]),
                                  mx[0], _sql_float(mx[1])))
-        self._upsert(conn, "metric_summaries", summary_rows)
-
-    def _boundary_buckets(self, conn: Connection, existing: dict[int, dict[str, Any]],
-                          series: list[int]
-                          ) -> tuple[dict[tuple[int, int, int], tuple], set[tuple[int, int, int]]]:
-        """The bucket holding each stored series' last step, at every level: the only
-        buckets an appending batch can find already stored. Returns the stored ones
-        by (series, level, bucket), and the keys of all of them."""
-        wanted = [(s >> _SERIES_SHIFT, s & 0xFFFFFFFF, level,
-                   int(existing[s]["last_step"]) >> shift)
-                  for s in series if s in existing
-                  for level, shift in enumerate(BUCKET_SHIFTS, start=1)]
-        keys = {((r << _SERIES_SHIFT) | k, level, b) for r, k, level, b in wanted}
-        stored: dict[tuple[int, int, int], tuple] = {}
-        if not wanted:
-            return stored, keys
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if self.dialect == "postgresql":
-                # One round trip for all of them.
-                cur.execute(
-                    "SELECT b.run_id, b.key_id, b.level, b.bucket, count, min_step, min_wall, "
-                    "min_value, max_step, max_wall, max_value FROM point_buckets b JOIN "
-                    "unnest(%s::integer[], %s::integer[], %s::smallint[], %s::bigint[]) "
-                    "AS w(run_id, key_id, level, bucket) ON b.run_id = w.run_id AND "
-                    "b.key_id = w.key_id AND b.level = w.level AND b.bucket = w.bucket",
-                    [list(c) for c in zip(*wanted)])
-                found = cur.fetchall()
-            else:
-                # Primary-key point lookups, microseconds each in-process (one OR-ed
-                # query made SQLite scan the run's buckets instead).
-                found = []
-                for w in wanted:
-                    cur.execute(
-                        "SELECT run_id, key_id, level, bucket, count, min_step, min_wall, "
-                        "min_value, max_step, max_wall, max_value FROM point_buckets WHERE "
-                        "run_id = ? AND key_id = ? AND level = ? AND bucket = ?", w)
-                    found.extend(cur.fetchall())
-        finally:
-            cur.close()
-        for row in found:
-            stored[((row[0] << _SERIES_SHIFT) | row[1], row[2], row[3])] = tuple(row[4:])
-        return stored, keys
-
-    def _merge_boundary(self, rows: Buckets, level: int,
-                        stored: dict[tuple[int, int, int], tuple],
-                        boundary: set[tuple[int, int, int]]) -> tuple[Buckets, np.ndarray]:
-        """Fold each series' already-stored last bucket into the batch's first bucket.
-        Also returns which rows are boundary buckets (those may exist in the store)."""
-        at_boundary = np.zeros(len(rows), bool)
-        if not boundary:
-            return rows, at_boundary
-        firsts = np.flatnonzero(np.r_[True, rows.series[1:] != rows.series[:-1]])
-        hits, olds = [], []
-        for i in firsts.tolist():
-            key = (int(rows.series[i]), level, int(rows.bucket[i]))
-            if key in boundary:
-                at_boundary[i] = True
-                old = stored.get(key)
-                if old is not None:
-                    hits.append(i)
-                    olds.append(old)
-        if not hits:
-            return rows, at_boundary
-        idx = np.array(hits)
-        cols = list(zip(*olds))
-        old = Buckets(rows.series[idx], rows.bucket[idx], np.array(cols[0], np.int64),
-                      np.array(cols[1], np.int64), np.array(cols[2], np.float64),
-                      _float_array(cols[3]), np.array(cols[4], np.int64),
-                      np.array(cols[5], np.float64), _float_array(cols[6]))
-        merged = rollup.merge(old, rows.take(idx))
-        out = rows.take(np.arange(len(rows)))  # a copy: `rows` feeds the next level
-        for f in ("count", "min_step", "min_wall", "min_value", "max_step", "max_wall",
-                  "max_value"):
-            getattr(out, f)[idx] = getattr(merged, f)
-        return out, at_boundary
+        self._write_rows(conn, self._summary_replace, summary_rows)
 
     def _rebuild_series(self, conn: Connection, s: int, touched: np.ndarray) -> None:
         """Recompute buckets over the touched steps and the summary from stored data."""
@@ -408,7 +369,7 @@ class Ingestor:
                 src_bucket = src.bucket >> (shift - prev_shift)
             keep = np.isin(src_bucket, affected)
             agg = rollup.aggregate(src.take(keep), src_bucket[keep])
-            self._upsert(conn, "point_buckets", _bucket_tuples(agg, level))
+            self._write_rows(conn, self._bucket_replace, _bucket_tuples(agg, level))
             prev_shift = shift
         top = conn.execute(text(
             "SELECT bucket, count, min_step, min_wall, min_value, max_step, max_wall, max_value "
@@ -423,48 +384,27 @@ class Ingestor:
                                   "ORDER BY step LIMIT 1"), args).scalar_one()
         last = conn.execute(text("SELECT step, wall_time, value FROM points WHERE run_id = :r "
                                  "AND key_id = :k ORDER BY step DESC LIMIT 1"), args).one()
-        self._upsert(conn, "metric_summaries", [(
+        self._write_rows(conn, self._summary_replace, [(
             rid, kid, int(total.count[0]), int(first), int(last[0]), float(last[1]),
             last[2], int(total.min_step[0]), _sql_float(total.min_value[0]),
             int(total.max_step[0]), _sql_float(total.max_value[0]))])
 
-    def _insert_buckets(self, conn: Connection, rows: list[tuple]) -> None:
-        """Roll-up rows that cannot be stored yet (see _append_rollups)."""
-        if not rows:
-            return
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if self.dialect == "postgresql":
-                pgcopy.copy_rows(cur, "point_buckets", _BUCKET_COLS, rows)
-            else:
-                cur.executemany(self._bucket_insert_sql, rows)
-        finally:
-            cur.close()
-
-    def _upsert(self, conn: Connection, table: str, rows: list[tuple]) -> None:
-        """Insert-or-replace roll-up or summary rows (each key at most once)."""
-        if not rows:
-            return
-        if self.dialect == "postgresql" and len(rows) > 50:
-            # executemany costs a round trip per row even pipelined; COPY + one
-            # INSERT ... ON CONFLICT is one of each.
-            cols, key = _UPSERT_TABLES[table]
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                pgcopy.upsert_rows(cur, table, cols, key, rows)
-            finally:
-                cur.close()
-            return
-        self._executemany(conn, self._bucket_sql if table == "point_buckets"
-                          else self._summary_sql, rows)
-
-    def _executemany(self, conn: Connection, sql: str, rows: list[tuple]) -> None:
+    def _write_rows(self, conn: Connection, writer: MultiRowInsert, rows: list[tuple]) -> None:
         if rows:
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                cur.executemany(sql, rows)
+                writer.write_rows(cur, rows)
             finally:
                 cur.close()
+
+
+def _at_boundary(rows: Buckets, level: int, boundary: set[tuple[int, int, int]]) -> np.ndarray:
+    """Which rows are a stored series' boundary bucket (only a series' first row can be)."""
+    at = np.zeros(len(rows), bool)
+    if boundary:
+        for i in np.flatnonzero(np.r_[True, rows.series[1:] != rows.series[:-1]]).tolist():
+            at[i] = (int(rows.series[i]), level, int(rows.bucket[i])) in boundary
+    return at
 
 
 def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,
@@ -491,10 +431,6 @@ def _sql_float(v: Any) -> float | None:
     """NaN as NULL, so both backends store "no value" the same way in roll-ups."""
     f = float(v)
     return None if f != f else f
-
-
-def _float_array(col: tuple) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in col], np.float64)
 
 
 def _columns(rows: list, n: int) -> list[np.ndarray]:

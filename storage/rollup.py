@@ -94,28 +94,6 @@ def aggregate(rows: Buckets, bucket: np.ndarray) -> Buckets:
                    rows.max_step[imax], rows.max_wall[imax], rows.max_value[imax])
 
 
-def merge(old: Buckets, new: Buckets) -> Buckets:
-    """Element-wise union of two bucket sets describing the same buckets.
-
-    Used when a batch appends to a bucket already in the store: counts add up and
-    the more extreme point wins (a value beats NaN).
-    """
-    with np.errstate(invalid="ignore"):
-        take_new_min = (new.min_value < old.min_value) | (np.isnan(old.min_value)
-                                                           & ~np.isnan(new.min_value))
-        take_new_max = (new.max_value > old.max_value) | (np.isnan(old.max_value)
-                                                           & ~np.isnan(new.max_value))
-    return Buckets(
-        old.series, old.bucket, old.count + new.count,
-        np.where(take_new_min, new.min_step, old.min_step),
-        np.where(take_new_min, new.min_wall, old.min_wall),
-        np.where(take_new_min, new.min_value, old.min_value),
-        np.where(take_new_max, new.max_step, old.max_step),
-        np.where(take_new_max, new.max_wall, old.max_wall),
-        np.where(take_new_max, new.max_value, old.max_value),
-    )
-
-
 def as_points(b: Buckets) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The min and max point of each bucket as (series, step, wall, value), by step.
 

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,6 @@ from trackboard.storage.urls import mask_url, resolve_url
 # A run still "running" whose writer has been silent this long is shown as crashed.
 # Writers send a heartbeat at least every 10 s, so a minute leaves ample slack.
 CRASH_AFTER_S = 60.0
-
-_POINT_ROW = np.dtype([("step", np.int64), ("wall_time", np.float64), ("value", np.float64)])
 
 _RUN_COLUMNS = ["id", "name", "project", "status", "framework", "host", "git_commit",
                 "command", "notes", "created_at", "ended_at", "heartbeat_at", "duration"]
@@ -373,10 +372,12 @@ class Store:
         cur.execute(f"SELECT step, wall_time, value FROM points WHERE run_id = {m} AND "
                     f"key_id = {m} AND step BETWEEN {m} AND {m} ORDER BY step",
                     (s.run_id, s.key_id, p.lo, p.hi))
-        # Straight from the cursor into one array: no list of rows in between.
-        # NULL (SQLite's NaN) becomes NaN.
-        rows = np.fromiter(cur, _POINT_ROW)
-        step, wall, value = rows["step"], rows["wall_time"], rows["value"]
+        rows = cur.fetchall()
+        # One flat float64 pass over the row tuples: the cheapest conversion measured
+        # (bench/foundation.py, history_read). NULL (SQLite's NaN) becomes NaN; steps
+        # are exact in float64 (at most 2**53 - 1, see loggers/values.py).
+        flat = np.fromiter(chain.from_iterable(rows), np.float64, 3 * len(rows)).reshape(-1, 3)
+        step, wall, value = flat[:, 0].astype(np.int64), flat[:, 1], flat[:, 2]
         if p.how == "reduce":
             return downsample.reduce_points(step, wall, value, p.lo, p.hi, p.buckets)
         return step, wall, value

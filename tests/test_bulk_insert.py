@@ -1,4 +1,4 @@
-"""The writer's bulk paths: records -> columns, multi-row SQLite INSERTs, wake-ups."""
+"""The writer's bulk paths: records -> columns, multi-row INSERTs, wake-ups."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from trackboard.loggers import Run
 from trackboard.storage import Store
 from trackboard.storage.columns import KeySets, point_columns
 from trackboard.storage.records import POINTS
-from trackboard.storage.sqlite_bulk import PointInserter, rows_per_statement
+from trackboard.storage.multirow import MultiRowInsert
 from trackboard.storage.writer import Writer
 
 KEY_NAMES = ["loss", "acc", "lr", "val/loss"]
+COLS = ("run_id", "key_id", "step", "wall_time", "value")
 
 records = st.lists(st.tuples(
     st.sampled_from(["run-a", "run-b"]),
@@ -76,7 +77,7 @@ def test_multirow_insert_stores_every_row_exactly(tmp_path: Path, n: int) -> Non
     specials = [math.nan, math.inf, -math.inf, 5e-324, -0.0]
     value[:min(n, len(specials))] = specials[:n]
     cols = (np.full(n, 7), rng.integers(1, 4, n), np.arange(n) * 3, rng.random(n) * 1e9, value)
-    PointInserter().insert(con.cursor(), *cols)
+    MultiRowInsert("points", COLS).write_columns(con.cursor(), cols)
     rows = con.execute("SELECT run_id, key_id, step, wall_time, value FROM points "
                        "ORDER BY step").fetchall()
     assert len(rows) == n
@@ -87,12 +88,12 @@ def test_multirow_insert_stores_every_row_exactly(tmp_path: Path, n: int) -> Non
 
 def test_statements_fit_the_sqlite_variable_limit() -> None:
     con = sqlite3.connect(":memory:")
-    if hasattr(con, "setlimit"):
-        con.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
-        assert rows_per_statement(con) == 199
-        con.execute("CREATE TABLE points (run_id, key_id, step, wall_time, value)")
-        PointInserter().insert(con.cursor(), *(np.arange(500) for _ in range(5)))
-        assert con.execute("SELECT count(*) FROM points").fetchone()[0] == 500
+    if not hasattr(con, "setlimit"):
+        pytest.fail("needs Python 3.11+ (Connection.setlimit) to lower the limit")
+    con.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    con.execute("CREATE TABLE points (run_id, key_id, step, wall_time, value)")
+    MultiRowInsert("points", COLS).write_columns(con.cursor(), [np.arange(500)] * 5)
+    assert con.execute("SELECT count(*) FROM points").fetchone()[0] == 500
 
 
 def test_a_full_batch_is_written_without_waiting_for_the_tick(sqlite_url: str) -> None:
