@@ -1,8 +1,9 @@
 """Foundation benchmarks (issue 2): log-call cost, ingest vs the raw sqlite3 ceiling,
-history reads, bytes per point, writer memory. Prints one JSON object.
+the writer beside a busy loop, history reads, bytes per point, writer memory.
+Prints one JSON object.
 
-    python bench/foundation.py            # everything (about a minute)
-    python bench/foundation.py --quick    # smaller sizes, for a smoke check
+    python bench/foundation.py --rounds 5   # everything (about three minutes)
+    python bench/foundation.py --quick      # smaller sizes, for a smoke check
 """
 
 from __future__ import annotations

@@ -34,15 +34,13 @@ from trackboard.storage.schema import BUCKET_SHIFTS
 _SERIES_SHIFT = 32  # series id = run_id << 32 | key_id
 _IN_CHUNK = 500  # names per IN (...) list: well under SQLite's variable limit
 
+_POINT_COLS = ("run_id", "key_id", "step", "wall_time", "value")
 _BUCKET_COLS = ("run_id", "key_id", "level", "bucket", "count", "min_step", "min_wall",
                 "min_value", "max_step", "max_wall", "max_value")
+_BUCKET_KEY = _BUCKET_COLS[:4]
 _SUMMARY_COLS = ("run_id", "key_id", "count", "first_step", "last_step", "last_wall",
                  "last_value", "min_step", "min_value", "max_step", "max_value")
-
-
-_POINT_COLS = ("run_id", "key_id", "step", "wall_time", "value")
-_BUCKET_KEY = ("run_id", "key_id", "level", "bucket")
-_SUMMARY_KEY = ("run_id", "key_id")
+_SUMMARY_KEY = _SUMMARY_COLS[:2]
 
 
 def _replace(key: tuple[str, ...], cols: tuple[str, ...], where: str = "") -> str:
@@ -96,6 +94,10 @@ class Ingestor:
         self._summary_replace = MultiRowInsert(
             "metric_summaries", _SUMMARY_COLS, mark=m,
             on_conflict=_replace(_SUMMARY_KEY, _SUMMARY_COLS))
+        self._kv_upsert = {table: MultiRowInsert(table, ("run_id", "key", "value"), mark=m,
+                                                 on_conflict=_replace(("run_id", "key"),
+                                                                      ("run_id", "key", "value")))
+                           for table in ("params", "tags")}
 
     # -- public ------------------------------------------------------------------
 
@@ -197,11 +199,7 @@ class Ingestor:
         return self._key_ids
 
     def _upsert_kv(self, conn: Connection, table: str, run_id: int, values: dict[str, str]) -> None:
-        if not values:
-            return
-        conn.execute(text(f"INSERT INTO {table} (run_id, key, value) VALUES (:r, :k, :v) "
-                          "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"),
-                     [{"r": run_id, "k": k, "v": v} for k, v in values.items()])
+        self._write_rows(conn, self._kv_upsert[table], [(run_id, k, v) for k, v in values.items()])
 
     # -- points --------------------------------------------------------------------
 
@@ -258,7 +256,7 @@ class Ingestor:
         """`fresh`: every step is past the series' last stored step, so no row can
         conflict and a plain INSERT (or COPY) does, faster than an upsert. The check
         is race-free: SQLite's BEGIN IMMEDIATE and PostgreSQL's per-run advisory
-        lock (see _lock_runs) keep two writers of one run from interleaving."""
+        lock (taken in _write_points) keep two writers of one run from interleaving."""
         if len(series) == 0:
             return
         run_id, key_id = series >> _SERIES_SHIFT, series & 0xFFFFFFFF
@@ -276,13 +274,13 @@ class Ingestor:
         by_run: dict[int, list[int]] = {}
         for s in series.tolist():
             by_run.setdefault(s >> _SERIES_SHIFT, []).append(s & 0xFFFFFFFF)
+        # Only the batch's series: every row fetched costs a GIL hand-over (multirow.py).
+        select = text(f"SELECT {', '.join(_SUMMARY_COLS)} FROM metric_summaries "
+                      "WHERE run_id = :r AND key_id IN :k").bindparams(
+                          bindparam("k", expanding=True))
         for rid, kids in by_run.items():
-            rows = conn.execute(text(
-                f"SELECT {', '.join(_SUMMARY_COLS)} FROM metric_summaries WHERE run_id = :r"),
-                {"r": rid}).mappings()
-            wanted = set(kids)
-            for row in rows:
-                if row["key_id"] in wanted:
+            for i in range(0, len(kids), _IN_CHUNK):
+                for row in conn.execute(select, {"r": rid, "k": kids[i:i + _IN_CHUNK]}).mappings():
                     out[(rid << _SERIES_SHIFT) | row["key_id"]] = dict(row)
         return out
 

@@ -69,21 +69,8 @@ def upsert_points(cur: Any, run_id: np.ndarray, key_id: np.ndarray, step: np.nda
 
 def copy_rows(cur: Any, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
     """Rows of plain values (None for NULL) into `table` by one text COPY."""
+    if not rows:
+        return
     with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def upsert_rows(cur: Any, table: str, cols: tuple[str, ...], key: tuple[str, ...],
-                rows: list[tuple]) -> None:
-    """Insert-or-replace `rows` (unique on `key`) through a temporary staging table:
-    a text COPY (NULLs allowed) and one INSERT ... ON CONFLICT DO UPDATE."""
-    stage = f"tb_stage_{table}"
-    cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
-                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-    names = ", ".join(cols)
-    copy_rows(cur, stage, cols, rows)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
-    cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
-                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
-    cur.execute(f"TRUNCATE {stage}")

@@ -118,3 +118,14 @@ def test_many_new_keys_in_one_batch(store_url: str) -> None:
     assert len(hist) == 1_234 + 617
     last = hist[hist.step == 1].set_index("key")["value"]
     assert last["layer1232/grad_norm"] == -1232.0
+
+
+def test_thousands_of_params_and_tags_in_one_call(store_url: str) -> None:
+    config = {f"layer{i}": {"width": i, "act": "relu"} for i in range(2_500)}  # 5,000 params
+    with Run(store=store_url, config=config, system_metrics=False) as run:
+        run.set_tags({f"t{i}": i for i in range(3_000)})
+        run.log_params({"layer7.width": 70})  # the later value wins
+    stored = Store(store_url).run(run.id)
+    assert len(stored["params"]) == 5_000 and stored["params"]["layer7.width"] == 70
+    assert stored["params"]["layer2499.act"] == "relu"
+    assert len(stored["tags"]) == 3_000 and stored["tags"]["t2999"] == "2999"
