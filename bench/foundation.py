@@ -235,8 +235,8 @@ def main() -> None:
         result["ingest_1M"] = {**best(ingests), "all_points_per_s": every(ingests)}
         result["ingest_vs_raw"] = round(result["ingest_1M"]["points_per_s"]
                                         / result["raw_sqlite_ceiling"]["points_per_s"], 3)
-        # Each round's ingest against the raw run just before it, the machine's speed
-        # drifting less within a round than across rounds.
+        # Each round's ingest against the same round's raw run: the machine's speed
+        # drifts less within a round than across rounds.
         result["ingest_vs_raw_per_round"] = [round(i["points_per_s"] / r["points_per_s"], 3)
                                              for r, i in zip(raws, ingests)]
         result["ingest_vs_raw_multirow"] = round(

@@ -99,15 +99,18 @@ def test_statements_fit_the_sqlite_variable_limit() -> None:
 def test_a_full_batch_is_written_without_waiting_for_the_tick(sqlite_url: str) -> None:
     writer = Writer(sqlite_url, flush_interval=60.0, batch_points=1_000)
     run = Run(store=sqlite_url, writer=writer, system_metrics=False)
-    for step in range(300):
+    run.log({"a": -1.0}, step=0)
+    assert run.flush()  # connected, and now asleep until the next tick, 60 s away
+    time.sleep(0.2)
+    for step in range(1, 301):
         run.log({"a": step, "b": 1.0, "c": 2.0, "d": 3.0}, step=step)  # 1,200 points
     deadline = time.monotonic() + 20
-    while writer.points_written < 1_000 and time.monotonic() < deadline:
+    while writer.points_written < 1_001 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert writer.points_written >= 1_000  # long before the 60 s tick
+    assert writer.points_written >= 1_001  # long before the tick
     run.finish()
     writer.close()
-    assert len(Store(sqlite_url).history([run.id])) == 1_200
+    assert len(Store(sqlite_url).history([run.id])) == 1_201
 
 
 def test_many_new_keys_in_one_batch(store_url: str) -> None:
