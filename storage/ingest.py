@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -183,11 +184,7 @@ class Ingestor:
         missing = [n for n in dict.fromkeys(names) if n not in self._key_ids]
         if not missing:
             return self._key_ids
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            self._key_insert.write_rows(cur, [(n,) for n in missing])
-        finally:
-            cur.close()
+        self._write_rows(conn, self._key_insert, [(n,) for n in missing])
         agg = "json_group_object" if self.dialect == "sqlite" else "json_object_agg"
         select = text(f"SELECT {agg}(name, id) FROM metric_keys WHERE name IN :names"
                       ).bindparams(bindparam("names", expanding=True))
@@ -231,8 +228,7 @@ class Ingestor:
             if old is not None and step[a] <= old["last_step"]:
                 append[a:b] = False
                 rewrite.append((s, step[a:b]))
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _driver_cursor(conn) as cur:
             if append.all():
                 self._insert_points(cur, series, step, wall, value, fresh=True)
                 self._append_rollups(conn, series, step, wall, value, existing)
@@ -245,8 +241,6 @@ class Ingestor:
                                         value[append], fresh=True)
                     self._append_rollups(conn, series[append], step[append], wall[append],
                                          value[append], existing)
-        finally:
-            cur.close()
         for s, touched in rewrite:
             self._rebuild_series(conn, s, touched)
         return len(series)
@@ -304,15 +298,12 @@ class Ingestor:
             at = _at_boundary(rows, level, boundary)
             new_rows.extend(_bucket_tuples(rows.take(~at), level))
             boundary_rows.extend(_bucket_tuples(rows.take(at), level))
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if self.dialect == "postgresql":
+        if self.dialect == "postgresql":
+            with _driver_cursor(conn) as cur:
                 pgcopy.copy_rows(cur, "point_buckets", _BUCKET_COLS, new_rows)
-            else:
-                self._bucket_insert.write_rows(cur, new_rows)
-            self._bucket_merge.write_rows(cur, boundary_rows)
-        finally:
-            cur.close()
+        else:
+            self._write_rows(conn, self._bucket_insert, new_rows)
+        self._write_rows(conn, self._bucket_merge, boundary_rows)
 
         # Summary: one more aggregation over the coarsest level gives one row per series.
         total = rollup.aggregate(rows, np.zeros(len(rows), np.int64))
@@ -389,11 +380,14 @@ class Ingestor:
 
     def _write_rows(self, conn: Connection, writer: MultiRowInsert, rows: list[tuple]) -> None:
         if rows:
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
+            with _driver_cursor(conn) as cur:
                 writer.write_rows(cur, rows)
-            finally:
-                cur.close()
+
+
+def _driver_cursor(conn: Connection) -> closing[Any]:
+    """A cursor of the DBAPI connection under `conn`, for the bulk paths that bypass
+    SQLAlchemy's per-statement work; closed on leaving the `with` block."""
+    return closing(conn.connection.driver_connection.cursor())  # type: ignore[union-attr]
 
 
 def _at_boundary(rows: Buckets, level: int, boundary: set[tuple[int, int, int]]) -> np.ndarray:

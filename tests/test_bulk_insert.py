@@ -74,7 +74,7 @@ def test_multirow_insert_stores_every_row_exactly(tmp_path: Path, n: int) -> Non
                 "wall_time REAL, value REAL, PRIMARY KEY (run_id, key_id, step)) WITHOUT ROWID")
     rng = np.random.default_rng(n)
     value = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
-    specials = [math.nan, math.inf, -math.inf, 5e-324, -0.0]
+    specials = [math.nan, math.inf, -math.inf, 5e-324, -5e-324]
     value[:min(n, len(specials))] = specials[:n]
     cols = (np.full(n, 7), rng.integers(1, 4, n), np.arange(n) * 3, rng.random(n) * 1e9, value)
     MultiRowInsert("points", COLS).write_columns(con.cursor(), cols)
