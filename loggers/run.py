@@ -28,6 +28,10 @@ from trackboard.loggers.values import (
 from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
 from trackboard.storage.writer import Writer, writer_for
 
+# How long a new Run waits for its writer's first connection to the store (once per
+# writer: later runs find it connected).
+CONNECT_WAIT_S = 1.0
+
 _active: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
@@ -82,6 +86,9 @@ class Run:
         if notes:
             self._writer.submit((NOTES, self._uid, str(notes)))
         _active.add(self)
+        # Bounded: an unreachable store costs the start at most this, then logging
+        # goes to the spool as usual.
+        self._writer.wait_ready(CONNECT_WAIT_S)
         if self._sampler is not None:
             self._sampler.start()
 

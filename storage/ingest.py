@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,33 @@ def _merge_extreme(side: str, better: str) -> str:
 _MERGE_BUCKET = (f"ON CONFLICT ({', '.join(_BUCKET_KEY)}) DO UPDATE SET "
                  f"count = point_buckets.count + excluded.count, "
                  f"{_merge_extreme('min', '<')}, {_merge_extreme('max', '>')}")
+
+
+@dataclass
+class PreparedPoints:
+    """A batch's points as everything computable without the database: sorted,
+    de-duplicated columns, the batch's own roll-ups, and (PostgreSQL) the COPY
+    streams."""
+
+    series: np.ndarray
+    step: np.ndarray
+    wall: np.ndarray
+    value: np.ndarray
+    copy_payload: bytes | None  # PostgreSQL binary COPY of every point
+    rollups: Rollups  # the batch's own roll-up rows, for when every point appends
+
+
+@dataclass
+class Rollups:
+    """The roll-up rows of a batch of appended points, by itself, ready to write."""
+
+    heads: list[tuple]  # each series' first bucket per level: may merge into a stored one
+    head_keys: list[tuple[int, int, int]]  # (series, level, bucket) of each head
+    rows: list[tuple]  # the other buckets (PostgreSQL: those the payload cannot hold)
+    payload: bytes | None  # PostgreSQL: binary COPY of the other buckets with no NaN
+    # per series: (series, count, first step, last step, last wall, last value,
+    # (min step, min value), (max step, max value))
+    summaries: list[tuple]
 
 
 class Ingestor:
@@ -131,7 +159,11 @@ class Ingestor:
                 if rid is None:
                     raise LookupError(f"records for run {uid} arrived without the run itself")
                 self._run_ids[uid] = rid
-        written = self._write_points(conn, batch.points) if batch.points else 0
+        written = 0
+        if batch.points:
+            pts = self._prepare_points(batch.points,
+                                       lambda names: self._resolve_keys(conn, names))
+            written = self._write_points(conn, pts)
         for _, uid, values in batch.params:
             self._upsert_kv(conn, "params", self._run_ids[uid], values)
         for _, uid, values in batch.tags:
@@ -200,11 +232,10 @@ class Ingestor:
 
     # -- points --------------------------------------------------------------------
 
-    def _write_points(self, conn: Connection, records: list[tuple]) -> int:
+    def _prepare_points(self, records: list[tuple],
+                        key_ids: Any) -> PreparedPoints:
         run_id, key_id, step, wall, value = point_columns(
-            records, self._run_ids, self._key_sets, lambda names: self._resolve_keys(conn, names))
-        if not len(value):
-            return 0
+            records, self._run_ids, self._key_sets, key_ids)
         series = (run_id << _SERIES_SHIFT) | key_id
         order = np.argsort(series, kind="stable")
         series, step, wall, value = series[order], step[order], wall[order], value[order]
@@ -212,7 +243,17 @@ class Ingestor:
             same = series[1:] == series[:-1]
             if np.any(same & (step[1:] <= step[:-1])):
                 series, step, wall, value = _dedupe(series, step, wall, value)
+        payload = None
+        if self.dialect == "postgresql" and len(series):
+            payload = pgcopy.binary_copy_payload(series >> _SERIES_SHIFT, series & 0xFFFFFFFF,
+                                                 step, wall, value)
+        return PreparedPoints(series, step, wall, value, payload, _rollups(
+            series, step, wall, value, binary=self.dialect == "postgresql"))
 
+    def _write_points(self, conn: Connection, pts: PreparedPoints) -> int:
+        series, step, wall, value = pts.series, pts.step, pts.wall, pts.value
+        if not len(value):
+            return 0
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         ends = np.r_[starts[1:], len(series)]
         if self.dialect == "postgresql":
@@ -230,8 +271,11 @@ class Ingestor:
                 rewrite.append((s, step[a:b]))
         with _driver_cursor(conn) as cur:
             if append.all():
-                self._insert_points(cur, series, step, wall, value, fresh=True)
-                self._append_rollups(conn, series, step, wall, value, existing)
+                if pts.copy_payload is not None:
+                    pgcopy.copy_binary(cur, "points", pgcopy.POINT_COLUMNS, pts.copy_payload)
+                else:
+                    self._insert_points(cur, series, step, wall, value, fresh=True)
+                self._append_rollups(conn, pts.rollups, existing)
             else:
                 keep = ~append
                 self._insert_points(cur, series[keep], step[keep], wall[keep], value[keep],
@@ -239,8 +283,9 @@ class Ingestor:
                 if append.any():
                     self._insert_points(cur, series[append], step[append], wall[append],
                                         value[append], fresh=True)
-                    self._append_rollups(conn, series[append], step[append], wall[append],
-                                         value[append], existing)
+                    self._append_rollups(conn, _rollups(
+                        series[append], step[append], wall[append], value[append],
+                        binary=False), existing)
         for s, touched in rewrite:
             self._rebuild_series(conn, s, touched)
         return len(series)
@@ -278,52 +323,34 @@ class Ingestor:
                     out[(rid << _SERIES_SHIFT) | row["key_id"]] = dict(row)
         return out
 
-    def _append_rollups(self, conn: Connection, series: np.ndarray, step: np.ndarray,
-                        wall: np.ndarray, value: np.ndarray,
+    def _append_rollups(self, conn: Connection, r: Rollups,
                         existing: dict[int, dict[str, Any]]) -> None:
         # The bucket holding each stored series' last step, at every level: the only
-        # buckets an appending batch can find already stored. The rest are new.
+        # buckets an appending batch can find already stored (only a series' first
+        # bucket per level can be one). The database folds those in (_MERGE_BUCKET),
+        # so nothing is counted twice; the rest are new.
         boundary = {(s, level, int(existing[s]["last_step"]) >> shift)
-                    for s in np.unique(series).tolist() if s in existing
-                    for level, shift in enumerate(BUCKET_SHIFTS, start=1)}
-        rows = Buckets.of_points(series, step, wall, value)
-        prev_shift = 0
-        new_rows: list[tuple] = []
-        boundary_rows: list[tuple] = []
-        for level, shift in enumerate(BUCKET_SHIFTS, start=1):
-            # Each level aggregates the batch alone; the database folds the stored
-            # boundary bucket in (_MERGE_BUCKET), so nothing is counted twice.
-            rows = rollup.aggregate(rows, rows.bucket >> (shift - prev_shift))
-            prev_shift = shift
-            at = _at_boundary(rows, level, boundary)
-            new_rows.extend(_bucket_tuples(rows.take(~at), level))
-            boundary_rows.extend(_bucket_tuples(rows.take(at), level))
-        if self.dialect == "postgresql":
+                    for s in existing for level, shift in enumerate(BUCKET_SHIFTS, start=1)}
+        at = [key in boundary for key in r.head_keys]
+        new_rows = r.rows + [row for row, b in zip(r.heads, at) if not b]
+        if r.payload is not None:
             with _driver_cursor(conn) as cur:
+                pgcopy.copy_binary(cur, "point_buckets", _BUCKET_COLS, r.payload)
                 pgcopy.copy_rows(cur, "point_buckets", _BUCKET_COLS, new_rows)
         else:
             self._write_rows(conn, self._bucket_insert, new_rows)
-        self._write_rows(conn, self._bucket_merge, boundary_rows)
+        self._write_rows(conn, self._bucket_merge, [row for row, b in zip(r.heads, at) if b])
 
-        # Summary: one more aggregation over the coarsest level gives one row per series.
-        total = rollup.aggregate(rows, np.zeros(len(rows), np.int64))
-        last_idx = np.r_[np.flatnonzero(series[1:] != series[:-1]), len(series) - 1]
-        first_idx = np.r_[0, last_idx[:-1] + 1]
         summary_rows = []
-        for i, s in enumerate(total.series.tolist()):
+        for (s, cnt, first, last, last_wall, last_value, mn, mx) in r.summaries:
             old = existing.get(s)
-            cnt = int(total.count[i])
-            mn = (int(total.min_step[i]), float(total.min_value[i]))
-            mx = (int(total.max_step[i]), float(total.max_value[i]))
-            first = int(step[first_idx[i]])
             if old is not None:
                 cnt += int(old["count"])
                 first = min(first, int(old["first_step"]))
                 mn = _extreme(mn, (old["min_step"], old["min_value"]), min)
                 mx = _extreme(mx, (old["max_step"], old["max_value"]), max)
-            j = last_idx[i]
-            summary_rows.append((s >> _SERIES_SHIFT, s & 0xFFFFFFFF, cnt, first, int(step[j]),
-                                 float(wall[j]), _sql_float(value[j]), mn[0], _sql_float(mn[1]),
+            summary_rows.append((s >> _SERIES_SHIFT, s & 0xFFFFFFFF, cnt, first, last, last_wall,
+                                 _sql_float(last_value), mn[0], _sql_float(mn[1]),
                                  mx[0], _sql_float(mx[1])))
         self._write_rows(conn, self._summary_replace, summary_rows)
 
@@ -390,13 +417,54 @@ def _driver_cursor(conn: Connection) -> closing[Any]:
     return closing(conn.connection.driver_connection.cursor())  # type: ignore[union-attr]
 
 
-def _at_boundary(rows: Buckets, level: int, boundary: set[tuple[int, int, int]]) -> np.ndarray:
-    """Which rows are a stored series' boundary bucket (only a series' first row can be)."""
-    at = np.zeros(len(rows), bool)
-    if boundary:
-        for i in np.flatnonzero(np.r_[True, rows.series[1:] != rows.series[:-1]]).tolist():
-            at[i] = (int(rows.series[i]), level, int(rows.bucket[i])) in boundary
-    return at
+def _rollups(series: np.ndarray, step: np.ndarray, wall: np.ndarray, value: np.ndarray,
+             *, binary: bool) -> Rollups:
+    """Roll-ups of points sorted by (series, step), at every level, and each series'
+    summary. `binary`: buckets without NaN go into one PostgreSQL COPY stream (NULL
+    would break its fixed row size), the rest stay tuples."""
+    if not len(series):
+        return Rollups([], [], [], None, [])
+    rows = Buckets.of_points(series, step, wall, value)
+    heads: list[tuple] = []
+    head_keys: list[tuple[int, int, int]] = []
+    others: list[Buckets] = []
+    other_levels: list[np.ndarray] = []
+    prev_shift = 0
+    for level, shift in enumerate(BUCKET_SHIFTS, start=1):
+        rows = rollup.aggregate(rows, rows.bucket >> (shift - prev_shift))
+        prev_shift = shift
+        head = np.r_[True, rows.series[1:] != rows.series[:-1]]
+        heads.extend(_bucket_tuples(rows.take(head), level))
+        head_keys.extend(zip(rows.series[head].tolist(), [level] * int(head.sum()),
+                             rows.bucket[head].tolist()))
+        others.append(rows.take(~head))
+        other_levels.append(np.full(len(others[-1]), level, np.int16))
+    rest, rest_level = Buckets.concat(others), np.concatenate(other_levels)
+    payload = None
+    tuples: list[tuple] = []
+    if binary and len(rest):
+        nan = np.isnan(rest.min_value) | np.isnan(rest.max_value)
+        if nan.any():
+            tuples = _bucket_tuples(rest.take(nan), rest_level[nan])
+            rest, rest_level = rest.take(~nan), rest_level[~nan]
+        payload = pgcopy.binary_payload([
+            (rest.series >> _SERIES_SHIFT, ">i4"), (rest.series & 0xFFFFFFFF, ">i4"),
+            (rest_level, ">i2"), (rest.bucket, ">i8"), (rest.count, ">i8"),
+            (rest.min_step, ">i8"), (rest.min_wall, ">f8"), (rest.min_value, ">f8"),
+            (rest.max_step, ">i8"), (rest.max_wall, ">f8"), (rest.max_value, ">f8")])
+    else:
+        tuples = _bucket_tuples(rest, rest_level)
+
+    # Summary: one more aggregation over the coarsest level gives one row per series.
+    total = rollup.aggregate(rows, np.zeros(len(rows), np.int64))
+    last = np.r_[np.flatnonzero(series[1:] != series[:-1]), len(series) - 1]
+    first = np.r_[0, last[:-1] + 1]
+    summaries = list(zip(
+        total.series.tolist(), total.count.tolist(), step[first].tolist(), step[last].tolist(),
+        wall[last].tolist(), value[last].tolist(),
+        zip(total.min_step.tolist(), total.min_value.tolist()),
+        zip(total.max_step.tolist(), total.max_value.tolist())))
+    return Rollups(heads, head_keys, tuples, payload, summaries)
 
 
 def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,
@@ -432,10 +500,11 @@ def _columns(rows: list, n: int) -> list[np.ndarray]:
     return [arr[:, i] for i in range(n)]
 
 
-def _bucket_tuples(b: Buckets, level: int) -> list[tuple]:
+def _bucket_tuples(b: Buckets, level: int | np.ndarray) -> list[tuple]:
     run_id = (b.series >> _SERIES_SHIFT).tolist()
     key_id = (b.series & 0xFFFFFFFF).tolist()
-    return list(zip(run_id, key_id, [level] * len(b), b.bucket.tolist(), b.count.tolist(),
+    levels = [level] * len(b) if isinstance(level, int) else level.tolist()
+    return list(zip(run_id, key_id, levels, b.bucket.tolist(), b.count.tolist(),
                     b.min_step.tolist(), b.min_wall.tolist(),
                     [_sql_float(v) for v in b.min_value.tolist()],
                     b.max_step.tolist(), b.max_wall.tolist(),

@@ -1,5 +1,5 @@
-"""PostgreSQL bulk path: points go in by binary COPY (psycopg 3), several times
-faster than executemany.
+"""PostgreSQL bulk path: points and new roll-up buckets go in by binary COPY
+(psycopg 3), several times faster than executemany.
 
 The binary COPY stream is built with numpy in one go (every field is fixed
 size), so no Python code runs per row.
@@ -7,6 +7,7 @@ size), so no Python code runs per row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,16 +15,8 @@ import numpy as np
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _TRAILER = (-1).to_bytes(2, "big", signed=True)
 
-_ROW = np.dtype([
-    ("n", ">i2"),
-    ("l0", ">i4"), ("run_id", ">i4"),
-    ("l1", ">i4"), ("key_id", ">i4"),
-    ("l2", ">i4"), ("step", ">i8"),
-    ("l3", ">i4"), ("wall_time", ">f8"),
-    ("l4", ">i4"), ("value", ">f8"),
-])
-
-COLUMNS = "(run_id, key_id, step, wall_time, value)"
+POINT_COLUMNS = ("run_id", "key_id", "step", "wall_time", "value")
+COLUMNS = "(" + ", ".join(POINT_COLUMNS) + ")"
 
 STAGE_DDL = ("CREATE TEMPORARY TABLE IF NOT EXISTS tb_points_stage (run_id integer, "
              "key_id integer, step bigint, wall_time double precision, "
@@ -36,25 +29,37 @@ UPSERT_FROM_STAGE = (
     "WHERE excluded.wall_time >= points.wall_time")
 
 
+def binary_payload(columns: Sequence[tuple[np.ndarray, str]]) -> bytes:
+    """Equal-length columns, each with its big-endian field type ('>i2', '>i4',
+    '>i8', '>f8'), as one binary COPY stream. No NULLs: every field has its size,
+    so the rows are one structured numpy array (NaN and infinities stay floats)."""
+    fields: list[tuple[str, str]] = [("n", ">i2")]
+    for i, (_, kind) in enumerate(columns):
+        fields += [(f"len{i}", ">i4"), (f"col{i}", kind)]
+    rows = np.empty(len(columns[0][0]), np.dtype(fields))
+    rows["n"] = len(columns)
+    for i, (values, kind) in enumerate(columns):
+        rows[f"len{i}"] = np.dtype(kind).itemsize
+        rows[f"col{i}"] = values
+    return _HEADER + rows.tobytes() + _TRAILER
+
+
 def binary_copy_payload(run_id: np.ndarray, key_id: np.ndarray, step: np.ndarray,
                         wall: np.ndarray, value: np.ndarray) -> bytes:
-    """The rows as one PostgreSQL binary COPY stream (NaN and infinities stay floats)."""
-    rows = np.empty(len(step), _ROW)
-    rows["n"] = 5
-    rows["l0"] = rows["l1"] = 4
-    rows["l2"] = rows["l3"] = rows["l4"] = 8
-    rows["run_id"] = run_id
-    rows["key_id"] = key_id
-    rows["step"] = step
-    rows["wall_time"] = wall
-    rows["value"] = value
-    return _HEADER + rows.tobytes() + _TRAILER
+    """Points (run_id, key_id, step, wall_time, value) as one binary COPY stream."""
+    return binary_payload([(run_id, ">i4"), (key_id, ">i4"), (step, ">i8"), (wall, ">f8"),
+                           (value, ">f8")])
 
 
 def copy_points(cur: Any, table: str, run_id: np.ndarray, key_id: np.ndarray,
                 step: np.ndarray, wall: np.ndarray, value: np.ndarray) -> None:
-    payload = binary_copy_payload(run_id, key_id, step, wall, value)
-    with cur.copy(f"COPY {table} {COLUMNS} FROM STDIN (FORMAT BINARY)") as copy:
+    copy_binary(cur, table, POINT_COLUMNS,
+                binary_copy_payload(run_id, key_id, step, wall, value))
+
+
+def copy_binary(cur: Any, table: str, cols: Sequence[str], payload: bytes) -> None:
+    """A binary_payload() stream into `table`'s `cols`."""
+    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(payload)
 
 

@@ -83,6 +83,7 @@ class Writer:
         self._spool = spool.SpoolWriter(self.spool_directory, self._run_header)
         self._spilling = False
         self._wake = threading.Event()
+        self._ready = threading.Event()  # the first connection attempt is over
         self._woken = False  # a full-batch wake-up is pending (saves producers Event.set calls)
         self._closing = False
         self._engine: Engine | None = None
@@ -135,6 +136,14 @@ class Writer:
             self._report("spool-error", f"trackboard: cannot write the spool file: {exc}; "
                          "points are being dropped")
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) until the thread has tried its first
+        connection, whatever came of it. A training loop that keeps the interpreter
+        busy slows every step of connecting twentyfold (the thread waits up to a
+        switch interval for the GIL after each network round trip: 0.4 s instead of
+        0.02 s to PostgreSQL), so Run waits for this before handing control back."""
+        return self._ready.wait(timeout)
+
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until everything queued so far is in the store (or spooled, during an
         outage). Returns False on timeout."""
@@ -178,11 +187,13 @@ class Writer:
     def _run_thread(self) -> None:
         try:
             self._try_connect()
+            self._ready.set()
             if self._ingestor is not None:
                 self._deliver_spool()  # left behind by runs that ended during an outage
         except Exception as exc:
             log.debug("trackboard writer error", exc_info=True)
             self._report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
+        self._ready.set()
         while True:
             try:
                 self._cycle()

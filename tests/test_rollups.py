@@ -73,6 +73,10 @@ def test_rollups_exact_on_postgres_too(pg_url: str) -> None:
     # overlaps, steps going backwards, and a batch big enough (hundreds of roll-up
     # rows) to take the COPY-and-upsert path instead of executemany
     calls.append([(7, {"a": math.nan}), (70000, {"a": 1e9})])
+    # appended buckets with no value (all NaN), or with infinities: the rows the binary
+    # roll-up COPY cannot hold (NULL), and ones it can
+    calls.append([(s, {"a": math.nan, "b": math.inf if s % 2 else -math.inf})
+                  for s in range(80_000, 80_400)])
     _apply(Ingestor(engine), calls, [time.time()])
     assert check_rollups(engine) == 2
     engine.dispose()
