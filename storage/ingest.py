@@ -73,20 +73,6 @@ _MERGE_BUCKET = (f"ON CONFLICT ({', '.join(_BUCKET_KEY)}) DO UPDATE SET "
 
 
 @dataclass
-class PreparedPoints:
-    """A batch's points as everything computable without the database: sorted,
-    de-duplicated columns, the batch's own roll-ups, and (PostgreSQL) the COPY
-    streams."""
-
-    series: np.ndarray
-    step: np.ndarray
-    wall: np.ndarray
-    value: np.ndarray
-    copy_payload: bytes | None  # PostgreSQL binary COPY of every point
-    rollups: Rollups  # the batch's own roll-up rows, for when every point appends
-
-
-@dataclass
 class Rollups:
     """The roll-up rows of a batch of appended points, by itself, ready to write."""
 
@@ -159,11 +145,7 @@ class Ingestor:
                 if rid is None:
                     raise LookupError(f"records for run {uid} arrived without the run itself")
                 self._run_ids[uid] = rid
-        written = 0
-        if batch.points:
-            pts = self._prepare_points(batch.points,
-                                       lambda names: self._resolve_keys(conn, names))
-            written = self._write_points(conn, pts)
+        written = self._write_points(conn, batch.points) if batch.points else 0
         for _, uid, values in batch.params:
             self._upsert_kv(conn, "params", self._run_ids[uid], values)
         for _, uid, values in batch.tags:
@@ -232,10 +214,11 @@ class Ingestor:
 
     # -- points --------------------------------------------------------------------
 
-    def _prepare_points(self, records: list[tuple],
-                        key_ids: Any) -> PreparedPoints:
+    def _write_points(self, conn: Connection, records: list[tuple]) -> int:
         run_id, key_id, step, wall, value = point_columns(
-            records, self._run_ids, self._key_sets, key_ids)
+            records, self._run_ids, self._key_sets, lambda names: self._resolve_keys(conn, names))
+        if not len(value):
+            return 0
         series = (run_id << _SERIES_SHIFT) | key_id
         order = np.argsort(series, kind="stable")
         series, step, wall, value = series[order], step[order], wall[order], value[order]
@@ -243,17 +226,7 @@ class Ingestor:
             same = series[1:] == series[:-1]
             if np.any(same & (step[1:] <= step[:-1])):
                 series, step, wall, value = _dedupe(series, step, wall, value)
-        payload = None
-        if self.dialect == "postgresql" and len(series):
-            payload = pgcopy.binary_copy_payload(series >> _SERIES_SHIFT, series & 0xFFFFFFFF,
-                                                 step, wall, value)
-        return PreparedPoints(series, step, wall, value, payload, _rollups(
-            series, step, wall, value, binary=self.dialect == "postgresql"))
 
-    def _write_points(self, conn: Connection, pts: PreparedPoints) -> int:
-        series, step, wall, value = pts.series, pts.step, pts.wall, pts.value
-        if not len(value):
-            return 0
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         ends = np.r_[starts[1:], len(series)]
         if self.dialect == "postgresql":
@@ -271,11 +244,8 @@ class Ingestor:
                 rewrite.append((s, step[a:b]))
         with _driver_cursor(conn) as cur:
             if append.all():
-                if pts.copy_payload is not None:
-                    pgcopy.copy_binary(cur, "points", pgcopy.POINT_COLUMNS, pts.copy_payload)
-                else:
-                    self._insert_points(cur, series, step, wall, value, fresh=True)
-                self._append_rollups(conn, pts.rollups, existing)
+                self._insert_points(cur, series, step, wall, value, fresh=True)
+                self._append_rollups(conn, series, step, wall, value, existing)
             else:
                 keep = ~append
                 self._insert_points(cur, series[keep], step[keep], wall[keep], value[keep],
@@ -283,9 +253,8 @@ class Ingestor:
                 if append.any():
                     self._insert_points(cur, series[append], step[append], wall[append],
                                         value[append], fresh=True)
-                    self._append_rollups(conn, _rollups(
-                        series[append], step[append], wall[append], value[append],
-                        binary=False), existing)
+                    self._append_rollups(conn, series[append], step[append], wall[append],
+                                         value[append], existing)
         for s, touched in rewrite:
             self._rebuild_series(conn, s, touched)
         return len(series)
@@ -323,8 +292,10 @@ class Ingestor:
                     out[(rid << _SERIES_SHIFT) | row["key_id"]] = dict(row)
         return out
 
-    def _append_rollups(self, conn: Connection, r: Rollups,
+    def _append_rollups(self, conn: Connection, series: np.ndarray, step: np.ndarray,
+                        wall: np.ndarray, value: np.ndarray,
                         existing: dict[int, dict[str, Any]]) -> None:
+        r = _rollups(series, step, wall, value, binary=self.dialect == "postgresql")
         # The bucket holding each stored series' last step, at every level: the only
         # buckets an appending batch can find already stored (only a series' first
         # bucket per level can be one). The database folds those in (_MERGE_BUCKET),

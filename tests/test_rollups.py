@@ -12,12 +12,15 @@ import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from sqlalchemy import text
+
 from tests.support.reference import check_rollups
 from trackboard.storage import rollup
 from trackboard.storage.engine import build_engine
 from trackboard.storage.ingest import Ingestor
 from trackboard.storage.migrate import check_schema
 from trackboard.storage.records import POINTS, Batch
+from trackboard.storage.schema import BUCKET_SHIFTS
 
 RUN = {"uid": "r1", "project": "p", "name": "n", "created_at": 0.0, "status": "running"}
 
@@ -79,6 +82,11 @@ def test_rollups_exact_on_postgres_too(pg_url: str) -> None:
                   for s in range(80_000, 80_400)])
     _apply(Ingestor(engine), calls, [time.time()])
     assert check_rollups(engine) == 2
+    with engine.connect() as conn:  # "no value" is NULL, as on SQLite, never a NaN
+        nan, null = conn.execute(text(
+            "SELECT count(*) FILTER (WHERE min_value = 'NaN' OR max_value = 'NaN'), "
+            "count(*) FILTER (WHERE min_value IS NULL) FROM point_buckets")).one()
+    assert nan == 0 and null >= len(BUCKET_SHIFTS)
     engine.dispose()
 
 
