@@ -74,15 +74,14 @@ def ingest(url: str, steps: int) -> dict:
         run.log(values)
     # Sustained: the writer's own pace once the loop no longer competes with it for
     # the GIL, from the first batch it finishes after the loop to the last.
-    writer = run._writer
+    writer, n = run._writer, steps * len(KEYS)
     done_at_loop_end = writer.points_written
-    while writer.points_written == done_at_loop_end:
+    while done_at_loop_end < n and writer.healthy and writer.points_written == done_at_loop_end:
         time.sleep(0.0005)
     t1, done = time.perf_counter(), writer.points_written
     run.finish(timeout=900)
     t2 = time.perf_counter()
     elapsed = t2 - t0
-    n = steps * len(KEYS)
     return {"points": n, "seconds": round(elapsed, 3), "points_per_s": round(n / elapsed),
             "sustained_points": n - done, "sustained_seconds": round(t2 - t1, 3),
             "sustained_points_per_s": round((n - done) / (t2 - t1))}
@@ -213,9 +212,9 @@ def main() -> None:
                 ingests.append(ingest(server.create_database(), steps))
                 logged_order.append(raw_copy(server.create_database(), steps, order="log"))
             best = lambda xs: max(xs, key=lambda r: r["points_per_s"])  # noqa: E731
-            result["raw_copy"] = {**best(raws), "all_points_per_s": [r["points_per_s"] for r in raws]}
-            result["ingest"] = {**best(ingests),
-                                "all_points_per_s": [r["points_per_s"] for r in ingests]}
+            every = lambda xs: [r["points_per_s"] for r in xs]  # noqa: E731
+            result["raw_copy"] = {**best(raws), "all_points_per_s": every(raws)}
+            result["ingest"] = {**best(ingests), "all_points_per_s": every(ingests)}
             result["ingest_vs_raw_copy"] = round(result["ingest"]["points_per_s"]
                                                  / result["raw_copy"]["points_per_s"], 3)
             result["ingest_vs_raw_copy_per_round"] = [
@@ -224,8 +223,8 @@ def main() -> None:
             result["sustained_vs_raw_copy_per_round"] = [
                 round(i["sustained_points_per_s"] / r["points_per_s"], 3)
                 for r, i in zip(raws, ingests)]
-            result["raw_copy_in_logged_order"] = {
-                **best(logged_order), "all_points_per_s": [r["points_per_s"] for r in logged_order]}
+            result["raw_copy_in_logged_order"] = {**best(logged_order),
+                                                  "all_points_per_s": every(logged_order)}
             result["ingest_vs_raw_copy_in_logged_order_per_round"] = [
                 round(i["points_per_s"] / r["points_per_s"], 3)
                 for r, i in zip(logged_order, ingests)]

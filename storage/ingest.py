@@ -78,7 +78,7 @@ class Rollups:
 
     heads: list[tuple]  # each series' first bucket per level: may merge into a stored one
     head_keys: list[tuple[int, int, int]]  # (series, level, bucket) of each head
-    rows: list[tuple]  # the other buckets (PostgreSQL: those the payload cannot hold)
+    rows: list[tuple]  # the other buckets (PostgreSQL: only those the payload cannot hold)
     payload: bytes | None  # PostgreSQL: binary COPY of the other buckets with no NaN
     # per series: (series, count, first step, last step, last wall, last value,
     # (min step, min value), (max step, max value))
@@ -307,9 +307,7 @@ class Ingestor:
         if r.payload is not None:
             with _driver_cursor(conn) as cur:
                 pgcopy.copy_binary(cur, "point_buckets", _BUCKET_COLS, r.payload)
-                pgcopy.copy_rows(cur, "point_buckets", _BUCKET_COLS, new_rows)
-        else:
-            self._write_rows(conn, self._bucket_insert, new_rows)
+        self._write_rows(conn, self._bucket_insert, new_rows)
         self._write_rows(conn, self._bucket_merge, [row for row, b in zip(r.heads, at) if b])
 
         summary_rows = []

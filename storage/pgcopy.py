@@ -44,17 +44,11 @@ def binary_payload(columns: Sequence[tuple[np.ndarray, str]]) -> bytes:
     return _HEADER + rows.tobytes() + _TRAILER
 
 
-def binary_copy_payload(run_id: np.ndarray, key_id: np.ndarray, step: np.ndarray,
-                        wall: np.ndarray, value: np.ndarray) -> bytes:
-    """Points (run_id, key_id, step, wall_time, value) as one binary COPY stream."""
-    return binary_payload([(run_id, ">i4"), (key_id, ">i4"), (step, ">i8"), (wall, ">f8"),
-                           (value, ">f8")])
-
-
 def copy_points(cur: Any, table: str, run_id: np.ndarray, key_id: np.ndarray,
                 step: np.ndarray, wall: np.ndarray, value: np.ndarray) -> None:
-    copy_binary(cur, table, POINT_COLUMNS,
-                binary_copy_payload(run_id, key_id, step, wall, value))
+    """Points (run_id, key_id, step, wall_time, value) into `table` by binary COPY."""
+    copy_binary(cur, table, POINT_COLUMNS, binary_payload([
+        (run_id, ">i4"), (key_id, ">i4"), (step, ">i8"), (wall, ">f8"), (value, ">f8")]))
 
 
 def copy_binary(cur: Any, table: str, cols: Sequence[str], payload: bytes) -> None:
@@ -70,12 +64,3 @@ def upsert_points(cur: Any, run_id: np.ndarray, key_id: np.ndarray, step: np.nda
     copy_points(cur, "tb_points_stage", run_id, key_id, step, wall, value)
     cur.execute(UPSERT_FROM_STAGE)
     cur.execute("TRUNCATE tb_points_stage")
-
-
-def copy_rows(cur: Any, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows of plain values (None for NULL) into `table` by one text COPY."""
-    if not rows:
-        return
-    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
