@@ -62,8 +62,11 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
                  config: Mapping[str, Any] | None = None) -> None:
         self.run: Run | NullRun | None = run   # the run events go to now
         self._user_run = run
-        self._run_args: dict[str, Any] = {"project": project or "default", "name": name,
-                                          "store": store, "config": config}
+        # The config goes to the store as given where JSON can hold it, else as text:
+        # an odd value must not stop a run from starting inside train().
+        self._run_args: dict[str, Any] = {
+            "project": project or "default", "name": name, "store": store,
+            "config": None if config is None else param_value(dict(config), strict=False)}
         # The main run (not a trial's): its id, and the absolute step its last
         # train() ended at, after which a further train() continues.
         self._main_id: str | None = run.id if run is not None else None
@@ -101,6 +104,13 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
                **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
+        history = state.log_history
+        if history and len(history[-1]) > len(logs) + 1:
+            # A callback before us took values out of the shared dict (PrinterCallback
+            # pops "total_flos"); the Trainer's own copy of this entry still has them.
+            entry = history[-1]
+            if entry.get("step") == state.global_step:
+                logs = {**{k: v for k, v in entry.items() if k != "step"}, **logs}
         self._record(logs, state, args, kwargs.get("model"))
 
     @framework_hook
@@ -134,10 +144,8 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
         store = self._run_args["store"]
         if store is not None and _has_password(store):
             store = None
-        config = self._run_args["config"]
         return {"args": {"project": self._run_args["project"], "name": self._run_args["name"],
-                         "store": store,
-                         "config": None if config is None else param_value(config, strict=False)},
+                         "store": store, "config": self._run_args["config"]},
                 "attributes": {"_checkpoint_id": self._main_id}}
 
     def __getstate__(self) -> dict[str, Any]:

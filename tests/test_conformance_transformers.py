@@ -308,6 +308,23 @@ def test_only_the_world_process_zero_logs(sqlite_url: str, tmp_path: Path,
     assert project_runs(sqlite_url) == []
 
 
+@pytest.mark.parametrize("printer_first", [False, True], ids=["us-first", "printer-first"])
+def test_values_are_recorded_whatever_the_callback_order(printer_first: bool, sqlite_url: str,
+                                                         tmp_path: Path) -> None:
+    # PrinterCallback pops "total_flos" from the logs dict every callback shares.
+    callback = TrackboardCallback(store=sqlite_url)
+    trainer = tiny_trainer(tmp_path / "hf", [callback], max_steps=2)
+    if printer_first:
+        trainer.remove_callback(callback)
+        trainer.add_callback(callback)                            # now after the printer
+    names = [type(cb).__name__ for cb in trainer.callback_handler.callbacks]
+    assert (names.index("PrinterCallback") < names.index("TrackboardCallback")) == printer_first
+    trainer.train()
+    stored = series(sqlite_url, callback.run.id)
+    assert stored == history_series(trainer.state.log_history)
+    assert stored["total_flos"][0][0] == 2
+
+
 def test_text_in_the_logs_is_left_out_with_one_warning(sqlite_url: str, tmp_path: Path) -> None:
     # TensorBoard's callback writes text as text, MLflow's drops it with a warning
     # each time; we store numbers only and warn once per key.

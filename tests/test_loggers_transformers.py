@@ -99,6 +99,7 @@ def test_evaluate_before_train_is_stored_and_training_continues_that_run(
     callback = TrackboardCallback(project="hf-life", name="baseline-first", store=sqlite_url)
     trainer = tiny_trainer(tmp_path / "hf", [callback])
     before = trainer.evaluate()
+    before_history = history_series(trainer.state.log_history)
     run_id = callback.run.id
     assert series(sqlite_url, run_id)["eval_loss"] == [(0, pytest.approx(before["eval_loss"]))]
     assert run_info(sqlite_url, run_id)["params"]["hidden_size"] == 16
@@ -107,7 +108,8 @@ def test_evaluate_before_train_is_stored_and_training_continues_that_run(
     assert callback.run.id == run_id
     assert [r["id"] for r in project_runs(sqlite_url, "hf-life")] == [run_id]
     stored = series(sqlite_url, run_id)
-    assert stored == history_series(trainer.state.log_history)  # the history holds both
+    # train() starts a new TrainerState: the store keeps what the Trainer forgot.
+    assert stored == merge_series(before_history, history_series(trainer.state.log_history))
     assert stored["eval_loss"][0] == (0, pytest.approx(before["eval_loss"]))
 
 
