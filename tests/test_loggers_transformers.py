@@ -200,6 +200,15 @@ def test_hyperparameter_search_keeps_every_trial_in_its_own_run(sqlite_url: str,
         params = run_info(sqlite_url, trial["id"])["params"]
         assert params["learning_rate"] == pytest.approx(params["trial.learning_rate"])
 
+    # After the search the trainer holds the last trial's state: what it logs then
+    # belongs to that trial's run, never to the main run. (Transformers itself
+    # cannot evaluate() after a search: its model is gone.)
+    trainer.log({"after_search": 1.0})
+    assert series(sqlite_url, trials[-1]["id"])["after_search"] == [
+        (trainer.state.global_step, 1.0)]
+    assert series(sqlite_url, main_id) == {k: [(0, pytest.approx(v))] for k, v in main.items()}
+    assert len(project_runs(sqlite_url, "hf-hp")) == 3
+
 
 class PickleMidRun(TrainerCallback):
     """Pickles (and deep-copies) the TrackboardCallback at step 3 of training."""
