@@ -144,10 +144,11 @@ def test_resume_from_checkpoint_continues_the_same_run_and_replaces_later_steps(
         "_checkpoint_id": run_id}
 
     # A new process: a new callback and Trainer, resumed from the first epoch's
-    # checkpoint on other data, so the second epoch's values change.
+    # checkpoint on other data (so the second epoch's values change), stopping at
+    # step 6 (so the first try's steps 7 and 8 are not simply logged over).
     again = TrackboardCallback(project="hf-resume", name="long", store=sqlite_url)
     resumed = tiny_trainer(out, [again], model=tiny_bert(seed=1), save_strategy="epoch",
-                           data_seed=7)
+                           data_seed=7, max_steps=6)
     resumed.train(resume_from_checkpoint=str(out / "checkpoint-4"))
 
     assert again.run.id == run_id
@@ -157,6 +158,8 @@ def test_resume_from_checkpoint_continues_the_same_run_and_replaces_later_steps(
     # The resumed Trainer's history is the checkpoint's (steps 1-4) plus what it
     # trained again; the store holds exactly that: steps 5-8 of the first try are gone.
     assert stored == history_series(resumed.state.log_history)
+    assert [s for s, _ in stored["loss"]] == [1, 2, 3, 4, 5, 6]
+    assert [s for s, _ in stored["eval_loss"]] == [4, 6]  # the first try's step-8 eval is gone
     assert dict(stored["loss"])[6] != dict(before["loss"])[6]
     assert dict(stored["loss"])[2] == dict(before["loss"])[2]
 
