@@ -163,6 +163,12 @@ class Ingestor:
         if self._purged and points:
             points = self._drop_purged(points)
         if batch.purges:
+            if self.dialect == "postgresql":
+                # Every run of the batch, in id order, as _write_points takes them:
+                # taking the purged run's lock first could deadlock with another writer.
+                for rid in sorted({self._run_ids[r[1]] for r in (*batch.purges, *points)}):
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                 {"k": 0x7B000000 + rid})
             self._purge_stored(conn, batch.purges)
         written = self._write_points(conn, points) if points else 0
         for _, uid, values in batch.params:
@@ -267,8 +273,6 @@ class Ingestor:
         file delivered late cannot lose points logged after the purge."""
         for _, uid, from_step, before in purges:
             rid = self._run_ids[uid]
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x7B000000 + rid})
             # Only series with a point at or past from_step (their summary says so).
             kids = conn.execute(text(
                 "SELECT s.key_id FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
