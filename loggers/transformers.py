@@ -34,7 +34,6 @@ One run follows the Trainer through the whole program:
 
 from __future__ import annotations
 
-import numbers
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -60,6 +59,9 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
                  config: Mapping[str, Any] | None = None) -> None:
+        if config is not None and not isinstance(config, Mapping):
+            raise ValueError(f"config= takes a dict, got {type(config).__name__}; e.g. "
+                             "TrackboardCallback(config={'dataset': 'v2'})")
         self.run: Run | NullRun | None = run   # the run events go to now
         self._user_run = run
         # The config goes to the store as given where JSON can hold it, else as text:

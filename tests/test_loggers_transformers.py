@@ -175,15 +175,18 @@ class HistoryKeeper(TrainerCallback):
         self.histories.append(copy.deepcopy(state.log_history))
 
 
-def test_hyperparameter_search_keeps_every_trial_in_its_own_run(sqlite_url: str,
-                                                                tmp_path: Path) -> None:
+def test_hyperparameter_search_keeps_every_trial_in_its_own_run(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("optuna")
+    # The main run's id from the environment must never be taken by a trial.
+    monkeypatch.setenv("TRACKBOARD_RUN_ID", "hp-main")
     callback = TrackboardCallback(project="hf-hp", name="search", store=sqlite_url)
     keeper = HistoryKeeper()
     trainer = tiny_trainer(tmp_path / "hf", [callback, keeper], model_init=lambda: tiny_bert(),
                            num_train_epochs=1)
     main = trainer.evaluate()                                 # the main run: one point
     main_id = callback.run.id
+    assert main_id == "hp-main"
 
     def space(trial: Any) -> dict[str, Any]:
         return {"learning_rate": trial.suggest_float("learning_rate", 1e-3, 1e-2, log=True)}
@@ -259,6 +262,11 @@ def test_hooks_never_raise_and_warn_once(sqlite_url: str, tmp_path: Path) -> Non
     assert messages and len(set(messages)) == len(messages)   # once per hook, not per call
     assert any("on_log" in m for m in messages)
     assert all("finished" in m for m in messages)
+
+
+def test_a_config_that_is_not_a_dict_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="config= takes a dict"):
+        TrackboardCallback(config=["lr", 0.1])  # type: ignore[arg-type]
 
 
 def test_odd_values_are_stored_where_possible_and_warn_once(sqlite_url: str,
