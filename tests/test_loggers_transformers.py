@@ -300,3 +300,29 @@ def test_odd_values_are_stored_where_possible_and_warn_once(sqlite_url: str,
     params = run_info(sqlite_url, callback.run.id)["params"]
     assert params["custom_thing"] == "<Unprintable>"
     assert isinstance(params["nested.a.1"], str) and "2j" in params["nested.a.1"]
+
+
+RESUMABLE_SCRIPT = """
+import sys
+from tests.support.transformers_tiny import tiny_trainer
+from trackboard.loggers.transformers import TrackboardCallback
+store, out, max_steps, checkpoint = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+callback = TrackboardCallback(project="hf-procs", name="resumable", store=store)
+trainer = tiny_trainer(out, [callback], max_steps=max_steps, save_strategy="steps",
+                       save_steps=1, eval_strategy="no")
+trainer.train(resume_from_checkpoint=checkpoint or None)
+print(callback.run.id)
+"""
+
+
+def test_resume_in_a_new_process_continues_the_run(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.support.loggers import run_python
+
+    out = str(tmp_path / "hf")
+    _, first, _ = run_python(RESUMABLE_SCRIPT, sqlite_url, out, "2", "")
+    _, second, _ = run_python(RESUMABLE_SCRIPT, sqlite_url, out, "4", out + "/checkpoint-2")
+    run_id = first.strip().splitlines()[-1]
+    assert second.strip().splitlines()[-1] == run_id
+    runs = project_runs(sqlite_url, "hf-procs")
+    assert [(r["id"], r["status"]) for r in runs] == [(run_id, "finished")]
+    assert [s for s, _ in series(sqlite_url, run_id)["loss"]] == [1, 2, 3, 4]
