@@ -183,7 +183,7 @@ def test_each_service_holds_only_its_own_role(resolved: dict[str, Any],
     assert len(users) == 4, "superuser, owner, writer and reader are four different roles"
     # The Export page in the image: writes under the shared volume, pushes to compose's Visdom.
     assert dashboard["TRACKBOARD_EXPORT_DIR"] == "/exports"
-    assert dashboard["TRACKBOARD_VISDOM_SERVER"] == "http://visdom:8097"
+    assert dashboard["TRACKBOARD_VISDOM_URL"] == "http://visdom:8097"
     assert "exports:/exports" in services["dashboard"]["volumes"]
 
 
