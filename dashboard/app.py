@@ -10,7 +10,7 @@ from trackboard.dashboard import auth, data
 # fonts.gstatic.com, which fails (a console error) on machines without internet.
 st.set_page_config(page_title="trackboard", layout="wide")
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"
 pages = [
     # The default page is served at "/" (Streamlit ignores its url_path): /?filter=...
     st.Page(PAGES / "runs.py", title="Runs", default=True),

@@ -27,8 +27,9 @@ def signed_in() -> bool:
 def require_password() -> None:
     """Show a login form and stop the page until the shared password is given.
 
-    Every page calls this first, not only app.py: under a plain `streamlit run
-    dashboard/app.py`, Streamlit may run a file of pages/ on its own (see serve.py).
+    Every page calls this first, not only app.py, so that no way of running a page
+    file (AppTest, a future `pages/` folder Streamlit would run on its own, see
+    serve.py) shows anything before the password.
     """
     expected = os.environ.get(PASSWORD_ENV)
     if not expected or st.session_state.get("auth_ok"):

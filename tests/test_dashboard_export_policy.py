@@ -23,7 +23,7 @@ from trackboard.dashboard.export_policy import (ExportPolicy, ExportRefused, is_
                                                 parse_visdom_url)
 from trackboard.loggers import Run
 
-PAGE = str(APP.parent / "pages" / "export.py")
+PAGE = str(APP.parent / "views" / "export.py")
 
 
 # --- the policy (pure) -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from tests.support.dashboard import APP, seed
 from trackboard.loggers import Run
 
-PAGES = sorted(p for p in (APP.parent / "pages").glob("*.py") if p.name != "__init__.py")
+PAGES = sorted(p for p in (APP.parent / "views").glob("*.py") if p.name != "__init__.py")
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_page_through_navigation_asks_the_password_first(page: Path, guarded: di
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.query_params.update(_query(page, guarded))
     at.run()
-    at.switch_page(f"pages/{page.name}").run()
+    at.switch_page(f"views/{page.name}").run()
     assert not at.exception
     assert at.text_input(key="auth_password") and _content(at) == []
     _sign_in(at, "s3cret")
@@ -88,7 +88,7 @@ def test_export_page_reads_the_store_the_server_was_started_with(
     monkeypatch.setenv("TRACKBOARD_STORE", other)
     monkeypatch.delenv("TRACKBOARD_PASSWORD")
     at = AppTest.from_file(str(APP), default_timeout=60).run()
-    at.switch_page("pages/export.py").run()
+    at.switch_page("views/export.py").run()
     assert not at.exception
     options = at.multiselect(key="export_runs").options
     assert len(options) == len(guarded) and not any("not-this-store" in o for o in options)

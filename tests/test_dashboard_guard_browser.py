@@ -40,10 +40,12 @@ def _odd_run(url: str) -> str:
 def test_every_page_asks_the_password_first(launcher: str, sqlite_url: str) -> None:
     ids = seed(sqlite_url)
     rid = ids["keras-run"]
-    pages = [("/", "[data-testid=stDataFrame]"),
+    # Deep links first: the first request of a fresh server is where Streamlit used to
+    # run a page file on its own, without app.py (v1 multipage apps, see serve.py).
+    pages = [(f"/export?runs={rid}", "[data-testid=stDownloadButton]"),
              (f"/compare?runs={rid}&metrics=loss", ".js-plotly-plot"),
              (f"/run?run={rid}", ".js-plotly-plot"),
-             (f"/export?runs={rid}", "[data-testid=stDownloadButton]")]
+             ("/", "[data-testid=stDataFrame]")]
     env = {"TRACKBOARD_PASSWORD": PASSWORD}
     with LAUNCHERS[launcher](sqlite_url, env=env) as (base, _proc), chromium() as browser:
         for path, content in pages:

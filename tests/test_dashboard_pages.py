@@ -32,7 +32,7 @@ def _app(**query: str) -> AppTest:
 def _open(page: str, **query: str) -> AppTest:
     at = _app(**query).run()
     if page != "runs":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, at.exception
     return at
 

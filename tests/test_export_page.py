@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from tests.support.ports import free_port
 from trackboard.loggers import Run
 
-PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "export.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "export.py")
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ if st.session_state["runs_pick"] != selected:
     selected = state.selected_runs()
 
 if st.button("Compare selected", type="primary", disabled=not selected, key="runs_compare"):
-    st.switch_page("pages/compare.py", query_params={"runs": ",".join(selected)})
+    st.switch_page("views/compare.py", query_params={"runs": ",".join(selected)})
 
 if not src.read_only and selected:
     with st.expander("Edit runs"):

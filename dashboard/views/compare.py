@@ -15,7 +15,7 @@ run_ids = state.selected_runs()
 if not run_ids:
     st.info("No runs selected. Pick some on the Runs page, or open a link such as "
             "`/compare?runs=<id>,<id>`.")
-    st.page_link("pages/runs.py", label="Go to Runs")
+    st.page_link("views/runs.py", label="Go to Runs")
     st.stop()
 
 info = data.runs_info(src.url, src.read_only, tuple(run_ids))
