@@ -233,5 +233,5 @@ def test_live_compare_fetches_only_new_points(seeded: tuple[str, dict[str, str]]
     assert _figures(at)[0]["data"][0]["x"] == list(range(15))
     (tail,) = at.session_state["_cmp_tail"].values()
     assert tail["step"].tolist() == [10, 11, 12, 13, 14]  # only the points after step 9
-    assert "Live: 1 running run" in at.caption[-1].value
+    assert "Live: 1 running run" in at.main.get("caption")[-1].value
     run.finish()
