@@ -73,6 +73,7 @@ def test_page_through_navigation_asks_the_password_first(page: Path, guarded: di
     at.switch_page(f"views/{page.name}").run()
     assert not at.exception
     assert at.text_input(key="auth_password") and _content(at) == []
+    assert not at.sidebar.caption  # not even the (masked) store URL
     _sign_in(at, "s3cret")
     assert not at.exception and _content(at)
     assert at.title[0].value == page.stem.capitalize()  # the page asked for, not the default
