@@ -87,6 +87,17 @@ def test_fenced_when_read_only_or_beyond_loopback(read_only: bool, address: str 
     assert is_loopback(address) is (address in ("127.0.0.1", "localhost", "::1"))
 
 
+def test_a_configured_export_directory_fences_a_private_dashboard_too(tmp_path: Path) -> None:
+    policy = ExportPolicy.from_environment(
+        read_only=False, address="127.0.0.1", environ={"TRACKBOARD_EXPORT_DIR": str(tmp_path)})
+    assert not policy.fenced and policy.export_dir == tmp_path
+    with pytest.raises(ExportRefused, match="outside the export directory"):
+        policy.tensorboard_dir("../elsewhere")
+    unconfigured = ExportPolicy.from_environment(read_only=False, address="127.0.0.1",
+                                                 environ={})
+    assert unconfigured.tensorboard_dir("../elsewhere") == Path("../elsewhere")
+
+
 def test_configured_visdom_server_is_the_only_target() -> None:
     env = {"TRACKBOARD_VISDOM_URL": "http://visdom:8097"}
     for address in ("127.0.0.1", "0.0.0.0"):
