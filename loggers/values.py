@@ -40,7 +40,31 @@ def check_key(key: Any) -> str:
                          f"{MAX_KEY_LENGTH}")
     if any(ord(c) < 32 for c in key):
         raise ValueError(f"key {key!r} contains control characters; remove them")
-    return key
+    return check_text(key, "key")
+
+
+def check_text(text: str, what: str) -> str:
+    """Text the store can hold on every backend: encodable as UTF-8 (no lone
+    surrogates such as "\\ud800", which both databases refuse) and free of NUL
+    characters (PostgreSQL refuses them; SQLite would store them).
+
+    >>> check_text("ok", "notes")
+    'ok'
+    >>> check_text("a\\x00b", "notes")
+    Traceback (most recent call last):
+    ...
+    ValueError: notes 'a\\x00b' contains a NUL character ('\\x00'); remove it, e.g. text.replace('\\x00', '')
+    """
+    if "\x00" in text:
+        raise ValueError(f"{what} {_short(text)} contains a NUL character ('\\x00'); remove "
+                         "it, e.g. text.replace('\\x00', '')")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} {_short(text)} cannot be stored as UTF-8 ({exc.reason} at "
+                         f"position {exc.start}); decode bytes with errors='replace' or "
+                         "remove the lone surrogate") from None
+    return text
 
 
 def check_step(step: Any) -> int:
