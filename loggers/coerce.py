@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trackboard.loggers.values import check_step, to_float
+from trackboard.loggers.values import check_step, param_value, to_float
 
 
 def lenient_step(step: Any) -> int:
@@ -64,3 +64,16 @@ def lenient_scalar(key: str, value: Any) -> float:
         except (RuntimeError, ValueError):  # more than one element: to_float says so
             pass
     return to_float(key, value)
+
+
+def any_param(value: Any) -> Any:
+    """Any hyperparameter as JSON data log_params stores: param_value(strict=False),
+    applied twice because its first pass can turn NumPy scalars into Python objects
+    JSON cannot hold (np.complex64 -> complex, np.datetime64 -> datetime), which the
+    second pass writes as their repr. Never raises.
+
+    >>> any_param({"c": np.complex64(1 + 2j), "n": [np.int8(3)], "o": object}) \\
+    ...     == {"c": "(1+2j)", "n": [3], "o": "<class 'object'>"}
+    True
+    """
+    return param_value(param_value(value, strict=False), strict=False)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.coerce import any_param
 from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
 from trackboard.loggers.coerce import lenient_step as _torch_step
 from trackboard.loggers.guard import warn_once
@@ -38,7 +39,6 @@ from trackboard.loggers.reopen import (
 )
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
-from trackboard.loggers.values import param_value
 
 # What torch's SummaryWriter can write and our store cannot hold.
 UNSUPPORTED = (
@@ -185,7 +185,7 @@ class SummaryWriter:
             raise ValueError("add_hparams() takes two dicts: hparam_dict and metric_dict")
         step = 0 if global_step is None else _torch_step(global_step)
         metrics = {k: _torch_scalar(k, v) for k, v in metric_dict.items()}
-        params = {str(k): param_value(v, strict=False) for k, v in hparam_dict.items()}
+        params = {str(k): any_param(v) for k, v in hparam_dict.items()}
         parent = self._live_run()
         if parent is not None and not isinstance(parent, NullRun):
             label = str(run_name) if run_name else repr(time.time())
@@ -338,7 +338,7 @@ class SummaryWriter:
             if texts:
                 run.set_tags(texts)
         for plugin in skipped:
-            self._unsupported(f"file_writer.add_summary ({plugin} data)")
+            self._unsupported(f"file_writer.add_summary() of {plugin} data")
         if self.tensorboard is not None:
             self.tensorboard._get_file_writer().add_summary(summary, global_step, walltime)
 
@@ -347,8 +347,9 @@ class SummaryWriter:
             self._warned.add(method)
             where = ("written to TensorBoard only" if self.tensorboard is not None
                      else "ignored; pass tensorboard=True to also write TensorBoard files")
-            warnings.warn(f"trackboard stores scalars, hparams and text; {method}() is "
-                          f"{where}", stacklevel=3)
+            what = method if " " in method else method + "()"
+            warnings.warn(f"trackboard stores scalars, hparams and text; {what} is {where}",
+                          stacklevel=3)
         if self.tensorboard is not None and method.startswith("add_"):
             getattr(self.tensorboard, method)(*args, **kwargs)
 

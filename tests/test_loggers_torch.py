@@ -218,7 +218,7 @@ def test_add_hparams_trials_are_child_runs_and_leave_the_main_run_alone(
         for step in range(3):
             writer.add_scalar("hparam/accuracy", 0.1 * step, step)
         for lr in (0.1, 0.01, 0.001):  # three trials, no run_name: all kept
-            writer.add_hparams({"lr": lr, "bsize": 32, "opt": "sgd", "nested": {"a": 1}},
+            writer.add_hparams({"lr": lr, "bsize": 32, "opt": "sgd", "amsgrad": False},
                                {"hparam/accuracy": 1 - lr, "hparam/loss": lr})
         writer.add_hparams({"lr": 0.5}, {"hparam/accuracy": 0.2}, run_name="named",
                            global_step=3)
@@ -236,7 +236,7 @@ def test_add_hparams_trials_are_child_runs_and_leave_the_main_run_alone(
     by_lr = {run_info(sqlite_url, cid)["params"]["lr"]: cid for cid in children["id"]}
     assert sorted(by_lr) == [0.001, 0.01, 0.1, 0.6]
     trial = run_info(sqlite_url, by_lr[0.01])
-    assert trial["params"] == {"lr": 0.01, "bsize": 32, "opt": "sgd", "nested.a": 1}
+    assert trial["params"] == {"lr": 0.01, "bsize": 32, "opt": "sgd", "amsgrad": False}
     assert series(sqlite_url, by_lr[0.01]) == {"hparam/accuracy": [(0, 0.99)],
                                                "hparam/loss": [(0, 0.01)]}
     assert trial["status"] == "finished" and trial["name"].startswith("sweep/")
@@ -247,6 +247,19 @@ def test_add_hparams_trials_are_child_runs_and_leave_the_main_run_alone(
     # torch wrote one sub-directory per trial; the tee shows the same four trials.
     sub_runs = {p.name for p in log_dir.iterdir() if p.is_dir()}
     assert len(sub_runs) == 4 and "named" in sub_runs
+
+
+def test_add_hparams_stores_values_torch_would_refuse(sqlite_url: str, tmp_path: Path) -> None:
+    with SummaryWriter(tmp_path / "any", project="torch-test", store=sqlite_url) as writer:
+        writer.add_hparams({"nested": {"a": 1}, "layers": [64, 32], "none": None,
+                            "complex": np.complex64(1 + 2j), "path": tmp_path / "data",
+                            "t": torch.tensor(0.5)}, {})
+        main_id = writer.run.id
+    runs = _runs(sqlite_url, "torch-test")
+    (child_id,) = runs.loc[runs["tags.parent"] == main_id, "id"]
+    assert run_info(sqlite_url, child_id)["params"] == {
+        "nested.a": 1, "layers": [64, 32], "none": None, "complex": "(1+2j)",
+        "path": str(tmp_path / "data"), "t": 0.5}
 
 
 def test_values_torch_accepts_are_stored_as_torch_stores_them(sqlite_url: str,
@@ -315,8 +328,8 @@ def test_file_writer_add_summary_stores_hparams_scalars_and_text_in_the_run(
         file_writer.add_summary(summary.scalar("acc", 0.5, new_style=True).SerializeToString(),
                                 global_step=4)
         file_writer.add_summary(summary.text("notes", "hello"))
-        with pytest.warns(UserWarning, match=r"file_writer.add_summary \(histogram data\)"):
-            file_writer.add_summary(summary.histogram("w", np.arange(10.0), "tensorflow"))
+        with pytest.warns(UserWarning, match=r"file_writer.add_summary\(\) of histo data is ignored"):
+            file_writer.add_summary(summary.histogram("w", np.arange(10.0), "auto"))
         file_writer.flush()
         file_writer.close()  # flushes only: the run stays the SummaryWriter's
         writer.add_scalar("loss", 0.2, 5)
