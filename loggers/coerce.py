@@ -9,6 +9,7 @@ these helpers, so the common case costs nothing extra.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -70,10 +71,21 @@ def any_param(value: Any) -> Any:
     """Any hyperparameter as JSON data log_params stores: param_value(strict=False),
     applied twice because its first pass can turn NumPy scalars into Python objects
     JSON cannot hold (np.complex64 -> complex, np.datetime64 -> datetime), which the
-    second pass writes as their repr. Never raises.
+    second pass writes as their repr. JAX arrays and tensors of up to 1000 elements
+    become lists, as NumPy arrays do. Never raises.
 
     >>> any_param({"c": np.complex64(1 + 2j), "n": [np.int8(3)], "o": object}) \\
     ...     == {"c": "(1+2j)", "n": [3], "o": "<class 'object'>"}
     True
     """
+    if isinstance(value, Mapping):
+        return {str(k): any_param(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [any_param(v) for v in value]
+    if (hasattr(value, "__array__") and hasattr(value, "shape")
+            and not isinstance(value, (np.ndarray, np.generic))):
+        try:
+            value = np.asarray(value)  # JAX arrays, CPU tensors (not ones needing grad)
+        except Exception:  # noqa: BLE001 - then its repr below, as any odd object
+            pass
     return param_value(param_value(value, strict=False), strict=False)
