@@ -74,13 +74,15 @@ class RunHandle:
 
     def open(self, *, copy: bool) -> Run | NullRun:
         """The run again (status back to "running"), or a NullRun on a rank that does
-        not log. A copy samples no system metrics (its creator's run already does) and
-        is left out of the finish-at-exit list: the process that created the writer
-        finishes the run, not every process that received a copy of it."""
+        not log. No system metrics: a copy's creator samples them already, and a
+        reopened run's sampler would count its samples from 0 again, over the ones
+        the run stored before. A copy is left out of the finish-at-exit list: the
+        process that created the writer finishes the run, not every process that
+        received a copy of it."""
         if not self.id:
             return NullRun()
         run = start_run(framework=self.framework, project=self.project, store=self.store,
-                        id=self.id, resume="allow", system_metrics=not copy)
+                        id=self.id, resume="allow", system_metrics=False)
         if copy and isinstance(run, Run):
             run_module._active.discard(run)
         return run

@@ -171,6 +171,7 @@ def test_pickled_writer_writes_into_the_same_run_from_a_spawned_process(sqlite_u
     process.start()
     process.join(180)
     assert process.exitcode == 0
+    assert run_info(sqlite_url, writer.run.id)["status"] == "running"  # not the copy's to end
     writer.write_scalars(1, {"loss": 0.5})
     writer.close()
     info = run_info(sqlite_url, writer.run.id)

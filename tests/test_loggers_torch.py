@@ -375,6 +375,8 @@ def test_pickled_writer_logs_into_the_same_run_from_a_spawned_process(
     process.start()
     process.join(180)
     assert process.exitcode == 0
+    # The copy's exit did not finish the run: the parent is still training.
+    assert run_info(sqlite_url, writer.run.id)["status"] == "running"
     writer.add_scalar("loss", 0.5, 1)  # the parent goes on logging
     writer.close()
 
