@@ -385,3 +385,21 @@ def test_pickled_writer_logs_into_the_same_run_from_a_spawned_process(
     assert series(sqlite_url, writer.run.id) == {
         "loss": [(0, 1.0), (1, 0.5)], "worker/loss": [(0, 1.0), (1, 0.5), (2, 1 / 3)]}
     assert len(_runs(sqlite_url, "torch-test")) == 1
+
+
+def test_an_unreachable_store_never_stops_the_training_loop(tmp_path: Path) -> None:
+    """Store trouble is trackboard's, not the user's: values wait in the spool and
+    every call, reopening after close() included, returns normally."""
+    (tmp_path / "a-file").write_text("")
+    store = f"sqlite:///{tmp_path / 'a-file' / 'x.db'}"  # a file where its folder should be
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        writer = SummaryWriter(tmp_path / "offline", project="torch-test", store=store)
+        writer.add_scalar("loss", 1.0, 0)
+        writer.add_hparams({"lr": 0.1}, {"acc": 0.5})
+        writer.close()
+        writer.add_scalar("loss", 0.5, 1)  # reopens: still no store
+        writer.add_text("t", "x")
+        writer.close()
+    spooled = list((tmp_path / "spool").rglob("*.spool"))
+    assert spooled and sum(p.stat().st_size for p in spooled) > 0
