@@ -83,6 +83,9 @@ class Run:
         if notes is not None:
             notes = check_text(str(notes), "notes")
         uid, resume = _run_id_and_mode(id, resume)
+        # Validated before anything is sent: a refused Run leaves nothing in the store.
+        params = _encode_params(config) if config else {}
+        clean_tags = _clean_tags(tags) if tags else {}
         self._sampler: SystemSampler | None = None
         if system_metrics is not False:
             # True: the default interval; a number: seconds between samples. Built
@@ -114,10 +117,10 @@ class Run:
             # we cannot know, and the store's upsert makes it the same run either way.
             record.update(resumed_at=now, rename=name is not None)
         self._writer.submit((RUN, record))
-        if config:
-            self.log_params(config)
-        if tags:
-            self.set_tags(tags)
+        if params:
+            self._writer.submit((PARAMS, self._uid, params))
+        if clean_tags:
+            self._writer.submit((TAGS, self._uid, clean_tags))
         if notes:
             self._writer.submit((NOTES, self._uid, notes))
         _active.add(self)
@@ -244,31 +247,20 @@ class Run:
         return self._writer.flush(timeout)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Record hyperparameters; nested dicts are flattened to "a.b" keys."""
-        if not isinstance(params, Mapping):
-            raise ValueError(f"log_params() takes a dict, got {type(params).__name__}")
-        flat = flatten(params)
-        encoded = {}
-        for key, value in flat.items():
-            check_key(key)
-            try:
-                encoded[key] = param_json(value)
-            except ValueError as exc:
-                raise ValueError(f"param {key!r}: {exc}") from None
+        """Record hyperparameters; nested dicts are flattened to "a.b" keys.
+
+        Values the store cannot hold faithfully raise ValueError (text that is not
+        UTF-8 or holds NUL, integers beyond float64, cycles, nesting deeper than 100
+        levels, objects of unknown types); pass them through
+        `param_value(v, strict=False)` to store readable text instead.
+        """
+        encoded = _encode_params(params)
         if encoded:
             self._writer.submit((PARAMS, self._uid, encoded))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Attach string tags (numbers are turned into text)."""
-        if not isinstance(tags, Mapping):
-            raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
-        clean = {}
-        for key, value in tags.items():
-            check_key(key)
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
-                                 "text, e.g. set_tags({'seed': '3'})")
-            clean[key] = str(value)
+        clean = _clean_tags(tags)
         if clean:
             self._writer.submit((TAGS, self._uid, clean))
 
@@ -295,6 +287,35 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(id={self._uid!r}, project={self.project!r}, name={self.name!r})"
+
+
+def _encode_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as the store holds them ({flat key: JSON text}); ValueError for
+    anything it would refuse, raised here rather than in the writer, where it
+    would cost the whole batch."""
+    if not isinstance(params, Mapping):
+        raise ValueError(f"log_params() takes a dict, got {type(params).__name__}")
+    encoded = {}
+    for key, value in flatten(params).items():  # ValueError for cycles, absurd nesting
+        check_key(key)
+        try:
+            encoded[key] = param_json(value)
+        except ValueError as exc:
+            raise ValueError(f"param {key!r}: {exc}") from None
+    return encoded
+
+
+def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    if not isinstance(tags, Mapping):
+        raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
+    clean = {}
+    for key, value in tags.items():
+        check_key(key)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
+                             "text, e.g. set_tags({'seed': '3'})")
+        clean[key] = check_text(str(value), f"tag {key!r}")
+    return clean
 
 
 def _run_id_and_mode(run_id: str | None, resume: str | None) -> tuple[str | None, str | None]:
