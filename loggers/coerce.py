@@ -68,15 +68,14 @@ def lenient_scalar(key: str, value: Any) -> float:
 
 
 def any_param(value: Any) -> Any:
-    """Any hyperparameter as JSON data log_params stores: param_value(strict=False),
-    applied twice because its first pass can turn NumPy scalars into Python objects
-    JSON cannot hold (np.complex64 -> complex, np.datetime64 -> datetime), which the
-    second pass writes as their repr. JAX arrays and tensors of up to 1000 elements
-    become lists, as NumPy arrays do. Never raises.
+    """Any hyperparameter as JSON data log_params stores: param_value(strict=False)
+    (never raises: what JSON cannot hold becomes readable text), after JAX arrays
+    and tensors are made NumPy arrays, so that small ones are stored as lists like
+    NumPy's rather than as their text.
 
-    >>> any_param({"c": np.complex64(1 + 2j), "n": [np.int8(3)], "o": object}) \\
-    ...     == {"c": "(1+2j)", "n": [3], "o": "<class 'object'>"}
-    True
+    >>> import jax.numpy as jnp
+    >>> any_param({"c": np.complex64(1 + 2j), "a": jnp.arange(3), "o": object})
+    {'c': '1+2j', 'a': [0, 1, 2], 'o': "<class 'object'>"}
     """
     if isinstance(value, Mapping):
         return {str(k): any_param(v) for k, v in value.items()}
@@ -86,6 +85,6 @@ def any_param(value: Any) -> Any:
             and not isinstance(value, (np.ndarray, np.generic))):
         try:
             value = np.asarray(value)  # JAX arrays, CPU tensors (not ones needing grad)
-        except Exception:  # noqa: BLE001 - then its repr below, as any odd object
+        except Exception:  # noqa: BLE001 - then param_value's text, as any odd object
             pass
-    return param_value(param_value(value, strict=False), strict=False)
+    return param_value(value, strict=False)

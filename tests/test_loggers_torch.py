@@ -258,7 +258,7 @@ def test_add_hparams_stores_values_torch_would_refuse(sqlite_url: str, tmp_path:
     runs = _runs(sqlite_url, "torch-test")
     (child_id,) = runs.loc[runs["tags.parent"] == main_id, "id"]
     assert run_info(sqlite_url, child_id)["params"] == {
-        "nested.a": 1, "layers": [64, 32], "none": None, "complex": "(1+2j)",
+        "nested.a": 1, "layers": [64, 32], "none": None, "complex": "1+2j",
         "path": str(tmp_path / "data"), "t": 0.5}
 
 
