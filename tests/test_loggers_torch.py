@@ -354,6 +354,20 @@ def test_a_finished_run_passed_in_warns_instead_of_stopping_training(sqlite_url:
     assert series(sqlite_url, run.id) == {"loss": [(0, 1.0)]}
 
 
+def test_a_copy_with_the_tee_writes_the_same_run_and_directory(sqlite_url: str,
+                                                               tmp_path: Path) -> None:
+    log_dir = tmp_path / "tee-copy"
+    writer = SummaryWriter(log_dir, project="torch-test", store=sqlite_url, tensorboard=True)
+    writer.add_scalar("loss", 1.0, 0)
+    copy = pickle.loads(pickle.dumps(writer))
+    copy.add_scalar("loss", 0.5, 1)
+    copy.close()  # flushes the copy's events; the run stays open
+    assert run_info(sqlite_url, writer.run.id)["status"] == "running"
+    writer.close()
+    assert series(sqlite_url, writer.run.id) == {"loss": [(0, 1.0), (1, 0.5)]}
+    assert _tb_scalars(log_dir, "loss") == [(0, 1.0), (1, 0.5)]
+
+
 def _child_logs(writer: SummaryWriter, steps: list[int]) -> None:
     """Runs in a spawned process: log through the unpickled writer, then close it."""
     for step in steps:
