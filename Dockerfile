@@ -2,7 +2,7 @@
 # TensorBoard exporter; no PyTorch or other framework (training runs elsewhere).
 #   docker build -t trackboard .                  # the dashboard (last stage)
 #   docker build --target visdom -t trackboard-visdom .
-# docker-compose.yml builds both; README.team.md explains the setup.
+# docker-compose.yml builds both; README.md ("Team setup") explains the setup.
 
 FROM python:3.11-slim AS dashboard-base
 
@@ -13,8 +13,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # .dockerignore lets only the package sources in, so this layer holds no secrets,
 # databases or virtual environments; the sources are removed once installed.
+# The visdom client (for the Export page) is 0.2.4 from source: its build needs
+# setuptools<81 and no build isolation, and its page needs tornado<6.6.
 COPY . /tmp/trackboard-src
-RUN pip install "/tmp/trackboard-src[dashboard,postgres,tensorboard]" \
+RUN pip install "setuptools<81" wheel \
+    && pip install --no-build-isolation "visdom==0.2.4" "tornado<6.6" \
+    && pip install "/tmp/trackboard-src[dashboard,postgres,tensorboard,visdom]" \
     && rm -rf /tmp/trackboard-src \
     && python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)"
 
@@ -35,14 +39,12 @@ STOPSIGNAL SIGINT
 ENTRYPOINT ["trackboard-entrypoint"]
 
 
-# Visdom for `docker compose --profile viewers`: visdom 0.2.4 builds from source with
-# setuptools<81 and needs tornado<6.6. Its page's JS/CSS are fetched here, at build
-# time, so the server never downloads anything when it starts.
+# Visdom for `docker compose --profile viewers` (the package is in the base already).
+# Its page's JS/CSS are fetched here, at build time, so the server never downloads
+# anything when it starts.
 FROM dashboard-base AS visdom
 USER root
-RUN pip install "setuptools<81" wheel \
-    && pip install --no-build-isolation "visdom==0.2.4" "tornado<6.6" \
-    && python -c "from visdom.server.build import download_scripts; download_scripts()"
+RUN python -c "from visdom.server.build import download_scripts; download_scripts()"
 USER trackboard
 EXPOSE 8097
 ENTRYPOINT ["python", "-c", "from visdom.server.run_server import main; main()"]

@@ -9,9 +9,8 @@ from trackboard.dashboard import auth, data
 # No page or nav icons: Streamlit fetches material-icon favicons from
 # fonts.gstatic.com, which fails (a console error) on machines without internet.
 st.set_page_config(page_title="trackboard", layout="wide")
-auth.require_password()
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"
 pages = [
     # The default page is served at "/" (Streamlit ignores its url_path): /?filter=...
     st.Page(PAGES / "runs.py", title="Runs", default=True),
@@ -20,7 +19,11 @@ pages = [
 ]
 if (PAGES / "export.py").exists():
     pages.append(st.Page(PAGES / "export.py", title="Export", url_path="export"))
-page = st.navigation(pages)
+# Navigation first (hidden until signed in) so the page a link asked for, e.g.
+# /export?runs=..., is still the one shown after the password form reruns the app;
+# nothing of it runs before the password.
+page = st.navigation(pages, position="sidebar" if auth.signed_in() else "hidden")
+auth.require_password()
 
 src = data.source()
 st.sidebar.caption(f"Store: `{data.current_store().display_url}`"

@@ -19,8 +19,18 @@ def password_ok(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+def signed_in() -> bool:
+    """True when no password is set, or this browser session has given it."""
+    return not os.environ.get(PASSWORD_ENV) or bool(st.session_state.get("auth_ok"))
+
+
 def require_password() -> None:
-    """Show a login form and stop the page until the shared password is given."""
+    """Show a login form and stop the page until the shared password is given.
+
+    Every page calls this first, not only app.py, so that no way of running a page
+    file (AppTest, a future `pages/` folder Streamlit would run on its own, see
+    serve.py) shows anything before the password.
+    """
     expected = os.environ.get(PASSWORD_ENV)
     if not expected or st.session_state.get("auth_ok"):
         return

@@ -38,14 +38,27 @@ def streamlit_command(port: int, host: str) -> list[str]:
               help="Address to listen on; 0.0.0.0 serves other machines (set "
                    "TRACKBOARD_PASSWORD then).")
 @click.option("--read-only", is_flag=True, help="Open the store read-only; hide all edits.")
+@click.option("--export-dir", default=None, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              help="The Export page writes TensorBoard folders only under DIR (default: "
+                   "$TRACKBOARD_EXPORT_DIR). Read-only or beyond 127.0.0.1, without it "
+                   "the page writes nothing on this machine.")
+@click.option("--visdom-url", default=None, metavar="URL",
+              help="The only Visdom server the Export page pushes to, e.g. "
+                   "http://127.0.0.1:8097 (default: $TRACKBOARD_VISDOM_URL). Read-only or "
+                   "beyond 127.0.0.1, without it the page pushes nowhere.")
 @friendly
-def ui_cmd(store: str | None, port: int, host: str, read_only: bool) -> None:
+def ui_cmd(store: str | None, port: int, host: str, read_only: bool,
+           export_dir: str | None, visdom_url: str | None) -> None:
     """Start the dashboard in a browser tab's reach: http://HOST:PORT."""
     try:
         import streamlit  # noqa: F401
     except ImportError:
         raise click.ClickException(
             "the dashboard needs Streamlit: pip install 'trackboard[dashboard]'") from None
+    from trackboard.dashboard.auth import PASSWORD_ENV
+    from trackboard.dashboard.export_policy import (EXPORT_DIR_ENV, VISDOM_URL_ENV,
+                                                    ExportPolicy)
     from trackboard.storage import Store
 
     # Open once here so a bad URL or old schema fails now, in one line, not in the page.
@@ -57,6 +70,17 @@ def ui_cmd(store: str | None, port: int, host: str, read_only: bool) -> None:
     # line that `ps` would show, and is printed only masked.
     env["TRACKBOARD_UI_STORE"] = url
     env["TRACKBOARD_UI_READ_ONLY"] = "1" if read_only else "0"
+    if export_dir is not None:
+        env[EXPORT_DIR_ENV] = export_dir
+    if visdom_url is not None:
+        env[VISDOM_URL_ENV] = visdom_url
+    # A bad export directory or Visdom URL (flag or environment) fails now, in one line.
+    policy = ExportPolicy.from_environment(read_only=read_only, address=host, environ=env)
+    if policy.export_dir is not None and not policy.export_dir.is_dir():
+        raise click.ClickException(f"export directory {policy.export_dir} does not exist")
+    if policy.fenced and not env.get(PASSWORD_ENV) and not read_only:
+        click.echo(f"trackboard ui: warning: listening on {host} without {PASSWORD_ENV}: "
+                   "anyone who reaches this port can rename and delete runs", err=True)
     click.echo(f"trackboard ui: {shown}{' (read-only)' if read_only else ''} "
                f"at http://{host}:{port}")
     proc = subprocess.Popen(streamlit_command(port, host), env=env)

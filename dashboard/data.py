@@ -74,6 +74,12 @@ def run_info(url: str, read_only: bool, run_id: str) -> dict[str, Any]:
 
 
 @st.cache_data(ttl=5, show_spinner=False)
+def run_list(url: str, read_only: bool) -> pd.DataFrame:
+    """Every run's fields (id, name, project, status...; no params, tags or metrics)."""
+    return store(url, read_only).runs(params=False, tags=False, metrics=False)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
 def runs_info(url: str, read_only: bool, run_ids: tuple[str, ...]) -> pd.DataFrame:
     """The selected runs' rows (names, status, params, tags; no metrics)."""
     if not run_ids:

@@ -4,24 +4,32 @@
     writer = MetricWriter(project="churn", name="flax-mlp")
     writer.write_scalars(step, {"loss": loss, "accuracy": acc})   # JAX arrays are fine
 
-Code written against clu's writers (`write_scalars`, `write_hparams`, `flush`,
-`close`) can take this one without depending on clu. JAX arrays are copied to
-the host as NumPy (np.asarray: about 4 us a scalar, a tenth of jax.device_get on
-a dict). Images, histograms and the like warn once
-and are dropped; texts are kept as run tags.
+Code written against clu's writers (`write_scalars`, `write_hparams`,
+`write_texts`, `flush`, `close`; clu's `AsyncWriter`, `MultiWriter`,
+`ensure_flushes` and `write_values` around it) can take this one without
+depending on clu. JAX arrays are copied to the host as NumPy (np.asarray: about
+4 us a scalar, a tenth of jax.device_get on a dict). Images, histograms and the
+like warn once and are dropped; texts are kept as run tags.
+
+`logdir=` (clu's writers take one) identifies the run: a writer on a workdir that
+already has a run continues it, as a Flax training loop restored from the
+checkpoint in its workdir expects. Writing after close() continues the same run.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+from trackboard.loggers.coerce import any_param, lenient_scalar, lenient_step
 from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.guard import warn_once
+from trackboard.loggers.reopen import PendingRun, RunHandle, directory_run_id, open_again
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
-from trackboard.loggers.values import param_value
 
 jax = require("jax", "jax")
 import numpy as np  # noqa: E402
@@ -30,45 +38,79 @@ import numpy as np  # noqa: E402
 class MetricWriter:
     """clu-style metric writer over a trackboard Run (framework "jax").
 
-    Pass `run=` to write into a Run you manage (close() then does not finish it).
+    Pass `run=` to write into a Run you manage (close() then does not finish it),
+    `id=` to continue a run by its id, or `logdir=` to continue the run of that
+    directory (the id is derived from its absolute path and the project).
     """
 
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, id: str | None = None,  # noqa: A002
+                 logdir: str | os.PathLike[str] | None = None) -> None:
         self._owns_run = run is None
-        self.run: Run | NullRun = run if run is not None else start_run(
-            framework="jax", project=project or "default", name=name, store=store,
-            config=config)
+        self.run: Run | NullRun | PendingRun
+        if run is not None:
+            self.run = run
+        else:
+            project = project or "default"
+            if logdir and id is None and not os.environ.get("TRACKBOARD_RUN_ID", "").strip():
+                id = directory_run_id(os.fspath(logdir), project)  # noqa: A001
+            if logdir and name is None:
+                name = os.path.basename(os.path.normpath(os.fspath(logdir)))
+            self.run = start_run(framework="jax", project=project, name=name, store=store,
+                                 config=config, id=id)
+        self._handle = RunHandle.of(self.run, "jax")
         self._warned: set[str] = set()
         self._closed = False
+        self._copy = False
 
     def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
-        """Record scalars (Python numbers, NumPy or JAX scalars) at `step`."""
+        """Record scalars (Python numbers, NumPy or JAX scalars; bools as 1.0 / 0.0,
+        as clu's writers cast them) at `step` (an int or a JAX / NumPy integer)."""
         if not isinstance(scalars, Mapping):
             raise ValueError(f"write_scalars() takes a dict of name -> value, got "
                              f"{type(scalars).__name__}")
-        self.run.log({k: _on_host(v) for k, v in scalars.items()}, step=step)
+        values = {k: _on_host(v) for k, v in scalars.items()}
+        try:
+            self.run.log(values, step=step)
+        except ValueError:
+            self._log_again(values, step)  # the rare paths: bools, float steps, closed
 
     def write_summaries(self, step: int, values: Mapping[str, Any],
                         metadata: Mapping[str, Any] | None = None) -> None:
         """clu's generic summaries: the one-element ones are stored as scalars."""
+        if not isinstance(values, Mapping):
+            raise ValueError(f"write_summaries() takes a dict of name -> array, got "
+                             f"{type(values).__name__}")
         host = {k: _on_host(v) for k, v in values.items()}
-        scalars = {k: v for k, v in host.items() if getattr(v, "size", 1) == 1}
+        scalars = {k: v for k, v in host.items() if np.size(v) == 1}
         if len(scalars) < len(host):
             self._unsupported("write_summaries (non-scalar values)")
         if scalars:
-            self.run.log(scalars, step=step)
+            self.write_scalars(step, scalars)
 
-    def write_hparams(self, hparams: Mapping[str, Any]) -> None:
-        """Record hyperparameters as params (nested dicts become "a.b" keys)."""
+    def write_hparams(self, hparams: Mapping[str, Any], *step_and_hparams: Any) -> None:
+        """Record hyperparameters of any type as params (nested dicts become "a.b"
+        keys; lists stay lists; what JSON cannot hold is stored as its repr).
+
+        clu's `write_values` calls `write_hparams(step, hparams)`; that works too."""
+        if step_and_hparams and not isinstance(hparams, Mapping):
+            hparams = step_and_hparams[0]
         if not isinstance(hparams, Mapping):
             raise ValueError(f"write_hparams() takes a dict, got {type(hparams).__name__}")
-        self.run.log_params({k: param_value(v, strict=False) for k, v in hparams.items()})
+        params = {str(k): any_param(v) for k, v in hparams.items()}
+        run = self._live_run()
+        if run is not None:
+            run.log_params(params)
 
-    def write_texts(self, step: int, texts: Mapping[str, str]) -> None:
+    def write_texts(self, step: int, texts: Mapping[str, Any]) -> None:
         """Keep texts as run tags (the latest text per key)."""
-        self.run.set_tags({k: str(v) for k, v in texts.items()})
+        if not isinstance(texts, Mapping):
+            raise ValueError(f"write_texts() takes a dict of name -> text, got "
+                             f"{type(texts).__name__}")
+        run = self._live_run()
+        if run is not None:
+            run.set_tags({k: str(v) for k, v in texts.items()})
 
     def write_images(self, step: int, images: Mapping[str, Any]) -> None:
         self._unsupported("write_images")
@@ -89,14 +131,18 @@ class MetricWriter:
 
     def flush(self) -> None:
         """Wait until everything written so far is in the store."""
-        self.run.flush()
+        if not isinstance(self.run, PendingRun):
+            self.run.flush()
 
     def close(self, status: str = "finished") -> None:
-        """Finish the run (unless it was passed in). Idempotent."""
+        """Finish the run (unless it was passed in or this is a copy in another
+        process). Idempotent; writing afterwards continues the same run."""
         if self._closed:
             return
         self._closed = True
-        if self._owns_run:
+        if isinstance(self.run, PendingRun):
+            pass
+        elif self._owns_run and not self._copy:
             self.run.finish(status)
         else:
             self.run.flush()
@@ -108,11 +154,57 @@ class MetricWriter:
                  tb: TracebackType | None) -> None:
         self.close(exit_status(exc_type))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy for another process carries the run's handle; it opens the same run
+        on first use and never finishes it (see trackboard.loggers.reopen)."""
+        if isinstance(self.run, Run):
+            self.run.flush(5.0)
+        state = self.__dict__.copy()
+        state["run"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._copy = True
+        self._closed = False
+        self.run = PendingRun(self._open_copy, self._handle)
+
+    def _open_copy(self) -> Run | NullRun:
+        self.run = open_again(self, self._handle, copy=True)
+        return self.run
+
+    def _live_run(self) -> Run | NullRun | None:
+        """The run to write into, reopened when this writer closed it; None (warned
+        once) when a run passed as run= has been finished."""
+        run = self.run
+        if isinstance(run, PendingRun):
+            return self._open_copy()
+        self._closed = False
+        if not run.finished:
+            return run
+        if not self._owns_run:
+            warn_once(self, "finished", f"trackboard: the run {run.id!r} passed to "
+                      "MetricWriter(run=...) is finished; what this writer writes from now "
+                      "on is NOT stored: give it a run that is still open")
+            return None
+        self.run = open_again(self, self._handle, copy=self._copy)
+        return self.run
+
+    def _log_again(self, values: Mapping[str, Any], step: Any) -> None:
+        converted = {k: lenient_scalar(k, v) for k, v in values.items()}
+        step = lenient_step(step)
+        run = self._live_run()
+        if run is not None:
+            run.log(converted, step=step)
+
     def _unsupported(self, method: str) -> None:
         if method not in self._warned:
             self._warned.add(method)
             warnings.warn(f"trackboard stores scalars, hparams and texts; {method}() is "
                           "ignored", stacklevel=3)
+
+    def __repr__(self) -> str:
+        return f"MetricWriter(run={self.run!r})"
 
 
 def _on_host(value: Any) -> Any:

@@ -4,31 +4,46 @@
     writer = SummaryWriter(comment="_lr0.1")
     writer.add_scalar("loss", loss.item(), global_step=step)
 
-The methods and argument names are torch's. Scalars, hyperparameters and text are
-stored; images, histograms, graphs, embeddings and the rest warn once and do
-nothing, unless `tensorboard=True`, which also writes real event files through
-torch's own SummaryWriter (every call is forwarded to it).
+The methods and argument names are torch's, and so is the life cycle: `log_dir`
+is created at once (save checkpoints next to the logs), `close()` and logging
+again continues the same run, one log directory is one run (a writer on a
+directory that already has a run continues it; `purge_step` drops what it logged
+from that step on), each `add_hparams` call is a child run of its own. Scalars,
+hyperparameters and text are stored; images, histograms, graphs, embeddings and
+the rest warn once and do nothing, unless `tensorboard=True`, which also writes
+real event files through torch's own SummaryWriter (every call is forwarded).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+import sys
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.coerce import any_param
+from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
+from trackboard.loggers.coerce import lenient_step as _torch_step
+from trackboard.loggers.guard import warn_once
+from trackboard.loggers.reopen import (
+    PendingRun, RunHandle, child_run_id, directory_run_id, open_again,
+)
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
-from trackboard.loggers.values import check_step, param_value
 
 # What torch's SummaryWriter can write and our store cannot hold.
 UNSUPPORTED = (
     "add_tensor", "add_histogram", "add_histogram_raw", "add_image", "add_images",
-    "add_image_with_boxes", "add_figure", "add_video", "add_audio", "add_onnx_graph",
+    "add_image_with_boxes", "add_video", "add_audio", "add_onnx_graph",
     "add_graph", "add_embedding", "add_pr_curve", "add_pr_curve_raw",
     "add_custom_scalars_multilinechart", "add_custom_scalars_marginchart",
     "add_custom_scalars", "add_mesh",
@@ -38,99 +53,192 @@ UNSUPPORTED = (
 class SummaryWriter:
     """torch.utils.tensorboard.SummaryWriter's API over a trackboard Run.
 
-    The first six arguments are torch's (`log_dir` names the run when `name` is
-    not given). trackboard's own are keywords: `project`, `name`, `store`,
-    `config` (logged as params), `run` (log into a Run you manage; not finished
-    by close()) and `tensorboard` (also write TensorBoard event files).
+    The first six arguments are torch's. `log_dir` names the run when `name` is
+    not given, and identifies it: a writer on a log directory that already has a
+    run in the store continues that run (TensorBoard, too, shows one run per
+    directory); without `log_dir` every writer starts a new run, in torch's
+    default `runs/<time>_<host><comment>` directory. `purge_step=N` removes the
+    points that earlier writers of this directory logged at steps >= N (resuming
+    from a checkpoint of step N, as in torch).
+
+    trackboard's own arguments are keywords: `project`, `name`, `store`, `config`
+    (logged as params), `id` (the run id, instead of the one derived from
+    `log_dir`), `run` (log into a Run you manage; close() does not finish it)
+    and `tensorboard` (also write TensorBoard event files).
 
     One difference: `global_step=None` stores the next step of that tag (0, 1,
     2, ...) where TensorBoard would store step 0 every time and keep only one.
     """
 
-    def __init__(self, log_dir: str | None = None, comment: str = "",
+    def __init__(self, log_dir: str | os.PathLike[str] | None = None, comment: str = "",
                  purge_step: int | None = None, max_queue: int = 10, flush_secs: int = 120,
                  filename_suffix: str = "", *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
-                 config: Mapping[str, Any] | None = None, run: Run | None = None,
-                 tensorboard: bool = False) -> None:
+                 config: Mapping[str, Any] | None = None, id: str | None = None,  # noqa: A002
+                 run: Run | None = None, tensorboard: bool = False) -> None:
+        named_dir = bool(log_dir)
         if not log_dir:
             # torch's default, so `log_dir` and the tee's directory match it.
             stamp = datetime.now().strftime("%b%d_%H-%M-%S")
             log_dir = os.path.join("runs", stamp + "_" + socket.gethostname() + comment)
-        self.log_dir = str(log_dir)
+        self.log_dir = os.fspath(log_dir)
+        # torch creates the directory at once; scripts save checkpoints into it.
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.purge_step = None if purge_step is None else _torch_step(purge_step)
+        self.max_queue, self.flush_secs = max_queue, flush_secs
+        self.filename_suffix = filename_suffix
         self._owns_run = run is None
-        self.run: Run | NullRun = run if run is not None else start_run(
-            framework="torch", project=project or "default",
-            name=name or os.path.basename(os.path.normpath(self.log_dir)), store=store,
-            config=config)
+        self.run: Run | NullRun | PendingRun
+        if run is not None:
+            self.run = run
+        else:
+            project = project or "default"
+            if id is None and named_dir and not os.environ.get("TRACKBOARD_RUN_ID", "").strip():
+                id = directory_run_id(self.log_dir, project)  # noqa: A001
+            self.run = start_run(
+                framework="torch", project=project, store=store, config=config, id=id,
+                name=name or os.path.basename(os.path.normpath(self.log_dir)))
+        self._handle = RunHandle.of(self.run, "torch")
+        if self.purge_step is not None:
+            self.run.purge(self.purge_step)
+            self.purge_step = None  # like torch: purged once, not again on reopening
+        elif getattr(self.run, "resumed", False) and id is not None:
+            warnings.warn(
+                f"SummaryWriter: the store already has run {self.run.id!r} (log_dir "
+                f"{self.log_dir!r}); continuing it (TensorBoard shows one run per directory), "
+                "and values logged again at a step replace the earlier ones. Pass "
+                "purge_step=N to drop its points from step N on, or use a new log_dir for "
+                "a new run", stacklevel=2)
         self._next_step: dict[str, int] = {}
         self._warned: set[str] = set()
         self._closed = False
+        self._copy = False
+        self.file_writer: FileWriter | None = FileWriter(self)
+        self.all_writers: dict[str, FileWriter] | None = {self.log_dir: self.file_writer}
         self.tensorboard: Any = None
         if tensorboard:
-            require("torch", "torch")
-            tb = require("torch.utils.tensorboard", "tensorboard")
-            self.tensorboard = tb.SummaryWriter(self.log_dir, comment, purge_step, max_queue,
-                                                flush_secs, filename_suffix)
+            self._open_tee(comment, None if purge_step is None else _torch_step(purge_step))
+
+    def _open_tee(self, comment: str = "", purge_step: int | None = None) -> None:
+        require("torch", "torch")
+        tb = require("torch.utils.tensorboard", "tensorboard")
+        self.tensorboard = tb.SummaryWriter(self.log_dir, comment, purge_step,
+                                            self.max_queue, self.flush_secs,
+                                            self.filename_suffix)
 
     def get_logdir(self) -> str:
         """Return the directory where event files will be written."""
         return self.log_dir
 
-    def add_scalar(self, tag: str, scalar_value: Any, global_step: int | None = None,
+    def _get_file_writer(self) -> FileWriter:
+        """torch's accessor: the writer's FileWriter, recreated (the run reopened)
+        after close()."""
+        if self.file_writer is None:
+            self._live_run()
+        assert self.file_writer is not None
+        return self.file_writer
+
+    def add_scalar(self, tag: str, scalar_value: Any, global_step: Any = None,
                    walltime: float | None = None, new_style: bool = False,
                    double_precision: bool = False) -> None:
-        """Add one scalar; `walltime` (seconds since the epoch) overrides the time stamp."""
-        self.run.log({tag: scalar_value}, step=self._step(tag, global_step),
-                     wall_time=walltime)
+        """Add one scalar; `walltime` (seconds since the epoch) overrides the time stamp.
+
+        Values are what torch takes: numbers, one-element tensors and arrays, bools
+        (1.0 / 0.0) and numeric strings; steps are whole numbers (floats are
+        truncated, as torch does)."""
+        step = self._step(tag, global_step)
+        try:
+            self.run.log({tag: scalar_value}, step=step, wall_time=walltime)
+        except ValueError:
+            # The rare paths: a value torch takes and Run does not, or a closed run.
+            self._log_again({tag: scalar_value}, step, walltime)
         if self.tensorboard is not None:
             self.tensorboard.add_scalar(tag, scalar_value, global_step, walltime, new_style,
                                         double_precision)
 
     def add_scalars(self, main_tag: str, tag_scalar_dict: Mapping[str, Any],
-                    global_step: int | None = None, walltime: float | None = None) -> None:
+                    global_step: Any = None, walltime: float | None = None) -> None:
         """Add several scalars of one chart, stored as "main_tag/tag" keys."""
         if not isinstance(tag_scalar_dict, Mapping):
             raise ValueError(f"add_scalars() takes a dict of tag -> value, got "
                              f"{type(tag_scalar_dict).__name__}")
-        self.run.log({f"{main_tag}/{tag}": v for tag, v in tag_scalar_dict.items()},
-                     step=self._step(main_tag, global_step), wall_time=walltime)
+        values = {f"{main_tag}/{tag}": v for tag, v in tag_scalar_dict.items()}
+        step = self._step(main_tag, global_step)
+        try:
+            self.run.log(values, step=step, wall_time=walltime)
+        except ValueError:
+            self._log_again(values, step, walltime)
         if self.tensorboard is not None:
             self.tensorboard.add_scalars(main_tag, tag_scalar_dict, global_step, walltime)
 
     def add_hparams(self, hparam_dict: Mapping[str, Any], metric_dict: Mapping[str, Any],
                     hparam_domain_discrete: Mapping[str, list[Any]] | None = None,
-                    run_name: str | None = None, global_step: int | None = None) -> None:
-        """Record hyperparameters as params and `metric_dict` as metrics at `global_step`
-        (default 0). `hparam_domain_discrete` and `run_name` only concern TensorBoard."""
+                    run_name: str | None = None, global_step: Any = None) -> None:
+        """One hyperparameter trial, as torch writes it: a child run of its own (torch:
+        the sub-directory `run_name`, else a time stamp) holding `hparam_dict` as
+        params and `metric_dict` as metrics at `global_step` (default 0). This
+        writer's run is left alone; the child is tagged `parent` = its id, in the
+        same project, named "<this run's name>/<run_name or time stamp>". Calling
+        again with the same `run_name` updates that child; each call without one
+        adds a trial. `hparam_domain_discrete` only concerns TensorBoard."""
         if not isinstance(hparam_dict, Mapping) or not isinstance(metric_dict, Mapping):
             raise ValueError("add_hparams() takes two dicts: hparam_dict and metric_dict")
-        self.run.log_params({k: param_value(v, strict=False) for k, v in hparam_dict.items()})
-        if metric_dict:
-            self.run.log(dict(metric_dict), step=0 if global_step is None else global_step)
+        step = 0 if global_step is None else _torch_step(global_step)
+        metrics = {k: _torch_scalar(k, v) for k, v in metric_dict.items()}
+        params = {str(k): any_param(v) for k, v in hparam_dict.items()}
+        parent = self._live_run()
+        if parent is not None and not isinstance(parent, NullRun):
+            label = str(run_name) if run_name else repr(time.time())
+            child = start_run(
+                framework="torch", project=parent.project, name=f"{parent.name}/{label}",
+                store=parent.store_url, config=params, tags={"parent": parent.id},
+                id=child_run_id(parent.id, label) if run_name else secrets.token_hex(8),
+                system_metrics=False)
+            with child:
+                if metrics:
+                    child.log(metrics, step=step)
         if self.tensorboard is not None:
             self.tensorboard.add_hparams(dict(hparam_dict), dict(metric_dict),
                                          hparam_domain_discrete, run_name, global_step)
 
-    def add_text(self, tag: str, text_string: str, global_step: int | None = None,
+    def add_text(self, tag: str, text_string: Any, global_step: Any = None,
                  walltime: float | None = None) -> None:
         """Store text as the run's tag `tag` (the latest text per tag is kept)."""
-        self.run.set_tags({tag: str(text_string)})
+        run = self._live_run()
+        if run is not None:
+            run.set_tags({tag: str(text_string)})
         if self.tensorboard is not None:
             self.tensorboard.add_text(tag, text_string, global_step, walltime)
 
+    def add_figure(self, tag: str, figure: Any, global_step: Any = None, close: bool = True,
+                   walltime: float | None = None) -> None:
+        """Not stored (warns once); like torch, `close=True` closes the figure(s)."""
+        self._unsupported("add_figure", tag, figure, global_step, close, walltime)
+        if close and self.tensorboard is None:  # the tee's own add_figure closes them
+            pyplot = sys.modules.get("matplotlib.pyplot")
+            if pyplot is not None:  # no pyplot imported: no figure is open in it
+                figures = figure if isinstance(figure, list) else [figure]
+                for fig in figures:
+                    pyplot.close(fig)
+
     def flush(self) -> None:
         """Wait until everything added so far is in the store (and on disk, with the tee)."""
-        self.run.flush()
+        if not isinstance(self.run, PendingRun):
+            self.run.flush()
         if self.tensorboard is not None:
             self.tensorboard.flush()
 
     def close(self, status: str = "finished") -> None:
-        """Finish the run (unless it was passed in) and close the tee. Idempotent."""
+        """Finish the run (unless it was passed in or this is a copy in another
+        process) and close the tee. Idempotent; logging afterwards reopens the
+        same run, as torch reopens its event file."""
         if self._closed:
             return
         self._closed = True
-        if self._owns_run:
+        self.file_writer = self.all_writers = None
+        if isinstance(self.run, PendingRun):
+            pass  # a copy that never logged: nothing to flush
+        elif self._owns_run and not self._copy:
             self.run.finish(status)
         else:
             self.run.flush()
@@ -144,23 +252,210 @@ class SummaryWriter:
                  tb: TracebackType | None) -> None:
         self.close(exit_status(exc_type))
 
-    def _step(self, tag: str, global_step: int | None) -> int:
-        step = self._next_step.get(tag, 0) if global_step is None else check_step(global_step)
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy for another process: the run's handle, not the run (its threads and
+        locks stay here). The copy opens the same run on first use and never
+        finishes it; the tee is opened again there (a new event file in the same
+        directory, which TensorBoard reads as the same run)."""
+        if isinstance(self.run, Run):
+            self.run.flush(5.0)  # the copy reads where the run stands from the store
+        state = self.__dict__.copy()
+        state["run"] = None
+        state["tensorboard"] = self.tensorboard is not None
+        state["file_writer"] = state["all_writers"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        tee = state.pop("tensorboard")
+        self.__dict__.update(state)
+        self._copy = True
+        self._closed = False
+        self.tensorboard = None
+        self.run = PendingRun(self._open_copy, self._handle)
+        self.file_writer = FileWriter(self)
+        self.all_writers = {self.log_dir: self.file_writer}
+        if tee:
+            self._open_tee()
+
+    def _open_copy(self) -> Run | NullRun:
+        self.run = open_again(self, self._handle, copy=True)
+        return self.run
+
+    def _step(self, tag: str, global_step: Any) -> int:
+        if global_step is None:
+            step = self._next_step.get(tag, 0)
+        elif type(global_step) is int and global_step >= 0:
+            step = global_step
+        else:
+            step = _torch_step(global_step)
         self._next_step[tag] = step + 1
         return step
+
+    def _live_run(self) -> Run | NullRun | None:
+        """The run to log into: reopened (the same run) when this writer closed it,
+        None (warned once) when a run passed as run= has been finished."""
+        run = self.run
+        if isinstance(run, PendingRun):
+            return self._open_copy()
+        if not run.finished:
+            if self._closed:
+                self._closed = False
+                self.file_writer = FileWriter(self)
+                self.all_writers = {self.log_dir: self.file_writer}
+            return run
+        if not self._owns_run:
+            warn_once(self, "finished", f"trackboard: the run {run.id!r} passed to "
+                      "SummaryWriter(run=...) is finished; what this writer logs from now on "
+                      "is NOT stored: give it a run that is still open")
+            return None
+        self.run = open_again(self, self._handle, copy=self._copy)
+        self._closed = False
+        self.file_writer = FileWriter(self)
+        self.all_writers = {self.log_dir: self.file_writer}
+        return self.run
+
+    def _log_again(self, values: Mapping[str, Any], step: int,
+                   walltime: float | None) -> None:
+        """The slow path of add_scalar(s): values as torch converts them (ValueError
+        for what torch refuses too), into the run reopened if it was closed."""
+        converted = {k: _torch_scalar(k, v) for k, v in values.items()}
+        run = self._live_run()
+        if run is not None:
+            run.log(converted, step=step, wall_time=walltime)
+
+    def _add_summary(self, summary: Any, global_step: Any = None,
+                     walltime: float | None = None) -> None:
+        """A TensorBoard Summary proto handed to file_writer.add_summary: its scalars
+        are logged, hparams session info becomes params, text becomes tags."""
+        scalars, params, texts, skipped = _read_summary(summary)
+        step = 0 if global_step is None else _torch_step(global_step)
+        run = self._live_run()
+        if run is not None:
+            if scalars:
+                run.log(scalars, step=step, wall_time=walltime)
+            if params:
+                run.log_params(params)
+            if texts:
+                run.set_tags(texts)
+        for plugin in skipped:
+            self._unsupported(f"file_writer.add_summary() of {plugin} data")
+        if self.tensorboard is not None:
+            self.tensorboard._get_file_writer().add_summary(summary, global_step, walltime)
 
     def _unsupported(self, method: str, *args: Any, **kwargs: Any) -> None:
         if method not in self._warned:
             self._warned.add(method)
             where = ("written to TensorBoard only" if self.tensorboard is not None
                      else "ignored; pass tensorboard=True to also write TensorBoard files")
-            warnings.warn(f"trackboard stores scalars, hparams and text; {method}() is "
-                          f"{where}", stacklevel=3)
-        if self.tensorboard is not None:
+            what = method if " " in method else method + "()"
+            warnings.warn(f"trackboard stores scalars, hparams and text; {what} is {where}",
+                          stacklevel=3)
+        if self.tensorboard is not None and method.startswith("add_"):
             getattr(self.tensorboard, method)(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"SummaryWriter(log_dir={self.log_dir!r}, run={self.run!r})"
+
+
+class FileWriter:
+    """`SummaryWriter.file_writer` (and `_get_file_writer()`, `all_writers`) for code
+    that reaches past the writer, as Lightning's TensorBoardLogger and many scripts
+    do to write hparams into the run itself:
+
+        exp, ssi, sei = torch.utils.tensorboard.summary.hparams(hparams, metrics)
+        writer.file_writer.add_summary(ssi)          # params of this run
+
+    `add_summary` / `add_event` store the scalars, hparams and text in a Summary
+    proto; `flush` flushes the writer; `close` only flushes (the run is the
+    SummaryWriter's to finish)."""
+
+    def __init__(self, writer: SummaryWriter) -> None:
+        self._writer = writer
+
+    def get_logdir(self) -> str:
+        return self._writer.log_dir
+
+    def add_summary(self, summary: Any, global_step: Any = None,
+                    walltime: float | None = None) -> None:
+        self._writer._add_summary(summary, global_step, walltime)
+
+    def add_event(self, event: Any, step: Any = None, walltime: float | None = None) -> None:
+        if event.HasField("summary"):
+            self._writer._add_summary(event.summary, event.step if step is None else step,
+                                      walltime if walltime is not None
+                                      else (event.wall_time or None))
+
+    def add_graph(self, *args: Any, **kwargs: Any) -> None:
+        self._writer._unsupported("file_writer.add_graph")
+
+    def add_onnx_graph(self, *args: Any, **kwargs: Any) -> None:
+        self._writer._unsupported("file_writer.add_onnx_graph")
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.flush()
+
+    def reopen(self) -> None:
+        """Nothing to reopen: the run stays open until the SummaryWriter closes it."""
+
+    def __repr__(self) -> str:
+        return f"FileWriter(log_dir={self._writer.log_dir!r})"
+
+
+def _read_summary(summary: Any) -> tuple[dict[str, float], dict[str, Any], dict[str, str],
+                                         list[str]]:
+    """A TensorBoard Summary (proto or its bytes) as (scalars, hparams, texts, the
+    plugins of the values left out)."""
+    if isinstance(summary, (bytes, bytearray)):
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary.FromString(bytes(summary))
+    scalars: dict[str, float] = {}
+    params: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    skipped: list[str] = []
+    for value in summary.value:
+        plugin = value.metadata.plugin_data.plugin_name
+        kind = value.WhichOneof("value")
+        if kind == "simple_value":
+            scalars[value.tag] = float(value.simple_value)
+        elif plugin == "scalars" and kind == "tensor":
+            scalars[value.tag] = float(_tensor_values(value.tensor)[0])
+        elif plugin == "hparams":
+            params.update(_session_hparams(value.metadata.plugin_data.content))
+        elif plugin == "text" and kind == "tensor":
+            texts[value.tag.removesuffix("/text_summary")] = "\n".join(
+                s.decode("utf-8", "replace") for s in value.tensor.string_val)
+        else:
+            skipped.append(plugin or kind or "empty")
+    return scalars, params, texts, skipped
+
+
+def _tensor_values(tensor: Any) -> Iterable[float]:
+    for field in ("double_val", "float_val", "int64_val", "int_val"):
+        values = getattr(tensor, field)
+        if len(values):
+            return list(values)
+    from tensorboard.util.tensor_util import make_ndarray
+
+    return [float(v) for v in np.asarray(make_ndarray(tensor)).ravel()]
+
+
+def _session_hparams(content: bytes) -> dict[str, Any]:
+    """The hyperparameters of an hparams plugin's session-start record ({} for the
+    experiment and session-end records, which hold no values)."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data = plugin_data_pb2.HParamsPluginData.FromString(content)
+    if not data.HasField("session_start_info"):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in data.session_start_info.hparams.items():
+        kind = value.WhichOneof("kind")
+        out[key] = None if kind in (None, "null_value") else getattr(value, kind)
+    return out
 
 
 def _make_unsupported(method: str) -> Any:

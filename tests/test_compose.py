@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import compose as c
 
-SERVICES = ("db", "dashboard", "tensorboard", "visdom")
+SERVICES = ("db", "roles", "migrate", "dashboard", "tensorboard", "visdom")
 VIEWERS = ("tensorboard", "visdom")
 UI_COMMAND = ["trackboard", "ui", "--host", "0.0.0.0", "--port", "8501"]
 
@@ -46,13 +46,13 @@ def test_services_images_and_builds(doc: dict[str, Any]) -> None:
     services = doc["services"]
     assert set(SERVICES) <= set(services), f"missing services: {set(SERVICES) - set(services)}"
     assert services["db"]["image"] == "postgres:16"
-    for name in ("dashboard", "tensorboard"):
+    for name in ("migrate", "dashboard", "tensorboard"):
         build = services[name]["build"]
         assert build["context"] == "." and build["dockerfile"] == "Dockerfile"
         assert build["target"] == "dashboard"
     assert services["visdom"]["build"]["target"] == "visdom"
     stage_names = {s.name for s in c.dockerfile_stages()}
-    for name in ("dashboard", "tensorboard", "visdom"):
+    for name in ("migrate", "dashboard", "tensorboard", "visdom"):
         assert services[name]["build"]["target"] in stage_names
 
 
@@ -74,15 +74,25 @@ def test_db_has_named_volume_healthcheck_and_init_scripts(doc: dict[str, Any]) -
     assert "-h 127.0.0.1" in command
     mounts = {v.split(":")[1]: v.split(":")[0] for v in db["volumes"]}
     assert c.ROOT.joinpath(mounts["/docker-entrypoint-initdb.d"], c.INITDB_SCRIPT.name).exists()
-    sql_dir = c.ROOT / mounts["/trackboard/sql"]
-    assert (sql_dir / c.READONLY_SQL.name).exists()
-    # The init script reads the SQL from where the compose file mounts it.
-    assert f"/trackboard/sql/{c.READONLY_SQL.name}" in c.INITDB_SCRIPT.read_text()
+    assert c.ROOT.joinpath(mounts["/trackboard/roles.sh"]) == c.ROLES_SCRIPT
+    assert (c.ROOT / mounts["/trackboard/sql"] / c.ROLES_SQL.name).exists()
+    # The init script runs the roles script from where the compose file mounts it.
+    assert "sh /trackboard/roles.sh" in c.INITDB_SCRIPT.read_text()
 
 
-def test_dashboard_waits_for_healthy_db(doc: dict[str, Any]) -> None:
-    dashboard = doc["services"]["dashboard"]
-    assert dashboard["depends_on"]["db"]["condition"] == "service_healthy"
+def test_roles_then_migrations_then_dashboard(doc: dict[str, Any]) -> None:
+    """roles (every `up`) -> migrate (one-shot, the owner) -> dashboard (read-only)."""
+    services = doc["services"]
+    roles, migrate, dashboard = services["roles"], services["migrate"], services["dashboard"]
+    assert roles["depends_on"]["db"]["condition"] == "service_healthy"
+    assert roles["image"] == services["db"]["image"], "psql of the same PostgreSQL version"
+    assert roles["entrypoint"] == ["sh", "/trackboard/roles.sh"]
+    assert "./docker/roles.sh:/trackboard/roles.sh:ro" in roles["volumes"]
+    assert migrate["depends_on"]["roles"]["condition"] == "service_completed_successfully"
+    assert migrate["command"] == ["trackboard", "db", "upgrade"]
+    assert dashboard["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    for name in ("roles", "migrate"):
+        assert services[name]["restart"] == "no", f"{name} is a one-shot"
     health = " ".join(dashboard["healthcheck"]["test"])
     assert "http://127.0.0.1:8501/_stcore/health" in health
 
@@ -149,22 +159,35 @@ def test_no_literal_passwords_in_compose_file(doc: dict[str, Any],
     assert checked >= 6
 
 
-def test_dashboard_store_urls_use_the_readonly_role_and_owner(resolved: dict[str, Any],
-                                                             example_env: dict[str, str]) -> None:
-    env = c.env_entries(resolved["services"]["dashboard"])
+def test_each_service_holds_only_its_own_role(resolved: dict[str, Any],
+                                             example_env: dict[str, str]) -> None:
     e = example_env
-    assert env["TRACKBOARD_STORE"] == (
-        f"postgresql+psycopg://{e['TRACKBOARD_RO_USER']}:{e['TRACKBOARD_RO_PASSWORD']}"
-        f"@db:5432/{e['POSTGRES_DB']}")
-    assert env["TRACKBOARD_MIGRATE_STORE"] == (
-        f"postgresql+psycopg://{e['POSTGRES_USER']}:{e['POSTGRES_PASSWORD']}"
-        f"@db:5432/{e['POSTGRES_DB']}")
-    db_env = c.env_entries(resolved["services"]["db"])
-    assert db_env["TRACKBOARD_RO_USER"] == e["TRACKBOARD_RO_USER"]
-    assert db_env["POSTGRES_USER"] == e["POSTGRES_USER"]
+    services = resolved["services"]
+
+    def url(user: str, password: str) -> str:
+        return f"postgresql+psycopg://{e[user]}:{e[password]}@db:5432/{e['POSTGRES_DB']}"
+
+    dashboard = c.env_entries(services["dashboard"])
+    assert dashboard["TRACKBOARD_STORE"] == url("TRACKBOARD_RO_USER", "TRACKBOARD_RO_PASSWORD")
+    assert c.env_entries(services["migrate"])["TRACKBOARD_STORE"] == url(
+        "TRACKBOARD_OWNER_USER", "TRACKBOARD_OWNER_PASSWORD")
+    # The long-running dashboard never holds a password that can write or migrate.
+    for key in ("POSTGRES_PASSWORD", "TRACKBOARD_OWNER_PASSWORD", "TRACKBOARD_WRITER_PASSWORD"):
+        assert e[key] not in " ".join(dashboard.values()), key
+    assert not any("MIGRATE" in k for k in dashboard)
+    roles = c.env_entries(services["roles"])
+    assert roles["PGHOST"] == "db" and roles["PGUSER"] == e["POSTGRES_USER"]
+    assert roles["PGPASSWORD"] == e["POSTGRES_PASSWORD"]
+    users = {e[k] for k in ("POSTGRES_USER", "TRACKBOARD_OWNER_USER", "TRACKBOARD_WRITER_USER",
+                            "TRACKBOARD_RO_USER")}
+    assert len(users) == 4, "superuser, owner, writer and reader are four different roles"
+    # The Export page in the image: writes under the shared volume, pushes to compose's Visdom.
+    assert dashboard["TRACKBOARD_EXPORT_DIR"] == "/exports"
+    assert dashboard["TRACKBOARD_VISDOM_URL"] == "http://visdom:8097"
+    assert "exports:/exports" in services["dashboard"]["volumes"]
 
 
-def test_dashboard_upgrades_before_ui_on_all_interfaces(doc: dict[str, Any]) -> None:
+def test_entrypoint_waits_then_runs_the_command_and_never_migrates(doc: dict[str, Any]) -> None:
     stages = {s.name: s for s in c.dockerfile_stages()}
     entrypoint = c.exec_form(stages["dashboard-base"].args("ENTRYPOINT")[-1])
     assert entrypoint == ["trackboard-entrypoint"]
@@ -173,21 +196,36 @@ def test_dashboard_upgrades_before_ui_on_all_interfaces(doc: dict[str, Any]) -> 
     command = doc["services"]["dashboard"]["command"]
     assert command[:6] == UI_COMMAND and "--read-only" in command
     assert c.exec_form(stages["dashboard"].args("CMD")[-1]) == UI_COMMAND
-    # The entrypoint: wait for the db, upgrade, then exec the command, in that order.
     steps = [line.strip() for line in c.ENTRYPOINT.read_text().splitlines()
              if line.strip() and not line.strip().startswith("#")]
     text = "\n".join(steps)
-    wait = text.index("python -m trackboard.storage.wait_ready")
-    upgrade = text.index("trackboard db upgrade")
-    run = text.index('exec "$@"')
-    assert wait < upgrade < run
-    assert steps[0] == "set -eu", "a failed wait or upgrade must stop the container"
+    assert text.index("python -m trackboard.storage.wait_ready") < text.index('exec "$@"')
+    assert "db upgrade" not in text, "migrations are the one-shot migrate service's job"
+    assert steps[0] == "set -eu", "a failed wait must stop the container"
     assert "--store" not in text, "URLs go through the environment, not the command line"
+
+
+def test_shell_scripts_keep_lf_line_endings() -> None:
+    attributes = c.ROOT.joinpath(".gitattributes").read_text().splitlines()
+    assert "*.sh      text eol=lf" in attributes
+    for script in (c.ENTRYPOINT, c.ROLES_SCRIPT, c.INITDB_SCRIPT):
+        assert b"\r" not in script.read_bytes(), script
+        assert script.read_text().startswith("#!/bin/sh\n"), script
+    for script in c.ROOT.glob(".ci/*"):
+        assert b"\r" not in script.read_bytes(), script
+
+
+def test_no_file_refers_to_a_missing_readme() -> None:
+    tracked = [p for p in (c.COMPOSE_FILE, c.DOCKERFILE, c.ENV_EXAMPLE, c.ENTRYPOINT,
+                           c.ROLES_SCRIPT, c.INITDB_SCRIPT, c.ROLES_SQL)]
+    for path in tracked:
+        for name in re.findall(r"\b(README[\w.]*\.md)", path.read_text()):
+            assert (c.ROOT / name).exists(), f"{path.name} refers to {name}, which does not exist"
 
 
 def test_viewers_are_optional_and_serve_the_shared_exports(doc: dict[str, Any]) -> None:
     services = doc["services"]
-    for name in ("db", "dashboard"):
+    for name in ("db", "roles", "migrate", "dashboard"):
         assert "profiles" not in services[name], f"{name} must start with plain `up`"
     for name in VIEWERS:
         assert services[name]["profiles"] == ["viewers"]
@@ -226,7 +264,7 @@ def test_dockerfile_slim_image_without_torch_as_non_root() -> None:
     assert stages_list[-1].name == "dashboard", "plain `docker build .` must give the dashboard"
     installs = [seg.strip() for s in stages_list for run in s.args("RUN")
                 for seg in run.split("&&") if "pip install" in seg]
-    assert any("[dashboard,postgres,tensorboard]" in seg for seg in installs), installs
+    assert any("[dashboard,postgres,tensorboard,visdom]" in seg for seg in installs), installs
     for seg in installs:
         packages = [w for w in shlex.split(seg)[2:] if not w.startswith("-")]
         assert not any(re.match(r"(torch|lightning|tensorflow|jax)\b", p.split("/")[-1])
@@ -255,12 +293,10 @@ def test_dockerignore_keeps_secrets_and_databases_out() -> None:
 
 def test_readme_team_setup_has_the_commands(example_env: dict[str, str]) -> None:
     readme = c.ROOT / "README.md"
-    if not (readme.exists() and "Team setup" in readme.read_text()):
-        readme = c.ROOT / "README.team.md"
     text = readme.read_text()
     for snippet in ("cp .env.example .env", "docker compose up -d",
                     "docker compose --profile viewers up -d",
                     "TRACKBOARD_STORE=postgresql+psycopg://", "pip install 'trackboard[postgres]'",
-                    "TRACKBOARD_DB_BIND", "pg_dump", "docker/sql/readonly-role.sql",
+                    "TRACKBOARD_DB_BIND", "pg_dump", "docker/roles.sh", "TRACKBOARD_WRITER_USER",
                     "trackboard export tensorboard /exports/tb"):
         assert snippet in text, f"{readme.name} lacks {snippet!r}"

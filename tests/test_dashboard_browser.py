@@ -60,9 +60,10 @@ def test_html_in_names_and_params_is_inert(sqlite_url: str) -> None:
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(f"{base}/run?run={ids['xss']}")
-        page.get_by_text(XSS_PARAM, exact=True).wait_for(timeout=60_000)
+        # Params and tags are in st.dataframe (a canvas); its accessible table holds the text.
+        page.get_by_text(XSS_PARAM, exact=True).wait_for(state="attached", timeout=60_000)
         assert page.get_by_text(XSS_NAME, exact=True).is_visible()
-        assert page.get_by_text("<b>bold</b>", exact=True).is_visible()
+        page.get_by_text("<b>bold</b>", exact=True).wait_for(state="attached", timeout=30_000)
         page.goto(f"{base}/compare?runs={ids['xss']}&metrics=loss")
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         page.wait_for_timeout(1000)

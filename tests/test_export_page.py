@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from tests.support.ports import free_port
 from trackboard.loggers import Run
 
-PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "export.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "export.py")
 
 
 @pytest.fixture
@@ -30,12 +30,12 @@ def test_selection_from_url_exports_to_tensorboard(seeded: list[Run], tmp_path: 
     at.query_params["runs"] = seeded[1].id
     at.run()
     assert not at.exception
-    assert "run1" in at.caption[0].value and "run0" not in at.caption[0].value
+    assert "run1" in at.text[0].value and "run0" not in at.text[0].value
     assert len(at.get("download_button")) == 1
     at.text_input(key="export_tb_dir").set_value(str(tmp_path / "tb"))
     at.button(key="export_tb").click().run()
     assert not at.exception
-    assert "exported 1 run(s), 5 points" in at.success[0].value
+    assert "exported 1 run\\(s\\), 5 points" in at.success[0].value  # markdown-escaped
     assert len(list((tmp_path / "tb").rglob("*tfevents*"))) == 1
 
 

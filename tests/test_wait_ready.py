@@ -95,39 +95,36 @@ def test_waits_for_a_server_that_starts_later() -> None:
             postgres.remove(server)
 
 
-def test_entrypoint_waits_upgrades_then_runs_the_command(pg_url: str, tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+def test_entrypoint_waits_then_runs_the_command(pg_url: str, tmp_path: Path) -> None:
+    """As compose's one-shot `migrate` service uses it: wait, then `trackboard db upgrade`."""
     owner = _with_password(pg_url)
-    done = subprocess.run(
-        ["sh", str(ENTRYPOINT), "sh", "-c",
-         'echo "migrate=${TRACKBOARD_MIGRATE_STORE:-unset}"; touch "$MARKER"; '
-         "trackboard db current"],
-        env=_env(TRACKBOARD_MIGRATE_STORE=owner, TRACKBOARD_STORE=owner, MARKER=str(marker),
-                 TRACKBOARD_DB_WAIT_S="20"),
-        capture_output=True, text=True, timeout=120)
+    done = subprocess.run(["sh", str(ENTRYPOINT), "trackboard", "db", "upgrade"],
+                          env=_env(TRACKBOARD_STORE=owner, TRACKBOARD_DB_WAIT_S="20"),
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     head = head_revision()
     assert "accepts connections" in lines[0]
     assert lines[1].startswith("upgraded postgresql+psycopg://postgres:***@") \
         and lines[1].endswith(f"from schema (empty) to {head}")
-    # The command never sees the owner's URL, and finds the schema in place.
-    assert lines[2] == "migrate=unset"
-    assert lines[3] == f"database: {head}; this trackboard: {head}"
-    assert marker.exists()
     assert SECRET not in done.stdout + done.stderr
-    # A restart finds the schema current and says so.
-    again = subprocess.run(["sh", str(ENTRYPOINT), "true"], env=_env(TRACKBOARD_STORE=owner),
+    # The dashboard's start: the entrypoint only waits (no upgrade), then runs the command.
+    marker = tmp_path / "ran"
+    again = subprocess.run(["sh", str(ENTRYPOINT), "sh", "-c",
+                            'touch "$MARKER"; trackboard db current'],
+                           env=_env(TRACKBOARD_STORE=owner, MARKER=str(marker)),
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    assert f"is up to date (schema {head})" in again.stdout
+    assert "upgraded" not in again.stdout
+    assert again.stdout.splitlines()[-1] == f"database: {head}; this trackboard: {head}"
+    assert marker.exists()
 
 
 def test_entrypoint_stops_when_the_database_never_comes(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     url = f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:{free_port()}/trackboard"
     done = subprocess.run(["sh", str(ENTRYPOINT), "touch", str(marker)],
-                          env=_env(TRACKBOARD_MIGRATE_STORE=url, TRACKBOARD_DB_WAIT_S="1"),
+                          env=_env(TRACKBOARD_STORE=url, TRACKBOARD_DB_WAIT_S="1"),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "did not accept connections within 1 s" in done.stderr

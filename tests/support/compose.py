@@ -24,8 +24,9 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
-INITDB_SCRIPT = ROOT / "docker" / "initdb" / "10-readonly-role.sh"
-READONLY_SQL = ROOT / "docker" / "sql" / "readonly-role.sql"
+INITDB_SCRIPT = ROOT / "docker" / "initdb" / "10-roles.sh"
+ROLES_SCRIPT = ROOT / "docker" / "roles.sh"
+ROLES_SQL = ROOT / "docker" / "sql" / "roles.sql"
 SCHEMA_FILE = Path(__file__).with_name("compose_spec.json")
 
 # $$ (a literal $), ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?err}, ${NAME?err}, $NAME

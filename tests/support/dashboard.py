@@ -58,7 +58,26 @@ def ui_server(store_url: str, *extra: str, env: dict[str, str] | None = None
            "--port", str(port), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    yield from _serve(f"http://127.0.0.1:{port}", proc)
+
+
+@contextmanager
+def streamlit_server(store_url: str, env: dict[str, str] | None = None
+                     ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`streamlit run dashboard/app.py` from the repository root, as the README says
+    (store in $TRACKBOARD_STORE); only the port is chosen, so tests can run side by side."""
+    port = free_port()
+    cmd = [str(Path(sys.executable).with_name("streamlit")), "run", "dashboard/app.py",
+           "--server.port", str(port)]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRACKBOARD_UI_")}
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True,
+                            env={**clean, "TRACKBOARD_STORE": store_url, **(env or {})})
+    yield from _serve(f"http://127.0.0.1:{port}", proc)
+
+
+def _serve(base: str, proc: subprocess.Popen[str]
+           ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     try:
         wait_http(base + "/_stcore/health", timeout=60)
         yield base, proc

@@ -39,7 +39,7 @@ try:
                       tuple(st.session_state["runs_params"]),
                       tuple(st.session_state["runs_metrics"]))
 except FilterError as exc:
-    st.error(f"Bad filter {exc}")
+    st.error(tables.md_escape(f"Bad filter {exc}"))  # the filter may come from a link
     st.code(exc.pointer(), language=None)
     st.stop()
 frame = tables.search(frame, st.session_state["runs_search"])
@@ -78,7 +78,7 @@ if st.session_state["runs_pick"] != selected:
     selected = state.selected_runs()
 
 if st.button("Compare selected", type="primary", disabled=not selected, key="runs_compare"):
-    st.switch_page("pages/compare.py", query_params={"runs": ",".join(selected)})
+    st.switch_page("views/compare.py", query_params={"runs": ",".join(selected)})
 
 if not src.read_only and selected:
     with st.expander("Edit runs"):
@@ -92,7 +92,7 @@ if not src.read_only and selected:
                 data.runs.clear()
                 st.success("Renamed.")
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(tables.md_escape(str(exc)))
         t1, t2, t3 = st.columns([2, 2, 1])
         tag_key = t1.text_input("Tag", key="runs_tag_key")
         tag_value = t2.text_input("Value", key="runs_tag_value")

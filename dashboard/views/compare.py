@@ -15,7 +15,7 @@ run_ids = state.selected_runs()
 if not run_ids:
     st.info("No runs selected. Pick some on the Runs page, or open a link such as "
             "`/compare?runs=<id>,<id>`.")
-    st.page_link("pages/runs.py", label="Go to Runs")
+    st.page_link("views/runs.py", label="Go to Runs")
     st.stop()
 
 info = data.runs_info(src.url, src.read_only, tuple(run_ids))
@@ -98,7 +98,8 @@ def parse_range(text: str) -> tuple[int | None, int | None] | None:
     try:
         return (int(lo) if lo.strip() else None, int(hi) if sep and hi.strip() else None)
     except ValueError:
-        st.warning(f"Step range {text!r} is not like 1000-2000; showing all steps.")
+        st.warning(tables.md_escape(f"Step range {text!r} is not like 1000-2000; "
+                                    "showing all steps."))
         return None
 
 
@@ -152,7 +153,7 @@ def draw_charts() -> None:
     hist = load_history()
     x_values = hist[hist["key"] == x_axis] if x_axis not in charts.X_AXES else None
     if not chart_list:
-        st.info("No metric matches. Available: " + ", ".join(available))
+        st.info(tables.md_escape("No metric matches. Available: " + ", ".join(available)))
         return
     cols = st.columns(2)
     for i, (title, keys) in enumerate(chart_list):

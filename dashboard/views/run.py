@@ -23,14 +23,17 @@ if not run_id:
 try:
     info = data.run_info(src.url, src.read_only, run_id)
 except (RunNotFoundError, KeyError) as exc:
-    st.error(str(exc).strip("'\""))
+    st.error(tables.md_escape(str(exc).strip("'\"")))
     st.stop()
 
-st.subheader(tables.md_escape(info["name"]))
+# Run names, params and tags are user text: st.text and st.dataframe show them as
+# typed (st.subheader and st.table would read them as markdown).
+st.text(info["name"])
 fields = {k: tables.shown(info.get(k)) for k in (
     "id", "project", "status", "framework", "host", "git_commit", "created_at", "ended_at")}
 fields["duration (s)"] = f"{info['duration']:.1f}"
-st.table(pd.DataFrame({"field": list(fields), "value": list(fields.values())}).set_index("field"))
+st.dataframe(pd.DataFrame({"field": list(fields), "value": list(fields.values())}
+                          ).set_index("field"), key="run_fields", width="stretch")
 if info.get("command"):
     st.code(info["command"], language="bash")
 if info.get("notes"):
@@ -39,13 +42,13 @@ if info.get("notes"):
 left, right = st.columns(2)
 with left:
     st.markdown("**Params**")
-    st.table(pd.DataFrame({"param": list(info["params"]),
-                           "value": [tables.shown(v) for v in info["params"].values()]}
-                          ).set_index("param"))
+    st.dataframe(pd.DataFrame({"param": list(info["params"]),
+                               "value": [tables.shown(v) for v in info["params"].values()]}
+                              ).set_index("param"), key="run_params", width="stretch")
 with right:
     st.markdown("**Tags**")
-    st.table(pd.DataFrame({"tag": list(info["tags"]), "value": list(info["tags"].values())}
-                          ).set_index("tag"))
+    st.dataframe(pd.DataFrame({"tag": list(info["tags"]), "value": list(info["tags"].values())}
+                              ).set_index("tag"), key="run_tags", width="stretch")
 
 st.markdown("**Metrics**")
 summary = pd.DataFrame.from_dict(info["metrics"], orient="index")

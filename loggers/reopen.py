@@ -1,0 +1,128 @@
+"""Opening a writer's run again: after close(), and in an unpickled copy.
+
+torch's SummaryWriter reopens its event file when it is used after close(), and
+TensorBoard shows every writer of one log directory as one run. The writers here
+(`loggers.torch.SummaryWriter`, `loggers.jax.MetricWriter`) keep that: each
+remembers how to find its run again (`RunHandle`: the run's id and where it is
+stored) and continues the SAME run through the Run API's `id=` / `resume="allow"`.
+
+A writer sent to another process (multiprocessing, `mp.spawn`) carries only its
+handle; its copy opens the run on first use (`PendingRun`), so the rank check of
+`start_run` runs in the child after the user's code set up distributed training.
+A copy never finishes the run: the writer that created it does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trackboard.loggers import run as run_module
+from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.guard import warn_once
+from trackboard.loggers.run import Run
+
+
+def directory_run_id(directory: str, project: str) -> str:
+    """The run id of a log directory: the same absolute path (and project) always
+    gives the same id, so reopening a directory continues its run, as TensorBoard
+    shows one run per directory.
+
+    >>> directory_run_id("runs/exp1", "churn") == directory_run_id("./runs/exp1/", "churn")
+    True
+    >>> directory_run_id("runs/exp1", "churn") == directory_run_id("runs/exp2", "churn")
+    False
+    >>> len(directory_run_id("runs/exp1", "churn"))
+    23
+    """
+    path = os.path.abspath(os.path.normpath(os.fspath(directory)))
+    return "tb-" + hashlib.sha256(f"{project}\0{path}".encode()).hexdigest()[:20]
+
+
+def child_run_id(parent_id: str, child_name: str) -> str:
+    """The id of a named child run (add_hparams' run_name) of a parent run:
+    logging the same child again continues it instead of adding a duplicate.
+
+    >>> child_run_id("tb-1", "trial-3") == child_run_id("tb-1", "trial-3")
+    True
+    >>> child_run_id("tb-1", "trial-3") == child_run_id("tb-2", "trial-3")
+    False
+    """
+    return "hp-" + hashlib.sha256(f"{parent_id}\0{child_name}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """What it takes to open a writer's run again, in this process or another.
+
+    `id` is empty for a rank that does not log (its copies do not log either).
+    """
+
+    framework: str
+    id: str
+    project: str
+    store: str | None
+
+    @classmethod
+    def of(cls, run: Run | NullRun, framework: str) -> RunHandle:
+        if isinstance(run, NullRun):
+            return cls(framework, "", "", None)
+        return cls(framework, run.id, run.project, run.store_url)
+
+    def open(self, *, copy: bool) -> Run | NullRun:
+        """The run again (status back to "running"), or a NullRun on a rank that does
+        not log. No system metrics: a copy's creator samples them already, and a
+        reopened run's sampler would count its samples from 0 again, over the ones
+        the run stored before. A copy is left out of the finish-at-exit list: the
+        process that created the writer finishes the run, not every process that
+        received a copy of it."""
+        if not self.id:
+            return NullRun()
+        run = start_run(framework=self.framework, project=self.project, store=self.store,
+                        id=self.id, resume="allow", system_metrics=False)
+        if copy and isinstance(run, Run):
+            run_module._active.discard(run)
+        return run
+
+
+class PendingRun:
+    """Stands in for the run of an unpickled writer until its first use, which opens it.
+
+    `open_run` opens the run and installs it on the writer (so later calls go
+    straight to the run); attribute access here forwards to it.
+    """
+
+    def __init__(self, open_run: Callable[[], Run | NullRun], handle: RunHandle) -> None:
+        self._open_run = open_run
+        self.handle = handle
+
+    @property
+    def id(self) -> str:
+        return self.handle.id
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._open_run(), name)
+
+    def __repr__(self) -> str:
+        return f"PendingRun(id={self.handle.id!r})"
+
+
+def open_again(owner: object, handle: RunHandle, *, copy: bool) -> Run | NullRun:
+    """`handle.open()`, but trouble with the store warns once (on `owner`) and the
+    values go to a NullRun instead of stopping the user's training loop."""
+    try:
+        return handle.open(copy=copy)
+    except Exception as exc:  # noqa: BLE001 - trackboard's own trouble never stops training
+        warn_once(owner, f"reopen:{type(exc).__name__}",
+                  f"trackboard: could not open run {handle.id!r} again ({type(exc).__name__}: "
+                  f"{exc}); what this writer logs from now on is NOT stored")
+        return NullRun()
