@@ -1,9 +1,12 @@
 """Export runs to TensorBoard event files (no TensorFlow needed).
 
 One directory per run, `<project>/<name>-<id[:8]>`, holding one event file:
-  - every metric as a TensorBoard scalar: a rank-0 DT_DOUBLE tensor with the
-    "scalars" plugin marker, so values keep float64 precision (TensorBoard's
-    scalars API returns them as JSON doubles);
+  - every metric as a TensorBoard scalar: a rank-0 DT_FLOAT tensor with the
+    "scalars" plugin marker. TensorBoard's default loader (the Rust data server)
+    reads scalars only as float32 (`simple_value` or DT_FLOAT; a DT_DOUBLE tensor
+    is dropped as data loss), so both loaders show float32. The same tensor also
+    carries the exact float64 in `double_val`, which TensorBoard ignores for a
+    DT_FLOAT tensor and trackboard's importer reads back (see tb_format.py);
   - params as an HParams session (start + end info), from which TensorBoard's
     HParams dashboard builds its table of runs, params and final metrics;
   - notes and tags as text summaries.
@@ -200,7 +203,11 @@ def _write_scalars(db: Store, run_id: str, writer: RecordSink) -> int:
 
 
 def _template(tags: list[str], with_metadata: set[str]) -> tuple[Any, list[Any]]:
-    """An Event holding one rank-0 DT_DOUBLE tensor per tag, to be refilled in place."""
+    """An Event holding one rank-0 scalar tensor per tag, to be refilled in place.
+
+    The slots alternate float_val (what TensorBoard shows) and double_val (the
+    exact value) of each tensor.
+    """
     from tensorboard.compat.proto import event_pb2, types_pb2
     from tensorboard.plugins.scalar import metadata as scalar_metadata
 
@@ -208,12 +215,14 @@ def _template(tags: list[str], with_metadata: set[str]) -> tuple[Any, list[Any]]
     slots = []
     for tag in tags:
         value = event.summary.value.add(tag=tag)
-        value.tensor.dtype = types_pb2.DT_DOUBLE
+        value.tensor.dtype = types_pb2.DT_FLOAT
         value.tensor.tensor_shape.SetInParent()
+        value.tensor.float_val.append(0.0)
         value.tensor.double_val.append(0.0)
         if tag in with_metadata:
             value.metadata.CopyFrom(scalar_metadata.create_summary_metadata(
                 display_name=tag, description=""))
+        slots.append(value.tensor.float_val)
         slots.append(value.tensor.double_val)
     return event, slots
 
@@ -221,8 +230,11 @@ def _template(tags: list[str], with_metadata: set[str]) -> tuple[Any, list[Any]]
 def _fill(event: Any, slots: list[Any], step: int, wall: float, values: list[float]) -> None:
     event.step = step
     event.wall_time = wall
-    for slot, v in zip(slots, values):
-        slot[0] = v
+    # Assigning a Python float to float_val rounds it to float32 (to nearest), as
+    # tf.summary.scalar's cast does.
+    for i, v in enumerate(values):
+        slots[2 * i][0] = v
+        slots[2 * i + 1][0] = v
 
 
 # -- hparams and text ----------------------------------------------------------------

@@ -255,9 +255,11 @@ class _RunState:
                     continue
                 if plugin == SCALARS_PLUGIN:
                     t = v.tensor
-                    if t.dtype == 2 and t.double_val:  # DT_DOUBLE, the common cases inline
+                    # The common cases inline. A DT_FLOAT tensor with a double_val is
+                    # trackboard's export: the exact value it was rounded from.
+                    if t.double_val and t.dtype in (1, 2):  # DT_FLOAT, DT_DOUBLE
                         x = t.double_val[0]
-                    elif t.dtype == 1 and t.float_val:  # DT_FLOAT
+                    elif t.dtype == 1 and t.float_val:
                         x = t.float_val[0]
                     else:
                         x = _tensor_scalar(t)
