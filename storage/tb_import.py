@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from array import array
+
 import numpy as np
 
 from trackboard.storage.extras import require
@@ -37,8 +39,15 @@ from trackboard.storage.store import Store
 from trackboard.storage.tb_format import (
     EVENT_FILE_MARK, HPARAMS_PLUGIN, NOTES_TAG, SCALARS_PLUGIN, TAGS_TAG, TEXT_PLUGIN,
 )
+from trackboard.storage.tb_wire import BULKY_KINDS, SIMPLE_VALUE, WireError, peek_summary
 
 _MAX_KEY = 250  # the store's key length limit (trackboard.loggers.values.MAX_KEY_LENGTH)
+# Records longer than this are peeked at first: scalar events are tens of bytes,
+# images and histograms kilobytes.
+_PEEK_MIN_BYTES = 256
+_KEPT_PLUGINS = frozenset((SCALARS_PLUGIN, TEXT_PLUGIN, HPARAMS_PLUGIN))
+# Points of one run held in memory so that a later restart can still drop them.
+_HOLD_POINTS = 2_000_000
 
 
 class EventFileWarning(UserWarning):
@@ -125,7 +134,8 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
         total = sum(f.stat().st_size for _, files in runs for f in files)
         bar = tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
                    desc="import", mininterval=0.5)
-        reader = _RunReader(ingestor, result.project, batch_points, bar, on_warning)
+        reader = _RunReader(ingestor, result.project, batch_points, bar, on_warning,
+                            max(batch_points, _HOLD_POINTS))
         for rel, files in runs:
             name = (name_of_root if rel == "." else rel)[:_MAX_KEY]
             uid = run_uid(root, rel)
@@ -142,13 +152,18 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
 
 
 class _RunReader:
-    """Turns the events of one run after another into store records, in big batches."""
+    """Turns the events of one run after another into store records, in big batches.
+
+    A run's points stay in memory until the run is read (up to `hold_points`), so
+    that a restart later in the run can still remove the points it supersedes.
+    """
 
     def __init__(self, ingestor: Ingestor, project: str, batch_points: int, bar: Any,
-                 warn: Callable[[str], None]) -> None:
+                 warn: Callable[[str], None], hold_points: int) -> None:
         self.ingestor = ingestor
         self.project = project
         self.batch_points = batch_points
+        self.hold_points = hold_points
         self.bar = bar
         self.warn = warn
         self.batch = Batch()
@@ -162,46 +177,66 @@ class _RunReader:
         self.batch = Batch()
         self.pending = 0
 
+    def _hand_over(self, state: _RunState) -> None:
+        """Move the run's held points into the batch (and the batch to the store when full)."""
+        kept = [rec for rec in state.held if rec is not None]
+        count = sum(len(rec[4]) for rec in kept)
+        self.batch.points.extend(kept)
+        self.points += count
+        self.pending += count
+        state.handed_over()
+        if self.pending >= self.batch_points:
+            self.flush()
+
     def read(self, uid: str, name: str, files: list[Path]) -> bool:
         """Read one run; False when none of its files held a single event."""
         from google.protobuf.message import DecodeError
         from tensorboard.compat.proto import event_pb2
 
         parse = event_pb2.Event.FromString
-        state = _RunState()
-        points = self.batch.points
+        start = event_pb2.SessionLog.START
+        state = _RunState(uid, name, self._check_key, self.warn)
         for path in files:
             done = 0
             try:
                 for raw in _records(path):
-                    done += len(raw) + 16  # payload + TFRecord framing
+                    size = len(raw)
+                    done += size + 16  # payload + TFRecord framing
                     if done > 1 << 20:
                         self.bar.update(done)
                         done = 0
+                    if size > _PEEK_MIN_BYTES and state.created is not None:
+                        try:
+                            wall, values = peek_summary(raw)
+                        except WireError:
+                            pass  # the parser below reports it
+                        else:
+                            if values is not None and state.bulky_only(values):
+                                if wall > state.last_wall:
+                                    state.last_wall = wall
+                                continue
                     try:
                         event = parse(raw)
                     except DecodeError:
                         self.warn(f"{path}: skipped a record that is not a TensorBoard event")
                         continue
+                    wall = event.wall_time
                     if state.created is None:
-                        state.created = event.wall_time
+                        state.created = wall
                         self.batch.add((RUN, {
                             "uid": uid, "project": self.project, "name": name,
                             "framework": "tensorboard", "host": None, "git_commit": None,
-                            "command": None, "created_at": event.wall_time,
-                            "status": "running"}))
-                    if event.wall_time > state.last_wall:
-                        state.last_wall = event.wall_time
-                    if not event.HasField("summary"):
-                        continue
-                    values = state.scalars(event, self._check_key)
-                    if values:
-                        points.append((POINTS, uid, event.step, event.wall_time, values))
-                        self.points += len(values)
-                        self.pending += len(values)
-                        if self.pending >= self.batch_points:
-                            self.flush()
-                            points = self.batch.points
+                            "command": None, "created_at": wall, "status": "running"}))
+                    if wall > state.last_wall:
+                        state.last_wall = wall
+                    if event.HasField("summary"):
+                        state.summary(event)
+                        if state.held_points >= self.hold_points:
+                            self._hand_over(state)
+                    elif event.HasField("session_log") and event.session_log.status == start:
+                        # A (re)start at this step: what was logged before at this
+                        # step or later is superseded (TensorBoard's purge_step).
+                        state.restart(event.step)
             except _CorruptFile as exc:
                 self.warn(f"{path} is truncated or corrupt ({exc}); imported the events "
                           "before that point")
@@ -209,6 +244,7 @@ class _RunReader:
         if state.created is None:
             self.warn(f"run {name!r}: no readable events in {', '.join(map(str, files))}")
             return False
+        self._hand_over(state)
         for rec in state.records(uid):
             self.batch.add(rec)
         return True
@@ -224,9 +260,22 @@ class _RunReader:
 
 
 class _RunState:
-    """What one run's events say besides the points: params, texts, end status."""
+    """One run being read: its held points, params, texts and end status.
 
-    def __init__(self) -> None:
+    Restarts follow TensorBoard: a SessionLog START at step S (torch's purge_step,
+    TensorFlow's supervisor) drops every tag's points at steps >= S logged before
+    it, as EventAccumulator does; a tag logged at a step <= its last step drops
+    its own points from that step on, as the default (Rust) loader does for every
+    time series. Each tag's held steps therefore only ever increase, so both
+    purges scan back from the newest point and stop early.
+    """
+
+    def __init__(self, uid: str, name: str, check_key: Callable[[str], bool],
+                 warn: Callable[[str], None]) -> None:
+        self.uid = uid
+        self.name = name
+        self.check_key = check_key
+        self.warn = warn
         self.created: float | None = None
         self.last_wall = float("-inf")
         self.plugin_of: dict[str, str] = {}
@@ -235,9 +284,29 @@ class _RunState:
         self.texts: dict[str, tuple[int, str]] = {}
         self.status: str | None = None
         self.ended: float | None = None
+        # Points records not yet handed to the batch; None where a purge emptied one.
+        self.held: list[tuple | None] = []
+        self.held_points = 0
+        self.last_step: dict[str, int] = {}    # newest step of each tag
+        self.written_step: dict[str, int] = {}  # newest step of each tag handed over
+        self._one_key: dict[str, tuple[str]] = {}
+        self._warned_written = False
 
-    def scalars(self, event: Any, check_key: Callable[[str], bool]) -> dict[str, float] | None:
-        out: dict[str, float] | None = None
+    def bulky_only(self, values: list[tuple[str, int, str | None]]) -> bool:
+        """Whether every value of a peeked event is an image, audio or histogram."""
+        for tag, kind, plugin in values:
+            if kind in BULKY_KINDS:
+                continue
+            if plugin is not None and tag not in self.plugin_of:
+                self.plugin_of[tag] = plugin
+            if kind == SIMPLE_VALUE or self.plugin_of.get(tag) in _KEPT_PLUGINS:
+                return False
+        return True
+
+    def summary(self, event: Any) -> None:
+        keys: list[str] = []
+        vals: list[float] = []
+        step = event.step
         for v in event.summary.value:
             kind = v.WhichOneof("value")
             tag = v.tag
@@ -266,18 +335,73 @@ class _RunState:
                         if x is None:
                             continue
                 elif plugin == TEXT_PLUGIN:
-                    self.texts[tag] = (event.step, _tensor_text(v.tensor))
+                    self.texts[tag] = (step, _tensor_text(v.tensor))
                     continue
                 else:
                     continue
             ok = self.valid.get(tag)
             if ok is None:
-                ok = self.valid[tag] = check_key(tag)
-            if ok:
-                if out is None:
-                    out = {}
-                out[tag] = x
-        return out
+                ok = self.valid[tag] = self.check_key(tag)
+            if not ok:
+                continue
+            last = self.last_step.get(tag)
+            if last is not None and step <= last:
+                self._purge(step, {tag})
+            self.last_step[tag] = step
+            if tag in keys:  # the same tag twice in one event: the later value wins
+                vals[keys.index(tag)] = x
+                continue
+            keys.append(tag)
+            vals.append(x)
+        if not keys:
+            return
+        if len(keys) == 1:
+            key = self._one_key.get(keys[0])
+            if key is None:
+                key = self._one_key[keys[0]] = (keys[0],)
+        else:
+            key = tuple(keys)
+        self.held.append((POINTS, self.uid, step, event.wall_time, key, array("d", vals)))
+        self.held_points += len(vals)
+
+    def restart(self, step: int) -> None:
+        tags = {tag for tag, last in self.last_step.items() if last >= step}
+        if tags:
+            self._purge(step, tags)
+
+    def _purge(self, step: int, tags: set[str]) -> None:
+        """Drop the held points of `tags` at steps >= `step`."""
+        if not self._warned_written and any(
+                self.written_step.get(tag, step - 1) >= step for tag in tags):
+            self._warned_written = True
+            self.warn(f"run {self.name!r}: a restart at step {step} supersedes points that "
+                      "were already written to the store (runs are held in memory up to "
+                      f"{_HOLD_POINTS:,} points); they were kept")
+        todo = set(tags)
+        held = self.held
+        for i in range(len(held) - 1, -1, -1):
+            rec = held[i]
+            if rec is None:
+                continue
+            keys = rec[4]
+            if rec[2] < step:
+                todo.difference_update(keys)
+                if not todo:
+                    break
+                continue
+            if todo.isdisjoint(keys):
+                continue
+            kept = [(k, x) for k, x in zip(keys, rec[5]) if k not in todo]
+            self.held_points -= len(keys) - len(kept)
+            held[i] = (rec[0], rec[1], rec[2], rec[3], tuple(k for k, _ in kept),
+                       array("d", [x for _, x in kept])) if kept else None
+        for tag in tags:
+            self.last_step[tag] = min(self.last_step[tag], step - 1)
+
+    def handed_over(self) -> None:
+        self.held = []
+        self.held_points = 0
+        self.written_step = dict(self.last_step)
 
     def _hparams(self, value: Any) -> None:
         from tensorboard.plugins.hparams import api_pb2, metadata
