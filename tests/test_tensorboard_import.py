@@ -166,3 +166,133 @@ def test_not_a_logdir(tmp_path: Path, sqlite_url: str) -> None:
     result = CliRunner().invoke(cli, ["import", "tensorboard", str(tmp_path), "--store",
                                       sqlite_url])
     assert result.exit_code == 1 and "no event files" in result.output
+
+
+def _restarted_logdirs(logdir: Path) -> None:
+    """Two runs that crash after step 11 and resume from step 5, as torch writes them.
+
+    "purged" resumes with SummaryWriter(purge_step=5) (torch writes a SessionLog START
+    at step 5) and logs only loss again; "restarted" resumes without purge_step.
+    """
+    import time
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    for name in ("purged", "restarted"):
+        with SummaryWriter(str(logdir / name)) as w:
+            for step in range(12):
+                w.add_scalar("loss", 100.0 + step, step)
+                w.add_scalar("acc", 200.0 + step, step)
+    time.sleep(1.1)  # torch names event files by the second: the resumed file sorts last
+    for name, purge in (("purged", 5), ("restarted", None)):
+        with SummaryWriter(str(logdir / name), purge_step=purge) as w:
+            for step in range(5, 9):
+                w.add_scalar("loss", 300.0 + step, step)
+
+
+def test_purge_step_restart_drops_what_it_supersedes(tmp_path: Path, sqlite_url: str) -> None:
+    logdir = tmp_path / "logs"
+    _restarted_logdirs(logdir)
+    result = import_tensorboard(logdir, sqlite_url, progress=False)
+    assert result.warnings == []
+    got = _store_scalars(Store(sqlite_url), logdir)
+    old = {s: 100.0 + s for s in range(5)}
+    new = {s: 300.0 + s for s in range(5, 9)}
+    # purge_step=5: every tag's points at steps >= 5 from before the restart go.
+    assert got[("purged", "loss")] == {**old, **new}
+    assert got[("purged", "acc")] == {s: 200.0 + s for s in range(5)}
+    # No purge_step: a tag that goes back replaces its own points from that step on.
+    assert got[("restarted", "loss")] == {**old, **new}
+    assert got[("restarted", "acc")] == {s: 200.0 + s for s in range(12)}
+    # EventAccumulator shows the purge_step run the same way.
+    assert {k: v for k, v in _reader_scalars(logdir).items() if k[0] == "purged"} == {
+        k: v for k, v in got.items() if k[0] == "purged"}
+    # Importing again changes nothing.
+    before = _dump(Store(sqlite_url))
+    import_tensorboard(logdir, sqlite_url, progress=False)
+    assert _dump(Store(sqlite_url)) == before
+
+
+@pytest.mark.slow
+def test_restarts_match_tensorboard_with_default_flags(tmp_path: Path, sqlite_url: str) -> None:
+    """The default loader shows each re-logged series exactly as the import stores it."""
+    import json
+    import time
+    import urllib.parse
+    import urllib.request
+
+    from tests.support.servers import tensorboard_server
+
+    logdir = tmp_path / "logs"
+    _restarted_logdirs(logdir)
+    import_tensorboard(logdir, sqlite_url, progress=False)
+    got = _store_scalars(Store(sqlite_url), logdir)
+
+    def shown(base: str, run: str, tag: str, count: int) -> dict[int, float]:
+        q = urllib.parse.urlencode({"run": run, "tag": tag})
+        deadline = time.time() + 60
+        while True:
+            with urllib.request.urlopen(f"{base}/data/plugin/scalars/scalars?{q}") as resp:
+                rows = json.loads(resp.read())
+            if len(rows) >= count or time.time() > deadline:
+                return {r[1]: r[2] for r in rows}
+            time.sleep(0.5)
+
+    with tensorboard_server(logdir, tmp_path / "tb.log") as base:
+        for run in ("purged", "restarted"):
+            assert shown(base, run, "loss", 9) == got[(run, "loss")]
+        assert shown(base, "restarted", "acc", 12) == got[("restarted", "acc")]
+        # The default loader ignores the START event: it still shows acc's old steps
+        # 5-11 that torch's purge_step hides (README: "Restarts").
+        assert shown(base, "purged", "acc", 12) == {s: 200.0 + s for s in range(12)}
+
+
+def test_restart_past_the_held_points_warns_and_keeps_them(
+        tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trackboard.storage import tb_import
+
+    logdir = tmp_path / "logs"
+    _restarted_logdirs(logdir)
+    monkeypatch.setattr(tb_import, "_HOLD_POINTS", 6)
+    with pytest.warns(EventFileWarning, match="'purged': a restart at step 5 supersedes"):
+        result = import_tensorboard(logdir / "purged", sqlite_url, progress=False,
+                                    batch_points=6)
+    assert len(result.warnings) == 1
+    hist = Store(sqlite_url).history(list(result.runs))
+    # Nothing is lost silently: acc's points 5-11 were already written and stay.
+    assert sorted(hist[hist.key == "acc"]["step"]) == list(range(12))
+
+
+def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
+    """The wire-format peek the importer uses to skip images and histograms."""
+    import numpy as np
+    from tensorboard.compat.proto import event_pb2
+    from torch.utils.tensorboard import SummaryWriter
+
+    from trackboard.storage.tb_import import _records
+    from trackboard.storage.tb_wire import peek_summary
+
+    logdir = tmp_path / "mixed"
+    rng = np.random.default_rng(0)
+    with SummaryWriter(str(logdir)) as w:
+        for step in range(3):
+            w.add_scalar("loss", 1.0 / (step + 1), step)
+            w.add_scalar("lr", 0.1, step, new_style=True)
+            w.add_scalars("acc", {"train": 0.5, "val": 0.4}, step)
+            w.add_image("img", rng.random((3, 8, 8)), step)
+            w.add_histogram("w", rng.normal(size=100), step)
+            w.add_text("note", "hello", step)
+        w.add_hparams({"lr": 0.1}, {"hp/m": 1.0})
+    kinds = set()
+    for path in sorted(logdir.rglob("*tfevents*")):
+        for raw in _records(path):
+            event = event_pb2.Event.FromString(raw)
+            want = None
+            if event.HasField("summary"):
+                want = [(v.tag, v.DESCRIPTOR.fields_by_name[v.WhichOneof("value")].number
+                         if v.WhichOneof("value") else 0,
+                         v.metadata.plugin_data.plugin_name if v.HasField("metadata") else None)
+                        for v in event.summary.value]
+                kinds.update(k for _, k, _ in want)
+            assert peek_summary(raw) == (event.wall_time, want)
+    assert {2, 4, 5, 8} <= kinds  # simple_value, image, histo, tensor
