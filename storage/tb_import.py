@@ -5,6 +5,8 @@ is a run (nested runs too), and its event files are read in name order. Scalars 
 from `simple_value` (TF1, tensorboardX, torch) and from rank-0 tensors marked with
 the "scalars" plugin (tf.summary / Keras, torch's new_style, trackboard's own export),
 HParams session info becomes params (and the run's status), text becomes notes.
+Image, audio and histogram records are skipped undecoded (tb_wire.py), and restarts
+drop the points they supersede as TensorBoard does (_RunState).
 
 Records come from TensorBoard's record iterator (TensorFlow's C++ reader when
 TensorFlow is installed, TensorBoard's pure-Python one otherwise); the events are
@@ -51,7 +53,9 @@ _HOLD_POINTS = 2_000_000
 
 
 class EventFileWarning(UserWarning):
-    """An event file is truncated or corrupt; what could be read was imported."""
+    """Part of a logdir could not be imported as TensorBoard shows it (a truncated or
+    corrupt event file, a bad tag, a restart reaching points already written); the
+    message says what was imported instead."""
 
 
 @dataclass

@@ -229,3 +229,24 @@ def test_cli_rejects_an_empty_selection(sqlite_url: str, tmp_path: Path) -> None
                                       "--store", sqlite_url, "--project", "nope"])
     assert result.exit_code == 1
     assert "no runs in project 'nope'" in result.output
+
+
+def test_bulk_encoder_writes_what_protobuf_writes() -> None:
+    """Scalar events are encoded in bulk with numpy; protobuf must serialize them identically."""
+    from tensorboard.compat.proto import event_pb2
+
+    from trackboard.storage.tb_export import _encode_events, _fill, _template
+
+    tags = ["loss", "val/acc", "é/ü" * 50]  # a tag over 127 bytes: two-byte length
+    steps = np.array([0, 1, 127, 128, 16383, 16384, 2**40, -1, -2**63, 2**63 - 1], np.int64)
+    walls = np.linspace(0.0, 2e9, len(steps))
+    vals = np.random.default_rng(0).normal(size=(len(steps), len(tags)))
+    vals[0, 0], vals[1, 1], vals[2, 2], vals[3, 0] = np.nan, 1e300, -np.inf, 1e-320
+    encoded = _encode_events([t.encode() for t in tags], steps, walls, vals)
+    for i, data in enumerate(encoded):
+        event, slots = _template(tags, set())
+        _fill(event, slots, int(steps[i]), float(walls[i]), vals[i].tolist())
+        assert data == event.SerializeToString()
+        parsed = event_pb2.Event.FromString(data)
+        assert parsed.step == steps[i] and parsed.wall_time == walls[i]
+        assert [v.tensor.double_val[0] for v in parsed.summary.value][1] == vals[i, 1]
