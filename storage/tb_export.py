@@ -274,24 +274,35 @@ def _encode_events(tags: list[bytes], step: np.ndarray, wall: np.ndarray,
     with np.errstate(over="ignore"):  # beyond float32's range: inf, as TensorBoard shows
         f32 = vals.astype("<f4")
     u = step.astype(np.int64).view(np.uint64)
-    length = np.ones(len(u), np.int64)
+    # The step's varint length; 0 where protobuf leaves a field out (proto3 zero
+    # defaults: step 0, wall time +0.0).
+    length = (u != 0).astype(np.int64)
     for j in range(1, 10):
         length += u >= np.uint64(1 << (7 * j))
+    wall_set = wall.astype(np.float64).view(np.uint64) != 0
+    layout = length * 2 + wall_set
     out: list[bytes] = [b""] * len(u)
-    for size in np.unique(length).tolist():
-        rows = np.flatnonzero(length == size)
-        dtype = np.dtype([("w", "V1"), ("wall", "<f8"), ("s", "V1"), ("step", f"V{size}"),
-                          ("head", f"V{len(head)}")] + fields)
+    for key in np.unique(layout).tolist():
+        size, with_wall = divmod(key, 2)
+        rows = np.flatnonzero(layout == key)
+        parts: list[tuple[str, str]] = []
+        if with_wall:
+            parts += [("w", "V1"), ("wall", "<f8")]
+        if size:
+            parts += [("s", "V1"), ("step", f"V{size}")]
+        dtype = np.dtype(parts + [("head", f"V{len(head)}")] + fields)
         arr = np.zeros(len(rows), dtype)
-        arr["w"] = np.void(b"\x09")
-        arr["wall"] = wall[rows]
-        arr["s"] = np.void(b"\x10")
-        ur = u[rows]
-        varint = np.empty((len(rows), size), np.uint8)
-        for j in range(size):
-            byte = (ur >> np.uint64(7 * j)) & np.uint64(0x7F)
-            varint[:, j] = byte.astype(np.uint8) | (0x80 if j < size - 1 else 0)
-        arr["step"] = varint.view(f"V{size}").reshape(-1)
+        if with_wall:
+            arr["w"] = np.void(b"\x09")
+            arr["wall"] = wall[rows]
+        if size:
+            arr["s"] = np.void(b"\x10")
+            ur = u[rows]
+            varint = np.empty((len(rows), size), np.uint8)
+            for j in range(size):
+                byte = (ur >> np.uint64(7 * j)) & np.uint64(0x7F)
+                varint[:, j] = byte.astype(np.uint8) | (0x80 if j < size - 1 else 0)
+            arr["step"] = varint.view(f"V{size}").reshape(-1)
         arr["head"] = np.void(head)
         for name, data in consts.items():
             arr[name] = np.void(data)

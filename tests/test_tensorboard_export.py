@@ -239,7 +239,8 @@ def test_bulk_encoder_writes_what_protobuf_writes() -> None:
 
     tags = ["loss", "val/acc", "é/ü" * 50]  # a tag over 127 bytes: two-byte length
     steps = np.array([0, 1, 127, 128, 16383, 16384, 2**40, -1, -2**63, 2**63 - 1], np.int64)
-    walls = np.linspace(0.0, 2e9, len(steps))
+    walls = np.linspace(0.0, 2e9, len(steps))  # wall 0.0 and step 0: fields left out
+    walls[1] = -0.0  # kept: only +0.0 is protobuf's default
     vals = np.random.default_rng(0).normal(size=(len(steps), len(tags)))
     vals[0, 0], vals[1, 1], vals[2, 2], vals[3, 0] = np.nan, 1e300, -np.inf, 1e-320
     encoded = _encode_events([t.encode() for t in tags], steps, walls, vals)
