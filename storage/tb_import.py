@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 import warnings
@@ -36,7 +37,7 @@ import numpy as np
 
 from trackboard.storage.extras import require
 from trackboard.storage.ingest import Ingestor
-from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS, Batch
+from trackboard.storage.records import NOTES, PARAMS, POINTS, PURGE, RUN, STATUS, TAGS, Batch
 from trackboard.storage.store import Store
 from trackboard.storage.tb_format import (
     EVENT_FILE_MARK, HPARAMS_PLUGIN, NOTES_TAG, SCALARS_PLUGIN, TAGS_TAG, TEXT_PLUGIN,
@@ -192,6 +193,22 @@ class _RunReader:
         if self.pending >= self.batch_points:
             self.flush()
 
+    def _purge_written(self, state: _RunState, step: int) -> None:
+        """A restart reaching points already written: remove them from the store too.
+
+        Everything of this run in the store was logged before the restart (file
+        order), so the PURGE takes every wall time. It goes through an Ingestor of
+        its own: an Ingestor remembers purges to drop late points, which here would
+        drop the points the resumed program logs next.
+        """
+        self._hand_over(state)
+        self.flush()
+        purge = Batch()
+        purge.add((PURGE, state.uid, step, math.inf))
+        Ingestor(self.ingestor.engine).apply(purge)
+        state.written_step = {tag: min(last, step - 1)
+                              for tag, last in state.written_step.items()}
+
     def read(self, uid: str, name: str, files: list[Path]) -> bool:
         """Read one run; False when none of its files held a single event."""
         from google.protobuf.message import DecodeError
@@ -240,7 +257,8 @@ class _RunReader:
                     elif event.HasField("session_log") and event.session_log.status == start:
                         # A (re)start at this step: what was logged before at this
                         # step or later is superseded (TensorBoard's purge_step).
-                        state.restart(event.step)
+                        if state.restart(event.step):
+                            self._purge_written(state, event.step)
             except _CorruptFile as exc:
                 self.warn(f"{path} is truncated or corrupt ({exc}); imported the events "
                           "before that point")
@@ -368,19 +386,23 @@ class _RunState:
         self.held.append((POINTS, self.uid, step, event.wall_time, key, array("d", vals)))
         self.held_points += len(vals)
 
-    def restart(self, step: int) -> None:
+    def restart(self, step: int) -> bool:
+        """Apply a START at `step` to the held points; True if written ones need it too."""
         tags = {tag for tag, last in self.last_step.items() if last >= step}
         if tags:
-            self._purge(step, tags)
+            self._purge(step, tags, in_store=True)
+        return any(last >= step for last in self.written_step.values())
 
-    def _purge(self, step: int, tags: set[str]) -> None:
+    def _purge(self, step: int, tags: set[str], in_store: bool = False) -> None:
         """Drop the held points of `tags` at steps >= `step`."""
-        if not self._warned_written and any(
+        if not in_store and not self._warned_written and any(
                 self.written_step.get(tag, step - 1) >= step for tag in tags):
+            # The store can purge a whole run from a step on (a START), not one tag.
             self._warned_written = True
-            self.warn(f"run {self.name!r}: a restart at step {step} supersedes points that "
-                      "were already written to the store (runs are held in memory up to "
-                      f"{_HOLD_POINTS:,} points); they were kept")
+            self.warn(f"run {self.name!r}: tag {min(tags)!r} goes back to step {step}, "
+                      "past points already written to the store (a run's points are "
+                      f"held in memory up to {_HOLD_POINTS:,}); its later points from "
+                      "before were kept")
         todo = set(tags)
         held = self.held
         for i in range(len(held) - 1, -1, -1):
