@@ -49,8 +49,8 @@ _MAX_KEY = 250  # the store's key length limit (trackboard.loggers.values.MAX_KE
 # images and histograms kilobytes.
 _PEEK_MIN_BYTES = 256
 _KEPT_PLUGINS = frozenset((SCALARS_PLUGIN, TEXT_PLUGIN, HPARAMS_PLUGIN))
-# Points of one run held in memory so that a later restart can still drop them.
-_HOLD_POINTS = 2_000_000
+# Points of one run held in memory so that a tag going back can still drop them.
+HOLD_POINTS = 2_000_000
 
 
 class EventFileWarning(UserWarning):
@@ -107,9 +107,13 @@ def find_runs(logdir: str | os.PathLike[str]) -> list[tuple[str, list[Path]]]:
 
 def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None = None, *,
                        project: str | None = None, progress: bool = True,
-                       batch_points: int = 250_000,
+                       batch_points: int = 250_000, hold_points: int = HOLD_POINTS,
                        warn: Callable[[str], None] | None = None) -> ImportResult:
     """Import every run under `logdir`; returns what was written.
+
+    Up to `hold_points` points of a run stay in memory until the run is read, so a
+    tag logged again at an earlier step can still drop its later points (a restart
+    with a SessionLog START is applied in the store too, for runs of any length).
 
     Truncated or corrupt event files are reported through `warn` (default:
     warnings.warn with EventFileWarning) and everything readable is kept.
@@ -119,6 +123,9 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
     require("tensorboard", "tensorboard")
     from tqdm import tqdm
 
+    if batch_points < 1 or hold_points < 1:
+        raise ValueError(f"batch_points and hold_points must be at least 1, not "
+                         f"{batch_points} and {hold_points}")
     started = time.perf_counter()
     root = Path(logdir)
     runs = find_runs(root)
@@ -140,7 +147,7 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
         bar = tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
                    desc="import", mininterval=0.5)
         reader = _RunReader(ingestor, result.project, batch_points, bar, on_warning,
-                            max(batch_points, _HOLD_POINTS))
+                            hold_points)
         for rel, files in runs:
             name = (name_of_root if rel == "." else rel)[:_MAX_KEY]
             uid = run_uid(root, rel)
@@ -216,7 +223,7 @@ class _RunReader:
 
         parse = event_pb2.Event.FromString
         start = event_pb2.SessionLog.START
-        state = _RunState(uid, name, self._check_key, self.warn)
+        state = _RunState(uid, name, self._check_key, self.warn, self.hold_points)
         for path in files:
             done = 0
             try:
@@ -293,8 +300,9 @@ class _RunState:
     """
 
     def __init__(self, uid: str, name: str, check_key: Callable[[str], bool],
-                 warn: Callable[[str], None]) -> None:
+                 warn: Callable[[str], None], hold_points: int) -> None:
         self.uid = uid
+        self.hold_points = hold_points
         self.name = name
         self.check_key = check_key
         self.warn = warn
@@ -401,7 +409,7 @@ class _RunState:
             self._warned_written = True
             self.warn(f"run {self.name!r}: tag {min(tags)!r} goes back to step {step}, "
                       "past points already written to the store (a run's points are "
-                      f"held in memory up to {_HOLD_POINTS:,}); its later points from "
+                      f"held in memory up to {self.hold_points:,}); its later points from "
                       "before were kept")
         todo = set(tags)
         held = self.held

@@ -93,7 +93,8 @@ def _check_server(base: str, runs: list[Run], manifest: dict[str, str], store: S
             want = hist[(hist.run_id == run.id) & (hist.key == key)]
             rows = _poll(f"{base}/data/plugin/scalars/scalars?{q}", len(want))
             assert [r[1] for r in rows] == want["step"].tolist()  # type: ignore[union-attr]
-            assert [r[2] for r in rows] == [_f32(v) for v in want["value"]]  # type: ignore[union-attr]
+            values = [_f32(v) for v in want["value"]]
+            assert [r[2] for r in rows] == values  # type: ignore[union-attr]
             # Wall times are float64 on disk and in both loaders.
             assert [r[0] for r in rows] == want["wall_time"].tolist()  # type: ignore[union-attr]
     experiment = _post(f"{base}/data/plugin/hparams/experiment",

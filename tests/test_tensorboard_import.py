@@ -247,18 +247,17 @@ def test_restarts_match_tensorboard_with_default_flags(tmp_path: Path, sqlite_ur
         assert shown(base, "purged", "acc", 12) == {s: 200.0 + s for s in range(12)}
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_restarts_past_the_held_points(tmp_path: Path, backend: str, request: pytest.FixtureRequest,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("backend",
+                         ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_restarts_past_the_held_points(tmp_path: Path, backend: str,
+                                       request: pytest.FixtureRequest) -> None:
     """Runs longer than what is held in memory: a START still purges exactly (in the
     store), a tag going back past written points warns and keeps them."""
-    from trackboard.storage import tb_import
-
     url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
     logdir = tmp_path / "logs"
     _restarted_logdirs(logdir)
-    monkeypatch.setattr(tb_import, "_HOLD_POINTS", 6)
-    result = import_tensorboard(logdir / "purged", url, progress=False, batch_points=6)
+    result = import_tensorboard(logdir / "purged", url, progress=False, batch_points=6,
+                                hold_points=6)
     assert result.warnings == []
     store = Store(url)
     hist = store.history(list(result.runs))
@@ -270,7 +269,8 @@ def test_restarts_past_the_held_points(tmp_path: Path, backend: str, request: py
     assert info["metrics"]["acc"]["count"] == 5 and info["metrics"]["acc"]["last"] == 204.0
 
     with pytest.warns(EventFileWarning, match="'restarted': tag 'loss' goes back to step 5"):
-        result = import_tensorboard(logdir / "restarted", url, progress=False, batch_points=6)
+        result = import_tensorboard(logdir / "restarted", url, progress=False,
+                                    batch_points=6, hold_points=6)
     assert len(result.warnings) == 1
     hist = Store(url).history(list(result.runs))
     # Nothing is lost silently: loss's old points 9-11 were already written and stay.
