@@ -176,6 +176,8 @@ def test_export_then_import_keeps_float64_exactly(sqlite_url: str, tmp_path: Pat
     with Run(project="tbx", name="extremes", store=sqlite_url) as run:
         # Beyond float32's range and precision: TensorBoard shows inf / rounded values.
         run.log({"big": 1e300, "tiny": 1e-300, "third": 1 / 3, "nan": float("nan")})
+        # 20 keys in one event: a record over 256 bytes, which the importer peeks at.
+        run.log({f"layer_{i:02d}/grad_norm": i / 7 for i in range(20)})
     res = export_tensorboard(sqlite_url, tmp_path / "tb")
     assert _tensors(tmp_path / "tb" / res.runs[run.id])["big"][0][2] == float("inf")
     dst = f"sqlite:///{tmp_path / 'back.db'}"

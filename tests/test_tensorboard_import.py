@@ -82,8 +82,10 @@ def test_torch_summary_writer(tmp_path: Path, sqlite_url: str) -> None:
             w.add_scalar("loss", 1.0 / (step + 1), step)
             w.add_scalar("lr", 0.1 * 0.9 ** step, step, new_style=True)
             w.add_scalars("acc", {"train": step / 40, "val": step / 50}, step)
-        w.add_text("notes", "a *torch* run", 0)
-        w.add_hparams({"lr": 0.1, "opt": "adam", "bn": True}, {"hparam/best": 0.25})
+        # Records over 256 bytes are peeked at before decoding: these must be kept.
+        w.add_text("notes", "a *torch* run " + "with a long description " * 20, 0)
+        w.add_hparams({"lr": 0.1, "opt": "adam", "bn": True,
+                       **{f"extra_param_{i}": i for i in range(20)}}, {"hparam/best": 0.25})
     store = _import_and_compare(logdir, sqlite_url)
     runs = store.runs(project="imported")
     names = set(runs["name"])
@@ -91,9 +93,10 @@ def test_torch_summary_writer(tmp_path: Path, sqlite_url: str) -> None:
     assert {"exp1", "exp1/acc_train", "exp1/acc_val"} <= names
     hp = runs[runs["name"].str.match(r"exp1/\d")].iloc[0]
     assert (hp["params.lr"], hp["params.opt"], hp["params.bn"]) == (0.1, "adam", True)
+    assert hp["params.extra_param_19"] == 19
     assert hp["metrics.hparam/best.last"] == 0.25
     main = store.run(runs.loc[runs["name"] == "exp1", "id"].iloc[0])
-    assert main["status"] == "finished" and "a *torch* run" in main["notes"]
+    assert main["status"] == "finished" and "with a long description " * 20 in main["notes"]
     assert main["metrics"]["loss"]["count"] == 40
 
 
@@ -121,7 +124,8 @@ KERAS_SCRIPT = textwrap.dedent("""
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
     model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
-              callbacks=[keras.callbacks.TensorBoard(log_dir=sys.argv[1], update_freq=2)])
+              callbacks=[keras.callbacks.TensorBoard(log_dir=sys.argv[1], update_freq=2,
+                                                     histogram_freq=1, write_images=True)])
     print("backend", keras.backend.backend())
 """)
 
@@ -133,6 +137,9 @@ def test_keras_tensorboard_callback_on_torch_backend(tmp_path: Path, sqlite_url:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "backend torch" in proc.stdout, proc.stderr[-3000:]
     store = _import_and_compare(logdir, sqlite_url)
+    # TF2-style images and histograms (tensors, plugin named in the first value's
+    # metadata) are what the importer skips undecoded.
+    assert {"images", "histograms"} <= _peek_matches_parser(logdir)
     names = set(store.runs(project="imported")["name"])
     assert {"train", "validation"} <= names
     keys = store.keys()
@@ -280,11 +287,7 @@ def test_restarts_past_the_held_points(tmp_path: Path, backend: str,
 def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
     """The wire-format peek the importer uses to skip images and histograms."""
     import numpy as np
-    from tensorboard.compat.proto import event_pb2
     from torch.utils.tensorboard import SummaryWriter
-
-    from trackboard.storage.tb_import import _records
-    from trackboard.storage.tb_wire import peek_summary
 
     logdir = tmp_path / "mixed"
     rng = np.random.default_rng(0)
@@ -297,7 +300,18 @@ def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
             w.add_histogram("w", rng.normal(size=100), step)
             w.add_text("note", "hello", step)
         w.add_hparams({"lr": 0.1}, {"hp/m": 1.0})
-    kinds = set()
+    kinds = _peek_matches_parser(logdir)
+    assert {2, 4, 5, 8} <= kinds  # simple_value, image, histo, tensor
+
+
+def _peek_matches_parser(logdir: Path) -> set:
+    """Every record's peek equals protobuf's parse; returns the value kinds and plugins."""
+    from tensorboard.compat.proto import event_pb2
+
+    from trackboard.storage.tb_import import _records
+    from trackboard.storage.tb_wire import peek_summary
+
+    seen: set = set()
     for path in sorted(logdir.rglob("*tfevents*")):
         for raw in _records(path):
             event = event_pb2.Event.FromString(raw)
@@ -307,6 +321,7 @@ def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
                          if v.WhichOneof("value") else 0,
                          v.metadata.plugin_data.plugin_name if v.HasField("metadata") else None)
                         for v in event.summary.value]
-                kinds.update(k for _, k, _ in want)
+                seen.update(k for _, k, p in want)
+                seen.update(p for _, k, p in want if p)
             assert peek_summary(raw) == (event.wall_time, want)
-    assert {2, 4, 5, 8} <= kinds  # simple_value, image, histo, tensor
+    return seen
