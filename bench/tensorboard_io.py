@@ -166,6 +166,7 @@ def _mixed(logdir: Path, rounds: int) -> dict[str, object]:
     res["event_accumulator_s"] = [round(x, 2) for x in ea_times]
     res["import_s"] = [round(x, 2) for x in imp_times]
     res["import_vs_event_accumulator"] = round(min(ea_times) / min(imp_times), 2)
+    res["per_round_ratios"] = [round(e / i, 2) for e, i in zip(ea_times, imp_times)]
     return res
 
 
