@@ -6,7 +6,7 @@ One directory per run, `<project>/<name>-<id[:8]>`, holding one event file:
     reads scalars only as float32 (`simple_value` or DT_FLOAT; a DT_DOUBLE tensor
     is dropped as data loss), so both loaders show float32. The same tensor also
     carries the exact float64 in `double_val`, which TensorBoard ignores for a
-    DT_FLOAT tensor and trackboard's importer reads back (see tb_format.py);
+    DT_FLOAT tensor and trackboard's importer reads back (tb_format.SCALAR_DTYPE);
   - params as an HParams session (start + end info), from which TensorBoard's
     HParams dashboard builds its table of runs, params and final metrics;
   - notes and tags as text summaries.
@@ -37,7 +37,7 @@ from trackboard.storage.extras import require
 from trackboard.storage.run_selection import select_runs
 from trackboard.storage.store import Store
 from trackboard.storage.tb_format import (
-    NOTES_TAG, TAGS_TAG, RecordSink, native_crc_available, open_record_writer,
+    NOTES_TAG, SCALAR_DTYPE, TAGS_TAG, RecordSink, native_crc_available, open_record_writer,
 )
 
 MANIFEST = ".trackboard-export.json"
@@ -247,7 +247,7 @@ def _varint(n: int) -> bytes:
 
 # A scalar tensor after its tag: dtype DT_FLOAT (field 1), an empty shape (2), one
 # packed float_val (5) and one packed double_val (6), as protobuf serializes them.
-_TENSOR_HEAD = b"\x08\x01\x12\x00\x2a\x04"
+_TENSOR_HEAD = bytes([0x08, SCALAR_DTYPE]) + b"\x12\x00\x2a\x04"
 _TENSOR_LEN = len(_TENSOR_HEAD) + 4 + 2 + 8
 
 
@@ -322,14 +322,14 @@ def _template(tags: list[str], with_metadata: set[str]) -> tuple[Any, list[Any]]
     The slots alternate float_val (what TensorBoard shows) and double_val (the
     exact value) of each tensor.
     """
-    from tensorboard.compat.proto import event_pb2, types_pb2
+    from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.scalar import metadata as scalar_metadata
 
     event = event_pb2.Event()
     slots = []
     for tag in tags:
         value = event.summary.value.add(tag=tag)
-        value.tensor.dtype = types_pb2.DT_FLOAT
+        value.tensor.dtype = SCALAR_DTYPE
         value.tensor.tensor_shape.SetInParent()
         value.tensor.float_val.append(0.0)
         value.tensor.double_val.append(0.0)
