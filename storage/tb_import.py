@@ -27,13 +27,12 @@ import math
 import os
 import time
 import warnings
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from array import array
 
 import numpy as np
 
