@@ -73,6 +73,7 @@ def _import_and_compare(logdir: Path, url: str) -> Store:
     return store
 
 
+@pytest.mark.slow
 def test_torch_summary_writer(tmp_path: Path, sqlite_url: str) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -130,6 +131,7 @@ KERAS_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_keras_tensorboard_callback_on_torch_backend(tmp_path: Path, sqlite_url: str) -> None:
     logdir = tmp_path / "keras"
     env = {**os.environ, "KERAS_BACKEND": "torch"}
@@ -197,6 +199,7 @@ def _restarted_logdirs(logdir: Path) -> None:
                 w.add_scalar("loss", 300.0 + step, step)
 
 
+@pytest.mark.slow
 def test_purge_step_restart_drops_what_it_supersedes(tmp_path: Path, sqlite_url: str) -> None:
     logdir = tmp_path / "logs"
     _restarted_logdirs(logdir)
@@ -254,6 +257,7 @@ def test_restarts_match_tensorboard_with_default_flags(tmp_path: Path, sqlite_ur
         assert shown(base, "purged", "acc", 12) == {s: 200.0 + s for s in range(12)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend",
                          ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_restarts_past_the_held_points(tmp_path: Path, backend: str,
@@ -284,6 +288,7 @@ def test_restarts_past_the_held_points(tmp_path: Path, backend: str,
     assert sorted(hist[hist.key == "loss"]["step"]) == list(range(12))
 
 
+@pytest.mark.slow
 def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
     """The wire-format peek the importer uses to skip images and histograms."""
     import numpy as np
