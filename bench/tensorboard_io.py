@@ -1,14 +1,24 @@
-"""TensorBoard export/import throughput on 20 runs x 10 tags x 10,000 steps (2,000,000 points).
+"""TensorBoard export/import throughput, and import of a mixed logdir vs EventAccumulator.
 
 Prints one JSON object. Run from the repository root:
 
     python bench/tensorboard_io.py [--runs 20] [--tags 10] [--steps 10000] [--dir /tmp/tb-bench]
+    python bench/tensorboard_io.py --mixed-only [--rounds 3]    # or --skip-mixed
 
+Scalars only (skipped with --mixed-only): 20 runs x 10 tags x 10,000 steps (2,000,000
+points).
 Steps: fill a SQLite store through the Ingestor; export it to TensorBoard (fast record
 writer, then TensorBoard's own pure-Python one); load the logdir with TensorBoard's
 EventAccumulator (size_guidance 0 = keep everything); import it into a fresh store.
 TensorFlow (which TensorBoard's reader uses when installed) and the record writers are
 imported before any timing, so both readers are timed warm.
+
+Mixed (issue 11): a logdir written by torch's SummaryWriter, 3 runs x 5 scalar tags x
+10,000 steps (150,000 scalars) plus a 64x64 RGB image every 50 steps and two
+1,000-value histograms every 10 steps. EventAccumulator (scalars and tensors kept in
+full, images and histograms at its default sampling) and `import_tensorboard` into
+a fresh SQLite store alternate for --rounds rounds in this process; the ratio is the
+best EventAccumulator time over the best import time.
 """
 
 from __future__ import annotations
@@ -29,6 +39,9 @@ def main() -> None:
     ap.add_argument("--tags", type=int, default=10)
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--dir", default="/tmp/tb-bench")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--mixed-only", action="store_true")
+    ap.add_argument("--skip-mixed", action="store_true")
     args = ap.parse_args()
     root = Path(args.dir)
     shutil.rmtree(root, ignore_errors=True)
@@ -51,6 +64,12 @@ def main() -> None:
     open_record_writer(str(root / "warm"), fast=None).close()
     out["warm_imports_s"] = round(time.perf_counter() - t, 2)
     out["reader"] = "tensorflow" if tf.__version__ != "stub" else "tensorboard-stub"
+
+    if not args.skip_mixed:
+        out["mixed"] = _mixed(root / "mixed", args.rounds)
+    if args.mixed_only:
+        print(json.dumps(out, indent=1))
+        return
 
     src = f"sqlite:///{root / 'src.db'}"
     store = Store(src)
@@ -96,6 +115,59 @@ def main() -> None:
     out["import_vs_event_accumulator"] = round(ea_s / imp.seconds, 2)
     print(json.dumps(out, indent=1))
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _write_mixed(logdir: Path, steps: int = 10_000) -> int:
+    from torch.utils.tensorboard import SummaryWriter
+
+    rng = np.random.default_rng(0)
+    scalars = 0
+    for r in range(3):
+        with SummaryWriter(str(logdir / f"run{r}"), flush_secs=3600, max_queue=1000) as w:
+            vals = rng.random((steps, 5))
+            for s in range(steps):
+                for j in range(5):
+                    w.add_scalar(f"train/metric_{j}", vals[s, j], s)
+                scalars += 5
+                if s % 50 == 0:
+                    w.add_image("input", rng.random((3, 64, 64)), s)
+                if s % 10 == 0:
+                    w.add_histogram("weights", rng.normal(size=1000), s)
+                    w.add_histogram("grads", rng.normal(size=1000), s)
+    return scalars
+
+
+def _mixed(logdir: Path, rounds: int) -> dict[str, object]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from trackboard.storage.tb_import import find_runs
+    from trackboard.storage.tensorboard import import_tensorboard
+
+    t = time.perf_counter()
+    scalars = _write_mixed(logdir)
+    res: dict[str, object] = {"scalars": scalars, "runs": 3,
+                              "bytes": sum(f.stat().st_size for f in logdir.rglob("*tfevents*")),
+                              "write_s": round(time.perf_counter() - t, 1)}
+    ea_times, imp_times = [], []
+    for i in range(rounds):
+        t = time.perf_counter()
+        seen = 0
+        for rel, _ in find_runs(logdir):
+            acc = EventAccumulator(str(logdir / rel),
+                                   size_guidance={"scalars": 0, "tensors": 0}).Reload()
+            seen += sum(len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"])
+        ea_times.append(time.perf_counter() - t)
+        assert seen == scalars, (seen, scalars)
+        db = logdir.parent / f"mixed-{i}.db"
+        imp = import_tensorboard(logdir, f"sqlite:///{db}", progress=False)
+        imp_times.append(imp.seconds)
+        assert imp.points == scalars, (imp.points, scalars)
+        db.unlink()
+    res["event_accumulator_s"] = [round(x, 2) for x in ea_times]
+    res["import_s"] = [round(x, 2) for x in imp_times]
+    res["import_vs_event_accumulator"] = round(min(ea_times) / min(imp_times), 2)
+    res["per_round_ratios"] = [round(e / i, 2) for e, i in zip(ea_times, imp_times)]
+    return res
 
 
 if __name__ == "__main__":

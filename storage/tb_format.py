@@ -17,6 +17,12 @@ HPARAMS_PLUGIN = "hparams"
 NOTES_TAG = "trackboard/notes"
 TAGS_TAG = "trackboard/tags"
 
+# Exported scalars are rank-0 DT_FLOAT tensors holding the value twice: float_val,
+# the float32 rounding both TensorBoard loaders read (the default Rust loader drops
+# DT_DOUBLE scalars as data loss), and double_val, the exact float64, which
+# TensorBoard ignores for a DT_FLOAT tensor and the importer reads back.
+SCALAR_DTYPE = 1  # types_pb2.DT_FLOAT
+
 
 class RecordSink(Protocol):
     def write(self, data: bytes) -> None: ...

@@ -5,6 +5,8 @@ is a run (nested runs too), and its event files are read in name order. Scalars 
 from `simple_value` (TF1, tensorboardX, torch) and from rank-0 tensors marked with
 the "scalars" plugin (tf.summary / Keras, torch's new_style, trackboard's own export),
 HParams session info becomes params (and the run's status), text becomes notes.
+Image, audio and histogram records are skipped undecoded (tb_wire.py), and restarts
+drop the points they supersede as TensorBoard does (_RunState).
 
 Records come from TensorBoard's record iterator (TensorFlow's C++ reader when
 TensorFlow is installed, TensorBoard's pure-Python one otherwise); the events are
@@ -18,12 +20,16 @@ step and wall time: nothing changes), params, notes and status are set again.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import math
 import os
 import time
 import warnings
+from array import array
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,17 +38,26 @@ import numpy as np
 
 from trackboard.storage.extras import require
 from trackboard.storage.ingest import Ingestor
-from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS, Batch
+from trackboard.storage.records import NOTES, PARAMS, POINTS, PURGE, RUN, STATUS, TAGS, Batch
 from trackboard.storage.store import Store
 from trackboard.storage.tb_format import (
     EVENT_FILE_MARK, HPARAMS_PLUGIN, NOTES_TAG, SCALARS_PLUGIN, TAGS_TAG, TEXT_PLUGIN,
 )
+from trackboard.storage.tb_wire import BULKY_KINDS, SIMPLE_VALUE, WireError, peek_summary
 
 _MAX_KEY = 250  # the store's key length limit (trackboard.loggers.values.MAX_KEY_LENGTH)
+# Records longer than this are peeked at first: scalar events are tens of bytes,
+# images and histograms kilobytes.
+_PEEK_MIN_BYTES = 256
+_KEPT_PLUGINS = frozenset((SCALARS_PLUGIN, TEXT_PLUGIN, HPARAMS_PLUGIN))
+# Points of one run held in memory so that a tag going back can still drop them.
+HOLD_POINTS = 2_000_000
 
 
 class EventFileWarning(UserWarning):
-    """An event file is truncated or corrupt; what could be read was imported."""
+    """Part of a logdir could not be imported as TensorBoard shows it (a truncated or
+    corrupt event file, a bad tag, a restart reaching points already written); the
+    message says what was imported instead."""
 
 
 @dataclass
@@ -93,9 +108,13 @@ def find_runs(logdir: str | os.PathLike[str]) -> list[tuple[str, list[Path]]]:
 
 def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None = None, *,
                        project: str | None = None, progress: bool = True,
-                       batch_points: int = 250_000,
+                       batch_points: int = 250_000, hold_points: int = HOLD_POINTS,
                        warn: Callable[[str], None] | None = None) -> ImportResult:
     """Import every run under `logdir`; returns what was written.
+
+    Up to `hold_points` points of a run stay in memory until the run is read, so a
+    tag logged again at an earlier step can still drop its later points (a restart
+    with a SessionLog START is applied in the store too, for runs of any length).
 
     Truncated or corrupt event files are reported through `warn` (default:
     warnings.warn with EventFileWarning) and everything readable is kept.
@@ -105,6 +124,9 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
     require("tensorboard", "tensorboard")
     from tqdm import tqdm
 
+    if batch_points < 1 or hold_points < 1:
+        raise ValueError(f"batch_points and hold_points must be at least 1, not "
+                         f"{batch_points} and {hold_points}")
     started = time.perf_counter()
     root = Path(logdir)
     runs = find_runs(root)
@@ -121,19 +143,21 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
     own = not isinstance(store, Store)
     db = Store(store) if own else store
     try:
-        ingestor = Ingestor(db.engine)
-        total = sum(f.stat().st_size for _, files in runs for f in files)
-        bar = tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
-                   desc="import", mininterval=0.5)
-        reader = _RunReader(ingestor, result.project, batch_points, bar, on_warning)
-        for rel, files in runs:
-            name = (name_of_root if rel == "." else rel)[:_MAX_KEY]
-            uid = run_uid(root, rel)
-            if reader.read(uid, name, files):
-                result.runs[uid] = name
-        reader.flush()
-        bar.close()
-        result.points = reader.points
+        with _gc_paused():
+            ingestor = Ingestor(db.engine)
+            total = sum(f.stat().st_size for _, files in runs for f in files)
+            bar = tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
+                       desc="import", mininterval=0.5)
+            reader = _RunReader(ingestor, result.project, batch_points, bar, on_warning,
+                                hold_points)
+            for rel, files in runs:
+                name = (name_of_root if rel == "." else rel)[:_MAX_KEY]
+                uid = run_uid(root, rel)
+                if reader.read(uid, name, files):
+                    result.runs[uid] = name
+            reader.flush()
+            bar.close()
+            result.points = reader.points
     finally:
         if own:
             db.close()
@@ -142,13 +166,18 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
 
 
 class _RunReader:
-    """Turns the events of one run after another into store records, in big batches."""
+    """Turns the events of one run after another into store records, in big batches.
+
+    A run's points stay in memory until the run is read (up to `hold_points`), so
+    that a restart later in the run can still remove the points it supersedes.
+    """
 
     def __init__(self, ingestor: Ingestor, project: str, batch_points: int, bar: Any,
-                 warn: Callable[[str], None]) -> None:
+                 warn: Callable[[str], None], hold_points: int) -> None:
         self.ingestor = ingestor
         self.project = project
         self.batch_points = batch_points
+        self.hold_points = hold_points
         self.bar = bar
         self.warn = warn
         self.batch = Batch()
@@ -162,46 +191,83 @@ class _RunReader:
         self.batch = Batch()
         self.pending = 0
 
+    def _hand_over(self, state: _RunState) -> None:
+        """Move the run's held points into the batch (and the batch to the store when full)."""
+        kept = [rec for rec in state.held if rec is not None]
+        count = sum(len(rec[4]) for rec in kept)
+        self.batch.points.extend(kept)
+        self.points += count
+        self.pending += count
+        state.handed_over()
+        if self.pending >= self.batch_points:
+            self.flush()
+
+    def _purge_written(self, state: _RunState, step: int) -> None:
+        """A restart reaching points already written: remove them from the store too.
+
+        Everything of this run in the store was logged before the restart (file
+        order), so the PURGE takes every wall time. It goes through an Ingestor of
+        its own: an Ingestor remembers purges to drop late points, which here would
+        drop the points the resumed program logs next.
+        """
+        self._hand_over(state)
+        self.flush()
+        purge = Batch()
+        purge.add((PURGE, state.uid, step, math.inf))
+        Ingestor(self.ingestor.engine).apply(purge)
+        state.written_step = {tag: min(last, step - 1)
+                              for tag, last in state.written_step.items()}
+
     def read(self, uid: str, name: str, files: list[Path]) -> bool:
         """Read one run; False when none of its files held a single event."""
         from google.protobuf.message import DecodeError
         from tensorboard.compat.proto import event_pb2
 
         parse = event_pb2.Event.FromString
-        state = _RunState()
-        points = self.batch.points
+        start = event_pb2.SessionLog.START
+        state = _RunState(uid, name, self._check_key, self.warn, self.hold_points)
         for path in files:
             done = 0
             try:
                 for raw in _records(path):
-                    done += len(raw) + 16  # payload + TFRecord framing
+                    size = len(raw)
+                    done += size + 16  # payload + TFRecord framing
                     if done > 1 << 20:
                         self.bar.update(done)
                         done = 0
+                    if size > _PEEK_MIN_BYTES and state.created is not None:
+                        try:
+                            wall, values = peek_summary(raw)
+                        except WireError:
+                            pass  # the parser below reports it
+                        else:
+                            if values is not None and state.bulky_only(values):
+                                if wall > state.last_wall:
+                                    state.last_wall = wall
+                                continue
                     try:
                         event = parse(raw)
                     except DecodeError:
                         self.warn(f"{path}: skipped a record that is not a TensorBoard event")
                         continue
+                    wall = event.wall_time
                     if state.created is None:
-                        state.created = event.wall_time
+                        state.created = wall
                         self.batch.add((RUN, {
                             "uid": uid, "project": self.project, "name": name,
                             "framework": "tensorboard", "host": None, "git_commit": None,
-                            "command": None, "created_at": event.wall_time,
-                            "status": "running"}))
-                    if event.wall_time > state.last_wall:
-                        state.last_wall = event.wall_time
-                    if not event.HasField("summary"):
-                        continue
-                    values = state.scalars(event, self._check_key)
-                    if values:
-                        points.append((POINTS, uid, event.step, event.wall_time, values))
-                        self.points += len(values)
-                        self.pending += len(values)
-                        if self.pending >= self.batch_points:
-                            self.flush()
-                            points = self.batch.points
+                            "command": None, "created_at": wall, "status": "running"}))
+                    if wall > state.last_wall:
+                        state.last_wall = wall
+                    if event.HasField("summary"):
+                        state.summary(event)
+                        if state.held_points >= self.hold_points:
+                            self._hand_over(state)
+                    elif event.HasField("session_log") and event.session_log.status == start:
+                        # A (re)start at this step: what was logged before at this
+                        # step or later is superseded (TensorBoard's purge_step).
+                        if state.restart(event.step):
+                            self._purge_written(state, event.step)
             except _CorruptFile as exc:
                 self.warn(f"{path} is truncated or corrupt ({exc}); imported the events "
                           "before that point")
@@ -209,6 +275,7 @@ class _RunReader:
         if state.created is None:
             self.warn(f"run {name!r}: no readable events in {', '.join(map(str, files))}")
             return False
+        self._hand_over(state)
         for rec in state.records(uid):
             self.batch.add(rec)
         return True
@@ -224,9 +291,23 @@ class _RunReader:
 
 
 class _RunState:
-    """What one run's events say besides the points: params, texts, end status."""
+    """One run being read: its held points, params, texts and end status.
 
-    def __init__(self) -> None:
+    Restarts follow TensorBoard: a SessionLog START at step S (torch's purge_step,
+    TensorFlow's supervisor) drops every tag's points at steps >= S logged before
+    it, as EventAccumulator does; a tag logged at a step <= its last step drops
+    its own points from that step on, as the default (Rust) loader does for every
+    time series. Each tag's held steps therefore only ever increase, so both
+    purges scan back from the newest point and stop early.
+    """
+
+    def __init__(self, uid: str, name: str, check_key: Callable[[str], bool],
+                 warn: Callable[[str], None], hold_points: int) -> None:
+        self.uid = uid
+        self.hold_points = hold_points
+        self.name = name
+        self.check_key = check_key
+        self.warn = warn
         self.created: float | None = None
         self.last_wall = float("-inf")
         self.plugin_of: dict[str, str] = {}
@@ -235,9 +316,29 @@ class _RunState:
         self.texts: dict[str, tuple[int, str]] = {}
         self.status: str | None = None
         self.ended: float | None = None
+        # Points records not yet handed to the batch; None where a purge emptied one.
+        self.held: list[tuple | None] = []
+        self.held_points = 0
+        self.last_step: dict[str, int] = {}    # newest step of each tag
+        self.written_step: dict[str, int] = {}  # newest step of each tag handed over
+        self._one_key: dict[str, tuple[str]] = {}
+        self._warned_written = False
 
-    def scalars(self, event: Any, check_key: Callable[[str], bool]) -> dict[str, float] | None:
-        out: dict[str, float] | None = None
+    def bulky_only(self, values: list[tuple[str, int, str | None]]) -> bool:
+        """Whether every value of a peeked event is an image, audio or histogram."""
+        for tag, kind, plugin in values:
+            if kind in BULKY_KINDS:
+                continue
+            if plugin is not None and tag not in self.plugin_of:
+                self.plugin_of[tag] = plugin
+            if kind == SIMPLE_VALUE or self.plugin_of.get(tag) in _KEPT_PLUGINS:
+                return False
+        return True
+
+    def summary(self, event: Any) -> None:
+        keys: list[str] = []
+        vals: list[float] = []
+        step = event.step
         for v in event.summary.value:
             kind = v.WhichOneof("value")
             tag = v.tag
@@ -255,27 +356,88 @@ class _RunState:
                     continue
                 if plugin == SCALARS_PLUGIN:
                     t = v.tensor
-                    if t.dtype == 2 and t.double_val:  # DT_DOUBLE, the common cases inline
+                    # The common cases inline. A DT_FLOAT tensor with a double_val is
+                    # trackboard's export: the exact value it was rounded from.
+                    if t.double_val and t.dtype in (1, 2):  # DT_FLOAT, DT_DOUBLE
                         x = t.double_val[0]
-                    elif t.dtype == 1 and t.float_val:  # DT_FLOAT
+                    elif t.dtype == 1 and t.float_val:
                         x = t.float_val[0]
                     else:
                         x = _tensor_scalar(t)
                         if x is None:
                             continue
                 elif plugin == TEXT_PLUGIN:
-                    self.texts[tag] = (event.step, _tensor_text(v.tensor))
+                    self.texts[tag] = (step, _tensor_text(v.tensor))
                     continue
                 else:
                     continue
             ok = self.valid.get(tag)
             if ok is None:
-                ok = self.valid[tag] = check_key(tag)
-            if ok:
-                if out is None:
-                    out = {}
-                out[tag] = x
-        return out
+                ok = self.valid[tag] = self.check_key(tag)
+            if not ok:
+                continue
+            last = self.last_step.get(tag)
+            if last is not None and step <= last:
+                self._purge(step, {tag})
+            self.last_step[tag] = step
+            if tag in keys:  # the same tag twice in one event: the later value wins
+                vals[keys.index(tag)] = x
+                continue
+            keys.append(tag)
+            vals.append(x)
+        if not keys:
+            return
+        if len(keys) == 1:
+            key = self._one_key.get(keys[0])
+            if key is None:
+                key = self._one_key[keys[0]] = (keys[0],)
+        else:
+            key = tuple(keys)
+        self.held.append((POINTS, self.uid, step, event.wall_time, key, array("d", vals)))
+        self.held_points += len(vals)
+
+    def restart(self, step: int) -> bool:
+        """Apply a START at `step` to the held points; True if written ones need it too."""
+        tags = {tag for tag, last in self.last_step.items() if last >= step}
+        if tags:
+            self._purge(step, tags, in_store=True)
+        return any(last >= step for last in self.written_step.values())
+
+    def _purge(self, step: int, tags: set[str], in_store: bool = False) -> None:
+        """Drop the held points of `tags` at steps >= `step`."""
+        if not in_store and not self._warned_written and any(
+                self.written_step.get(tag, step - 1) >= step for tag in tags):
+            # The store can purge a whole run from a step on (a START), not one tag.
+            self._warned_written = True
+            self.warn(f"run {self.name!r}: tag {min(tags)!r} goes back to step {step}, "
+                      "past points already written to the store (a run's points are "
+                      f"held in memory up to {self.hold_points:,}); its later points from "
+                      "before were kept")
+        todo = set(tags)
+        held = self.held
+        for i in range(len(held) - 1, -1, -1):
+            rec = held[i]
+            if rec is None:
+                continue
+            keys = rec[4]
+            if rec[2] < step:
+                todo.difference_update(keys)
+                if not todo:
+                    break
+                continue
+            if todo.isdisjoint(keys):
+                continue
+            kept = [(k, x) for k, x in zip(keys, rec[5]) if k not in todo]
+            self.held_points -= len(keys) - len(kept)
+            held[i] = (rec[0], rec[1], rec[2], rec[3], tuple(k for k, _ in kept),
+                       array("d", [x for _, x in kept])) if kept else None
+        for tag in tags:
+            self.last_step[tag] = min(self.last_step[tag], step - 1)
+
+    def handed_over(self) -> None:
+        self.held = []
+        self.held_points = 0
+        self.written_step = dict(self.last_step)
 
     def _hparams(self, value: Any) -> None:
         from tensorboard.plugins.hparams import api_pb2, metadata
@@ -309,6 +471,21 @@ class _RunState:
             out.append((NOTES, uid, "\n\n".join(notes)))
         out.append((STATUS, uid, self.status or "finished", self.ended or self.last_wall))
         return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while importing: a run's held points are hundreds of
+    thousands of fresh tuples (none cyclic), and the full collections they trigger
+    cost more than decoding (measured: 2.6 s instead of 3.9-5.6 s on the mixed
+    logdir of bench/tensorboard_io.py)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class _CorruptFile(Exception):

@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -17,7 +18,7 @@ from tests.support.servers import tensorboard_server
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.tensorboard import export_tensorboard
+from trackboard.storage.tensorboard import export_tensorboard, import_tensorboard
 
 PARAMS = [{"lr": 0.1, "opt": "adam", "layers": 2, "dropout": True},
           {"lr": 0.01, "opt": "sgd", "layers": 3, "dropout": False}]
@@ -62,7 +63,13 @@ def _poll(url: str, count: int, timeout: float = 60.0) -> list:
     raise AssertionError(f"{url} returned {len(rows)} rows, not {count}, in {timeout} s")
 
 
+def _f32(value: float) -> float:
+    """What TensorBoard shows for a value: its float32 rounding, as a JSON double."""
+    return float(np.float32(value))
+
+
 def _tensors(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
+    """tag -> (step, wall time, value) as TensorBoard's own Python reader decodes them."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util import tensor_util
 
@@ -75,6 +82,47 @@ def _tensors(run_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
     return out
 
 
+def _check_server(base: str, runs: list[Run], manifest: dict[str, str], store: Store) -> None:
+    """Scalars (float32 of every value), HParams with final metrics and Text, via the JSON API."""
+    hist = store.history([r.id for r in runs])
+    assert sorted(_get(f"{base}/data/runs")) == sorted(manifest.values())  # type: ignore[arg-type]
+    for run in runs:
+        rel = manifest[run.id]
+        for key in ("loss", "acc", "val/loss"):
+            q = urllib.parse.urlencode({"run": rel, "tag": key})
+            want = hist[(hist.run_id == run.id) & (hist.key == key)]
+            rows = _poll(f"{base}/data/plugin/scalars/scalars?{q}", len(want))
+            assert [r[1] for r in rows] == want["step"].tolist()  # type: ignore[union-attr]
+            values = [_f32(v) for v in want["value"]]
+            assert [r[2] for r in rows] == values  # type: ignore[union-attr]
+            # Wall times are float64 on disk and in both loaders.
+            assert [r[0] for r in rows] == want["wall_time"].tolist()  # type: ignore[union-attr]
+    experiment = _post(f"{base}/data/plugin/hparams/experiment",
+                       {"experimentName": "", "includeMetrics": True})
+    names = {h["name"] for h in experiment["hparamInfos"]}  # type: ignore[index]
+    assert names == {"lr", "opt", "layers", "dropout"}
+    metric_tags = {m["name"]["tag"] for m in experiment["metricInfos"]}  # type: ignore[index]
+    assert {"loss", "acc", "val/loss"} <= metric_tags
+    groups = _post(f"{base}/data/plugin/hparams/session_groups", {
+        "experimentName": "", "startIndex": 0, "sliceSize": 100,
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                            "STATUS_RUNNING"],
+        "colParams": [{"hparam": n} for n in sorted(names)]
+        + [{"metric": {"tag": "loss", "group": ""}}]})
+    by_name = {g["name"]: g for g in groups["sessionGroups"]}  # type: ignore[index]
+    for run, params in zip(runs, PARAMS):
+        group = by_name[manifest[run.id]]
+        assert group["hparams"] == params
+        loss = [m for m in group["metricValues"] if m["name"]["tag"] == "loss"]
+        assert loss[0]["value"] == _f32(store.run(run.id)["metrics"]["loss"]["last"])
+        assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
+    for i, run in enumerate(runs):
+        text = _get(f"{base}/data/plugin/text/text?" + urllib.parse.urlencode(
+            {"run": manifest[run.id], "tag": "trackboard/notes"}))
+        assert text[0]["text"] == f"<p>run <em>{i}</em></p>"  # type: ignore[index]
+
+
+@pytest.mark.slow
 def test_round_trip_through_a_real_tensorboard(sqlite_url: str, tmp_path: Path) -> None:
     runs = _log_runs(sqlite_url)
     out = tmp_path / "tb"
@@ -94,7 +142,7 @@ def test_round_trip_through_a_real_tensorboard(sqlite_url: str, tmp_path: Path) 
     assert manifest[runs[0].id] == f"tbx/mlp_0-{runs[0].id[:8]}"
     hist = store.history([r.id for r in runs])
 
-    # TensorBoard's own reader sees every point, with float64 values and wall times.
+    # TensorBoard's own reader sees every point: float32 values, float64 wall times.
     for run in runs:
         got = _tensors(out / manifest[run.id])
         assert sorted(got) == ["acc", "loss", "val/loss"]
@@ -102,39 +150,51 @@ def test_round_trip_through_a_real_tensorboard(sqlite_url: str, tmp_path: Path) 
             want = hist[(hist.run_id == run.id) & (hist.key == key)]
             assert [p[0] for p in points] == want["step"].tolist()
             assert [p[1] for p in points] == want["wall_time"].tolist()
-            assert [p[2] for p in points] == want["value"].tolist()
+            assert [p[2] for p in points] == [_f32(v) for v in want["value"]]
 
-    with tensorboard_server(out, tmp_path / "tensorboard.log") as base:
-        assert sorted(_get(f"{base}/data/runs")) == sorted(manifest.values())  # type: ignore[arg-type]
-        for run in runs:
-            rel = manifest[run.id]
-            q = urllib.parse.urlencode({"run": rel, "tag": "loss"})
-            want = hist[(hist.run_id == run.id) & (hist.key == "loss")]
-            rows = _poll(f"{base}/data/plugin/scalars/scalars?{q}", len(want))
-            assert [r[1] for r in rows] == want["step"].tolist()  # type: ignore[union-attr]
-            assert [r[2] for r in rows] == want["value"].tolist()  # type: ignore[union-attr]
-        experiment = _post(f"{base}/data/plugin/hparams/experiment",
-                           {"experimentName": "", "includeMetrics": True})
-        names = {h["name"] for h in experiment["hparamInfos"]}  # type: ignore[index]
-        assert names == {"lr", "opt", "layers", "dropout"}
-        metric_tags = {m["name"]["tag"] for m in experiment["metricInfos"]}  # type: ignore[index]
-        assert {"loss", "acc", "val/loss"} <= metric_tags
-        groups = _post(f"{base}/data/plugin/hparams/session_groups", {
-            "experimentName": "", "startIndex": 0, "sliceSize": 100,
-            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
-                                "STATUS_RUNNING"],
-            "colParams": [{"hparam": n} for n in sorted(names)]
-            + [{"metric": {"tag": "loss", "group": ""}}]})
-        by_name = {g["name"]: g for g in groups["sessionGroups"]}  # type: ignore[index]
-        for run, params in zip(runs, PARAMS):
-            group = by_name[manifest[run.id]]
-            assert group["hparams"] == params
-            loss = [m for m in group["metricValues"] if m["name"]["tag"] == "loss"]
-            assert loss[0]["value"] == store.run(run.id)["metrics"]["loss"]["last"]
-            assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
-        text = _get(f"{base}/data/plugin/text/text?" + urllib.parse.urlencode(
-            {"run": manifest[runs[1].id], "tag": "trackboard/notes"}))
-        assert "run" in text[0]["text"]  # type: ignore[index]
+    log = tmp_path / "tensorboard.log"
+    with tensorboard_server(out, log) as base:
+        _check_server(base, runs, manifest, store)
+    # Default flags mean the Rust data server; TensorBoard says so when it uses it.
+    assert "Using experimental fast data loading logic" in log.read_text()
+
+
+@pytest.mark.slow
+def test_python_loader_shows_the_same(sqlite_url: str, tmp_path: Path) -> None:
+    """`--load_fast=false` (TensorBoard's Python loader) shows the same data and precision."""
+    runs = _log_runs(sqlite_url)
+    res = export_tensorboard(sqlite_url, tmp_path / "tb")
+    log = tmp_path / "tensorboard.log"
+    with tensorboard_server(tmp_path / "tb", log, load_fast=False) as base:
+        _check_server(base, runs, res.runs, Store(sqlite_url))
+    assert "fast data loading" not in log.read_text()
+
+
+def test_export_then_import_keeps_float64_exactly(sqlite_url: str, tmp_path: Path) -> None:
+    """TensorBoard shows float32, but the exported files carry every float64 for re-import."""
+    runs = _log_runs(sqlite_url)
+    with Run(project="tbx", name="extremes", store=sqlite_url) as run:
+        # Beyond float32's range and precision: TensorBoard shows inf / rounded values.
+        run.log({"big": 1e300, "tiny": 1e-300, "third": 1 / 3, "nan": float("nan")})
+        # 20 keys in one event: a record over 256 bytes, which the importer peeks at.
+        run.log({f"layer_{i:02d}/grad_norm": i / 7 for i in range(20)})
+    res = export_tensorboard(sqlite_url, tmp_path / "tb")
+    assert _tensors(tmp_path / "tb" / res.runs[run.id])["big"][0][2] == float("inf")
+    dst = f"sqlite:///{tmp_path / 'back.db'}"
+    imported = import_tensorboard(tmp_path / "tb", dst, progress=False)
+    back = Store(dst)
+    src_hist = Store(sqlite_url).history([r.id for r in [*runs, run]])
+    names = {f"tbx/mlp_{i}-{r.id[:8]}": r.id for i, r in enumerate(runs)}
+    names[f"tbx/extremes-{run.id[:8]}"] = run.id
+    assert sorted(imported.runs.values()) == sorted(names)
+    for uid, name in imported.runs.items():
+        got = back.history([uid]).sort_values(["key", "step"])
+        want = src_hist[src_hist.run_id == names[name]].sort_values(["key", "step"])
+        assert got["key"].tolist() == want["key"].tolist()
+        assert got["step"].tolist() == want["step"].tolist()
+        assert got["wall_time"].tolist() == want["wall_time"].tolist()
+        np.testing.assert_array_equal(got["value"].to_numpy(), want["value"].to_numpy())
+    assert any(v != _f32(v) for v in src_hist["value"].dropna()), "no value needs float64"
 
 
 def test_reexport_replaces_instead_of_duplicating(sqlite_url: str, tmp_path: Path) -> None:
@@ -163,7 +223,7 @@ def test_both_record_writers_write_what_tensorboard_reads(sqlite_url: str, tmp_p
     res = export_tensorboard(sqlite_url, tmp_path / str(fast), fast=fast)
     hist = Store(sqlite_url).history([runs[1].id], keys=["val/loss"])
     got = _tensors(tmp_path / str(fast) / res.runs[runs[1].id])["val/loss"]
-    assert [v for _, _, v in got] == hist["value"].tolist()
+    assert [v for _, _, v in got] == [_f32(v) for v in hist["value"]]
 
 
 def test_cli_rejects_an_empty_selection(sqlite_url: str, tmp_path: Path) -> None:
@@ -172,3 +232,25 @@ def test_cli_rejects_an_empty_selection(sqlite_url: str, tmp_path: Path) -> None
                                       "--store", sqlite_url, "--project", "nope"])
     assert result.exit_code == 1
     assert "no runs in project 'nope'" in result.output
+
+
+def test_bulk_encoder_writes_what_protobuf_writes() -> None:
+    """Scalar events are encoded in bulk with numpy; protobuf must serialize them identically."""
+    from tensorboard.compat.proto import event_pb2
+
+    from trackboard.storage.tb_export import _encode_events, _fill, _template
+
+    tags = ["loss", "val/acc", "é/ü" * 50]  # a tag over 127 bytes: two-byte length
+    steps = np.array([0, 1, 127, 128, 16383, 16384, 2**40, -1, -2**63, 2**63 - 1], np.int64)
+    walls = np.linspace(0.0, 2e9, len(steps))  # wall 0.0 and step 0: fields left out
+    walls[1] = -0.0  # kept: only +0.0 is protobuf's default
+    vals = np.random.default_rng(0).normal(size=(len(steps), len(tags)))
+    vals[0, 0], vals[1, 1], vals[2, 2], vals[3, 0] = np.nan, 1e300, -np.inf, 1e-320
+    encoded = _encode_events([t.encode() for t in tags], steps, walls, vals)
+    for i, data in enumerate(encoded):
+        event, slots = _template(tags, set())
+        _fill(event, slots, int(steps[i]), float(walls[i]), vals[i].tolist())
+        assert data == event.SerializeToString()
+        parsed = event_pb2.Event.FromString(data)
+        assert parsed.step == steps[i] and parsed.wall_time == walls[i]
+        assert [v.tensor.double_val[0] for v in parsed.summary.value][1] == vals[i, 1]

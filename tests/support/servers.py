@@ -31,17 +31,22 @@ def _process(cmd: list[str], ready_url: str, log: Path, timeout: float) -> Itera
 
 
 @contextmanager
-def tensorboard_server(logdir: Path, log: Path, *, timeout: float = 120.0) -> Iterator[str]:
-    """`tensorboard --logdir LOGDIR` on 127.0.0.1; yields its base URL.
+def tensorboard_server(logdir: Path, log: Path, *, load_fast: bool = True,
+                       timeout: float = 120.0) -> Iterator[str]:
+    """TensorBoard on 127.0.0.1 started as the README says; yields its base URL.
 
-    Up to 100,000 scalars per series are kept. (scalars=0, "keep all" for the
-    reservoir, makes TensorBoard 2.21's scalars API return no rows at all.)
+    Default flags only: `python -m tensorboard.main --logdir DIR --host 127.0.0.1
+    --port P`, so TensorBoard reads the logdir with its default loader, the Rust
+    data server (tensorboard-data-server). `load_fast=False` adds `--load_fast=false`,
+    TensorBoard's older Python loader. Either keeps 1,000 points per scalar series
+    (a sample beyond that) and rereads the logdir every 5 s: poll for data.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-           "--host", "127.0.0.1", "--port", str(port), "--samples_per_plugin",
-           "scalars=100000", "--reload_interval", "0", "--load_fast", "false"]
+           "--host", "127.0.0.1", "--port", str(port)]
+    if not load_fast:
+        cmd.append("--load_fast=false")
     with _process(cmd, f"{url}/data/runs", log, timeout):
         yield url
 
