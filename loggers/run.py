@@ -128,6 +128,8 @@ class Run:
         # goes to the spool as usual.
         self._writer.wait_ready(CONNECT_WAIT_S)
         if self._sampler is not None:
+            if stored is not None and stored.last_system_step is not None:
+                self._sampler.samples = stored.last_system_step + 1
             self._sampler.start()
 
     def _look_up(self, uid: str | None, resume: str) -> StoredRun | None:

@@ -35,6 +35,7 @@ class StoredRun:
     created_at: float
     ended_at: float | None
     last_step: int | None  # the highest step of its non-system metrics; None: no points
+    last_system_step: int | None = None  # the same for its system/* samples
 
 
 def stored_run(store: str, uid: str) -> StoredRun | None:
@@ -66,10 +67,13 @@ def stored_run(store: str, uid: str) -> StoredRun | None:
                 "WHERE r.uid = :u"), {"u": uid}).mappings().first()
             if row is None:
                 return None
-            last = conn.execute(text(
-                "SELECT MAX(s.last_step) FROM metric_summaries s JOIN metric_keys k "
-                "ON k.id = s.key_id WHERE s.run_id = :r AND k.name NOT LIKE 'system/%'"),
-                {"r": row["id"]}).scalar()
+            # System samples have a step sequence of their own: a resumed sampler must
+            # go on after it, or it would overwrite the samples already stored.
+            last, last_system = conn.execute(text(
+                "SELECT MAX(CASE WHEN k.name NOT LIKE 'system/%' THEN s.last_step END), "
+                "MAX(CASE WHEN k.name LIKE 'system/%' THEN s.last_step END) "
+                "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
+                "WHERE s.run_id = :r"), {"r": row["id"]}).one()
     except DBAPIError as exc:
         reason = mask_text(str(exc.orig)).strip().splitlines()
         raise StoreUnavailableError(
@@ -80,4 +84,5 @@ def stored_run(store: str, uid: str) -> StoredRun | None:
     return StoredRun(uid=row["uid"], project=row["project"], name=row["name"],
                      status=row["status"], created_at=float(row["created_at"]),
                      ended_at=None if row["ended_at"] is None else float(row["ended_at"]),
-                     last_step=None if last is None else int(last))
+                     last_step=None if last is None else int(last),
+                     last_system_step=None if last_system is None else int(last_system))

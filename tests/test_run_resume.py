@@ -378,3 +378,25 @@ def test_start_run_passes_id_and_resume_on(sqlite_url: str) -> None:
     null = NullRun()
     null.purge(3)
     assert null.resumed is False
+
+
+def test_resumed_system_samples_go_on_after_the_stored_ones(sqlite_url: str) -> None:
+    # System metrics count their own steps (the sample index): a resumed run must not
+    # start that count again at 0 and overwrite the samples its first attempt stored.
+    def sampled_run() -> None:
+        run = Run(id="sys-resume", store=sqlite_url, system_metrics=0.05)
+        assert run._sampler is not None
+        wanted = run._sampler.samples + 3
+        deadline = time.time() + 5
+        while run._sampler.samples < wanted and time.time() < deadline:
+            time.sleep(0.02)
+        run.finish()
+
+    sampled_run()
+    first = _series(Store(sqlite_url), "sys-resume", "system/cpu_percent")
+    sampled_run()
+    both = _series(Store(sqlite_url), "sys-resume", "system/cpu_percent")
+    assert len(first) >= 3
+    assert sorted(both) == list(range(len(both))), "one sample sequence, no gaps, no reuse"
+    assert len(both) >= len(first) + 3
+    assert all(both[step] == value for step, value in first.items()), "first samples kept"
