@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import warnings
+import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,7 +198,10 @@ def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
         model = _torch_mlp(s.hidden, x.shape[1])
         opt = torch.optim.Adam(model.parameters(), lr=s.learning_rate)
         name = f"torch-{s.label}"
-        with SummaryWriter(f"runs/{name}", project=PROJECT, store=store,
+        # A fresh log_dir per demo: one directory is one run (as TensorBoard shows it),
+        # so a fixed runs/<name> would continue the previous demo's runs.
+        log_dir = tempfile.mkdtemp(prefix=f"trackboard-demo-{name}-")
+        with SummaryWriter(log_dir, name=name, project=PROJECT, store=store,
                            config=s.params()) as writer:
             step = 0
             for epoch in range(p.epochs):
