@@ -15,6 +15,16 @@ class StoreUnavailableError(TrackboardError):
     """The database cannot be reached (server down, file unreadable, locked too long)."""
 
 
+class NotATrackboardStoreError(TrackboardError, ValueError):
+    """The store URL names something that is not a trackboard database: a file that is
+    not a SQLite database, or a database that holds another application's tables."""
+
+
+class StoreRefusedError(TrackboardError):
+    """The database answered but refused the request (permissions, a damaged file, a
+    missing table): a problem to fix on the database side, not an outage."""
+
+
 class SchemaOutdatedError(TrackboardError):
     """The database was created by an older trackboard; it needs `trackboard db upgrade`."""
 

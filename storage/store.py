@@ -21,9 +21,8 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from trackboard.storage import downsample
 from trackboard.storage.engine import build_engine
-from trackboard.storage.errors import (
-    AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError, StoreUnavailableError,
-)
+from trackboard.storage.db_errors import store_errors
+from trackboard.storage.errors import AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError
 from trackboard.storage.migrate import check_schema
 from trackboard.storage.urls import mask_url, resolve_url
 
@@ -48,16 +47,16 @@ class Store:
         self.url = resolve_url(store)
         self.read_only = read_only
         self.crash_after = crash_after
-        self.engine = engine or build_engine(self.url, read_only=read_only)
-        try:
-            check_schema(self.engine, create=not read_only)
-        except Exception as exc:
-            from sqlalchemy.exc import OperationalError
-
-            if isinstance(exc, OperationalError):
-                raise StoreUnavailableError(
-                    f"cannot open the store {mask_url(self.url)}: {exc.orig}") from None
-            raise
+        # Driver errors (server down, not a database, no permission) leave as
+        # trackboard's own errors with the password masked (storage/db_errors.py).
+        with store_errors(self.url):
+            self.engine = engine or build_engine(self.url, read_only=read_only)
+            try:
+                check_schema(self.engine, create=not read_only)
+            except BaseException:
+                if engine is None:
+                    self.engine.dispose()
+                raise
         self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
 
     @property
