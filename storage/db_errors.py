@@ -31,7 +31,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from trackboard.storage.errors import (
-    NotATrackboardStoreError, StoreRefusedError, StoreUnavailableError, TrackboardError,
+    USE_A_STORE, NotATrackboardStoreError, StoreRefusedError, StoreUnavailableError,
+    TrackboardError,
 )
 from trackboard.storage.urls import mask_text, mask_url
 
@@ -57,7 +58,7 @@ def translate(exc: BaseException, url: str | URL) -> TrackboardError | None:
     """trackboard's error for a driver error on the store `url`; None if not a database error.
 
     >>> translate(sqlite3.DatabaseError("file is not a database"), "sqlite:///notes.txt")
-    NotATrackboardStoreError('sqlite:///notes.txt is not a trackboard store: the file is not a SQLite database. Point --store (or $TRACKBOARD_STORE) at a trackboard database, or at a new file')
+    NotATrackboardStoreError('sqlite:///notes.txt is not a trackboard store: the file is not a SQLite database; use a trackboard database, or a new file, as the store (--store, store= or $TRACKBOARD_STORE)')
     """
     if isinstance(exc, TrackboardError):
         return exc
@@ -69,8 +70,7 @@ def translate(exc: BaseException, url: str | URL) -> TrackboardError | None:
         what = ("the file is damaged" if "malformed" in low
                 else "the file is not a SQLite database")
         return NotATrackboardStoreError(
-            f"{where} is not a trackboard store: {what}. Point --store (or "
-            "$TRACKBOARD_STORE) at a trackboard database, or at a new file")
+            f"{where} is not a trackboard store: {what}; {USE_A_STORE}")
     # OperationalError: server down, wrong password, unknown database, file locked
     # or unopenable; what the caller can only wait for or fix in the connection.
     operational = (isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError, OSError))

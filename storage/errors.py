@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+# The advice every "not a trackboard store" message ends with.
+USE_A_STORE = ("use a trackboard database, or a new file, as the store "
+               "(--store, store= or $TRACKBOARD_STORE)")
+
+
 class TrackboardError(Exception):
     """Base class of every error trackboard raises on purpose."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from trackboard.storage.errors import (
-    NotATrackboardStoreError, SchemaOutdatedError, SchemaTooNewError,
+    USE_A_STORE, NotATrackboardStoreError, SchemaOutdatedError, SchemaTooNewError,
 )
 from trackboard.storage.urls import mask_url, parse_url, sqlite_path
 
@@ -130,8 +130,8 @@ def check_sqlite_file(store: str | URL | None) -> None:
         return
     if header != SQLITE_HEADER:
         raise NotATrackboardStoreError(
-            f"{where} is not a trackboard store: the file is not a SQLite database. Point "
-            "--store (or $TRACKBOARD_STORE) at a trackboard database, or at a new file")
+            f"{where} is not a trackboard store: the file is not a SQLite database; "
+            + USE_A_STORE)
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
@@ -147,8 +147,7 @@ def check_sqlite_file(store: str | URL | None) -> None:
         if isinstance(exc, sqlite3.OperationalError):
             return  # locked by another process, or -shm not creatable: not our call here
         raise NotATrackboardStoreError(
-            f"{where} is not a trackboard store: {exc}. Point --store at a trackboard "
-            "database, or at a new file") from None
+            f"{where} is not a trackboard store: {exc}; {USE_A_STORE}") from None
     finally:
         conn.close()
     _refuse_foreign(where, names, rev)
