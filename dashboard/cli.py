@@ -38,7 +38,9 @@ def friendly(f: Callable[..., Any]) -> Callable[..., Any]:
         try:
             with store_errors(resolve_url(kwargs.get("store"))):
                 return f(*args, **kwargs)
-        except (TrackboardError, ValueError) as exc:
+        except (TrackboardError, ValueError, OSError) as exc:
+            # OSError: an output path that cannot be written, a logdir that cannot be
+            # read; its message names the file.
             raise click.ClickException(one_line(exc)) from None
     return wrapper
 
@@ -148,9 +150,11 @@ def db_group() -> None:
 def db_upgrade(store: str | None, allow_foreign_tables: bool) -> None:
     """Create or upgrade the store's schema to this version of trackboard."""
     from trackboard.storage.engine import build_engine
-    from trackboard.storage.migrate import upgrade
+    from trackboard.storage.migrate import check_sqlite_file, upgrade
     from trackboard.storage.urls import mask_url
 
+    # Refuse a file that is no store before our connection switches it to WAL mode.
+    check_sqlite_file(store, allow_foreign_tables=allow_foreign_tables)
     engine = build_engine(store)
     try:
         before, after = upgrade(engine, allow_foreign_tables=allow_foreign_tables)

@@ -97,7 +97,7 @@ def store_errors(url: str | URL) -> Iterator[None]:
         yield
     except TrackboardError:
         raise
-    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+    except (SQLAlchemyError, sqlite3.Error) as exc:  # not OSError: files of exports etc.
         mapped = translate(exc, url)
         if mapped is None:
             raise

@@ -99,13 +99,15 @@ def _refuse_foreign(where: str, names: Iterable[str], rev: str | None) -> None:
             + ALLOW_FOREIGN_HINT)
 
 
-def check_sqlite_file(store: str | URL | None) -> None:
+def check_sqlite_file(store: str | URL | None, *, allow_foreign_tables: bool = False) -> None:
     """Raise NotATrackboardStoreError (a ValueError) at once when a SQLite store URL names
     a file that trackboard can never use: not a SQLite database, or one that holds
     another application's tables. Cheap (reads the header and the table list) and
     uses only the sqlite3 module, so a training process can call it in its own
-    thread before any background work starts. A missing or empty file is fine (it
-    becomes a new store); other URLs pass unchecked (their trouble may be an outage).
+    thread before any background work starts, and it never writes to the file
+    (trackboard's own connections would switch it to WAL mode). A missing or empty
+    file is fine (it becomes a new store); other URLs pass unchecked (their trouble
+    may be an outage). `allow_foreign_tables` lets other tables through.
 
     >>> check_sqlite_file("sqlite:///does/not/exist/yet.db")
     """
@@ -150,7 +152,8 @@ def check_sqlite_file(store: str | URL | None) -> None:
             f"{where} is not a trackboard store: {exc}; {USE_A_STORE}") from None
     finally:
         conn.close()
-    _refuse_foreign(where, names, rev)
+    if rev is not None or not allow_foreign_tables:
+        _refuse_foreign(where, names, rev)
 
 
 def check_schema(engine: Engine, *, create: bool = True) -> None:

@@ -23,7 +23,7 @@ from trackboard.storage import downsample
 from trackboard.storage.engine import build_engine
 from trackboard.storage.db_errors import store_errors
 from trackboard.storage.errors import AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError
-from trackboard.storage.migrate import check_schema
+from trackboard.storage.migrate import check_schema, check_sqlite_file
 from trackboard.storage.urls import mask_url, resolve_url
 
 # A run still "running" whose writer has been silent this long is shown as crashed.
@@ -50,6 +50,8 @@ class Store:
         # Driver errors (server down, not a database, no permission) leave as
         # trackboard's own errors with the password masked (storage/db_errors.py).
         with store_errors(self.url):
+            if engine is None:
+                check_sqlite_file(self.url)  # before a connection could touch the file
             self.engine = engine or build_engine(self.url, read_only=read_only)
             try:
                 check_schema(self.engine, create=not read_only)

@@ -108,6 +108,7 @@ SITUATIONS: dict[str, tuple[Callable[..., str], str]] = {
     "pg-newer-schema": (None, "written by a newer trackboard (schema 9999)"),  # type: ignore[dict-item]
 }
 PG_SITUATIONS = ("pg-foreign", "pg-newer-schema")
+USERS_FILES = ("not-a-database", "foreign-sqlite")  # must stay byte for byte as they were
 
 
 def _store_for(situation: str, tmp: Path, request: pytest.FixtureRequest) -> str:
@@ -149,8 +150,12 @@ def _cases() -> list:  # type: ignore[type-arg]
 def test_command_fails_in_one_masked_line(situation: str, name: str, tmp_path: Path,
                                           request: pytest.FixtureRequest) -> None:
     store = _store_for(situation, tmp_path, request)
+    user_file = Path(make_url(store).database or "")
+    before = user_file.read_bytes() if situation in USERS_FILES else b""
     started = time.monotonic()
     result = _run(COMMANDS[name], store, tmp_path)
+    if situation in USERS_FILES:
+        assert user_file.read_bytes() == before, "the user's file was changed"
     output = result.stdout + result.stderr
     lines = [line for line in output.splitlines() if line.strip()]
     for leak in LEAKS:
