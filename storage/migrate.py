@@ -90,8 +90,7 @@ def _refuse_foreign(where: str, names: Iterable[str], rev: str | None) -> None:
     if rev is not None:
         raise NotATrackboardStoreError(
             f"{where} is not a trackboard store: it holds another application's schema "
-            f"history (revision {rev!r}) without trackboard's tables. trackboard needs a "
-            "database of its own: point --store at a new file or database")
+            f"history (revision {rev!r}) without trackboard's tables; {USE_A_STORE}")
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise NotATrackboardStoreError(
