@@ -20,6 +20,7 @@ retry) from rejected data (set aside) by their driver classes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from trackboard.storage.errors import (
     USE_A_STORE, NotATrackboardStoreError, StoreRefusedError, StoreUnavailableError,
     TrackboardError,
 )
-from trackboard.storage.urls import mask_text, mask_url
+from trackboard.storage.urls import mask_text, mask_url, parse_url, sqlite_path
 
 # sqlite3 messages that mean "this file is not (or no longer) a SQLite database".
 _NOT_A_DATABASE = ("file is not a database", "file is encrypted or is not a database",
@@ -77,6 +78,8 @@ def translate(exc: BaseException, url: str | URL) -> TrackboardError | None:
                    or isinstance(inner, sqlite3.OperationalError)
                    or _is_psycopg_error(inner, "OperationalError"))
     if operational and not any(m in low for m in _SQLITE_REFUSALS):
+        if "unable to open database file" in low:
+            message = _unopenable(url) or message
         return StoreUnavailableError(f"cannot open the store {where}: {message}")
     if isinstance(exc, (SQLAlchemyError, sqlite3.Error)) or _is_psycopg_error(exc):
         return StoreRefusedError(f"the store {where} refused the request: {message}")
@@ -88,10 +91,10 @@ def store_errors(url: str | URL) -> Iterator[None]:
     """Run database work on `url`; driver errors leave it as trackboard errors.
 
     >>> with store_errors("sqlite:///x.db"):
-    ...     raise sqlite3.OperationalError("unable to open database file")
+    ...     raise sqlite3.OperationalError("database is locked")
     Traceback (most recent call last):
     ...
-    trackboard.storage.errors.StoreUnavailableError: cannot open the store sqlite:///x.db: unable to open database file
+    trackboard.storage.errors.StoreUnavailableError: cannot open the store sqlite:///x.db: database is locked
     """
     try:
         yield
@@ -108,6 +111,23 @@ def store_errors(url: str | URL) -> Iterator[None]:
         mapped = translate(exc, url)
         assert mapped is not None
         raise mapped from exc
+
+
+def _unopenable(url: str | URL) -> str | None:
+    """Why SQLite could not open the file of `url`, when the file system can tell."""
+    try:
+        path = sqlite_path(parse_url(url))
+    except ValueError:
+        return None
+    if path is None:
+        return None
+    path = path.expanduser()
+    if not path.exists():
+        return (f"there is no file {path} (a read-only store must exist; "
+                "log a run into it first, or check the path)")
+    if not os.access(path, os.R_OK):
+        return f"{path} is not readable by this user"
+    return None
 
 
 def _is_psycopg_error(exc: BaseException | None, name: str = "Error") -> bool:
