@@ -191,3 +191,19 @@ def _command_paths(group: click.Group, prefix: str = "") -> list[str]:
 
 def test_the_matrix_covers_every_command() -> None:
     assert sorted(_command_paths(cli)) == sorted(COMMANDS)
+
+
+@pytest.mark.postgres
+def test_a_login_without_grants_is_refused_in_one_line(pg_server, tmp_path: Path) -> None:
+    url = pg_server.create_database()
+    Store(url).close()
+    role = "nogrants_" + make_url(url).database.removeprefix("tb_")
+    pg_server.psql(f"CREATE ROLE {role} LOGIN")
+    store = _with_password(url).replace("//postgres:", f"//{role}:")
+    result = _run(["runs"], store, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and len(output.strip().splitlines()) == 1, output
+    assert f"Error: the store postgresql+psycopg://{role}:***@" in output
+    assert "refused the request: permission denied for table alembic_version" in output
+    for leak in LEAKS:
+        assert leak not in output
