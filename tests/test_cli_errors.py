@@ -96,34 +96,34 @@ def _unreachable(_tmp: Path) -> str:
     return f"postgresql+psycopg://bob:{PASSWORD}@127.0.0.1:{free_port()}/runs"
 
 
-SITUATIONS: dict[str, tuple[Callable[..., str], str]] = {
-    # name: (builder, what the line must say)
-    "not-a-database": (_not_a_database, "the file is not a SQLite database"),
-    "foreign-sqlite": (_foreign_sqlite, "it holds other tables (customers)"),
-    "newer-schema": (lambda tmp: _newer_schema(f"sqlite:///{tmp / 'new.db'}"),
+def _pg_foreign(_tmp: Path, request: pytest.FixtureRequest) -> str:
+    server = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    server.psql("CREATE TABLE customers (id serial PRIMARY KEY, name text)",
+                db=make_url(url).database)
+    # The test server trusts local logins, so the password reaches the server and every
+    # message without being checked: what matters here is where it shows.
+    return _with_password(url)
+
+
+def _pg_newer(_tmp: Path, request: pytest.FixtureRequest) -> str:
+    return _with_password(_newer_schema(request.getfixturevalue("pg_server").create_database()))
+
+
+# name: (builder(tmp_path, request) -> store URL, what the one line must say)
+SITUATIONS: dict[str, tuple[Callable[[Path, pytest.FixtureRequest], str], str]] = {
+    "not-a-database": (lambda tmp, _: _not_a_database(tmp), "the file is not a SQLite database"),
+    "foreign-sqlite": (lambda tmp, _: _foreign_sqlite(tmp), "it holds other tables (customers)"),
+    "newer-schema": (lambda tmp, _: _newer_schema(f"sqlite:///{tmp / 'new.db'}"),
                      "written by a newer trackboard (schema 9999)"),
-    "older-schema": (_older_schema, "trackboard db upgrade"),
-    "unreachable-server": (_unreachable, "cannot open the store postgresql+psycopg://bob:***@"),
-    "pg-foreign": (None, "it holds other tables (customers)"),  # type: ignore[dict-item]
-    "pg-newer-schema": (None, "written by a newer trackboard (schema 9999)"),  # type: ignore[dict-item]
+    "older-schema": (lambda tmp, _: _older_schema(tmp), "trackboard db upgrade"),
+    "unreachable-server": (lambda tmp, _: _unreachable(tmp),
+                           "cannot open the store postgresql+psycopg://bob:***@"),
+    "pg-foreign": (_pg_foreign, "it holds other tables (customers)"),
+    "pg-newer-schema": (_pg_newer, "written by a newer trackboard (schema 9999)"),
 }
 PG_SITUATIONS = ("pg-foreign", "pg-newer-schema")
 USERS_FILES = ("not-a-database", "foreign-sqlite")  # must stay byte for byte as they were
-
-
-def _store_for(situation: str, tmp: Path, request: pytest.FixtureRequest) -> str:
-    if situation in PG_SITUATIONS:
-        server = request.getfixturevalue("pg_server")
-        url = server.create_database()
-        if situation == "pg-foreign":
-            server.psql("CREATE TABLE customers (id serial PRIMARY KEY, name text)",
-                        db=make_url(url).database)
-        else:
-            _newer_schema(url)
-        # The test server trusts local logins, so the password reaches the server and
-        # every message without being checked: what matters here is where it shows.
-        return _with_password(url)
-    return SITUATIONS[situation][0](tmp)
 
 
 def _run(args: list[str], store: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -149,8 +149,8 @@ def _cases() -> list:  # type: ignore[type-arg]
 @pytest.mark.parametrize(("situation", "name"), _cases())
 def test_command_fails_in_one_masked_line(situation: str, name: str, tmp_path: Path,
                                           request: pytest.FixtureRequest) -> None:
-    store = _store_for(situation, tmp_path, request)
-    user_file = Path(make_url(store).database or "")
+    store = SITUATIONS[situation][0](tmp_path, request)
+    user_file = Path(store.removeprefix("sqlite:///"))
     before = user_file.read_bytes() if situation in USERS_FILES else b""
     started = time.monotonic()
     result = _run(COMMANDS[name], store, tmp_path)
