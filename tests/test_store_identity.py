@@ -85,3 +85,19 @@ def test_a_store_in_use_by_another_run_passes_the_check(sqlite_url: str) -> None
         with Run(name="second", store=sqlite_url) as second:
             second.log({"loss": 2.0})
     assert sorted(Store(sqlite_url).runs()["name"]) == ["first", "second"]
+
+
+def test_store_calls_raise_trackboard_errors_not_driver_errors(sqlite_url: str) -> None:
+    from trackboard.storage import StoreRefusedError, TrackboardError
+
+    with Run(name="r", store=sqlite_url) as run:
+        run.log({"loss": 1.0})
+    store = Store(sqlite_url)
+    # Someone damages the store behind trackboard's back.
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DROP TABLE tags")
+    with pytest.raises(StoreRefusedError, match="refused the request: no such table: tags"):
+        store.runs()
+    with pytest.raises(TrackboardError):
+        store.set_tags(run.id, {"a": "b"})
+    assert store.runs(tags=False)["name"].tolist() == ["r"]  # the rest still works
