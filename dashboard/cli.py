@@ -55,6 +55,24 @@ def one_line(exc: BaseException) -> str:
     return mask_text(lines[0] if lines else type(exc).__name__)
 
 
+def checks_store_unless_spooled(f: Callable[..., Any]) -> Callable[..., Any]:
+    """checks_store for `sync`: an unusable store fails in one line, except a store that
+    is only unreachable while spool files wait: then sync itself lists them and why."""
+
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from trackboard.storage import spool
+        from trackboard.storage.errors import StoreUnavailableError
+
+        try:
+            open_store(kwargs.get("store")).close()
+        except StoreUnavailableError:
+            if not spool.pending_files(spool.spool_dir(kwargs.get("store"))):
+                raise
+        return f(*args, **kwargs)
+    return wrapper
+
+
 def checks_store(f: Callable[..., Any]) -> Callable[..., Any]:
     """Open the command's --store first (schema checked), so an unusable store fails
     in one line before the command starts its own work. Place it under @friendly."""
@@ -200,7 +218,7 @@ def db_current(store: str | None) -> None:
 @cli.command("sync")
 @store_option
 @friendly
-@checks_store
+@checks_store_unless_spooled
 def sync_cmd(store: str | None) -> None:
     """Deliver points left in the local spool (by runs that ended during an outage)."""
     from trackboard.storage.sync import deliver_spool

@@ -34,7 +34,6 @@ CORE_TABLES = frozenset({"projects", "runs", "metric_keys", "points"})
 ALLOW_FOREIGN_HINT = ("trackboard keeps its data in a database of its own: use a new file "
                       "or database, or add trackboard's tables beside the others with "
                       "`trackboard db upgrade --allow-foreign-tables --store URL`")
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -101,7 +100,7 @@ def _refuse_foreign(where: str, names: Iterable[str], rev: str | None) -> None:
 def check_sqlite_file(store: str | URL | None, *, allow_foreign_tables: bool = False) -> None:
     """Raise NotATrackboardStoreError (a ValueError) at once when a SQLite store URL names
     a file that trackboard can never use: not a SQLite database, or one that holds
-    another application's tables. Cheap (reads the header and the table list) and
+    another application's tables. Cheap (opens it read-only, reads the table list) and
     uses only the sqlite3 module, so a training process can call it in its own
     thread before any background work starts, and it never writes to the file
     (trackboard's own connections would switch it to WAL mode). A missing or empty
@@ -116,23 +115,20 @@ def check_sqlite_file(store: str | URL | None, *, allow_foreign_tables: bool = F
         return
     path = path.expanduser()
     where = mask_url(url)
+    # Only os.stat and SQLite itself touch the file: opening and closing a descriptor
+    # of it from Python would drop the POSIX locks SQLite holds on it in this process
+    # (another run's writer may have it open), and SQLite reports a non-database
+    # file as clearly as reading its header would.
     try:
-        with path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return
-    except IsADirectoryError:
+        size = path.stat().st_size
+    except OSError:
+        return  # missing (a new store), or unreadable now: the writer reports it
+    if path.is_dir():
         raise NotATrackboardStoreError(
             f"{where} is a directory; a SQLite store is a file, e.g. "
-            f"sqlite:///{path / 'trackboard.db'}") from None
-    except OSError:
-        return  # unreadable now (permissions, a flaky disk): the writer reports it
-    if not header:
+            f"sqlite:///{path / 'trackboard.db'}")
+    if size == 0:
         return
-    if header != SQLITE_HEADER:
-        raise NotATrackboardStoreError(
-            f"{where} is not a trackboard store: the file is not a SQLite database; "
-            + USE_A_STORE)
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
@@ -147,8 +143,10 @@ def check_sqlite_file(store: str | URL | None, *, allow_foreign_tables: bool = F
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError):
             return  # locked by another process, or -shm not creatable: not our call here
+        what = ("the file is not a SQLite database" if "not a database" in str(exc)
+                else f"the file is damaged ({exc})")
         raise NotATrackboardStoreError(
-            f"{where} is not a trackboard store: {exc}; {USE_A_STORE}") from None
+            f"{where} is not a trackboard store: {what}; {USE_A_STORE}") from None
     finally:
         conn.close()
     if rev is not None or not allow_foreign_tables:

@@ -207,3 +207,24 @@ def test_a_login_without_grants_is_refused_in_one_line(pg_server, tmp_path: Path
     assert "refused the request: permission denied for table alembic_version" in output
     for leak in LEAKS:
         assert leak not in output
+
+
+@pytest.mark.slow
+def test_sync_to_an_unreachable_store_lists_the_files_that_wait(tmp_path: Path) -> None:
+    # The one exception to "one line": when points wait in the spool, sync says which
+    # files wait and why (still exit 1, still masked).
+    from trackboard.loggers import Run
+    from trackboard.storage.writer import Writer
+
+    store = _unreachable(tmp_path)
+    writer = Writer(store, max_backoff=0.2)
+    run = Run(name="offline", store=store, writer=writer)
+    run.log({"loss": 1.0})
+    run.finish(timeout=3)
+    writer.close(timeout=3)
+    result = _run(["sync"], store, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "still waiting" in output, output
+    assert "Traceback" not in output and "bob:***@" in output
+    for leak in LEAKS:
+        assert leak not in output
