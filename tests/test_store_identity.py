@@ -101,3 +101,27 @@ def test_store_calls_raise_trackboard_errors_not_driver_errors(sqlite_url: str) 
     with pytest.raises(TrackboardError):
         store.set_tags(run.id, {"a": "b"})
     assert store.runs(tags=False)["name"].tolist() == ["r"]  # the rest still works
+
+
+def test_the_check_keeps_sqlites_locks_held_in_this_process(tmp_path: Path) -> None:
+    # Closing any descriptor of a SQLite file drops every POSIX lock this process holds
+    # on it, so the check must never open the file itself, only through SQLite.
+    import subprocess
+    import sys
+
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA user_version = 1")  # a database with no tables yet
+    holder.execute("BEGIN IMMEDIATE")  # this process holds the write lock
+    try:
+        check_sqlite_file(f"sqlite:///{path}")
+        probe = ("import sqlite3, sys\n"
+                 "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+                 "try:\n    c.execute('BEGIN IMMEDIATE'); print('got the lock')\n"
+                 "except sqlite3.OperationalError as e:\n    print(e)\n")
+        out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True,
+                             text=True, timeout=60)
+        assert out.stdout.strip() == "database is locked", out
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
