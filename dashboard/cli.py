@@ -1,7 +1,8 @@
 """The `trackboard` command: the outermost layer (nothing imports this module).
 
 Every command takes --store (else $TRACKBOARD_STORE, else ./trackboard.db) and
-turns trackboard's own errors into one friendly line instead of a traceback.
+turns trackboard's own errors, and any database driver error, into one friendly
+line (password masked) and exit status 1 instead of a traceback.
 """
 
 from __future__ import annotations
@@ -26,16 +27,60 @@ def store_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def friendly(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Show trackboard errors (bad URL, unknown run, old schema...) as one line."""
+    """Show trackboard errors (bad URL, unknown run, old schema...) and database
+    driver errors (mapped by storage/db_errors.py) as one masked line, exit 1."""
 
     @wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from trackboard.storage.db_errors import store_errors
+        from trackboard.storage.urls import resolve_url
+
         try:
-            return f(*args, **kwargs)
-        except TrackboardError as exc:
-            raise click.ClickException(mask_text(str(exc))) from None
-        except ValueError as exc:
-            raise click.ClickException(mask_text(str(exc))) from None
+            with store_errors(resolve_url(kwargs.get("store"))):
+                return f(*args, **kwargs)
+        except (TrackboardError, ValueError, OSError) as exc:
+            # OSError: an output path that cannot be written, a logdir that cannot be
+            # read; its message names the file.
+            raise click.ClickException(one_line(exc)) from None
+    return wrapper
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one masked line (a driver's message may span several).
+
+    >>> one_line(ValueError("bad postgresql://u:pw@h/db\\nDETAIL: more"))
+    'bad postgresql://u:***@h/db'
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return mask_text(lines[0] if lines else type(exc).__name__)
+
+
+def checks_store_unless_spooled(f: Callable[..., Any]) -> Callable[..., Any]:
+    """checks_store for `sync`: an unusable store fails in one line, except a store that
+    is only unreachable while spool files wait: then sync itself lists them and why."""
+
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from trackboard.storage import spool
+        from trackboard.storage.errors import StoreUnavailableError
+
+        try:
+            open_store(kwargs.get("store")).close()
+        except StoreUnavailableError:
+            if not spool.pending_files(spool.spool_dir(kwargs.get("store"))):
+                raise
+        return f(*args, **kwargs)
+    return wrapper
+
+
+def checks_store(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Open the command's --store first (schema checked), so an unusable store fails
+    in one line before the command starts its own work. Place it under @friendly."""
+
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        open_store(kwargs.get("store")).close()
+        return f(*args, **kwargs)
     return wrapper
 
 
@@ -116,16 +161,21 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @store_option
+@click.option("--allow-foreign-tables", is_flag=True,
+              help="Add trackboard's tables to a database that already holds other "
+                   "applications' tables (refused without this flag).")
 @friendly
-def db_upgrade(store: str | None) -> None:
+def db_upgrade(store: str | None, allow_foreign_tables: bool) -> None:
     """Create or upgrade the store's schema to this version of trackboard."""
     from trackboard.storage.engine import build_engine
-    from trackboard.storage.migrate import upgrade
+    from trackboard.storage.migrate import check_sqlite_file, upgrade
     from trackboard.storage.urls import mask_url
 
+    # Refuse a file that is no store before our connection switches it to WAL mode.
+    check_sqlite_file(store, allow_foreign_tables=allow_foreign_tables)
     engine = build_engine(store)
     try:
-        before, after = upgrade(engine)
+        before, after = upgrade(engine, allow_foreign_tables=allow_foreign_tables)
     finally:
         engine.dispose()
     where = mask_url(engine.url)
@@ -139,22 +189,36 @@ def db_upgrade(store: str | None) -> None:
 @store_option
 @friendly
 def db_current(store: str | None) -> None:
-    """Show the schema version of the store and the one this trackboard needs."""
+    """Show the schema version of the store and the one this trackboard needs.
+
+    Exits 1 (after the versions) when the store needs `trackboard db upgrade`, and
+    with one error line when it is not a trackboard store or cannot be opened.
+    """
     from trackboard.storage.engine import build_engine
-    from trackboard.storage.migrate import current_revision, head_revision
+    from trackboard.storage.errors import SchemaOutdatedError, SchemaTooNewError
+    from trackboard.storage.migrate import check_schema, current_revision, head_revision
 
     engine = build_engine(store, read_only=True)
     try:
         with engine.connect() as conn:
             rev = current_revision(conn)
+        try:
+            check_schema(engine, create=False)
+            problem = None
+        except (SchemaOutdatedError, SchemaTooNewError) as exc:
+            problem = exc if rev is not None else None  # an empty store is fine here
     finally:
         engine.dispose()
-    click.echo(f"database: {rev or '(empty)'}; this trackboard: {head_revision()}")
+    versions = f"database: {rev or '(empty)'}; this trackboard: {head_revision()}"
+    if problem is not None:
+        raise click.ClickException(f"{versions}; {one_line(problem)}")
+    click.echo(versions)
 
 
 @cli.command("sync")
 @store_option
 @friendly
+@checks_store_unless_spooled
 def sync_cmd(store: str | None) -> None:
     """Deliver points left in the local spool (by runs that ended during an outage)."""
     from trackboard.storage.sync import deliver_spool

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 
 import click
 
-from trackboard.dashboard.cli import cli, friendly, store_option
+from trackboard.dashboard.cli import checks_store, cli, friendly, store_option
 
 
 @cli.command("demo")
@@ -14,6 +15,7 @@ from trackboard.dashboard.cli import cli, friendly, store_option
 @click.option("--fast", is_flag=True,
               help="Fewer samples, epochs and settings (about half the time).")
 @friendly
+@checks_store  # an unusable store fails now, not after minutes of training into the spool
 def demo_cmd(store: str | None, fast: bool) -> None:
     """Train a small insurance-claims classifier in Keras, PyTorch, Lightning and
     JAX/Flax (those installed), a few hyperparameter settings each, into the store."""
@@ -31,5 +33,20 @@ def demo_cmd(store: str | None, fast: bool) -> None:
     frameworks = sorted({run.framework for run in made})
     click.echo(f"Made {len(made)} runs ({', '.join(frameworks)}) in "
                f"{time.perf_counter() - start:.0f}s.")
-    open_cmd = "trackboard ui" if store is None else f"trackboard ui --store {store}"
-    click.echo(f"Open the dashboard:  {open_cmd}")
+    click.echo(f"Open the dashboard:  {ui_command(store)}")
+
+
+def ui_command(store: str | None) -> str:
+    """The `trackboard ui` line to print, never with the password in it.
+
+    >>> ui_command("postgresql://bob:p@ss@db/runs")
+    "trackboard ui --store 'postgresql://bob:***@db/runs'  (your password in place of ***)"
+    >>> ui_command(None)
+    'trackboard ui'
+    """
+    from trackboard.storage.urls import mask_url, parse_url
+
+    if store is None:
+        return "trackboard ui"
+    line = f"trackboard ui --store {shlex.quote(mask_url(store))}"
+    return line + ("  (your password in place of ***)" if parse_url(store).password else "")

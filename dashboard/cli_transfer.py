@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from trackboard.dashboard.cli import cli, friendly, store_option
+from trackboard.dashboard.cli import checks_store, cli, friendly, store_option
 
 _RUN_HELP = "Export this run (id or unique prefix); repeat for several. Default: all runs."
 _PROJECT_HELP = "Only runs of this project."
@@ -53,6 +53,7 @@ def export_tensorboard_cmd(outdir: str, store: str | None, project: str | None,
 @click.option("--project", default=None,
               help="Project for the imported runs (default: the logdir's folder name).")
 @friendly
+@checks_store
 def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) -> None:
     """Import every run of a TensorBoard LOGDIR (scalars, hparams, text).
 
@@ -79,6 +80,7 @@ def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) 
 @click.option("--max-points", default=10_000, show_default=True, type=int,
               help="Points per trace (min/max downsampled beyond; 0 = all).")
 @friendly
+@checks_store  # before the Visdom client connects (and prints its own lines)
 def export_visdom_cmd(server: str, port: int, env: str | None, store: str | None,
                       project: str | None, run_ids: tuple[str, ...], follow: bool,
                       poll_interval: float, max_points: int) -> None:

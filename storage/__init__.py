@@ -14,20 +14,22 @@ _EXPORTS = {
     "mask_url": "trackboard.storage.urls",
     "resolve_url": "trackboard.storage.urls",
     **{name: "trackboard.storage.errors" for name in (
-        "AmbiguousRunIdError", "ReadOnlyStoreError", "RunNotFoundError", "SchemaOutdatedError",
-        "SchemaTooNewError", "StoreURLError", "StoreUnavailableError", "TrackboardError")},
+        "AmbiguousRunIdError", "NotATrackboardStoreError", "ReadOnlyStoreError",
+        "RunNotFoundError", "SchemaOutdatedError", "SchemaTooNewError", "StoreRefusedError",
+        "StoreURLError", "StoreUnavailableError", "TrackboardError")},
 }
 
 __all__ = [
-    "AmbiguousRunIdError", "ReadOnlyStoreError", "RunNotFoundError", "SchemaOutdatedError",
-    "SchemaTooNewError", "Store", "StoreURLError", "StoreUnavailableError", "TrackboardError",
-    "mask_url", "resolve_url",
+    "AmbiguousRunIdError", "NotATrackboardStoreError", "ReadOnlyStoreError", "RunNotFoundError",
+    "SchemaOutdatedError", "SchemaTooNewError", "Store", "StoreRefusedError", "StoreURLError",
+    "StoreUnavailableError", "TrackboardError", "mask_url", "resolve_url",
 ]
 
 if TYPE_CHECKING:
     from trackboard.storage.errors import (
-        AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError, SchemaOutdatedError,
-        SchemaTooNewError, StoreUnavailableError, StoreURLError, TrackboardError,
+        AmbiguousRunIdError, NotATrackboardStoreError, ReadOnlyStoreError, RunNotFoundError,
+        SchemaOutdatedError, SchemaTooNewError, StoreRefusedError, StoreUnavailableError,
+        StoreURLError, TrackboardError,
     )
     from trackboard.storage.store import Store
     from trackboard.storage.urls import mask_url, resolve_url

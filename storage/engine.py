@@ -46,7 +46,8 @@ def _sqlite_engine(url: URL, *, read_only: bool, busy_timeout_ms: int,
     else:
         path = path.expanduser().resolve()
         if read_only:
-            target = f"file:{path}?mode=ro"
+            # as_uri() %-encodes '?', '#' and spaces, which a raw file: URI would misread
+            target = f"{path.as_uri()}?mode=ro"
 
             def creator() -> sqlite3.Connection:
                 return sqlite3.connect(target, uri=True, check_same_thread=False,

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+# The advice every "not a trackboard store" message ends with.
+USE_A_STORE = ("use a trackboard database, or a new file, as the store "
+               "(--store, store= or $TRACKBOARD_STORE)")
+
+
 class TrackboardError(Exception):
     """Base class of every error trackboard raises on purpose."""
 
@@ -13,6 +18,16 @@ class StoreURLError(TrackboardError, ValueError):
 
 class StoreUnavailableError(TrackboardError):
     """The database cannot be reached (server down, file unreadable, locked too long)."""
+
+
+class NotATrackboardStoreError(TrackboardError, ValueError):
+    """The store URL names something that is not a trackboard database: a file that is
+    not a SQLite database, or a database that holds another application's tables."""
+
+
+class StoreRefusedError(TrackboardError):
+    """The database answered but refused the request (permissions, a damaged file, a
+    missing table): a problem to fix on the database side, not an outage."""
 
 
 class SchemaOutdatedError(TrackboardError):

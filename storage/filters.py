@@ -20,6 +20,11 @@ text. Grammar:
     value   := "string" | 'string' | number | true | false | null
 
 Keys that hold spaces or an operator character go in backticks: params.`my key`.
+
+A filter is at most MAX_FILTER_LENGTH characters, MAX_COMPARISONS comparisons and
+MAX_DEPTH levels of parentheses and `not`; beyond, FilterError says where. (Without
+the limits, 1500 nested parentheses overflowed Python's stack, and a few dozen
+nested `not`s or a few hundred comparisons overflowed SQLite's parser.)
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +51,12 @@ RUN_FIELDS = ("name", "project", "status", "framework", "host", "id", "notes", "
               "git_commit")
 STATS = ("last", "min", "max")
 _STAT_COLUMNS = {"last": "last_value", "min": "min_value", "max": "max_value"}
+# Limits with room to spare for any hand-written filter; each bound keeps the SQL
+# within SQLite's parser stack and expression depth (tests/test_filters.py runs the
+# worst cases at the limits on both backends).
+MAX_FILTER_LENGTH = 4000
+MAX_DEPTH = 24
+MAX_COMPARISONS = 100
 _OPS = ("=", "==", "!=", "<", "<=", ">", ">=", "~", "!~", "contains")
 _KEYWORDS = ("and", "or", "not", "contains", "true", "false", "null")
 # Characters a bare field or key may hold; anything else needs `backticks`.
@@ -203,6 +216,8 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0        # open parentheses and `not`s around the current token
+        self.comparisons = 0
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -241,18 +256,35 @@ class _Parser:
         tok = self.peek()
         if tok.kind == "keyword" and tok.value == "not":
             self.take()
-            return Not(self.unary())
+            with self.nested(tok):
+                return Not(self.unary())
         if tok.kind == "lparen":
             self.take()
-            node = self.expr()
+            with self.nested(tok):
+                node = self.expr()
             close = self.take()
             if close.kind != "rparen":
                 raise self.fail(close, "')'")
             return node
         return self.compare()
 
+    @contextmanager
+    def nested(self, tok: Token) -> Iterator[None]:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FilterError(self.text, tok.pos, f"nested deeper than {MAX_DEPTH} levels of "
+                                                  "parentheses and 'not'; simplify the filter")
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
     def compare(self) -> Compare:
         tok = self.take()
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise FilterError(self.text, tok.pos, f"more than {MAX_COMPARISONS} comparisons; "
+                                                  "split the filter or use ~ to match many names")
         if tok.kind != "ident":
             raise self.fail(tok, "a field such as name, status, params.lr or val_loss.min")
         kind, key, stat = self.field(tok)
@@ -310,6 +342,9 @@ def parse_filter(text: str) -> Any:
     """
     if not isinstance(text, str):
         raise FilterError(str(text), 0, "a filter is text")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterError(text, MAX_FILTER_LENGTH, f"a filter is at most {MAX_FILTER_LENGTH} "
+                                                   f"characters; this one has {len(text)}")
     return _Parser(text).parse()
 
 

@@ -20,11 +20,10 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from trackboard.storage import downsample
+from trackboard.storage.db_errors import store_errors
 from trackboard.storage.engine import build_engine
-from trackboard.storage.errors import (
-    AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError, StoreUnavailableError,
-)
-from trackboard.storage.migrate import check_schema
+from trackboard.storage.errors import AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError
+from trackboard.storage.migrate import check_schema, check_sqlite_file
 from trackboard.storage.urls import mask_url, resolve_url
 
 # A run still "running" whose writer has been silent this long is shown as crashed.
@@ -48,17 +47,27 @@ class Store:
         self.url = resolve_url(store)
         self.read_only = read_only
         self.crash_after = crash_after
-        self.engine = engine or build_engine(self.url, read_only=read_only)
-        try:
-            check_schema(self.engine, create=not read_only)
-        except Exception as exc:
-            from sqlalchemy.exc import OperationalError
-
-            if isinstance(exc, OperationalError):
-                raise StoreUnavailableError(
-                    f"cannot open the store {mask_url(self.url)}: {exc.orig}") from None
-            raise
+        # Driver errors (server down, not a database, no permission) leave as
+        # trackboard's own errors with the password masked (storage/db_errors.py).
+        with store_errors(self.url):
+            if engine is None:
+                check_sqlite_file(self.url)  # before a connection could touch the file
+            self.engine = engine or build_engine(self.url, read_only=read_only)
+            try:
+                check_schema(self.engine, create=not read_only)
+            except BaseException:
+                if engine is None:
+                    self.engine.dispose()
+                raise
         self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+
+    @contextmanager
+    def _connect(self, *, begin: bool = False) -> Iterator[Connection]:
+        """A connection (in a transaction when `begin`); driver errors raised while it
+        is used leave as trackboard's own (StoreUnavailableError, StoreRefusedError...)."""
+        with store_errors(self.url), (self.engine.begin() if begin else
+                                      self.engine.connect()) as conn:
+            yield conn
 
     @property
     def display_url(self) -> str:
@@ -80,14 +89,14 @@ class Store:
     # -- runs ----------------------------------------------------------------------
 
     def projects(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return list(conn.execute(text("SELECT name FROM projects ORDER BY name")).scalars())
 
     def resolve_run_id(self, run_id: str) -> str:
         """The full id of a run given its id or a unique prefix of it (at least 4 chars)."""
         if not isinstance(run_id, str) or not run_id:
             raise RunNotFoundError(f"no run with id {run_id!r}")
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             if conn.execute(text("SELECT 1 FROM runs WHERE uid = :u"), {"u": run_id}).first():
                 return run_id
             if len(run_id) < 4:
@@ -138,7 +147,7 @@ class Store:
             stmt = stmt.where(filter_condition(filter, crash_after=self.crash_after))
             narrowed = True
         stmt = stmt.order_by(r.c.created_at.desc(), r.c.id.desc())
-        with self.engine.connect() as conn, _gc_paused():
+        with self._connect() as conn, _gc_paused():
             # One fetchall, then plain tuples: pandas probes Row objects attribute by
             # attribute (slow), and iterating the result fetches row by row.
             base = pd.DataFrame([tuple(row) for row in conn.execute(stmt).all()],
@@ -253,7 +262,7 @@ class Store:
         uid = self.resolve_run_id(run_id)
         frame = self.runs(run_ids=[uid], params=False, tags=False, metrics=False)
         info = frame.iloc[0].to_dict()
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
             info["params"] = {k: _decode_param(v) for k, v in conn.execute(
                 text("SELECT key, value FROM params WHERE run_id = :r ORDER BY key"), {"r": rid})}
@@ -272,7 +281,7 @@ class Store:
 
     def keys(self, run_ids: Iterable[str] | None = None) -> list[str]:
         """Metric keys logged by these runs (all runs when None), sorted."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             if run_ids is None:
                 return list(conn.execute(text(
                     "SELECT DISTINCT k.name FROM metric_summaries s JOIN metric_keys k "
@@ -305,7 +314,7 @@ class Store:
         parts_wall: list[np.ndarray] = []
         parts_value: list[np.ndarray] = []
         labels: list[tuple[str, str, int]] = []
-        with self.engine.connect() as conn, _gc_paused():
+        with self._connect() as conn, _gc_paused():
             series = self._series(conn, list(run_ids), keys)
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
@@ -390,13 +399,13 @@ class Store:
 
         check_key(name)
         uid = self.resolve_run_id(run_id)
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             conn.execute(text("UPDATE runs SET name = :n WHERE uid = :u"), {"n": name, "u": uid})
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self._writable()
         uid = self.resolve_run_id(run_id)
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
             for k, v in tags.items():
                 conn.execute(text("INSERT INTO tags (run_id, key, value) VALUES (:r, :k, :v) "
@@ -406,7 +415,7 @@ class Store:
     def delete_tag(self, run_id: str, key: str) -> None:
         self._writable()
         uid = self.resolve_run_id(run_id)
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             conn.execute(text("DELETE FROM tags WHERE key = :k AND run_id = "
                               "(SELECT id FROM runs WHERE uid = :u)"), {"k": key, "u": uid})
 
@@ -414,7 +423,7 @@ class Store:
         """Remove a run and everything logged to it."""
         self._writable()
         uid = self.resolve_run_id(run_id)
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
             for table in ("points", "point_buckets", "metric_summaries", "params", "tags"):
                 conn.execute(text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": rid})
@@ -422,7 +431,7 @@ class Store:
 
     def param_keys(self, run_ids: Iterable[str] | None = None) -> list[str]:
         """Param keys used by these runs (all runs when None), sorted."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             if run_ids is None:
                 return list(conn.execute(text(
                     "SELECT DISTINCT key FROM params ORDER BY key")).scalars())

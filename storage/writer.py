@@ -31,7 +31,7 @@ from trackboard.storage import spool
 from trackboard.storage.engine import WRITER_SQLITE_CACHE_MIB, build_engine
 from trackboard.storage.errors import TrackboardError
 from trackboard.storage.ingest import Ingestor
-from trackboard.storage.migrate import check_schema
+from trackboard.storage.migrate import check_schema, check_sqlite_file
 from trackboard.storage.records import POINTS, RUN, STATUS, Batch, Record
 from trackboard.storage.urls import mask_text, mask_url, parse_url, resolve_url
 
@@ -66,6 +66,7 @@ class Writer:
                  busy_timeout_ms: int | None = None) -> None:
         self.url = resolve_url(store)
         parse_url(self.url)  # a malformed URL fails here, in the caller, with a clear message
+        check_sqlite_file(self.url)  # so does a file that is not a trackboard store
         self.flush_interval = flush_interval
         self.max_pending_points = max_pending_points
         self.batch_points = batch_points

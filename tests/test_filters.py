@@ -13,7 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.filters import FilterError, filtered_run_ids, parse_filter
+from trackboard.storage.filters import (
+    MAX_COMPARISONS, MAX_DEPTH, MAX_FILTER_LENGTH, FilterError, filtered_run_ids, parse_filter,
+)
 
 
 def _seed(url: str) -> dict[str, str]:
@@ -138,3 +140,65 @@ def test_filter_runs_against_real_database_with_hostile_text(sqlite_url: str) ->
     assert _names(store, f'name = "{hostile}"') == set()
     assert _names(store, f'params.`{hostile}` = 1') == set()
     assert len(store.runs()) == 4
+
+
+# -- limits: length, comparisons, nesting ------------------------------------------
+
+def _nested(layers: list[str], depth: int) -> str:
+    """A filter nested `depth` levels deep, cycling through `layers` ({} = the inside)."""
+    text, used = 'params.lr < 1', 0
+    while used < depth:
+        layer = layers[used % len(layers)]
+        text = layer.format(text)
+        used += layer.count("(") + layer.count("not ")
+    return text
+
+
+@pytest.mark.parametrize("text, position, expected", [
+    ("(" * 1500 + 'name = "a"' + ")" * 1500, MAX_DEPTH, "nested deeper than"),
+    ("not " * 500 + 'name = "a"', 4 * MAX_DEPTH, "nested deeper than"),
+    (" and ".join(['id = "a"'] * (MAX_COMPARISONS + 1)),
+     len(' and '.join(['id = "a"'] * MAX_COMPARISONS)) + 5, "more than 100 comparisons"),
+    ('name ~ "' + "x" * MAX_FILTER_LENGTH + '"', MAX_FILTER_LENGTH, "at most 4000 characters"),
+])
+def test_filters_beyond_the_limits_say_where(text: str, position: int, expected: str) -> None:
+    with pytest.raises(FilterError) as info:
+        parse_filter(text)
+    assert info.value.position == position and expected in str(info.value)
+    assert info.value.pointer().splitlines()[1] == " " * position + "^"
+
+
+@pytest.mark.parametrize("layers", [["not {}"], ["not ({})"], ["({} or name = 'x')"],
+                                    ["(status = 'x' or not ({}))", "(h.min > 2 and {})"]])
+def test_filters_at_the_limits_run_on_both_backends(store_url: str, layers: list[str]) -> None:
+    # The limits must leave every filter they let through runnable: SQLite's parser
+    # stack and expression depth are smaller than Python's recursion limit.
+    _seed(store_url)
+    store = Store(store_url)
+    deepest = _nested(layers, MAX_DEPTH)
+    parse_filter(deepest)
+    store.runs(filter=deepest)
+    with pytest.raises(FilterError, match="nested deeper than"):
+        parse_filter(_nested(layers, MAX_DEPTH + 1))
+    widest = " or ".join(["(val_loss.min < 0.3 and not params.opt = 'sgd')"] *
+                         (MAX_COMPARISONS // 2))
+    assert _names(store, widest) == {"alpha"}
+    assert len(widest) <= MAX_FILTER_LENGTH
+
+
+def test_runs_page_shows_the_position_of_a_too_deep_filter(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support.dashboard import APP
+
+    _seed(sqlite_url)
+    monkeypatch.setenv("TRACKBOARD_UI_STORE", sqlite_url)
+    monkeypatch.setenv("TRACKBOARD_UI_READ_ONLY", "0")
+    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.text_input(key="runs_filter").set_value("(" * 1500 + 'name = "a"' + ")" * 1500).run()
+    assert not at.exception, at.exception
+    assert (f"Bad filter at position {MAX_DEPTH}: nested deeper than {MAX_DEPTH} levels"
+            in at.error[0].value)
+    assert at.code[0].value.splitlines()[1] == " " * MAX_DEPTH + "^"

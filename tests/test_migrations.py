@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
-from trackboard.storage import SchemaOutdatedError, Store
+from trackboard.storage import NotATrackboardStoreError, SchemaOutdatedError, Store
 from trackboard.storage.engine import build_engine
 from trackboard.storage.ingest import Ingestor
 from trackboard.storage.migrate import HEAD_REVISION, _config, head_revision
@@ -84,3 +84,68 @@ def test_current_database_is_checked_without_importing_alembic(store_url: str) -
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+# -- a database of another application --------------------------------------------
+
+def _add_foreign_table(url: str) -> None:
+    engine = build_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
+        conn.execute(text("INSERT INTO customers (id, name) VALUES (1, 'ada')"))
+    engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = build_engine(url)
+    with engine.connect() as conn:
+        names = set(inspect(conn).get_table_names())
+    engine.dispose()
+    return names
+
+
+def test_tables_are_added_beside_foreign_ones_only_when_told(store_url: str) -> None:
+    _add_foreign_table(store_url)
+    with pytest.raises(NotATrackboardStoreError, match=r"other tables \(customers\)"):
+        Store(store_url)
+    refused = CliRunner().invoke(cli, ["db", "upgrade", "--store", store_url])
+    assert refused.exit_code == 1 and "--allow-foreign-tables" in refused.output
+    assert _tables(store_url) == {"customers"}  # nothing added
+
+    allowed = CliRunner().invoke(cli, ["db", "upgrade", "--allow-foreign-tables",
+                                       "--store", store_url])
+    assert allowed.exit_code == 0, allowed.output
+    assert {"customers", "runs", "points", "alembic_version"} <= _tables(store_url)
+    # From now on it is a trackboard store (with a neighbour): logging works.
+    with Run(name="beside", store=store_url) as run:
+        run.log({"loss": 0.5})
+    assert Store(store_url).runs()["name"].tolist() == ["beside"]
+    engine = build_engine(store_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM customers")).scalars().all() == ["ada"]
+    engine.dispose()
+
+
+def test_another_applications_alembic_history_is_refused_even_when_told(store_url: str) -> None:
+    engine = build_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('ae1027a6acf')"))
+        conn.execute(text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    with pytest.raises(NotATrackboardStoreError, match="another application's schema history"):
+        Store(store_url, read_only=True)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--allow-foreign-tables",
+                                      "--store", store_url])
+    assert result.exit_code == 1 and "another application's schema history" in result.output
+    assert _tables(store_url) == {"alembic_version", "invoices"}
+
+
+def test_newer_schema_is_refused_by_upgrade(store_url: str) -> None:
+    Store(store_url).close()
+    engine = build_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--store", store_url])
+    assert result.exit_code == 1 and "newer trackboard (schema 9999)" in result.output
