@@ -94,25 +94,27 @@ class TrackboardCallback(keras.callbacks.Callback):
             params["optimizer"] = config
             params["learning_rate"] = _learning_rate(optimizer)
         run.log_params(params)
-        iterations = self._optimizer_steps(default=0)
-        if self._last_step is not None and iterations + self._offset < self._last_step:
-            # Recompiled between two fit() calls: continue after what was stored.
-            self._offset = self._last_step - iterations
-        self._steps_done = iterations + self._offset
+        self._steps_done = self._optimizer_steps(default=0) + self._offset
         self._fit_starts = True
 
     @framework_hook
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self._fit_starts:
             return
+        # Where this fit starts, decided at its first epoch: by now every callback's
+        # on_train_begin has run (BackupAndRestore restores the optimizer there).
         self._fit_starts = False
+        iterations = self._optimizer_steps(default=0)
         steps = (self.params or {}).get("steps")
-        if (epoch > 0 and self._last_step is None and self._steps_done == 0
-                and isinstance(steps, int)):
+        if self._last_step is not None:
+            if iterations + self._offset < self._last_step:
+                # Recompiled between two fit() calls: continue after what was stored.
+                self._offset = self._last_step - iterations
+        elif epoch > 0 and iterations == 0 and isinstance(steps, int):
             # fit(initial_epoch=k) on a fresh optimizer (weights loaded, optimizer
             # not): place the epochs where the first training put them.
             self._offset = epoch * steps
-            self._steps_done = self._offset
+        self._steps_done = iterations + self._offset
         run = self.run
         if (self._last_step is None and getattr(run, "resumed", False)
                 and self._steps_done + 1 < run.step):  # type: ignore[union-attr]
