@@ -62,6 +62,8 @@ class TrackboardLogger(Logger):
     ('mlp', 'mlp-1', True)
     """
 
+    LOGGER_JOIN_CHAR = "-"  # prefix="tmp" logs "loss" as "tmp-loss", as Lightning's loggers
+
     def __init__(self, project: str | None = None, name: str | None = None,
                  store: str | None = None, *, run: Run | None = None,
                  config: Mapping[str, Any] | None = None, id: str | None = None,
