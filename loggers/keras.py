@@ -116,11 +116,13 @@ class TrackboardCallback(keras.callbacks.Callback):
             self._offset = epoch * steps
         self._steps_done = iterations + self._offset
         run = self.run
-        if (self._last_step is None and getattr(run, "resumed", False)
+        if (self._last_step is None and self._steps_done > 0
+                and getattr(run, "resumed", False)
                 and self._steps_done + 1 < run.step):  # type: ignore[union-attr]
             # A run continued from an earlier process (id=, initial_epoch=k): what
             # it stored after the resume point is replaced, as TensorBoard's
-            # purge_step shows it.
+            # purge_step shows it. A fit from step 0 is no resume: like Lightning's
+            # logger, it overwrites step by step.
             run.purge(self._steps_done + 1)  # type: ignore[union-attr]
 
     @framework_hook
