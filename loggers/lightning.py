@@ -14,23 +14,17 @@ same logger reopens that run by id, so one logger is one run for the whole progr
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import secrets
-import sys
 from argparse import Namespace
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, warn_once
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, _run_id_and_mode
-from trackboard.loggers.values import check_key, param_value
+from trackboard.loggers.values import check_key, flatten, param_value
 
 require("lightning", "lightning")
 from lightning.fabric.utilities.logger import (  # noqa: E402
@@ -58,8 +52,8 @@ class TrackboardLogger(Logger):
     `save_dir/name/version/checkpoints`; `log_dir` is `save_dir/name/version`.
 
     >>> logger = TrackboardLogger(project="churn", name="mlp", id="mlp-1", save_dir="out")
-    >>> logger.name, logger.version, logger.log_dir == os.path.join("out", "mlp", "mlp-1")
-    ('mlp', 'mlp-1', True)
+    >>> logger.name, logger.version, logger.save_dir
+    ('mlp', 'mlp-1', 'out')
     """
 
     LOGGER_JOIN_CHAR = "-"  # prefix="tmp" logs "loss" as "tmp-loss", as Lightning's loggers
@@ -222,58 +216,10 @@ class TrackboardLogger(Logger):
 
 
 def _flat_params(params: Mapping[Any, Any]) -> dict[str, Any]:
-    """Hyperparameters as JSON-ready values with string keys, nested ones as "a.b".
+    """Hyperparameters as JSON-ready values with string keys, nested ones as "a.b":
+    anything at all is stored, as JSON where possible, else as readable text.
 
-    >>> _flat_params({"opt": Namespace(lr=0.1, betas=(0.9, 0.99)), 1: np.complex64(1+2j)})
-    {'opt.lr': 0.1, 'opt.betas': [0.9, 0.99], '1': '(1+2j)'}
+    >>> _flat_params({"opt": Namespace(lr=0.1, betas=(0.9, 0.99)), 1: complex(1, 2)})
+    {'opt.lr': 0.1, 'opt.betas': [0.9, 0.99], '1': '1+2j'}
     """
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        value = _plain(value)
-        if isinstance(value, dict) and value:
-            for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), item)
-        elif prefix:
-            out[prefix] = value
-    walk("", dict(params))
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """Any hyperparameter as JSON data where possible, else its readable text.
-
-    >>> _plain(np.datetime64("2024-01-02")), _plain(Namespace(a=Namespace(b=1)))
-    ('2024-01-02', {'a': {'b': 1}})
-    """
-    omegaconf = sys.modules.get("omegaconf")
-    if omegaconf is not None and isinstance(value, omegaconf.Container):
-        try:  # ListConfig/DictConfig: their plain content, interpolations resolved
-            value = omegaconf.OmegaConf.to_container(value, resolve=True)
-        except Exception:  # noqa: BLE001 - an unresolvable interpolation: keep it raw
-            value = omegaconf.OmegaConf.to_container(value, resolve=False)
-    if isinstance(value, Namespace):
-        value = vars(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (complex, np.complexfloating)):
-        return str(complex(value))  # as Lightning's own _sanitize_params writes it
-    if isinstance(value, (np.datetime64, np.timedelta64)):
-        return str(value)
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return str(value)
-    if isinstance(value, Path):
-        return str(value)
-    try:
-        plain = param_value(value, strict=False)
-        json.dumps(plain)
-        return plain
-    except Exception:  # noqa: BLE001 - any object at all: its text, or at least its type
-        try:
-            return repr(value)
-        except Exception:  # noqa: BLE001
-            return f"<{type(value).__qualname__} object>"
+    return flatten(param_value(dict(params), strict=False))

@@ -320,7 +320,7 @@ def test_hyperparameters_of_any_type_are_stored_and_never_stop_fit(
     trainer(ours, tmp_path, max_epochs=1).fit(model, loader())
     params = run_info(sqlite_url, ours.version)["params"]
     assert params["when"] == "2024-05-06T07:08" and params["span"] == "3 days"
-    assert params["z"] == "(1-2j)" and params["day"] == "2024-01-02"
+    assert params["z"] == "1-2j" and params["day"] == "2024-01-02"
     assert params["layers"] == [64, 32]                        # a list, not a repr
     assert params["optim.lr"] == 0.5 and params["optim.name"] == "sgd"  # resolved
     assert params["nested.inner.depth"] == 2 and params["nested.inner.tags"] == ["a", "b"]
