@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from trackboard.loggers.distributed import NullRun, start_run
-from trackboard.loggers.guard import framework_hook
+from trackboard.loggers.guard import framework_hook, warn_once
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, _run_id_and_mode
 from trackboard.loggers.values import param_value
@@ -69,6 +69,8 @@ class TrackboardCallback(keras.callbacks.Callback):
         self._last_step: int | None = None  # the last step this callback stored
         self._in_fit = False
         self._fit_starts = False  # on_epoch_begin of a fit's first epoch still to come
+        self._batch_keys: tuple[str, ...] = ()
+        self._batch_names: tuple[str, ...] = ()
         if log_every_n_steps is not None:
             # An instance attribute, so the class keeps Keras' default (no-op) hook.
             self.on_train_batch_end = self._log_batch  # type: ignore[method-assign]
@@ -181,13 +183,21 @@ class TrackboardCallback(keras.callbacks.Callback):
                     run.log_params(self._config)
         return run
 
-    @framework_hook
     def _log_batch(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Runs on Keras' callback thread pool (async_safe): Run.log only enqueues.
-        step = self._steps_done + batch + 1
-        if logs and step % self.log_every_n_steps == 0:  # type: ignore[operator]
-            self.run.log({f"batch_{k}": v for k, v in logs.items()},  # type: ignore[union-attr]
-                         step=step)
+        # Guarded inline rather than by @framework_hook: this runs every step, and
+        # the decorator's extra call frame is a measurable share of its cost.
+        try:
+            step = self._steps_done + batch + 1
+            if logs and step % self.log_every_n_steps == 0:  # type: ignore[operator]
+                keys = tuple(logs)
+                if keys != self._batch_keys:  # the names repeat: build them once
+                    self._batch_keys = keys
+                    self._batch_names = tuple(f"batch_{k}" for k in keys)
+                self.run.log(dict(zip(self._batch_names, logs.values())),  # type: ignore[union-attr]
+                             step=step)
+        except Exception as exc:  # noqa: BLE001 - training goes on
+            _hook_trouble(self, "on_train_batch_end", exc)
 
     def _optimizer_steps(self, default: int) -> int:
         optimizer = getattr(self.model, "optimizer", None)
@@ -227,3 +237,12 @@ def _float32(value: float) -> float:
     0.01
     """
     return float(str(np.float32(value)))
+
+
+def _hook_trouble(owner: object, hook: str, exc: Exception) -> None:
+    """What @framework_hook does with an exception, for the per-step hooks that
+    guard themselves inline: warn once per hook and kind of error, go on."""
+    warn_once(owner, f"{hook}:{type(exc).__name__}",
+              f"trackboard: {type(owner).__name__}.{hook} could not record this "
+              f"({type(exc).__name__}: {exc}); training goes on, and this warning is "
+              "shown once")

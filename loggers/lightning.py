@@ -74,6 +74,8 @@ class TrackboardLogger(Logger):
         # and the checkpoint folder are the same before and after the run opens, in
         # every process that unpickles this logger, and after a restart with `id=`.
         self._id = _run_id_and_mode(id, None)[0] or secrets.token_hex(8)
+        # A run continued by id keeps its stored name unless a name is given here.
+        self._name_given = name is not None
         self._name = name or f"run-{self._id[:6]}"
         self._store = store
         self._config = config
@@ -146,17 +148,21 @@ class TrackboardLogger(Logger):
                               f"was not stored ({exc})")
 
     @rank_zero_only
-    @framework_hook
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        run = self._run
-        if run is None or (self._owns_run and run.finished):
-            run = self.experiment
-        if self._prefix:
-            metrics = _add_prefix(dict(metrics), self._prefix, self.LOGGER_JOIN_CHAR)
-        if self._opened and step is not None:
-            self._first_log(run, step)
-        run.log(metrics, step=step)
-        self._last_step = step if step is not None else run.step - 1
+        # Guarded inline rather than by @framework_hook: Lightning calls this every
+        # logged step, and the decorator's extra call frame is a measurable share.
+        try:
+            run = self._run
+            if run is None or (self._owns_run and run.finished):
+                run = self.experiment
+            if self._prefix:
+                metrics = _add_prefix(dict(metrics), self._prefix, self.LOGGER_JOIN_CHAR)
+            if self._opened and step is not None:
+                self._first_log(run, step)
+            run.log(metrics, step=step)
+            self._last_step = step if step is not None else run.step - 1
+        except Exception as exc:  # noqa: BLE001 - training goes on
+            _hook_trouble(self, "log_metrics", exc)
 
     @rank_zero_only
     def save(self) -> None:
@@ -190,8 +196,9 @@ class TrackboardLogger(Logger):
 
     def _open(self) -> Run | NullRun:
         try:
-            run = start_run(framework="lightning", project=self._project, name=self._name,
-                            store=self._store, config=None, id=self._id, resume="allow")
+            run = start_run(framework="lightning", project=self._project,
+                            name=self._name if self._name_given else None,
+                            store=self._store, id=self._id, resume="allow")
         except Exception as exc:  # noqa: BLE001 - a store problem must not stop fit()
             warn_once(self, "open", f"trackboard: could not open run {self._id!r} ({exc}); "
                       "training goes on without recording")
@@ -223,3 +230,12 @@ def _flat_params(params: Mapping[Any, Any]) -> dict[str, Any]:
     {'opt.lr': 0.1, 'opt.betas': [0.9, 0.99], '1': '1+2j'}
     """
     return flatten(param_value(dict(params), strict=False))
+
+
+def _hook_trouble(owner: object, hook: str, exc: Exception) -> None:
+    """What @framework_hook does with an exception, for the per-step hooks that
+    guard themselves inline: warn once per hook and kind of error, go on."""
+    warn_once(owner, f"{hook}:{type(exc).__name__}",
+              f"trackboard: {type(owner).__name__}.{hook} could not record this "
+              f"({type(exc).__name__}: {exc}); training goes on, and this warning is "
+              "shown once")

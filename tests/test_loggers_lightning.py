@@ -367,3 +367,15 @@ def test_a_run_passed_in_is_not_finished_by_lightning(sqlite_url: str, tmp_path:
         assert not run.finished and ours.version == run.id
     stored = series(sqlite_url, run.id)
     assert len(stored["loss_step"]) == 4 and stored["test_loss"][0][0] == 4
+
+
+def test_a_run_continued_by_id_keeps_its_stored_name(sqlite_url: str) -> None:
+    with Run(project="lightning-test", name="from-script", id="named", store=sqlite_url,
+             system_metrics=False) as run:
+        run.log({"loss": 1.0}, step=0)
+    ours = TrackboardLogger(store=sqlite_url, id="named")  # no name given here
+    ours.log_metrics({"loss": 0.5}, step=1)
+    ours.finalize("success")
+    info = run_info(sqlite_url, "named")
+    assert info["name"] == "from-script" and info["project"] == "lightning-test"
+    assert series(sqlite_url, "named") == {"loss": [(0, 1.0), (1, 0.5)]}
