@@ -67,6 +67,7 @@ class TrackboardCallback(keras.callbacks.Callback):
         # or when fit(initial_epoch=k) starts on a fresh optimizer.
         self._offset = 0
         self._last_step: int | None = None  # the last step this callback stored
+        self._trained = False  # an epoch ended here (in this process): no resume then
         self._in_fit = False
         self._fit_starts = False  # on_epoch_begin of a fit's first epoch still to come
         self._batch_keys: tuple[str, ...] = ()
@@ -108,8 +109,8 @@ class TrackboardCallback(keras.callbacks.Callback):
         self._fit_starts = False
         iterations = self._optimizer_steps(default=0)
         steps = (self.params or {}).get("steps")
-        if self._last_step is not None:
-            if iterations + self._offset < self._last_step:
+        if self._trained:
+            if iterations + self._offset < self._last_step:  # type: ignore[operator]
                 # Recompiled between two fit() calls: continue after what was stored.
                 self._offset = self._last_step - iterations
         elif epoch > 0 and iterations == 0 and isinstance(steps, int):
@@ -118,7 +119,7 @@ class TrackboardCallback(keras.callbacks.Callback):
             self._offset = epoch * steps
         self._steps_done = iterations + self._offset
         run = self.run
-        if (self._last_step is None and self._steps_done > 0
+        if (not self._trained and self._steps_done > 0
                 and getattr(run, "resumed", False)
                 and self._steps_done + 1 < run.step):  # type: ignore[union-attr]
             # A run continued from an earlier process (id=, initial_epoch=k): what
@@ -142,6 +143,7 @@ class TrackboardCallback(keras.callbacks.Callback):
             _collect_learning_rate(getattr(self.model, "optimizer", None), values)
         run.log(values, step=self._steps_done)
         self._last_step = self._steps_done
+        self._trained = True
 
     @framework_hook
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:

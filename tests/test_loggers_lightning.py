@@ -208,19 +208,20 @@ def test_fit_resumed_from_a_checkpoint_replaces_the_steps_after_it(
     assert [s for s, _ in before["attempt"]] == list(range(16))
 
     # A new logger with the same id (as in a restarted process) and the checkpoint
-    # written after the second epoch: global step 8.
+    # written after the second epoch: global step 8. It trains one epoch less, so
+    # the first attempt's steps 12-15 are never logged again: only a purge drops them.
     second = TrackboardLogger(project="lightning-test", store=sqlite_url, id="resumable",
                               save_dir=tmp_path)
     assert (second.name, second.version) == (first.name, first.version)
     recorder = Recorder()
-    t = trainer([second, recorder], tmp_path, max_epochs=4)
+    t = trainer([second, recorder], tmp_path, max_epochs=3)
     t.fit(TinyClassifier(attempt=2), loader(), loader(),
           ckpt_path=str(ckpts / "epoch=1-step=8.ckpt"))
 
     after = series(sqlite_url, "resumable")
     assert stored_runs(sqlite_url) == ["resumable"]
-    # Steps 0-7 from the first attempt, 8-15 from the resumed one, each once.
-    assert after["attempt"] == [(s, 1.0) for s in range(8)] + [(s, 2.0) for s in range(8, 16)]
+    # Steps 0-7 from the first attempt, 8-11 from the resumed one, each once.
+    assert after["attempt"] == [(s, 1.0) for s in range(8)] + [(s, 2.0) for s in range(8, 12)]
     resumed = recorder.expected()
     for key, points in after.items():
         kept = [p for p in before[key] if p[0] < 8]
