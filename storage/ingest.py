@@ -96,6 +96,10 @@ class Ingestor:
         self._key_ids: dict[str, int] = {}
         self._key_sets = KeySets()
         self._resumed: dict[str, float] = {}  # uid -> resumed_at of the resume applied
+        # Purges seen, per run: (from_step, before_wall). Points logged before a purge
+        # may reach this process after it (a batch split up on a retry, a spool frame
+        # read in another order): they are dropped on arrival, not only at the purge.
+        self._purged: dict[str, list[tuple[int, float]]] = {}
         self._points_insert = MultiRowInsert("points", _POINT_COLS, mark=m)
         self._points_upsert = MultiRowInsert(
             "points", _POINT_COLS, mark=m, on_conflict=_replace(
@@ -154,8 +158,18 @@ class Ingestor:
                     raise LookupError(f"records for run {uid} arrived without the run itself")
                 self._run_ids[uid] = rid
         points = batch.points
+        for _, uid, from_step, before in batch.purges:
+            self._purged.setdefault(uid, []).append((from_step, before))
+        if self._purged and points:
+            points = self._drop_purged(points)
         if batch.purges:
-            points = self._purge(conn, batch.purges, points)
+            if self.dialect == "postgresql":
+                # Every run of the batch, in id order, as _write_points takes them:
+                # taking the purged run's lock first could deadlock with another writer.
+                for rid in sorted({self._run_ids[r[1]] for r in (*batch.purges, *points)}):
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                 {"k": 0x7B000000 + rid})
+            self._purge_stored(conn, batch.purges)
         written = self._write_points(conn, points) if points else 0
         for _, uid, values in batch.params:
             self._upsert_kv(conn, "params", self._run_ids[uid], values)
@@ -241,18 +255,24 @@ class Ingestor:
 
     # -- purge -----------------------------------------------------------------------
 
-    def _purge(self, conn: Connection, purges: list[tuple], points: list[tuple]) -> list[tuple]:
-        """Apply PURGE records: remove the run's non-system points at steps >= from_step
-        logged before the purge (wall time < before_wall), stored ones and this batch's;
-        then rebuild the touched series' roll-ups and summaries. Returns the batch's
-        points that survive. Wall time decides, not arrival: a spool file delivered
-        late cannot lose points logged after the purge."""
+    def _drop_purged(self, points: list[tuple]) -> list[tuple]:
+        """The batch's points minus those a purge of their run removes (see _purge_stored)."""
+        purged = self._purged
+        if not any(rec[1] in purged for rec in points):
+            return points
+        out: list[tuple] = []
+        for rec in points:
+            cuts = purged.get(rec[1])
+            out.extend([rec] if cuts is None else _purged_record(rec, cuts))
+        return out
+
+    def _purge_stored(self, conn: Connection, purges: list[tuple]) -> None:
+        """Apply PURGE records to the store: remove the run's non-system points at steps
+        >= from_step logged before the purge (wall time < before_wall), then rebuild the
+        touched series' roll-ups and summaries. Wall time decides, not arrival: a spool
+        file delivered late cannot lose points logged after the purge."""
         for _, uid, from_step, before in purges:
             rid = self._run_ids[uid]
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x7B000000 + rid})
-            points = [kept for rec in points
-                      for kept in _purged_record(rec, uid, from_step, before)]
             # Only series with a point at or past from_step (their summary says so).
             kids = conn.execute(text(
                 "SELECT s.key_id FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
@@ -265,7 +285,6 @@ class Ingestor:
                     "AND wall_time < :w"), {**args, "w": before}).rowcount
                 if gone:
                     self._rebuild_after_purge(conn, (rid << _SERIES_SHIFT) | kid, from_step)
-        return points
 
     def _rebuild_after_purge(self, conn: Connection, s: int, from_step: int) -> None:
         """Roll-ups and summary of a series after its points at >= from_step were
@@ -512,22 +531,23 @@ def _rollups(series: np.ndarray, step: np.ndarray, wall: np.ndarray, value: np.n
     return Rollups(heads, head_keys, tuples, payload, summaries)
 
 
-def _purged_record(rec: tuple, uid: str, from_step: int, before: float) -> list[tuple]:
-    """A points record as a PURGE of (uid, from_step, before) leaves it: whole, with
-    only its system/* values, or gone.
+def _purged_record(rec: tuple, cuts: list[tuple[int, float]]) -> list[tuple]:
+    """A points record as purges (from_step, before_wall) of its run leave it: whole,
+    with only its system/* values, or gone.
 
     >>> from array import array
     >>> rec = (0, "r", 5, 10.0, ("loss", "system/cpu"), array("d", [1.0, 2.0]))
-    >>> _purged_record(rec, "r", 3, 11.0)
+    >>> _purged_record(rec, [(3, 11.0)])
     [(0, 'r', 5, 10.0, {'system/cpu': 2.0})]
-    >>> len(_purged_record(rec, "r", 3, 9.0)), len(_purged_record(rec, "r", 6, 11.0))
+    >>> len(_purged_record(rec, [(3, 9.0)])), len(_purged_record(rec, [(6, 11.0)]))
     (1, 1)
     """
-    if rec[1] != uid or rec[2] < from_step or rec[3] >= before:
+    step, wall = rec[2], rec[3]
+    if not any(step >= from_step and wall < before for from_step, before in cuts):
         return [rec]
     values = rec[4] if len(rec) == 5 else dict(zip(rec[4], rec[5]))
     kept = {k: v for k, v in values.items() if k.startswith("system/")}
-    return [(rec[0], rec[1], rec[2], rec[3], kept)] if kept else []
+    return [(rec[0], rec[1], step, wall, kept)] if kept else []
 
 
 def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,

@@ -75,7 +75,9 @@ class Batch:
     def records(self) -> list[Record]:
         """Back to records (run records first), e.g. to spool a batch that failed."""
         out: list[Record] = [(RUN, r) for r in self.runs.values()]
-        for group in (self.purges, self.points, self.params, self.tags, self.notes,
+        # Purges after the points: a batch split up (e.g. to retry) and applied in
+        # this order never applies a purge before points logged ahead of it.
+        for group in (self.points, self.params, self.tags, self.notes, self.purges,
                       self.status):
             out.extend(group)
         return out

@@ -295,3 +295,86 @@ def test_unreachable_store_allow_goes_on_must_and_never_raise(pg_url: str,
     finally:
         writer.close(timeout=5)
     assert writer.points_spooled == 1
+
+
+def test_points_logged_before_a_purge_are_dropped_when_they_arrive_after_it(
+        store_url: str) -> None:
+    # A batch split up on a retry, or a spool frame read in another order, can bring
+    # points logged before a purge to the store after it.
+    from trackboard.storage.ingest import Ingestor
+    from trackboard.storage.migrate import check_schema
+    from trackboard.storage.records import POINTS, PURGE, Batch
+
+    engine = build_engine(store_url)
+    check_schema(engine)
+    run = {"uid": "split", "project": "p", "name": "n", "created_at": 0.0, "status": "running"}
+    ingestor = Ingestor(engine)
+    ingestor.apply(Batch(runs={"split": run}, points=[
+        (POINTS, "split", s, 1.0 + s, {"a": 1.0, "system/gpu": 5.0}) for s in range(100)]))
+    ingestor.apply(Batch(runs={"split": run}, purges=[(PURGE, "split", 50, 200.0)]))
+    ingestor.apply(Batch(runs={"split": run}, points=[
+        (POINTS, "split", 60, 150.0, {"a": 2.0, "system/gpu": 6.0}),  # logged before: dropped
+        (POINTS, "split", 70, 250.0, {"a": 3.0})]))                   # after: kept
+    engine.dispose()
+    store = Store(store_url)
+    assert _series(store, "split", "a") == {**{s: 1.0 for s in range(50)}, 70: 3.0}
+    gpu = _series(store, "split", "system/gpu")
+    assert len(gpu) == 100 and gpu[60] == 6.0  # system keys are never purged
+    _assert_rollups_exact(store_url)
+
+
+@pytest.mark.slow
+def test_a_late_spool_never_reopens_a_run_that_ended_after_it(tmp_path: Path) -> None:
+    """A resumed attempt killed while the store was locked leaves its records in its
+    spool; the run is resumed and finished again elsewhere; the old spool arriving
+    last adds its points but leaves the run finished."""
+    db = tmp_path / "k.db"
+    url = f"sqlite:///{db}"
+    Run(id="job", store=url, system_metrics=False).finish()
+    spool = tmp_path / "spool-killed"
+    child = f"""
+import os, time
+from pathlib import Path
+from trackboard.loggers import Run
+from trackboard.storage.writer import Writer
+writer = Writer({url!r}, flush_interval=0.1, busy_timeout_ms=200,
+                spool_directory=Path({str(spool)!r}))
+run = Run(id="job", store={url!r}, writer=writer, system_metrics=False)
+for step in range(300):
+    run.log({{"x": float(step)}})
+deadline = time.time() + 30
+while writer.points_spooled < 300 and time.time() < deadline:
+    time.sleep(0.1)
+time.sleep(0.5)
+os.kill(os.getpid(), 9)
+"""
+    with write_lock_held(db, 120) as holder:
+        p = subprocess.run([sys.executable, "-c", child], env={**os.environ},
+                           capture_output=True, timeout=120)
+        assert p.returncode == -9, p.stderr
+        holder.kill()
+    later = Run(id="job", store=url, system_metrics=False)
+    later.log({"y": 1.0}, step=0)
+    later.finish()
+    delivery = Writer(url, flush_interval=0.05, spool_directory=spool)
+    delivery.flush(60)
+    delivery.close()
+    store = Store(url)
+    assert len(_series(store, "job", "x")) == 300  # the killed attempt's points arrived
+    runs = store.runs()
+    assert len(runs) == 1 and runs.loc[0, "status"] == "finished"
+
+
+def test_start_run_passes_id_and_resume_on(sqlite_url: str) -> None:
+    from trackboard.loggers.distributed import NullRun, start_run
+
+    first = start_run(framework="torch", id="dist-1", store=sqlite_url, system_metrics=False)
+    first.log({"loss": 1.0})
+    first.finish()
+    again = start_run(framework="torch", id="dist-1", resume="must", store=sqlite_url,
+                      system_metrics=False)
+    assert isinstance(again, Run) and again.resumed and again.step == 1
+    again.finish()
+    null = NullRun()
+    null.purge(3)
+    assert null.resumed is False
