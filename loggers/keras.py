@@ -5,9 +5,12 @@
               callbacks=[TrackboardCallback(project="churn", name="mlp")])
 
 Per epoch it logs what Keras puts in History (`loss`, `val_loss`, every compiled
-metric) plus `epoch` (Keras' 0-based epoch index, as in `History.epoch`), at the
-optimizer's step count. With `log_every_n_steps=N` it also logs the batch logs
-every N steps as `batch_<name>`, the names Keras' own TensorBoard callback uses.
+metric) plus `epoch` (Keras' 0-based epoch index, as in `History.epoch`) and
+`learning_rate`, at the optimizer's step count. With `log_every_n_steps=N` it also
+logs the batch logs every N steps as `batch_<name>`, the names Keras' own
+TensorBoard callback uses. `evaluate()` outside fit logs `evaluation_<name>`.
+One callback is one run: a later fit() or evaluate() reopens it by id, and
+`TrackboardCallback(id=...)` continues it in a new process (`initial_epoch`).
 """
 
 from __future__ import annotations
