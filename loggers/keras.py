@@ -5,9 +5,12 @@
               callbacks=[TrackboardCallback(project="churn", name="mlp")])
 
 Per epoch it logs what Keras puts in History (`loss`, `val_loss`, every compiled
-metric) plus `epoch` (Keras' 0-based epoch index, as in `History.epoch`), at the
-optimizer's step count. With `log_every_n_steps=N` it also logs the batch logs
-every N steps as `batch_<name>`, the names Keras' own TensorBoard callback uses.
+metric) plus `epoch` (Keras' 0-based epoch index, as in `History.epoch`) and
+`learning_rate`, at the optimizer's step count. With `log_every_n_steps=N` it also
+logs the batch logs every N steps as `batch_<name>`, the names Keras' own
+TensorBoard callback uses. `evaluate()` outside fit logs `evaluation_<name>`.
+One callback is one run: a later fit() or evaluate() reopens it by id, and
+`TrackboardCallback(id=...)` continues it in a new process (`initial_epoch`).
 """
 
 from __future__ import annotations
@@ -18,19 +21,24 @@ from typing import Any
 import numpy as np
 
 from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.guard import framework_hook, warn_once
 from trackboard.loggers.requires import require
-from trackboard.loggers.run import Run
+from trackboard.loggers.run import Run, _run_id_and_mode
 from trackboard.loggers.values import param_value
 
 keras = require("keras", "keras")
 
 
 class TrackboardCallback(keras.callbacks.Callback):
-    """Logs a `model.fit` into trackboard: epoch metrics, optimizer config, backend.
+    """Logs a Keras program into one trackboard run: fit, evaluate, fit again, resume.
 
-    Pass `run=` to log into a Run you manage (it is then not finished here);
-    otherwise a run is opened at train begin (with `config` as params) and finished
-    at train end. A second fit() with the same callback opens a new run.
+    Pass `run=` to log into a Run you manage (it is then not finished here).
+    Otherwise a run opens at the first fit() or evaluate() (with `config` as
+    params) and is finished when it ends; the next fit() or evaluate() with the
+    same callback reopens the same run (`Run(id=..., resume="allow")`), so its
+    steps continue. Pass `id=` (or set `$TRACKBOARD_RUN_ID`) in a new process to
+    continue a run: `fit(initial_epoch=k)` then replaces what was stored from the
+    resume step on.
     """
 
     # Keras makes every step synchronous for a callback with batch hooks unless it
@@ -42,7 +50,7 @@ class TrackboardCallback(keras.callbacks.Callback):
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
                  log_every_n_steps: int | None = None,
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, id: str | None = None) -> None:
         super().__init__()
         if log_every_n_steps is not None and (
                 isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int)
@@ -51,20 +59,34 @@ class TrackboardCallback(keras.callbacks.Callback):
                              ">= 1, or None to log once per epoch")
         self.run: Run | NullRun | None = run
         self._owns_run = run is None
-        self._run_args = {"project": project or "default", "name": name, "store": store,
-                          "config": config}
+        # A bad id is the user's to fix, here; $TRACKBOARD_RUN_ID is read at open.
+        self._id = run.id if run is not None else _run_id_and_mode(id, None)[0]
+        self._run_args = {"project": project or "default", "name": name, "store": store}
+        self._config = config
         self.log_every_n_steps = log_every_n_steps
         self._steps_done = 0
+        # Added to the optimizer's step count: keeps a run's steps increasing when a
+        # model is recompiled (its optimizer restarts at 0) between two fit() calls,
+        # or when fit(initial_epoch=k) starts on a fresh optimizer.
+        self._offset = 0
+        self._last_step: int | None = None  # the last step this callback stored
+        self._trained = False  # an epoch ended here (in this process): no resume then
+        self._in_fit = False
+        self._fit_starts = False  # on_epoch_begin of a fit's first epoch still to come
+        self._batch_keys: tuple[str, ...] = ()
+        self._batch_names: tuple[str, ...] = ()
         if log_every_n_steps is not None:
             # An instance attribute, so the class keeps Keras' default (no-op) hook.
             self.on_train_batch_end = self._log_batch  # type: ignore[method-assign]
 
+    # -- fit --------------------------------------------------------------------------
+
+    @framework_hook
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if self.run is None or (self._owns_run and self.run.finished):
-            # A second fit() with the same callback is a new run.
-            self.run = start_run(framework="keras", **self._run_args)
+        self._in_fit = True
+        run = self._ensure_run()
         backend = keras.backend.backend()
-        self.run.set_tags({"keras_backend": backend})
+        run.set_tags({"keras_backend": backend})
         params: dict[str, Any] = {"keras_backend": backend, "keras_version": keras.__version__}
         fit = self.params or {}
         for key in ("epochs", "steps"):
@@ -77,25 +99,110 @@ class TrackboardCallback(keras.callbacks.Callback):
                 config["learning_rate"] = _float32(config["learning_rate"])
             params["optimizer"] = config
             params["learning_rate"] = _learning_rate(optimizer)
-        self.run.log_params(params)
-        self._steps_done = self._optimizer_steps(default=0)
+        run.log_params(params)
+        self._steps_done = self._optimizer_steps(default=0) + self._offset
+        self._fit_starts = True
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.run is None:
+    @framework_hook
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self._fit_starts:
             return
-        self._steps_done = self._optimizer_steps(default=self._steps_done + 1)
-        self.run.log({**(logs or {}), "epoch": epoch}, step=self._steps_done)
+        # Where this fit starts, decided at its first epoch: by now every callback's
+        # on_train_begin has run (BackupAndRestore restores the optimizer there).
+        self._fit_starts = False
+        iterations = self._optimizer_steps(default=0)
+        steps = (self.params or {}).get("steps")
+        if self._trained:
+            if iterations + self._offset < self._last_step:  # type: ignore[operator]
+                # Recompiled between two fit() calls: continue after what was stored.
+                self._offset = self._last_step - iterations
+        elif epoch > 0 and iterations == 0 and isinstance(steps, int):
+            # fit(initial_epoch=k) on a fresh optimizer (weights loaded, optimizer
+            # not): place the epochs where the first training put them.
+            self._offset = epoch * steps
+        self._steps_done = iterations + self._offset
+        run = self.run
+        if (not self._trained and self._steps_done > 0
+                and getattr(run, "resumed", False)
+                and self._steps_done + 1 < run.step):  # type: ignore[union-attr]
+            # A run continued from an earlier process (id=, initial_epoch=k): what
+            # it stored after the resume point is replaced, as TensorBoard's
+            # purge_step shows it. A fit from step 0 is no resume: like Lightning's
+            # logger, it overwrites step by step.
+            run.purge(self._steps_done + 1)  # type: ignore[union-attr]
 
+    @framework_hook
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        run = self.run
+        if run is None:
+            return
+        self._steps_done = self._optimizer_steps(default=self._steps_done + 1 - self._offset) \
+            + self._offset
+        values = {**(logs or {}), "epoch": epoch}
+        if "learning_rate" not in values:
+            # ReduceLROnPlateau and LearningRateScheduler put the rate this epoch used
+            # in the logs, but only for callbacks after them; before they change it,
+            # the optimizer still holds that rate. Keras' TensorBoard logs it always.
+            _collect_learning_rate(getattr(self.model, "optimizer", None), values)
+        run.log(values, step=self._steps_done)
+        self._last_step = self._steps_done
+        self._trained = True
+
+    @framework_hook
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = False
         if self.run is not None and self._owns_run:
             self.run.finish("finished")
 
+    # -- evaluate (outside fit; validation inside fit is logged as val_* per epoch) ---
+
+    @framework_hook
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if not self._in_fit:
+            self._ensure_run()
+
+    @framework_hook
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._in_fit or self.run is None or not logs:
+            return
+        # Keras' TensorBoard callback writes these as evaluation_<name>_vs_iterations
+        # at the optimizer's step; every trackboard series is "vs steps" already.
+        step = self._optimizer_steps(default=self._steps_done - self._offset) + self._offset
+        self.run.log({f"evaluation_{k}": v for k, v in logs.items()}, step=step)
+        self._last_step = max(step, self._last_step or 0)
+        if self._owns_run:
+            self.run.finish("finished")
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _ensure_run(self) -> Run | NullRun:
+        run = self.run
+        if run is None or (self._owns_run and run.finished):
+            kwargs: dict[str, Any] = dict(self._run_args)
+            if self._id is not None:
+                kwargs.update(id=self._id, resume="allow")
+            run = self.run = start_run(framework="keras", **kwargs)
+            if isinstance(run, Run):
+                self._id = run.id
+                if self._config and not getattr(run, "resumed", False):
+                    run.log_params(self._config)
+        return run
+
     def _log_batch(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Runs on Keras' callback thread pool (async_safe): Run.log only enqueues.
-        assert self.log_every_n_steps is not None and self.run is not None
-        step = self._steps_done + batch + 1
-        if logs and step % self.log_every_n_steps == 0:
-            self.run.log({f"batch_{k}": v for k, v in logs.items()}, step=step)
+        # Guarded inline rather than by @framework_hook: this runs every step, and
+        # the decorator's extra call frame is a measurable share of its cost.
+        try:
+            step = self._steps_done + batch + 1
+            if logs and step % self.log_every_n_steps == 0:  # type: ignore[operator]
+                keys = tuple(logs)
+                if keys != self._batch_keys:  # the names repeat: build them once
+                    self._batch_keys = keys
+                    self._batch_names = tuple(f"batch_{k}" for k in keys)
+                self.run.log(dict(zip(self._batch_names, logs.values())),  # type: ignore[union-attr]
+                             step=step)
+        except Exception as exc:  # noqa: BLE001 - training goes on
+            _hook_trouble(self, "on_train_batch_end", exc)
 
     def _optimizer_steps(self, default: int) -> int:
         optimizer = getattr(self.model, "optimizer", None)
@@ -103,6 +210,20 @@ class TrackboardCallback(keras.callbacks.Callback):
         if iterations is None:
             return default
         return int(keras.ops.convert_to_numpy(iterations))
+
+
+def _collect_learning_rate(optimizer: Any, logs: dict[str, Any]) -> None:
+    """Add the optimizer's current rate(s) to `logs` under the names Keras' own
+    callbacks use: `learning_rate`, or `learning_rate_<name>` per inner optimizer."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    if optimizer is None:
+        return
+    inner = getattr(optimizer, "optimizers", None)
+    for opt in inner if inner else (optimizer,):
+        key = f"learning_rate_{opt.name}" if inner else "learning_rate"
+        rate = getattr(opt, "learning_rate", None)
+        if key not in logs and rate is not None:
+            logs[key] = float(keras.ops.convert_to_numpy(rate))
 
 
 def _learning_rate(optimizer: Any) -> Any:
@@ -121,3 +242,12 @@ def _float32(value: float) -> float:
     0.01
     """
     return float(str(np.float32(value)))
+
+
+def _hook_trouble(owner: object, hook: str, exc: Exception) -> None:
+    """What @framework_hook does with an exception, for the per-step hooks that
+    guard themselves inline: warn once per hook and kind of error, go on."""
+    warn_once(owner, f"{hook}:{type(exc).__name__}",
+              f"trackboard: {type(owner).__name__}.{hook} could not record this "
+              f"({type(exc).__name__}: {exc}); training goes on, and this warning is "
+              "shown once")

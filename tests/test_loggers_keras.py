@@ -53,6 +53,7 @@ print(json.dumps({
     "default_batch_hook": is_default(epochs_cb.on_train_batch_end),
     "epochs_async": epochs_async, "batch_async": batch_async,
     "spy": logged, "start": start, "steps_per_epoch": history.params["steps"],
+    "lr32": float(np.float32(0.01)),
 }), flush=True)
 
 try:
@@ -78,7 +79,9 @@ def test_store_holds_the_keras_history_on_every_backend(backend: str, sqlite_url
     assert got["backend"] == backend
 
     stored = series(sqlite_url, got["epochs_run"])
-    assert set(stored) == set(got["history"]) | {"epoch"}
+    # Keras' TensorBoard callback logs the learning rate every epoch; so do we.
+    assert set(stored) == set(got["history"]) | {"epoch", "learning_rate"}
+    assert [v for _, v in stored["learning_rate"]] == [got["lr32"]] * 2
     for key, values in got["history"].items():
         assert [v for _, v in stored[key]] == values, key  # exactly, not approximately
     steps = got["steps_per_epoch"]
@@ -116,3 +119,204 @@ def test_store_holds_the_keras_history_on_every_backend(backend: str, sqlite_url
         runs = store.runs(project="keras-test").set_index("name")
     assert runs.loc["fails", "status"] == "failed"
     assert runs.loc["epochs", "status"] == runs.loc["batches", "status"] == "finished"
+
+
+# The whole program around fit(): evaluate and predict before and after, fit again,
+# recompile, learning-rate callbacks in either order, resume with initial_epoch (full
+# model, weights only, BackupAndRestore), and trouble that must not stop training.
+# A fresh TrackboardCallback with the same id= stands for a restarted process: the
+# callback keeps no other state between processes.
+LIFECYCLE = r"""
+import json, sys, warnings
+import numpy as np
+import keras
+from trackboard.loggers import Run
+from trackboard.loggers.keras import TrackboardCallback
+
+store, workdir = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 4)).astype("float32")
+y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("float32")
+
+def model(lr=0.01):
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer=keras.optimizers.SGD(learning_rate=lr),
+              loss="binary_crossentropy", metrics=["accuracy"])
+    return m
+
+def steps(m):
+    return int(keras.ops.convert_to_numpy(m.optimizer.iterations))
+
+def fit(m, callbacks, **kw):
+    return m.fit(x, y, batch_size=16, verbose=0, callbacks=callbacks, **kw).history
+
+out = {}
+
+# evaluate before fit, fit, evaluate after, predict, fit again: one callback, one run.
+m, cb = model(), TrackboardCallback(project="keras-life", name="life", store=store)
+out["eval0"] = [steps(m), m.evaluate(x, y, verbose=0, callbacks=[cb], return_dict=True)]
+out["fit1"] = fit(m, [cb], epochs=2)
+out["eval1"] = [steps(m), m.evaluate(x, y, verbose=0, callbacks=[cb], return_dict=True)]
+out["predicted"] = len(m.predict(x, verbose=0, callbacks=[cb]))
+out["fit2"] = fit(m, [cb], epochs=1)
+m.compile(optimizer="sgd", loss="binary_crossentropy")  # a new optimizer: back to step 0
+out["fit3"] = fit(m, [cb], epochs=1)
+out["life"] = cb.run.id
+
+# Learning-rate callbacks before and after ours: History (last in Keras' list) has it.
+for name, make in {
+    "plateau": lambda: keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5,
+                                                          patience=0, min_delta=10),
+    "schedule": lambda: keras.callbacks.LearningRateScheduler(lambda e: 0.1 / (e + 1)),
+}.items():
+    for order in ("first", "last"):
+        cb = TrackboardCallback(project="keras-life", name=f"{name}-{order}", store=store)
+        cbs = [cb, make()] if order == "first" else [make(), cb]
+        out[f"{name}-{order}"] = [cb.run.id if cb.run else None,
+                                  fit(model(0.1), cbs, epochs=3)]
+        out[f"{name}-{order}"][0] = cb.run.id
+
+# Resume with initial_epoch: the full model saved after epoch 2 (optimizer included),
+# and the weights only (a fresh optimizer); the resumed training sees other data.
+x2 = (x * 1.5).astype("float32")
+for kind in ("full", "weights"):
+    rid = f"resume-{kind}"
+    saved = f"{workdir}/{kind}.keras" if kind == "full" else f"{workdir}/{kind}.weights.h5"
+    class Save(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                (self.model.save if kind == "full" else self.model.save_weights)(saved)
+    m = model()
+    first = fit(m, [TrackboardCallback(project="keras-life", store=store, id=rid), Save()],
+                epochs=4)
+    if kind == "full":
+        m = keras.saving.load_model(saved)
+    else:
+        m = model()
+        m.load_weights(saved)
+    # One epoch less than the first training: its last epoch is only gone if purged.
+    again = TrackboardCallback(project="keras-life", store=store, id=rid)
+    if kind == "weights":  # evaluate first: the resume still purges and places epochs
+        m.evaluate(x2, y, verbose=0, callbacks=[again])
+    resumed = m.fit(x2, y, batch_size=16, verbose=0, initial_epoch=2, epochs=3,
+                    callbacks=[again]).history
+    out[rid] = [first, resumed]
+
+# BackupAndRestore: the first attempt dies in epoch 3; the second resumes from the backup.
+class Die(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            raise RuntimeError("preempted")
+backup = keras.callbacks.BackupAndRestore(f"{workdir}/backup")
+m = model()
+m.build((None, 4))
+try:
+    fit(m, [TrackboardCallback(project="keras-life", store=store, id="backup"), backup, Die()],
+        epochs=4)
+except RuntimeError:
+    pass
+m = model()
+m.build((None, 4))
+out["backup"] = m.fit(x2, y, batch_size=16, verbose=0, epochs=4, callbacks=[
+    TrackboardCallback(project="keras-life", store=store, id="backup"),
+    keras.callbacks.BackupAndRestore(f"{workdir}/backup")]).history
+
+# A run the user finished before fit: warnings, never an exception; training goes on.
+run = Run(project="keras-life", store=store, system_metrics=False)
+run.log({"loss": 1.0}, step=0)
+run.finish()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    history = fit(model(), [TrackboardCallback(run, log_every_n_steps=1)], epochs=2)
+    model().evaluate(x, y, verbose=0, callbacks=[TrackboardCallback(run)])
+out["finished"] = [run.id, len(history["loss"]),
+                   [str(w.message) for w in caught if "trackboard" in str(w.message)]]
+try:
+    TrackboardCallback(id="no spaces")
+except ValueError as exc:
+    out["bad_id"] = str(exc)
+print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    work = tmp_path_factory.mktemp("keras-life")
+    url = f"sqlite:///{work / 'trackboard.db'}"
+    _, out, _ = run_python(LIFECYCLE, url, str(work), env={"KERAS_BACKEND": "torch"},
+                           timeout=400)
+    return url, last_json(out)
+
+
+def _values(points: list[tuple[int, float]]) -> list[float]:
+    return [v for _, v in points]
+
+
+@pytest.mark.slow
+def test_evaluate_predict_and_fit_again_log_into_one_run(lifecycle: tuple[str, dict]) -> None:
+    url, got = lifecycle
+    stored = series(url, got["life"])
+    with Store(url) as store:
+        names = list(store.runs(project="keras-life")["name"])
+    assert names.count("life") == 1
+    # evaluate() outside fit: Keras' TensorBoard names, at the optimizer's step.
+    (step0, eval0), (step1, eval1) = got["eval0"], got["eval1"]
+    assert (step0, step1) == (0, 8)
+    assert stored["evaluation_loss"] == [(0, eval0["loss"]), (8, eval1["loss"])]
+    assert stored["evaluation_accuracy"] == [(0, eval0["accuracy"]), (8, eval1["accuracy"])]
+    # fit (2 epochs), fit again (1), recompiled + fit (1): steps go on, never repeat.
+    losses = got["fit1"]["loss"] + got["fit2"]["loss"] + got["fit3"]["loss"]
+    assert stored["loss"] == list(zip([4, 8, 12, 16], losses))
+    assert stored["epoch"] == [(4, 0.0), (8, 1.0), (12, 0.0), (16, 0.0)]  # as History
+    assert got["predicted"] == 64  # predict() has no metrics: nothing stored, no new run
+    assert run_info(url, got["life"])["status"] == "finished"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["plateau", "schedule"])
+def test_learning_rate_callbacks_are_recorded_whatever_the_order(
+        lifecycle: tuple[str, dict], name: str) -> None:
+    url, got = lifecycle
+    for order in ("first", "last"):
+        run_id, history = got[f"{name}-{order}"]
+        stored = series(url, run_id)
+        assert _values(stored["learning_rate"]) == history["learning_rate"], order
+    # The rate really changed, so the order could have mattered.
+    assert len(set(got[f"{name}-first"][1]["learning_rate"])) > 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["full", "weights"])
+def test_initial_epoch_resume_continues_the_run_and_replaces_later_steps(
+        lifecycle: tuple[str, dict], kind: str) -> None:
+    url, got = lifecycle
+    first, resumed = got[f"resume-{kind}"]
+    stored = series(url, f"resume-{kind}")
+    # Epochs 0-1 from the first training, 2-3 from the resumed one (other data),
+    # at the steps the first training used: the purged points are gone.
+    assert stored["loss"] == list(zip([4, 8, 12], first["loss"][:2] + resumed["loss"]))
+    assert stored["epoch"] == [(4, 0.0), (8, 1.0), (12, 2.0)]
+    assert resumed["loss"] != first["loss"][2:3]
+    info = run_info(url, f"resume-{kind}")
+    assert info["status"] == "finished" and info["framework"] == "keras"
+
+
+@pytest.mark.slow
+def test_backup_and_restore_resume_continues_the_run(lifecycle: tuple[str, dict]) -> None:
+    url, got = lifecycle
+    stored = series(url, "backup")
+    assert stored["epoch"] == [(4, 0.0), (8, 1.0), (12, 2.0), (16, 3.0)]
+    assert _values(stored["loss"])[2:] == got["backup"]["loss"]
+
+
+@pytest.mark.slow
+def test_a_finished_run_warns_and_training_goes_on(lifecycle: tuple[str, dict]) -> None:
+    url, got = lifecycle
+    run_id, epochs, messages = got["finished"]
+    assert epochs == 2
+    assert messages and len(messages) == len(set(messages))  # each kind of trouble once
+    assert all("training goes on" in m for m in messages)
+    assert series(url, run_id) == {"loss": [(0, 1.0)]}
+    assert "not a valid run id" in got["bad_id"]
