@@ -25,9 +25,9 @@ from types import TracebackType
 from typing import Any
 
 from trackboard.loggers.coerce import any_param, lenient_scalar, lenient_step
-from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.distributed import NullRun
 from trackboard.loggers.guard import warn_once
-from trackboard.loggers.reopen import PendingRun, RunHandle, directory_run_id, open_again
+from trackboard.loggers.reopen import PendingRun, RunHandle, open_again, start_directory_run
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
 
@@ -52,13 +52,9 @@ class MetricWriter:
         if run is not None:
             self.run = run
         else:
-            project = project or "default"
-            if logdir and id is None and not os.environ.get("TRACKBOARD_RUN_ID", "").strip():
-                id = directory_run_id(os.fspath(logdir), project)  # noqa: A001
-            if logdir and name is None:
-                name = os.path.basename(os.path.normpath(os.fspath(logdir)))
-            self.run = start_run(framework="jax", project=project, name=name, store=store,
-                                 config=config, id=id)
+            self.run = start_directory_run(
+                "jax", os.fspath(logdir) if logdir else None, project=project, name=name,
+                store=store, config=config, id=id)
         self._handle = RunHandle.of(self.run, "jax")
         self._warned: set[str] = set()
         self._closed = False

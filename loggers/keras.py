@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from trackboard.loggers.distributed import NullRun, start_run
-from trackboard.loggers.guard import framework_hook, warn_once
+from trackboard.loggers.guard import framework_hook, hook_trouble
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, _run_id_and_mode
 from trackboard.loggers.values import param_value
@@ -202,7 +202,7 @@ class TrackboardCallback(keras.callbacks.Callback):
                 self.run.log(dict(zip(self._batch_names, logs.values())),  # type: ignore[union-attr]
                              step=step)
         except Exception as exc:  # noqa: BLE001 - training goes on
-            _hook_trouble(self, "on_train_batch_end", exc)
+            hook_trouble(self, "on_train_batch_end", exc)
 
     def _optimizer_steps(self, default: int) -> int:
         optimizer = getattr(self.model, "optimizer", None)
@@ -243,11 +243,3 @@ def _float32(value: float) -> float:
     """
     return float(str(np.float32(value)))
 
-
-def _hook_trouble(owner: object, hook: str, exc: Exception) -> None:
-    """What @framework_hook does with an exception, for the per-step hooks that
-    guard themselves inline: warn once per hook and kind of error, go on."""
-    warn_once(owner, f"{hook}:{type(exc).__name__}",
-              f"trackboard: {type(owner).__name__}.{hook} could not record this "
-              f"({type(exc).__name__}: {exc}); training goes on, and this warning is "
-              "shown once")

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trackboard.loggers.distributed import NullRun, start_run
-from trackboard.loggers.guard import framework_hook, warn_once
+from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, _run_id_and_mode
 from trackboard.loggers.values import check_key, flatten, param_value
@@ -162,7 +162,7 @@ class TrackboardLogger(Logger):
             run.log(metrics, step=step)
             self._last_step = step if step is not None else run.step - 1
         except Exception as exc:  # noqa: BLE001 - training goes on
-            _hook_trouble(self, "log_metrics", exc)
+            hook_trouble(self, "log_metrics", exc)
 
     @rank_zero_only
     def save(self) -> None:
@@ -231,11 +231,3 @@ def _flat_params(params: Mapping[Any, Any]) -> dict[str, Any]:
     """
     return flatten(param_value(dict(params), strict=False))
 
-
-def _hook_trouble(owner: object, hook: str, exc: Exception) -> None:
-    """What @framework_hook does with an exception, for the per-step hooks that
-    guard themselves inline: warn once per hook and kind of error, go on."""
-    warn_once(owner, f"{hook}:{type(exc).__name__}",
-              f"trackboard: {type(owner).__name__}.{hook} could not record this "
-              f"({type(exc).__name__}: {exc}); training goes on, and this warning is "
-              "shown once")

@@ -42,6 +42,20 @@ def directory_run_id(directory: str, project: str) -> str:
     return "tb-" + hashlib.sha256(f"{project}\0{path}".encode()).hexdigest()[:20]
 
 
+def start_directory_run(framework: str, directory: str | None, *, project: str | None,
+                        name: str | None, id: str | None,  # noqa: A002 (the Run API's name)
+                        **run_args: Any) -> Run | NullRun:
+    """`start_run` for a writer bound to a log directory (torch's log_dir, clu's
+    logdir): the directory's run unless an `id` (or $TRACKBOARD_RUN_ID) says
+    otherwise, named after the directory unless `name` is given."""
+    project = project or "default"
+    if directory and id is None and not os.environ.get("TRACKBOARD_RUN_ID", "").strip():
+        id = directory_run_id(directory, project)  # noqa: A001
+    if directory and name is None:
+        name = os.path.basename(os.path.normpath(os.fspath(directory)))
+    return start_run(framework=framework, project=project, name=name, id=id, **run_args)
+
+
 def child_run_id(parent_id: str, child_name: str) -> str:
     """The id of a named child run (add_hparams' run_name) of a parent run:
     logging the same child again continues it instead of adding a duplicate.

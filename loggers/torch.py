@@ -35,7 +35,7 @@ from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
 from trackboard.loggers.coerce import lenient_step as _torch_step
 from trackboard.loggers.guard import warn_once
 from trackboard.loggers.reopen import (
-    PendingRun, RunHandle, child_run_id, directory_run_id, open_again,
+    PendingRun, RunHandle, child_run_id, open_again, start_directory_run,
 )
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
@@ -92,11 +92,11 @@ class SummaryWriter:
         if run is not None:
             self.run = run
         else:
-            project = project or "default"
-            if id is None and named_dir and not os.environ.get("TRACKBOARD_RUN_ID", "").strip():
-                id = directory_run_id(self.log_dir, project)  # noqa: A001
-            self.run = start_run(
-                framework="torch", project=project, store=store, config=config, id=id,
+            # Only a directory the user named is a run to continue: torch's default
+            # (a time stamp) is a new run each time.
+            self.run = start_directory_run(
+                "torch", self.log_dir if named_dir else None, project=project, store=store,
+                config=config, id=id,
                 name=name or os.path.basename(os.path.normpath(self.log_dir)))
         self._handle = RunHandle.of(self.run, "torch")
         if self.purge_step is not None:

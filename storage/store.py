@@ -6,7 +6,6 @@ Writes from training code never come through here; they go through the writer
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,6 +19,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from trackboard.storage import downsample
+from trackboard.storage.gc_pause import gc_paused
 from trackboard.storage.db_errors import store_errors
 from trackboard.storage.engine import build_engine
 from trackboard.storage.errors import AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError
@@ -147,7 +147,7 @@ class Store:
             stmt = stmt.where(filter_condition(filter, crash_after=self.crash_after))
             narrowed = True
         stmt = stmt.order_by(r.c.created_at.desc(), r.c.id.desc())
-        with self._connect() as conn, _gc_paused():
+        with self._connect() as conn, gc_paused():
             # One fetchall, then plain tuples: pandas probes Row objects attribute by
             # attribute (slow), and iterating the result fetches row by row.
             base = pd.DataFrame([tuple(row) for row in conn.execute(stmt).all()],
@@ -314,7 +314,7 @@ class Store:
         parts_wall: list[np.ndarray] = []
         parts_value: list[np.ndarray] = []
         labels: list[tuple[str, str, int]] = []
-        with self._connect() as conn, _gc_paused():
+        with self._connect() as conn, gc_paused():
             series = self._series(conn, list(run_ids), keys)
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
@@ -443,19 +443,6 @@ class Store:
                 bindparam("u", expanding=True))
             return list(conn.execute(stmt, {"u": uids}).scalars())
 
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building big frames: hundreds of thousands of
-    fresh row tuples (none cyclic) otherwise trigger repeated full collections,
-    which cost more than the query itself on a 10,000-run store."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _decode_params(texts: Sequence[str]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ step and wall time: nothing changes), params, notes and status are set again.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
@@ -29,7 +28,6 @@ import time
 import warnings
 from array import array
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from trackboard.storage.extras import require
+from trackboard.storage.gc_pause import gc_paused
 from trackboard.storage.ingest import Ingestor
 from trackboard.storage.records import NOTES, PARAMS, POINTS, PURGE, RUN, STATUS, TAGS, Batch
 from trackboard.storage.store import Store
@@ -143,7 +142,7 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
     own = not isinstance(store, Store)
     db = Store(store) if own else store
     try:
-        with _gc_paused():
+        with gc_paused():
             ingestor = Ingestor(db.engine)
             total = sum(f.stat().st_size for _, files in runs for f in files)
             bar = tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
@@ -472,20 +471,6 @@ class _RunState:
         out.append((STATUS, uid, self.status or "finished", self.ended or self.last_wall))
         return out
 
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while importing: a run's held points are hundreds of
-    thousands of fresh tuples (none cyclic), and the full collections they trigger
-    cost more than decoding (measured: 2.6 s instead of 3.9-5.6 s on the mixed
-    logdir of bench/tensorboard_io.py)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class _CorruptFile(Exception):
