@@ -75,6 +75,8 @@ def record_points(rec: Any) -> int:
 
 
 def record_uid(rec: Any) -> str | None:
+    if type(rec) is not tuple:
+        return None
     try:
         uid = rec[1]["uid"] if rec[0] == RUN else rec[1]
     except (TypeError, IndexError, KeyError):
@@ -127,6 +129,8 @@ class Delivery:
             batch, bad = self._batch(part, runs)
             if bad:
                 self._reject(bad, "malformed record")
+                gone = {id(r) for r in bad}
+                part = [r for r in part if id(r) not in gone]  # never judged twice
             if not batch:
                 continue
             try:

@@ -398,8 +398,8 @@ def read_spool(path: Path) -> Iterator[tuple[Record, ...]]:
 
 
 def set_aside(path: Path, reason: str) -> Path | None:
-    """Move a spool file that cannot be delivered to rejected/ and say so in one line.
-    Returns its new path (None if it could not be moved either)."""
+    """Move a spool file that cannot be delivered to rejected/ (the caller says why, in
+    one line). Returns its new path (None if it could not be moved either)."""
     target = path.parent / REJECTED / path.name
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -408,7 +408,6 @@ def set_aside(path: Path, reason: str) -> Path | None:
         log.warning("trackboard: spool file %s: %s; could not move it aside either (%s)",
                     path, reason, exc)
         return None
-    log.warning("trackboard: spool file %s: %s; moved to %s", path.name, reason, target)
     return target
 
 

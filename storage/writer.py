@@ -589,6 +589,9 @@ class Writer:
             finally:
                 fh.close()
             self.points_written += result.points
+            if result.outcome == "rejected":
+                log.warning("trackboard: spool file %s: %s; moved to %s", path.name,
+                            result.reason, path.parent / spool.REJECTED)
             if result.outcome == "waiting":
                 if isinstance(result.cause, BaseException):
                     self._start_outage(result.cause)
