@@ -6,8 +6,10 @@ after an 8-byte magic and a self-describing header frame::
 
     b"TBSPOOL1"
     frame := <u32 little-endian payload length> <u32 crc32(length bytes + payload)> payload
-    payload of frame 1: a msgpack map {"format": "trackboard-spool", "version": 1, ...}
-    payload of every other frame: a msgpack array of records (storage/records.py)
+    frame 1: a msgpack map {"format": "trackboard-spool", "version": 1, ...}
+    frame 2: the run records the file refers to (msgpack array, see encode_records)
+    then record frames (arrays), and maps {"stored": n}: the writer's note that the first
+    n records after the header are in the store already (a replay skips them)
 
 Records are tuples of plain values (str, int, float, bool, None, tuples/lists, dicts);
 an `array('d')` is msgpack extension type 1 holding little-endian float64s. Every
@@ -157,13 +159,16 @@ def encode_records(records: list[Record] | tuple[Record, ...]) -> bytes:
             for c in cols:
                 c.byteswap()
         points = [list(uids), list(key_sets), *(c.tobytes() for c in cols)]
-    return msgpack.packb([others, points], default=_encode_ext, use_bin_type=True)
+    # surrogatepass: a string the store refuses (a lone surrogate) must still reach the
+    # spool and the rejected/ folder intact, so that it is set aside, not lost.
+    return msgpack.packb([others, points], default=_encode_ext, use_bin_type=True,
+                         unicode_errors="surrogatepass")
 
 
 def decode_records(payload: bytes) -> tuple[Record, ...]:
     """The records of one frame (raises ValueError on anything but a well-formed frame)."""
     out = msgpack.unpackb(payload, use_list=False, raw=False, ext_hook=_decode_ext,
-                          strict_map_key=False)
+                          strict_map_key=False, unicode_errors="surrogatepass")
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], tuple)):
         raise ValueError("a spool frame holds [records, points]")
     others, points = out
@@ -219,9 +224,10 @@ class SpoolWriter:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self.path: Path | None = None
-        self.records = 0
+        self.records = 0  # records written after the header
         self.unconfirmed = 0
         self.keep = False
+        self.marks_ok = True  # False once a record could not be written (counts shift)
 
     def append(self, records: list[Record]) -> list[Record]:
         """Write `records` (straight to the OS, in frames). Returns the records that are
@@ -247,7 +253,16 @@ class SpoolWriter:
                     payload = encode_records(good)
                 self._write(_frame(payload))
             self.records += len(records) - len(bad)
+            if bad:
+                self.marks_ok = False
         return bad
+
+    def mark_stored(self, count: int) -> None:
+        """Note in the file that its first `count` records (after the header) are in the
+        store, so that a replay after a crash skips them. Raises OSError."""
+        with self._lock:
+            if self._fd is not None and self.marks_ok:
+                self._write(_frame(msgpack.packb({"stored": count})))
 
     def flush(self) -> None:
         """Nothing to do: every append reaches the OS before it returns."""
@@ -259,7 +274,7 @@ class SpoolWriter:
             fd, path = self._fd, self.path
             self._fd, self.path = None, None
             records, self.records = self.records, 0
-            self.unconfirmed, self.keep = 0, False
+            self.unconfirmed, self.keep, self.marks_ok = 0, False, True
             if fd is None or path is None:
                 return None
             try:
@@ -300,9 +315,8 @@ class SpoolWriter:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
-        header = self._header()
-        if header:
-            self._write(_frame(encode_records(header)))
+        # Always a header frame (maybe empty): readers tell it from the records by place.
+        self._write(_frame(encode_records(self._header())))
 
 
 # -- reading -------------------------------------------------------------------------
@@ -317,7 +331,8 @@ class SpoolReader:
     After iterating, `torn` says the file ends in a frame cut short (the writing
     process was killed mid-write: harmless, everything before it was read), and
     `damage` describes a frame that failed its checksum or does not decode (the file
-    should be set aside). A file that is not a spool file at all raises ValueError
+    should be set aside). `skipped` counts records the writer had marked as stored
+    (they are not yielded). A file that is not a spool file at all raises ValueError
     (LegacySpoolError for the old pickle format) when iteration starts.
     """
 
@@ -327,9 +342,45 @@ class SpoolReader:
         self.torn_bytes = 0
         self.damage: str | None = None
         self.bad_frames = 0
+        self.skipped = 0
         self.info: dict[str, Any] = {}
 
     def __iter__(self) -> Iterator[tuple[Record, ...]]:
+        stored = 0
+        for kind, _ in self._frames(records=False):  # marks first: what to skip
+            if kind == "mark":
+                stored = max(stored, _)
+        self.torn, self.torn_bytes, self.damage, self.bad_frames = False, 0, None, 0
+        seen = 0
+        header = True
+        for kind, payload in self._frames(records=True):
+            if kind != "records":
+                continue
+            try:
+                records = decode_records(payload)
+            except Exception as exc:  # noqa: BLE001 - the framing is intact: skip this frame
+                self.bad_frames += 1
+                if self.damage is None:
+                    self.damage = f"a frame does not decode ({exc})"
+                header = False
+                continue
+            if header:  # the run records every file starts with
+                header = False
+                yield records
+                continue
+            if seen + len(records) <= stored:
+                seen += len(records)
+                self.skipped += len(records)
+                continue
+            if seen < stored:
+                self.skipped += stored - seen
+                records = records[stored - seen:]
+            seen += len(records)
+            yield records
+
+    def _frames(self, *, records: bool) -> Iterator[tuple[str, Any]]:
+        """("records", payload) and ("mark", stored count) in file order; with
+        `records` False, record frames are skipped without reading them."""
         with open(self.path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             magic = fh.read(len(MAGIC))
@@ -357,20 +408,33 @@ class SpoolReader:
                 if length > _MAX_FRAME:
                     self._damaged(at, size, f"impossible frame length {length}")
                     return
-                payload = fh.read(length)
-                if len(payload) < length:
+                if at + _FRAME.size + length > size:
                     self.torn, self.torn_bytes = True, size - at
                     return
+                # A map is the file's description or a stored-mark; record frames are
+                # arrays. Only those are read in the first pass.
+                lead = fh.read(1)
+                is_map = bool(lead) and (0x80 <= lead[0] <= 0x8F or lead[0] in (0xDE, 0xDF))
+                if not (records or is_map or first):
+                    fh.seek(length - 1, os.SEEK_CUR)
+                    continue
+                payload = lead + fh.read(length - 1)
                 if zlib.crc32(payload, zlib.crc32(head[:4])) != crc:
                     self._damaged(at, size, "checksum mismatch")
                     return
+                if first and not is_map:
+                    self._damaged(at, size, "not a trackboard spool header")
+                    return
+                if not is_map:
+                    yield "records", payload
+                    continue
+                try:
+                    info = msgpack.unpackb(payload)
+                except Exception as exc:  # noqa: BLE001 - any decoding failure is damage
+                    self._damaged(at, size, f"unreadable frame ({exc})")
+                    return
                 if first:
                     first = False
-                    try:
-                        info = msgpack.unpackb(payload)
-                    except Exception as exc:  # noqa: BLE001 - any decoding failure is damage
-                        self._damaged(at, size, f"unreadable header ({exc})")
-                        return
                     if not isinstance(info, dict) or info.get("format") != "trackboard-spool":
                         self._damaged(at, size, "not a trackboard spool header")
                         return
@@ -378,15 +442,8 @@ class SpoolReader:
                         raise ValueError(f"written by a newer trackboard (spool format "
                                          f"{info.get('version')}); deliver it with that version")
                     self.info = info
-                    continue
-                try:
-                    records = decode_records(payload)
-                except Exception as exc:  # noqa: BLE001 - the framing is intact: skip this frame
-                    self.bad_frames += 1
-                    if self.damage is None:
-                        self.damage = f"frame at byte {at} does not decode ({exc})"
-                    continue
-                yield records
+                elif isinstance(info, dict) and isinstance(info.get("stored"), int):
+                    yield "mark", info["stored"]
 
     def _damaged(self, at: int, size: int, why: str) -> None:
         self.damage = f"{why} at byte {at} of {size}; the {size - at} bytes from there are unread"
