@@ -479,6 +479,8 @@ class Writer:
                 records.extend(c.records)
         try:
             if not records:
+                with self._lock:
+                    self._confirm_locked(chunks)  # flush markers only
                 return
             if self._outage_since is not None or self._delivery is None:
                 with self._lock:
