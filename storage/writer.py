@@ -369,6 +369,12 @@ class Writer:
                 with self._lock:
                     self._stage_locked()
                     self._protect_locked()
+                    full = self._staged_points >= self.batch_points
+                if full and not self._woken:
+                    # Staging here resets the producers' count of what waits, which is
+                    # what wakes the writer for a full batch: wake it in their stead.
+                    self._woken = True
+                    self._wake.set()
             except Exception as exc:  # a bug of ours must not kill the thread silently
                 log.debug("trackboard spool guard error", exc_info=True)
                 self._report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
