@@ -109,6 +109,7 @@ class Delivery:
         self.rejected_points = 0
         self.rejected_records = 0
         self.rejections = 0  # how many times records were set aside
+        self.delivered = 0  # points stored through this delivery, as they are
         self.poisoned_runs: set[str] = set()  # runs whose own record the store refuses
         self.poisoned_keys: set[tuple[str, ...]] = set()  # key tuples the store refuses
 
@@ -134,7 +135,9 @@ class Delivery:
             if not batch:
                 continue
             try:
-                written += self.ingestor.apply(batch, heartbeat=heartbeat)
+                n = self.ingestor.apply(batch, heartbeat=heartbeat)
+                written += n
+                self.delivered += n
                 continue
             except Exception as exc:  # noqa: BLE001 - sorted into outage or poison below
                 if is_outage(exc):

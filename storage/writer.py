@@ -113,6 +113,9 @@ class Writer:
         self._inflight: list[_Chunk] = []
         self._last_stage = time.monotonic()
         self._journal: spool.SpoolWriter | None = None
+        # Files the backlog was moved to (overflow): kept open until the writer gets to
+        # them, so that it can still note in them what of the batch in flight it stored.
+        self._retired: list[spool.SpoolWriter] = []
         self._wake = threading.Event()
         self._guard_wake = threading.Event()
         self._ready = threading.Event()  # the first connection attempt is over
@@ -130,7 +133,6 @@ class Writer:
         self._retry_at = 0.0
         self._backoff = 0.25
         self._reported: set[str] = set()
-        self.points_written = 0
         self.points_spooled = 0
         self.points_lost = 0
         self.last_error: str | None = None
@@ -197,6 +199,7 @@ class Writer:
             left = [c for c in (*self._inflight, *self._staged) if c is not _DISK]
             if left:
                 self._to_disk_locked(left)
+            self._close_retired_locked()
             path = None
             if self._journal is not None:
                 keep = self._journal.keep or self._journal.unconfirmed > 0
@@ -223,6 +226,11 @@ class Writer:
     @property
     def healthy(self) -> bool:
         return self._outage_since is None
+
+    @property
+    def points_written(self) -> int:
+        """Points stored so far (from memory and from spool files), counted as they go."""
+        return self._delivery.delivered if self._delivery is not None else 0
 
     @property
     def points_rejected(self) -> int:
@@ -338,25 +346,30 @@ class Writer:
             self.points_spooled += c.points
 
     def _confirm_locked(self, chunks: list[_Chunk]) -> None:
-        """The store has these chunks: a spool file whose every record is stored goes."""
+        """The store has these chunks: a spool file whose every record is stored goes;
+        in any other, a note says how far the store has it."""
+        ends: dict[spool.SpoolWriter, int] = {}
         for c in chunks:
             if c.segment is not None:
                 c.segment.unconfirmed -= len(c.records)
+                ends[c.segment] = max(ends.get(c.segment, 0), c.end)
         journal = self._journal
-        if journal is None:
-            return
-        if journal.unconfirmed <= 0 and not journal.keep:
+        if journal is not None and journal.unconfirmed <= 0 and not journal.keep:
             journal.close(keep=False)
             self._journal = None
-            return
-        ends = [c.end for c in chunks if c.segment is journal]
-        if ends:
-            # Stored in order, so everything in the file up to here is stored: a replay
-            # after a crash starts after it (faster, and nothing rewritten in vain).
-            try:
-                journal.mark_stored(max(ends))
-            except OSError:
-                pass  # the replay rewrites these points again: slower, still exact
+        for segment, end in ends.items():
+            if segment is self._journal or segment in self._retired:
+                # Stored in order, so everything in the file up to here is stored: a
+                # replay starts after it (rewriting stored points costs far more).
+                try:
+                    segment.mark_stored(end)
+                except OSError:
+                    pass  # the replay rewrites these points again: slower, still exact
+
+    def _close_retired_locked(self) -> None:
+        for segment in self._retired:
+            segment.close(keep=True)
+        self._retired = []
 
     # -- the guard thread --------------------------------------------------------------
 
@@ -407,7 +420,8 @@ class Writer:
                 markers.extend(r for r in c.records if r[0] is _FLUSH)
         self._to_disk_locked(chunks)
         if self._journal is not None:
-            self._journal.close(keep=True)
+            # New records go to a new file: the writer delivers this one from disk.
+            self._retired.append(self._journal)
             self._journal = None
         self._staged = deque([_DISK])
         if markers:
@@ -450,6 +464,8 @@ class Writer:
                 if batch is not _DISK:
                     self._inflight = batch
             if batch is _DISK:
+                with self._lock:
+                    self._close_retired_locked()  # the batch in flight is done: noted
                 if self._outage_since is None and self._ingestor is not None:
                     self._deliver_spool()
                 continue
@@ -465,6 +481,7 @@ class Writer:
             self._try_connect()
             if self._ingestor is not None and self._outage_since is None:
                 with self._lock:
+                    self._close_retired_locked()
                     if self._journal is not None and self._journal.keep:
                         self._journal.close(keep=True)  # so that it can be delivered
                         self._journal = None
@@ -494,8 +511,7 @@ class Writer:
                 return
             now = time.time()
             try:
-                self.points_written += self._delivery.deliver(records, self._runs,
-                                                              heartbeat=now)
+                self._delivery.deliver(records, self._runs, heartbeat=now)
             except Interrupted as exc:
                 self._start_outage(exc.cause)
                 with self._lock:
@@ -610,7 +626,6 @@ class Writer:
                 result = self._delivery.deliver_file(path, self.batch_points)
             finally:
                 fh.close()
-            self.points_written += result.points
             if result.outcome == "rejected":
                 log.warning("trackboard: spool file %s: %s; moved to %s", path.name,
                             result.reason, path.parent / spool.REJECTED)

@@ -169,3 +169,51 @@ def test_kill_9_after_a_2m_point_burst_loses_at_most_the_last_second(
         assert got["_summaries"][name] == n, (name, got)
         assert got["_buckets"][name] == n, (name, got)
     assert len(got["_stored"]) == 10
+
+
+def test_a_replay_of_points_already_stored_counts_nothing_twice(store_url: str) -> None:
+    """What a crash leaves when a batch was stored but the spool file that also holds it
+    was not yet removed: `trackboard sync` delivers it again, plus what was not stored."""
+    from array import array
+
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from trackboard.dashboard.cli import cli
+    from trackboard.loggers import Run
+    from trackboard.storage.engine import build_engine
+    from trackboard.storage.records import POINTS
+    from trackboard.storage.spool import SpoolWriter, spool_dir
+    from trackboard.storage.writer import Writer
+
+    writer = Writer(store_url)
+    run = Run(name="twice", store=store_url, writer=writer, system_metrics=False)
+    t0 = time.time()
+    keys = ("loss", "acc")
+    records = [(POINTS, run.id, s, t0 + s * 1e-3, keys,
+                array("d", [1.0 / (s + 1), (s % 97) * 0.01])) for s in range(1500)]
+    for rec in records[:1000]:
+        run.log(dict(zip(keys, rec[5])), step=rec[2], wall_time=rec[3])
+    assert run.flush()
+    journal = SpoolWriter(spool_dir(store_url), lambda: [])
+    journal.append(records)  # the first 1000 are stored, the last 500 are not
+    journal.close()
+
+    result = CliRunner().invoke(cli, ["sync", "--store", store_url])
+    assert result.exit_code == 0, result.output
+    engine = build_engine(store_url)
+    with engine.connect() as conn:
+        rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": run.id}).scalar()
+        rows = conn.execute(text(
+            "SELECT k.name, s.count, s.first_step, s.last_step, s.min_value, s.max_value, "
+            "(SELECT SUM(b.count) FROM point_buckets b WHERE b.run_id = s.run_id AND "
+            " b.key_id = s.key_id AND b.level = 1), "
+            "(SELECT COUNT(*) FROM points p WHERE p.run_id = s.run_id AND p.key_id = s.key_id) "
+            "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
+            "WHERE s.run_id = :r ORDER BY k.name"), {"r": rid}).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("acc", 1500, 0, 1499, 0.0, 0.96, 1500, 1500),
+        ("loss", 1500, 0, 1499, 1.0 / 1500, 1.0, 1500, 1500)]
+    run.finish()
+    writer.close()
