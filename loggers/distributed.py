@@ -54,6 +54,7 @@ class NullRun:
     framework: str | None = None
     step = 0
     finished = False
+    resumed = False
 
     def log(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -62,6 +63,9 @@ class NullRun:
         pass
 
     def set_tags(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def purge(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def flush(self, *args: Any, **kwargs: Any) -> bool:
@@ -89,8 +93,11 @@ class NullRun:
 
 def start_run(*, framework: str, rank_zero_only: bool = True, **kwargs: Any) -> Run | NullRun:
     """A Run on rank 0 (or on every rank with rank_zero_only=False), else a NullRun.
+    Every Run argument passes on, `id=` and `resume=` included (a resumed job
+    continues its run on rank 0).
 
     >>> run = start_run(framework="torch", project="churn", store=url)  # doctest: +SKIP
+    >>> run = start_run(framework="torch", id="job-7", resume="allow")  # doctest: +SKIP
     """
     if rank_zero_only and process_rank() != 0:
         return NullRun()

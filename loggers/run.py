@@ -9,6 +9,9 @@ store, except finish(), which drains the writer.
 from __future__ import annotations
 
 import atexit
+import math
+import os
+import re
 import secrets
 import socket
 import sys
@@ -22,15 +25,22 @@ from types import TracebackType
 from typing import Any
 
 from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
+from trackboard.loggers.guard import warn_once
 from trackboard.loggers.values import (
-    MAX_STEP, check_key, check_step, check_wall_time, flatten, param_json, to_float,
+    MAX_STEP, check_key, check_step, check_text, check_wall_time, flatten, param_json, to_float,
 )
-from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
+from trackboard.storage.errors import TrackboardError
+from trackboard.storage.records import NOTES, PARAMS, POINTS, PURGE, RUN, STATUS, TAGS
+from trackboard.storage.run_state import StoredRun, stored_run
+from trackboard.storage.urls import mask_url
 from trackboard.storage.writer import Writer, writer_for
 
 # How long a new Run waits for its writer's first connection to the store (once per
 # writer: later runs find it connected).
 CONNECT_WAIT_S = 1.0
+RUN_ID_ENV = "TRACKBOARD_RUN_ID"
+RESUME_MODES = ("allow", "must", "never")
+_RUN_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 _active: weakref.WeakSet[Run] = weakref.WeakSet()
 
@@ -42,6 +52,17 @@ class Run:
     >>> run.log({"loss": 0.41}, step=12)                                         # doctest: +SKIP
     >>> run.finish()                                                             # doctest: +SKIP
 
+    Continue a run (after a crash, from a checkpoint, in another process) by giving
+    its id; steps go on after its last stored step:
+
+    >>> run = Run(id="mlp-7", resume="allow", store=url)  # doctest: +SKIP
+    >>> run.resumed, run.step                              # doctest: +SKIP
+    (True, 1200)
+
+    `id` defaults to `$TRACKBOARD_RUN_ID`. `resume`: "allow" (the default when an id
+    is given) continues the run if it exists, else creates it; "must" raises
+    ValueError when there is no such run; "never" raises when there is one.
+
     System metrics (CPU, memory, GPUs; `system/...` keys) are sampled every 10 s on a
     thread of their own: `system_metrics=False` switches them off, a number sets the
     interval in seconds.
@@ -50,41 +71,58 @@ class Run:
     def __init__(self, project: str = "default", name: str | None = None,
                  config: Mapping[str, Any] | None = None,
                  tags: Mapping[str, Any] | None = None, store: str | None = None, *,
+                 id: str | None = None, resume: str | None = None,  # noqa: A002 (W&B's names)
                  framework: str | None = None, notes: str | None = None,
                  system_metrics: bool | float = True,
                  writer: Writer | None = None) -> None:
         check_key(project)
         if name is not None:
             check_key(name)
+        if framework is not None:
+            check_text(framework, "framework")
+        if notes is not None:
+            notes = check_text(str(notes), "notes")
+        uid, resume = _run_id_and_mode(id, resume)
+        # Validated before anything is sent: a refused Run leaves nothing in the store.
+        params = _encode_params(config) if config else {}
+        clean_tags = _clean_tags(tags) if tags else {}
         self._sampler: SystemSampler | None = None
         if system_metrics is not False:
             # True: the default interval; a number: seconds between samples. Built
             # (and so validated) before anything is sent to the store.
             interval = DEFAULT_INTERVAL if system_metrics is True else system_metrics
             self._sampler = SystemSampler(self, interval=interval)
-        self._uid = secrets.token_hex(8)
-        self.project = project
-        self.name = name or f"run-{self._uid[:6]}"
-        self.framework = framework
         self._writer = writer or writer_for(store)
-        self._step = 0
+        stored = self._look_up(uid, resume) if resume is not None else None
+        self._uid = uid or secrets.token_hex(8)
+        self.resumed = stored is not None
+        self.project = stored.project if stored is not None else project
+        self.name = name or (stored.name if stored is not None else f"run-{self._uid[:6]}")
+        self.framework = framework
+        self._step = 0 if stored is None or stored.last_step is None else stored.last_step + 1
         self._finished = False
         self._known_keys: set[str] = set()
         self._last_keys: tuple[str, ...] = ()
         self._lock = threading.Lock()  # only for finish(): log() stays lock-free
-        self.created_at = time.time()
-        self._writer.submit((RUN, {
-            "uid": self._uid, "project": project, "name": self.name,
+        now = time.time()
+        self.created_at = stored.created_at if stored is not None else now
+        record: dict[str, Any] = {
+            "uid": self._uid, "project": self.project, "name": self.name,
             "framework": framework, "host": socket.gethostname(),
             "git_commit": _git_commit(), "command": _command_line(),
             "created_at": self.created_at, "status": "running",
-        }))
-        if config:
-            self.log_params(config)
-        if tags:
-            self.set_tags(tags)
+        }
+        if resume is not None:
+            # Also when the run was not found: with "allow" and an unreachable store
+            # we cannot know, and the store's upsert makes it the same run either way.
+            record.update(resumed_at=now, rename=name is not None)
+        self._writer.submit((RUN, record))
+        if params:
+            self._writer.submit((PARAMS, self._uid, params))
+        if clean_tags:
+            self._writer.submit((TAGS, self._uid, clean_tags))
         if notes:
-            self._writer.submit((NOTES, self._uid, str(notes)))
+            self._writer.submit((NOTES, self._uid, notes))
         _active.add(self)
         # Bounded: an unreachable store costs the start at most this, then logging
         # goes to the spool as usual.
@@ -92,9 +130,37 @@ class Run:
         if self._sampler is not None:
             self._sampler.start()
 
+    def _look_up(self, uid: str | None, resume: str) -> StoredRun | None:
+        """The stored run this one continues (None: a new run), checked against
+        `resume`; one bounded read of the store."""
+        assert uid is not None
+        # Records of this id still queued in this process (a run finished moments
+        # ago) must be in the store before we read where it stopped.
+        self._writer.flush(CONNECT_WAIT_S * 5)
+        try:
+            stored = stored_run(self._writer.url, uid)
+        except TrackboardError as exc:
+            if resume != "allow":
+                raise ValueError(
+                    f"cannot check whether run {uid!r} exists ({exc}); resume={resume!r} "
+                    "needs the store: fix the store, or use resume='allow'") from None
+            warn_once(self._writer, "resume-lookup",
+                      f"trackboard: cannot check whether run {uid!r} exists ({exc}); "
+                      "continuing as resume='allow': if it exists, this is the same run, "
+                      "but steps restart at 0 unless you pass step=")
+            return None
+        if resume == "must" and stored is None:
+            raise ValueError(f"no run with id {uid!r} in {mask_url(self._writer.url)}; check "
+                             "the id and the store, or use resume='allow' to create it")
+        if resume == "never" and stored is not None:
+            raise ValueError(f"run {uid!r} already exists (project {stored.project!r}, name "
+                             f"{stored.name!r}); pick another id, or use resume='allow' to "
+                             "continue it")
+        return stored
+
     @property
     def id(self) -> str:
-        """Stable unique id of this run (16 hex characters)."""
+        """Stable unique id of this run: the `id` given, else 16 random hex characters."""
         return self._uid
 
     @property
@@ -154,36 +220,47 @@ class Run:
             self._writer.submit((POINTS, self._uid, check_step(step), time.time(),
                                  tuple(values), array("d", values.values())), len(values))
 
+    def purge(self, step: int) -> None:
+        """Remove the points of this run at steps >= `step` that were logged before
+        this call (TensorBoard's purge_step): after resuming from a checkpoint of
+        step N, purge(N) drops what the crashed attempt logged past it. `system/*`
+        keys are left alone; points logged after this call are kept. The next log()
+        without a step uses `step`.
+
+        >>> run = Run(id="mlp-7", store=url)  # doctest: +SKIP
+        >>> run.purge(1000)                    # doctest: +SKIP
+        """
+        if self._finished:
+            raise ValueError(f"run {self.name!r} is finished; purge before finish()")
+        step = check_step(step)
+        # Points logged before this call carry a wall time <= now; spinning past
+        # `now` makes every later point's time strictly greater, so "before the
+        # call" is exactly "wall time < the cutoff".
+        now = time.time()
+        while time.time() <= now:
+            pass
+        self._writer.submit((PURGE, self._uid, step, math.nextafter(now, math.inf)))
+        self._step = step
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything logged so far is stored; False when `timeout` ran out."""
         return self._writer.flush(timeout)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Record hyperparameters; nested dicts are flattened to "a.b" keys."""
-        if not isinstance(params, Mapping):
-            raise ValueError(f"log_params() takes a dict, got {type(params).__name__}")
-        flat = flatten(params)
-        encoded = {}
-        for key, value in flat.items():
-            check_key(key)
-            try:
-                encoded[key] = param_json(value)
-            except ValueError as exc:
-                raise ValueError(f"param {key!r}: {exc}") from None
+        """Record hyperparameters; nested dicts are flattened to "a.b" keys.
+
+        Values the store cannot hold faithfully raise ValueError (text that is not
+        UTF-8 or holds NUL, integers beyond float64, cycles, nesting deeper than 100
+        levels, objects of unknown types); pass them through
+        `param_value(v, strict=False)` to store readable text instead.
+        """
+        encoded = _encode_params(params)
         if encoded:
             self._writer.submit((PARAMS, self._uid, encoded))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Attach string tags (numbers are turned into text)."""
-        if not isinstance(tags, Mapping):
-            raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
-        clean = {}
-        for key, value in tags.items():
-            check_key(key)
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
-                                 "text, e.g. set_tags({'seed': '3'})")
-            clean[key] = str(value)
+        clean = _clean_tags(tags)
         if clean:
             self._writer.submit((TAGS, self._uid, clean))
 
@@ -210,6 +287,64 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(id={self._uid!r}, project={self.project!r}, name={self.name!r})"
+
+
+def _encode_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as the store holds them ({flat key: JSON text}); ValueError for
+    anything it would refuse, raised here rather than in the writer, where it
+    would cost the whole batch."""
+    if not isinstance(params, Mapping):
+        raise ValueError(f"log_params() takes a dict, got {type(params).__name__}")
+    encoded = {}
+    for key, value in flatten(params).items():  # ValueError for cycles, absurd nesting
+        check_key(key)
+        try:
+            encoded[key] = param_json(value)
+        except ValueError as exc:
+            raise ValueError(f"param {key!r}: {exc}") from None
+    return encoded
+
+
+def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    if not isinstance(tags, Mapping):
+        raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
+    clean = {}
+    for key, value in tags.items():
+        check_key(key)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
+                             "text, e.g. set_tags({'seed': '3'})")
+        clean[key] = check_text(str(value), f"tag {key!r}")
+    return clean
+
+
+def _run_id_and_mode(run_id: str | None, resume: str | None) -> tuple[str | None, str | None]:
+    """The run id (argument, else $TRACKBOARD_RUN_ID, else None: a new random one)
+    and the resume mode to check it with (None: nothing to look up).
+
+    >>> _run_id_and_mode("exp-1", None)
+    ('exp-1', 'allow')
+    >>> _run_id_and_mode(None, "must")
+    Traceback (most recent call last):
+    ...
+    ValueError: resume='must' needs the id of the run to continue: pass id=... or set $TRACKBOARD_RUN_ID
+    """
+    if resume is not None and resume not in RESUME_MODES:
+        raise ValueError(f"resume={resume!r}: use 'allow', 'must' or 'never'")
+    if run_id is None:
+        run_id = os.environ.get(RUN_ID_ENV, "").strip() or None
+        source = f"${RUN_ID_ENV}"
+    else:
+        source = "id"
+    if run_id is None:
+        if resume == "must":
+            raise ValueError("resume='must' needs the id of the run to continue: pass id=... "
+                             f"or set ${RUN_ID_ENV}")
+        return None, None  # a new random id cannot exist yet
+    if not isinstance(run_id, str) or _RUN_ID.fullmatch(run_id) is None:
+        raise ValueError(f"{source} {run_id!r} is not a valid run id: use 1-32 characters "
+                         "of letters, digits, '_', '.' and '-', e.g. 'resnet-seed3'")
+    return run_id, resume or "allow"
 
 
 def exit_status(exc_type: type[BaseException] | None) -> str:

@@ -95,6 +95,11 @@ class Ingestor:
         self._run_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
         self._key_sets = KeySets()
+        self._resumed: dict[str, float] = {}  # uid -> resumed_at of the resume applied
+        # Purges seen, per run: (from_step, before_wall). Points logged before a purge
+        # may reach this process after it (a batch split up on a retry, a spool frame
+        # read in another order): they are dropped on arrival, not only at the purge.
+        self._purged: dict[str, list[tuple[int, float]]] = {}
         self._points_insert = MultiRowInsert("points", _POINT_COLS, mark=m)
         self._points_upsert = MultiRowInsert(
             "points", _POINT_COLS, mark=m, on_conflict=_replace(
@@ -131,21 +136,41 @@ class Ingestor:
                     self._run_ids.clear()
                     self._key_ids.clear()
                     self._key_sets.clear()
+                    self._resumed.clear()
                     raise
 
     # -- steps -----------------------------------------------------------------------
 
     def _apply(self, conn: Connection, batch: Batch, heartbeat: float | None) -> int:
         for uid, record in batch.runs.items():
-            if uid not in self._run_ids:
+            resumed_at = record.get("resumed_at")
+            if uid not in self._run_ids or (
+                    resumed_at is not None and self._resumed.get(uid) != resumed_at):
+                # A resume record reopens the run once, also when this process
+                # already wrote the run before (finish, then Run(id=...) again).
                 self._run_ids[uid] = self._ensure_run(conn, record)
+                if resumed_at is not None:
+                    self._resumed[uid] = resumed_at
         for uid in batch.uids():
             if uid not in self._run_ids:
                 rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar()
                 if rid is None:
                     raise LookupError(f"records for run {uid} arrived without the run itself")
                 self._run_ids[uid] = rid
-        written = self._write_points(conn, batch.points) if batch.points else 0
+        points = batch.points
+        for _, uid, from_step, before in batch.purges:
+            self._purged.setdefault(uid, []).append((from_step, before))
+        if self._purged and points:
+            points = self._drop_purged(points)
+        if batch.purges:
+            if self.dialect == "postgresql":
+                # Every run of the batch, in id order, as _write_points takes them:
+                # taking the purged run's lock first could deadlock with another writer.
+                for rid in sorted({self._run_ids[r[1]] for r in (*batch.purges, *points)}):
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                 {"k": 0x7B000000 + rid})
+            self._purge_stored(conn, batch.purges)
+        written = self._write_points(conn, points) if points else 0
         for _, uid, values in batch.params:
             self._upsert_kv(conn, "params", self._run_ids[uid], values)
         for _, uid, values in batch.tags:
@@ -174,11 +199,27 @@ class Ingestor:
         row["status"] = row["status"] or "running"
         row["heartbeat_at"] = rec.get("created_at")
         row["pid"] = self._ensure_project(conn, rec["project"])
-        conn.execute(text(
-            "INSERT INTO runs (uid, project_id, name, status, framework, host, git_commit, "
-            "command, created_at, heartbeat_at) VALUES (:uid, :pid, :name, :status, :framework, "
-            ":host, :git_commit, :command, :created_at, :heartbeat_at) "
-            "ON CONFLICT (uid) DO NOTHING"), row)
+        insert = ("INSERT INTO runs (uid, project_id, name, status, framework, host, "
+                  "git_commit, command, created_at, heartbeat_at) VALUES (:uid, :pid, :name, "
+                  ":status, :framework, :host, :git_commit, :command, :created_at, "
+                  ":heartbeat_at) ")
+        resumed_at = rec.get("resumed_at")
+        if resumed_at is None:
+            # A new run (or its record again, e.g. in a spool file's header).
+            conn.execute(text(insert + "ON CONFLICT (uid) DO NOTHING"), row)
+        else:
+            # A resume: the stored run continues. created_at and project stay; the
+            # name changes only when one was given. A run that ended after this
+            # resume (a spool file delivered late, after a later finish) stays ended.
+            row.update(resumed_at=float(resumed_at), rename=bool(rec.get("rename")))
+            conn.execute(text(
+                insert + "ON CONFLICT (uid) DO UPDATE SET status = 'running', ended_at = NULL, "
+                "heartbeat_at = :resumed_at, "
+                "name = CASE WHEN :rename THEN excluded.name ELSE runs.name END, "
+                "framework = COALESCE(excluded.framework, runs.framework), "
+                "host = excluded.host, git_commit = excluded.git_commit, "
+                "command = excluded.command "
+                "WHERE runs.ended_at IS NULL OR runs.ended_at <= :resumed_at"), row)
         return int(conn.execute(text("SELECT id FROM runs WHERE uid = :u"),
                                 {"u": rec["uid"]}).scalar_one())
 
@@ -211,6 +252,60 @@ class Ingestor:
 
     def _upsert_kv(self, conn: Connection, table: str, run_id: int, values: dict[str, str]) -> None:
         self._write_rows(conn, self._kv_upsert[table], [(run_id, k, v) for k, v in values.items()])
+
+    # -- purge -----------------------------------------------------------------------
+
+    def _drop_purged(self, points: list[tuple]) -> list[tuple]:
+        """The batch's points minus those a purge of their run removes (see _purge_stored)."""
+        purged = self._purged
+        if not any(rec[1] in purged for rec in points):
+            return points
+        out: list[tuple] = []
+        for rec in points:
+            cuts = purged.get(rec[1])
+            out.extend([rec] if cuts is None else _purged_record(rec, cuts))
+        return out
+
+    def _purge_stored(self, conn: Connection, purges: list[tuple]) -> None:
+        """Apply PURGE records to the store: remove the run's non-system points at steps
+        >= from_step logged before the purge (wall time < before_wall), then rebuild the
+        touched series' roll-ups and summaries. Wall time decides, not arrival: a spool
+        file delivered late cannot lose points logged after the purge."""
+        for _, uid, from_step, before in purges:
+            rid = self._run_ids[uid]
+            # Only series with a point at or past from_step (their summary says so).
+            kids = conn.execute(text(
+                "SELECT s.key_id FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
+                "WHERE s.run_id = :r AND s.last_step >= :s AND k.name NOT LIKE 'system/%' "
+                "ORDER BY s.key_id"), {"r": rid, "s": from_step}).scalars().all()
+            for kid in kids:
+                args = {"r": rid, "k": kid, "s": from_step}
+                gone = conn.execute(text(
+                    "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s "
+                    "AND wall_time < :w"), {**args, "w": before}).rowcount
+                if gone:
+                    self._rebuild_after_purge(conn, (rid << _SERIES_SHIFT) | kid, from_step)
+
+    def _rebuild_after_purge(self, conn: Connection, s: int, from_step: int) -> None:
+        """Roll-ups and summary of a series after its points at >= from_step were
+        (partly) deleted: buckets from from_step's on go, the ones still holding
+        points are recomputed, exactly as _rebuild_series does after a rewrite."""
+        rid, kid = s >> _SERIES_SHIFT, s & 0xFFFFFFFF
+        args = {"r": rid, "k": kid}
+        for level, shift in enumerate(BUCKET_SHIFTS, start=1):
+            conn.execute(text("DELETE FROM point_buckets WHERE run_id = :r AND key_id = :k "
+                              "AND level = :l AND bucket >= :b"),
+                         {**args, "l": level, "b": from_step >> shift})
+        if conn.execute(text("SELECT 1 FROM points WHERE run_id = :r AND key_id = :k LIMIT 1"),
+                        args).first() is None:
+            conn.execute(text("DELETE FROM metric_summaries WHERE run_id = :r AND key_id = :k"),
+                         args)
+            return
+        # Survivors at >= from_step: points logged after the purge (normally none).
+        later = conn.execute(text("SELECT step FROM points WHERE run_id = :r AND key_id = :k "
+                                  "AND step >= :s"), {**args, "s": from_step}).scalars().all()
+        touched = np.array(sorted({max(from_step - 1, 0), *later}), np.int64)
+        self._rebuild_series(conn, s, touched)
 
     # -- points --------------------------------------------------------------------
 
@@ -434,6 +529,25 @@ def _rollups(series: np.ndarray, step: np.ndarray, wall: np.ndarray, value: np.n
         zip(total.min_step.tolist(), total.min_value.tolist()),
         zip(total.max_step.tolist(), total.max_value.tolist())))
     return Rollups(heads, head_keys, tuples, payload, summaries)
+
+
+def _purged_record(rec: tuple, cuts: list[tuple[int, float]]) -> list[tuple]:
+    """A points record as purges (from_step, before_wall) of its run leave it: whole,
+    with only its system/* values, or gone.
+
+    >>> from array import array
+    >>> rec = (0, "r", 5, 10.0, ("loss", "system/cpu"), array("d", [1.0, 2.0]))
+    >>> _purged_record(rec, [(3, 11.0)])
+    [(0, 'r', 5, 10.0, {'system/cpu': 2.0})]
+    >>> len(_purged_record(rec, [(3, 9.0)])), len(_purged_record(rec, [(6, 11.0)]))
+    (1, 1)
+    """
+    step, wall = rec[2], rec[3]
+    if not any(step >= from_step and wall < before for from_step, before in cuts):
+        return [rec]
+    values = rec[4] if len(rec) == 5 else dict(zip(rec[4], rec[5]))
+    kept = {k: v for k, v in values.items() if k.startswith("system/")}
+    return [(rec[0], rec[1], step, wall, kept)] if kept else []
 
 
 def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,

@@ -20,6 +20,11 @@ PARAMS = 2   # (PARAMS, run_uid, {key: json_text})
 TAGS = 3     # (TAGS, run_uid, {key: str})
 STATUS = 4   # (STATUS, run_uid, status, ended_at)
 NOTES = 5    # (NOTES, run_uid, text)
+PURGE = 6    # (PURGE, run_uid, from_step, before_wall): drop the run's points (not
+             # system/*) at steps >= from_step logged before wall time before_wall
+
+# A RUN record may also carry "resumed_at" (a time): the run continues a stored run
+# of that uid (status back to running, name kept unless "rename" is true).
 
 Record = tuple[Any, ...]
 
@@ -34,6 +39,9 @@ class Batch:
     tags: list[Record] = field(default_factory=list)
     status: list[Record] = field(default_factory=list)
     notes: list[Record] = field(default_factory=list)
+    # Applied before the batch's points: what a purge removes is decided by wall
+    # time, so its place among the batch's other records does not matter.
+    purges: list[Record] = field(default_factory=list)
 
     def add(self, rec: Record) -> None:
         op = rec[0]
@@ -49,6 +57,8 @@ class Batch:
             self.status.append(rec)
         elif op == NOTES:
             self.notes.append(rec)
+        elif op == PURGE:
+            self.purges.append(rec)
         else:
             raise ValueError(f"unknown record type {op!r}")
 
@@ -57,17 +67,21 @@ class Batch:
 
     def uids(self) -> set[str]:
         out = set(self.runs)
-        for group in (self.points, self.params, self.tags, self.status, self.notes):
+        for group in (self.points, self.params, self.tags, self.status, self.notes,
+                      self.purges):
             out.update(r[1] for r in group)
         return out
 
     def records(self) -> list[Record]:
         """Back to records (run records first), e.g. to spool a batch that failed."""
         out: list[Record] = [(RUN, r) for r in self.runs.values()]
-        for group in (self.points, self.params, self.tags, self.notes, self.status):
+        # Purges after the points: a batch split up (e.g. to retry) and applied in
+        # this order never applies a purge before points logged ahead of it.
+        for group in (self.points, self.params, self.tags, self.notes, self.purges,
+                      self.status):
             out.extend(group)
         return out
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.points or self.params or self.tags
-                    or self.status or self.notes)
+                    or self.status or self.notes or self.purges)
