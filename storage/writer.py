@@ -176,7 +176,7 @@ class Writer:
         """Wait until everything queued so far is in the store (or spooled, during an
         outage). Returns False on timeout."""
         if not self._thread.is_alive():
-            return not self._queue
+            return not self._queue and not self._staged
         done = threading.Event()
         self._queue.append((_FLUSH, done))
         self._wake.set()
