@@ -278,6 +278,8 @@ class Delivery:
                 if points >= batch_points:
                     result.points += self.deliver(pending, runs)
                     pending, points = [], 0
+                    if not reader.bad_frames:  # else positions would not line up
+                        _note_progress(path, reader.position)
             if pending:
                 result.points += self.deliver(pending, runs)
         except Interrupted as exc:
@@ -303,6 +305,15 @@ class Delivery:
         else:
             path.unlink(missing_ok=True)
         return result
+
+
+def _note_progress(path: Path, position: int) -> None:
+    """Killed halfway through a file, the next delivery skips what this one stored
+    (rewriting stored points costs several times more than writing new ones)."""
+    try:
+        spool.mark_stored(path, position)
+    except OSError:
+        pass  # then the next delivery rewrites them: slower, still exact
 
 
 def _canonical_points(rec: Any) -> bool:

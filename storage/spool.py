@@ -343,6 +343,7 @@ class SpoolReader:
         self.damage: str | None = None
         self.bad_frames = 0
         self.skipped = 0
+        self.position = 0  # records after the header read (or skipped) so far
         self.info: dict[str, Any] = {}
 
     def __iter__(self) -> Iterator[tuple[Record, ...]]:
@@ -371,11 +372,13 @@ class SpoolReader:
             if seen + len(records) <= stored:
                 seen += len(records)
                 self.skipped += len(records)
+                self.position = seen
                 continue
             if seen < stored:
                 self.skipped += stored - seen
                 records = records[stored - seen:]
             seen += len(records)
+            self.position = seen
             yield records
 
     def _frames(self, *, records: bool) -> Iterator[tuple[str, Any]]:
@@ -447,6 +450,17 @@ class SpoolReader:
 
     def _damaged(self, at: int, size: int, why: str) -> None:
         self.damage = f"{why} at byte {at} of {size}; the {size - at} bytes from there are unread"
+
+
+def mark_stored(path: Path, count: int) -> None:
+    """Note in a spool file being delivered (by the process holding its lock) that its
+    first `count` records after the header are in the store: delivering it again after
+    a crash starts after them. Raises OSError."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"".join(_frame(msgpack.packb({"stored": count}))))
+    finally:
+        os.close(fd)
 
 
 def read_spool(path: Path) -> Iterator[tuple[Record, ...]]:
