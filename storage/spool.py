@@ -228,6 +228,9 @@ class SpoolWriter:
         self.unconfirmed = 0
         self.keep = False
         self.marks_ok = True  # False once a record could not be written (counts shift)
+        # Where the records the store does not have begin (those spooled to be delivered
+        # from disk): no note of what is stored may reach past it.
+        self.mark_limit: int | None = None
 
     def append(self, records: list[Record]) -> list[Record]:
         """Write `records` (straight to the OS, in frames). Returns the records that are
@@ -261,7 +264,9 @@ class SpoolWriter:
         """Note in the file that its first `count` records (after the header) are in the
         store, so that a replay after a crash skips them. Raises OSError."""
         with self._lock:
-            if self._fd is not None and self.marks_ok:
+            if self.mark_limit is not None:
+                count = min(count, self.mark_limit)
+            if self._fd is not None and self.marks_ok and count > 0:
                 self._write(_frame(msgpack.packb({"stored": count})))
 
     def flush(self) -> None:
@@ -275,6 +280,7 @@ class SpoolWriter:
             self._fd, self.path = None, None
             records, self.records = self.records, 0
             self.unconfirmed, self.keep, self.marks_ok = 0, False, True
+            self.mark_limit = None
             if fd is None or path is None:
                 return None
             try:

@@ -341,8 +341,12 @@ class Writer:
             self.points_lost += sum(c.points for c in fresh)
             chunks = [c for c in chunks if c.segment is not None]
         for c in chunks:
-            assert c.segment is not None
-            c.segment.keep = True
+            segment = c.segment
+            assert segment is not None
+            segment.keep = True
+            start = c.end - (len(c.records) - c.markers)
+            if segment.mark_limit is None or start < segment.mark_limit:
+                segment.mark_limit = start
             self.points_spooled += c.points
 
     def _confirm_locked(self, chunks: list[_Chunk]) -> None:
@@ -352,7 +356,8 @@ class Writer:
         for c in chunks:
             if c.segment is not None:
                 c.segment.unconfirmed -= len(c.records)
-                ends[c.segment] = max(ends.get(c.segment, 0), c.end)
+                if len(c.records) > c.markers:  # flush markers alone prove nothing
+                    ends[c.segment] = max(ends.get(c.segment, 0), c.end)
         journal = self._journal
         if journal is not None and journal.unconfirmed <= 0 and not journal.keep:
             journal.close(keep=False)
