@@ -167,13 +167,20 @@ def encode_records(records: list[Record] | tuple[Record, ...]) -> bytes:
 
 def decode_records(payload: bytes) -> tuple[Record, ...]:
     """The records of one frame (raises ValueError on anything but a well-formed frame)."""
+    others, points = decode_frame(payload)
+    return others + points
+
+
+def decode_frame(payload: bytes) -> tuple[tuple[Record, ...], tuple[Record, ...]]:
+    """A frame's records in two parts: the others (in the order written) and the points
+    records stored as columns (in the order written)."""
     out = msgpack.unpackb(payload, use_list=False, raw=False, ext_hook=_decode_ext,
                           strict_map_key=False, unicode_errors="surrogatepass")
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], tuple)):
         raise ValueError("a spool frame holds [records, points]")
     others, points = out
     if points is None:
-        return others
+        return others, ()
     try:
         uids, key_sets, *raw = points
         uid_idx, key_idx, steps, walls, values = (
@@ -191,7 +198,7 @@ def decode_records(payload: bytes) -> tuple[Record, ...]:
         raise ValueError("malformed points block (values disagree with keys)")
     ends = np.cumsum(counts).tolist()
     flat = values.astype("=f8", copy=False).tobytes()
-    recs = list(others)
+    recs: list[Record] = []
     start = 0
     for u, k, step, wall, end in zip(uid_idx.tolist(), key_idx.tolist(), steps.tolist(),
                                      walls.tolist(), ends):
@@ -199,7 +206,7 @@ def decode_records(payload: bytes) -> tuple[Record, ...]:
         vals.frombytes(flat[start * 8:end * 8])
         start = end
         recs.append((POINTS, uids[u], step, wall, key_sets[k], vals))
-    return tuple(recs)
+    return others, tuple(recs)
 
 
 def _frame(payload: bytes) -> list[bytes]:
@@ -364,7 +371,8 @@ class SpoolReader:
             if kind != "records":
                 continue
             try:
-                records = decode_records(payload)
+                others, points = decode_frame(payload)
+                records = others + points
             except Exception as exc:  # noqa: BLE001 - the framing is intact: skip this frame
                 self.bad_frames += 1
                 if self.damage is None:
@@ -375,15 +383,20 @@ class SpoolReader:
                 header = False
                 yield records
                 continue
-            if seen + len(records) <= stored:
-                seen += len(records)
-                self.skipped += len(records)
+            n = len(records)
+            if seen + n <= stored:
+                seen += n
+                self.skipped += n
                 self.position = seen
                 continue
             if seen < stored:
-                self.skipped += stored - seen
-                records = records[stored - seen:]
-            seen += len(records)
+                # The note falls inside this frame, whose other records were decoded
+                # ahead of its points: keep them all (applying one again is harmless)
+                # and skip only the points that surely came before the note.
+                drop = max(0, stored - seen - len(others))
+                self.skipped += drop
+                records = others + points[drop:]
+            seen += n
             self.position = seen
             yield records
 
@@ -417,6 +430,8 @@ class SpoolReader:
                 if length > _MAX_FRAME:
                     self._damaged(at, size, f"impossible frame length {length}")
                     return
+                if at + _FRAME.size + length > size:
+                    size = os.fstat(fh.fileno()).st_size  # a note appended meanwhile?
                 if at + _FRAME.size + length > size:
                     self.torn, self.torn_bytes = True, size - at
                     return

@@ -170,3 +170,25 @@ def test_sync_says_why_files_wait(tmp_path: Path, pg_server) -> None:
     assert "still waiting" in result.output and "store unavailable" in result.output
     password = url.split(":")[2].split("@")[0]
     assert password not in result.output
+
+
+def test_a_stored_note_skips_exactly_what_it_covers(tmp_path: Path) -> None:
+    """The writer notes how far the store has a file; a replay skips that much, also
+    when the note falls inside a frame, and never an unstored record."""
+    w = SpoolWriter(tmp_path, lambda: [_run("u")])
+    records = _points("u", range(6000))
+    for i in range(0, 6000, 1000):
+        part = records[i:i + 1000]
+        if i == 1000:
+            part = part[:300] + [(TAGS, "u", {"t": "x"})] + part[300:]  # an "other" record
+        w.append(part)
+    w.mark_stored(1200)  # inside the second frame, before its tag record
+    path = w.close()
+    assert path is not None
+    reader = SpoolReader(path)
+    got = [r for chunk in reader for r in chunk]
+    steps = [r[2] for r in got if r[0] == POINTS]
+    # The tag is kept (it may not be stored); of the points only the first 1199 are
+    # surely stored (the tag might have come before them), so 1199 onwards come back.
+    assert (TAGS, "u", {"t": "x"}) in got
+    assert steps == list(range(1199, 6000))
