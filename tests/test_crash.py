@@ -132,10 +132,14 @@ def kill_after_burst(url: str, tmp: Path, delay: float, steps: int = 200_000) ->
             "SELECT k.name, SUM(b.count) FROM point_buckets b JOIN metric_keys k "
             "ON k.id = b.key_id WHERE b.run_id = :r AND b.level = 1 GROUP BY k.name"),
             {"r": rid}).all())
+        k0_steps = [row[0] for row in conn.execute(text(
+            "SELECT p.step FROM points p JOIN metric_keys k ON k.id = p.key_id WHERE "
+            "p.run_id = :r AND k.name = 'k0' ORDER BY p.step"), {"r": rid})]
     engine.dispose()
     stored = {name: (n, lo, hi, distinct) for name, n, lo, hi, distinct in per_key}
     n, lo, hi, distinct = stored["k0"]
-    first_missing = hi + 1
+    # The first step not stored (a hole anywhere counts, not only a missing tail).
+    first_missing = next((i for i, st in enumerate(k0_steps) if st != i), len(k0_steps))
     # The latest mark at or before the first missing step: that step was logged no
     # earlier than the mark, so this over-states what was lost, never under-states it.
     mark_at = max((at for s, at in marks if s <= first_missing), default=marks[0][1])
