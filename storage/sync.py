@@ -1,34 +1,114 @@
-"""Deliver spool files left behind by runs that ended while the store was away."""
+"""Deliver spool files left behind by runs that ended (or were killed) while the store
+was away or behind: what `trackboard sync` does.
+
+Each file is delivered on its own: a damaged or foreign file, or a record the store
+refuses, is set aside in the spool folder's rejected/ sub-folder with a one-line reason,
+and every other file and record is still delivered.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from trackboard.storage import spool
-from trackboard.storage.urls import mask_url
-from trackboard.storage.writer import Writer
+from trackboard.storage.delivery import Delivery, FileResult, one_line
+from trackboard.storage.engine import WRITER_SQLITE_CACHE_MIB, build_engine
+from trackboard.storage.ingest import Ingestor
+from trackboard.storage.migrate import check_schema
+from trackboard.storage.urls import mask_text, mask_url, resolve_url
+
+BATCH_POINTS = 100_000
 
 
 @dataclass
 class SyncResult:
     url: str
-    delivered_points: int
-    remaining: list[str]
+    delivered_points: int = 0
+    delivered_files: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    rejected_records: int = 0
+    rejected_points: int = 0
+    rejected_in: str | None = None  # where refused records were set aside
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> list[str]:
+        """Spool files still waiting to be delivered."""
+        return [f for f, _ in self.waiting]
 
     def summary(self) -> str:
-        text = f"delivered {self.delivered_points} points to {mask_url(self.url)}"
-        if self.remaining:
-            text += (f"; {len(self.remaining)} spool file(s) still waiting (store unreachable "
-                     "or files in use by a running process): " + ", ".join(self.remaining))
-        return text
+        """What happened, one line per fact, e.g.
+
+        >>> print(SyncResult("sqlite:///t.db", 500, 1).summary())
+        delivered 500 points from 1 spool file(s) to sqlite:///t.db
+        """
+        lines = [f"delivered {self.delivered_points} points from {self.delivered_files} "
+                 f"spool file(s) to {mask_url(self.url)}"]
+        lines += [f"note: {n}" for n in self.notes]
+        if self.rejected_records:
+            lines.append(f"set aside {self.rejected_records} record(s) "
+                         f"({self.rejected_points} points) the store refused, in "
+                         f"{self.rejected_in}")
+        lines += [f"rejected {f}: {why}" for f, why in self.rejected]
+        lines += [f"still waiting {f}: {why}" for f, why in self.waiting]
+        return "\n".join(mask_text(line) for line in lines)
 
 
-def deliver_spool(store: str | None = None) -> SyncResult:
-    """Deliver every claimable spool file of `store`; what stays is reported."""
-    writer = Writer(store, flush_interval=0.05)
+def deliver_spool(store: str | None = None, *, spool_directory: Path | None = None,
+                  batch_points: int = BATCH_POINTS) -> SyncResult:
+    """Deliver every spool file of `store` that no running process holds; returns what
+    was delivered, set aside and left waiting (and why)."""
+    url = resolve_url(store)
+    directory = spool_directory or spool.spool_dir(url)
+    result = SyncResult(url)
+    files = spool.pending_files(directory)
+    if not files:
+        return result
+    engine = build_engine(url, cache_mib=WRITER_SQLITE_CACHE_MIB)
     try:
-        writer.flush(60)  # the writer delivers claimable spool files when it starts
+        try:
+            check_schema(engine)
+            delivery = Delivery(Ingestor(engine), directory, lambda kind, message: None)
+        except Exception as exc:  # noqa: BLE001 - every file waits, for this one reason
+            why = f"store unavailable: {one_line(exc)}"
+            result.waiting = [(str(p), why) for p in files]
+            return result
+        outage: str | None = None
+        for path, fh in spool.claimable(directory):
+            try:
+                if outage is not None:
+                    result.waiting.append((str(path), outage))
+                    continue
+                one = delivery.deliver_file(path, batch_points)
+            finally:
+                fh.close()
+            _count(result, one)
+            if one.outcome == "waiting" and one.cause is not None:
+                outage = one.reason  # the rest would fail the same way
+        claimed = {f for f, _ in result.waiting} | {f for f, _ in result.rejected}
+        for path in spool.pending_files(directory):
+            if str(path) not in claimed:
+                result.waiting.append((str(path), "in use by a running process (or "
+                                       "delivered meanwhile by another)"))
+        result.rejected_records = delivery.rejected_records
+        result.rejected_points = delivery.rejected_points
+        rejected_file = delivery.close()
+        result.rejected_in = str(rejected_file) if rejected_file else None
     finally:
-        writer.close()
-    left = [str(p) for p in spool.pending_files(writer.spool_directory)]
-    return SyncResult(writer.url, writer.points_written, left)
+        engine.dispose()
+    return result
+
+
+def _count(result: SyncResult, one: FileResult) -> None:
+    result.delivered_points += one.points
+    name = str(one.path)
+    result.notes += [f"{one.path.name}: {n}" for n in one.notes]
+    if one.outcome == "delivered":
+        result.delivered_files += 1
+    elif one.outcome == "rejected":
+        moved = one.path.parent / spool.REJECTED / one.path.name
+        result.rejected.append((name, f"{one.reason}; moved to {moved}"))
+    else:
+        result.waiting.append((name, one.reason))

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from trackboard.storage import Store
 
 CHILD = """
@@ -53,3 +55,169 @@ def test_kill_9_loses_at_most_the_last_second(tmp_path: Path) -> None:
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     con.close()
+
+
+BURST_CHILD = """
+import sys, time
+from trackboard.loggers import Run
+run = Run(project="crash", name="burst", store=sys.argv[1], system_metrics=False)
+marks = open(sys.argv[2], "w", buffering=1)  # line-buffered: each mark reaches the OS
+print(run.id, flush=True)
+keys = [f"k{i}" for i in range(10)]
+values = dict.fromkeys(keys, 0.0)
+for step in range(int(sys.argv[3])):
+    for i, k in enumerate(keys):
+        values[k] = step + i * 0.1
+    if step % 1000 == 0:
+        marks.write(f"{step} {time.time()}\\n")  # logged at or after this time
+    run.log(values, step=step)
+marks.write(f"burst-end {time.time()}\\n")
+step = int(sys.argv[3])
+while True:  # then a trickle, so that there is always something fresh to lose
+    for i, k in enumerate(keys):
+        values[k] = step + i * 0.1
+    if step % 5 == 0:
+        marks.write(f"{step} {time.time()}\\n")
+    run.log(values, step=step)
+    step += 1
+    time.sleep(0.002)
+"""
+
+
+def kill_after_burst(url: str, tmp: Path, delay: float, steps: int = 200_000) -> dict:
+    """Log `steps` x 10 points as fast as possible in a real process, SIGKILL it `delay`
+    seconds after the burst, run `trackboard sync`, and measure what is missing.
+    (Shared with bench/crash.py.)"""
+    marks_path = tmp / f"marks-{delay}.txt"
+    child = subprocess.Popen([sys.executable, "-c", BURST_CHILD, url, str(marks_path),
+                              str(steps)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    deadline = time.time() + 300
+    while "burst-end" not in (marks_path.read_text() if marks_path.exists() else ""):
+        assert time.time() < deadline and child.poll() is None, "the burst never ended"
+        time.sleep(0.005)
+    time.sleep(delay)
+    killed_at = time.time()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    marks = []
+    for line in marks_path.read_text().splitlines():
+        step, at = line.split()
+        if step == "burst-end":
+            burst_end = float(at)
+        else:
+            marks.append((int(step), float(at)))
+    t0 = time.perf_counter()
+    sync = subprocess.run([sys.executable, "-m", "trackboard.dashboard.cli", "sync",
+                           "--store", url], capture_output=True, text=True, timeout=600)
+    sync_s = time.perf_counter() - t0
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+
+    from sqlalchemy import text
+
+    from trackboard.storage.engine import build_engine
+
+    engine = build_engine(url)
+    with engine.connect() as conn:
+        rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": run_id}).scalar_one()
+        per_key = conn.execute(text(
+            "SELECT k.name, COUNT(*), MIN(p.step), MAX(p.step), COUNT(DISTINCT p.step) "
+            "FROM points p JOIN metric_keys k ON k.id = p.key_id WHERE p.run_id = :r "
+            "GROUP BY k.name"), {"r": rid}).all()
+        summaries = dict(conn.execute(text(
+            "SELECT k.name, s.count FROM metric_summaries s JOIN metric_keys k "
+            "ON k.id = s.key_id WHERE s.run_id = :r"), {"r": rid}).all())
+        buckets = dict(conn.execute(text(
+            "SELECT k.name, SUM(b.count) FROM point_buckets b JOIN metric_keys k "
+            "ON k.id = b.key_id WHERE b.run_id = :r AND b.level = 1 GROUP BY k.name"),
+            {"r": rid}).all())
+        k0_steps = [row[0] for row in conn.execute(text(
+            "SELECT p.step FROM points p JOIN metric_keys k ON k.id = p.key_id WHERE "
+            "p.run_id = :r AND k.name = 'k0' ORDER BY p.step"), {"r": rid})]
+    engine.dispose()
+    stored = {name: (n, lo, hi, distinct) for name, n, lo, hi, distinct in per_key}
+    n, lo, hi, distinct = stored["k0"]
+    # The first step not stored (a hole anywhere counts, not only a missing tail).
+    first_missing = next((i for i, st in enumerate(k0_steps) if st != i), len(k0_steps))
+    # The latest mark at or before the first missing step: that step was logged no
+    # earlier than the mark, so this over-states what was lost, never under-states it.
+    mark_at = max((at for s, at in marks if s <= first_missing), default=marks[0][1])
+    logged = max(s for s, _ in marks)
+    return {"delay_s": delay, "killed_after_burst_s": round(killed_at - burst_end, 3),
+            "points_stored": sum(v[0] for v in stored.values()),
+            "steps_logged_at_least": logged + 1, "steps_stored": n,
+            "oldest_missing_before_kill_s": round(max(0.0, killed_at - mark_at), 3)
+            if first_missing <= logged else 0.0,
+            "sync_s": round(sync_s, 2), "sync_output": sync.stdout.strip().splitlines()[0],
+            "_stored": stored, "_summaries": summaries, "_buckets": buckets}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
+                                                            marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("delay", [0.06, 1.5])
+def test_kill_9_after_a_2m_point_burst_loses_at_most_the_last_second(
+        tmp_path: Path, backend: str, delay: float, request: pytest.FixtureRequest) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'burst.db'}"
+    else:
+        url = request.getfixturevalue("pg_server").create_database()
+    Store(url).close()
+    got = kill_after_burst(url, tmp_path, delay)
+    assert got["oldest_missing_before_kill_s"] <= 1.0, got
+    for name, (n, lo, hi, distinct) in got["_stored"].items():
+        # A prefix of what was logged, each step once, and the summaries and roll-ups
+        # count each point once although part of it was both stored and spooled.
+        assert (lo, hi, distinct) == (0, n - 1, n), (name, got)
+        assert got["_summaries"][name] == n, (name, got)
+        assert got["_buckets"][name] == n, (name, got)
+    assert len(got["_stored"]) == 10
+
+
+def test_a_replay_of_points_already_stored_counts_nothing_twice(store_url: str) -> None:
+    """What a crash leaves when a batch was stored but the spool file that also holds it
+    was not yet removed: `trackboard sync` delivers it again, plus what was not stored."""
+    from array import array
+
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from trackboard.dashboard.cli import cli
+    from trackboard.loggers import Run
+    from trackboard.storage.engine import build_engine
+    from trackboard.storage.records import POINTS
+    from trackboard.storage.spool import SpoolWriter, spool_dir
+    from trackboard.storage.writer import Writer
+
+    writer = Writer(store_url)
+    run = Run(name="twice", store=store_url, writer=writer, system_metrics=False)
+    t0 = time.time()
+    keys = ("loss", "acc")
+    records = [(POINTS, run.id, s, t0 + s * 1e-3, keys,
+                array("d", [1.0 / (s + 1), (s % 97) * 0.01])) for s in range(1500)]
+    for rec in records[:1000]:
+        run.log(dict(zip(keys, rec[5])), step=rec[2], wall_time=rec[3])
+    assert run.flush()
+    journal = SpoolWriter(spool_dir(store_url), lambda: [])
+    journal.append(records)  # the first 1000 are stored, the last 500 are not
+    journal.close()
+
+    result = CliRunner().invoke(cli, ["sync", "--store", store_url])
+    assert result.exit_code == 0, result.output
+    engine = build_engine(store_url)
+    with engine.connect() as conn:
+        rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": run.id}).scalar()
+        rows = conn.execute(text(
+            "SELECT k.name, s.count, s.first_step, s.last_step, s.min_value, s.max_value, "
+            "(SELECT SUM(b.count) FROM point_buckets b WHERE b.run_id = s.run_id AND "
+            " b.key_id = s.key_id AND b.level = 1), "
+            "(SELECT COUNT(*) FROM points p WHERE p.run_id = s.run_id AND p.key_id = s.key_id) "
+            "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
+            "WHERE s.run_id = :r ORDER BY k.name"), {"r": rid}).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("acc", 1500, 0, 1499, 0.0, 0.96, 1500, 1500),
+        ("loss", 1500, 0, 1499, 1.0 / 1500, 1.0, 1500, 1500)]
+    run.finish()
+    writer.close()

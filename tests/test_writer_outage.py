@@ -104,11 +104,25 @@ os.kill(os.getpid(), 9)
     assert not pending_files(spool_dir(url))
 
 
-def test_spool_files_refuse_anything_but_plain_values(tmp_path: Path) -> None:
-    import pickle
+def test_flushes_during_an_outage_leave_everything_deliverable(tmp_path: Path,
+                                                               sqlite_url: str) -> None:
+    """A flush while the store is away proves nothing is stored: the spool file must not
+    say otherwise (a replay would skip what it holds)."""
+    from tests.support.ports import free_port
+    from trackboard.storage.sync import deliver_spool
 
-    from trackboard.storage.spool import read_spool
-
-    evil = tmp_path / "evil.spool"
-    evil.write_bytes(pickle.dumps([(1, {"uid": "x"})]) + pickle.dumps([os.system]))
-    assert list(read_spool(evil)) == [[(1, {"uid": "x"})]]  # the class is refused
+    dead = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"  # nothing listens
+    spool = tmp_path / "outage"
+    writer = Writer(dead, spool_directory=spool, max_backoff=60)
+    run = Run(store=dead, writer=writer, system_metrics=False)
+    values = {f"k{i}": 0.5 for i in range(10)}
+    for step in range(60_000):  # bursts: the flush marker waits behind them
+        run.log(values, step=step)
+        if step % 20_000 == 19_999:
+            assert run.flush(timeout=30)
+    run.finish(timeout=30)
+    writer.close(timeout=5)
+    Store(sqlite_url).close()
+    result = deliver_spool(sqlite_url, spool_directory=spool)
+    assert result.delivered_points == 600_000, result.summary()
+    assert len(Store(sqlite_url).history([run.id])) == 600_000
