@@ -100,10 +100,10 @@ def test_a_bad_file_or_record_never_blocks_the_others(tmp_path: Path) -> None:
     url = f"sqlite:///{db}"
     Store(url)
     directory = spool_dir(url)
-    good = _spool_file(directory, [_run("good"), *_points("good", range(50))])
+    _spool_file(directory, [_run("good"), *_points("good", range(50))])
     # Well framed, wrong records: an unknown record type, a points record without
     # values, a record that is not even a tuple, one for a run that was never started.
-    wrong = _spool_file(directory, [_run("mixed"), *_points("mixed", range(10)),
+    _spool_file(directory, [_run("mixed"), *_points("mixed", range(10)),
                                     (77, "mixed"), (POINTS, "mixed", 3), "junk",
                                     *_points("ghost", range(5)),
                                     *_points("mixed", range(10, 20))])
