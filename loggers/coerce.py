@@ -9,12 +9,11 @@ these helpers, so the common case costs nothing extra.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from trackboard.loggers.values import check_step, param_value, to_float
+from trackboard.loggers.values import check_step, to_float
 
 
 def lenient_step(step: Any) -> int:
@@ -65,26 +64,3 @@ def lenient_scalar(key: str, value: Any) -> float:
         except (RuntimeError, ValueError):  # more than one element: to_float says so
             pass
     return to_float(key, value)
-
-
-def any_param(value: Any) -> Any:
-    """Any hyperparameter as JSON data log_params stores: param_value(strict=False)
-    (never raises: what JSON cannot hold becomes readable text), after JAX arrays
-    and tensors are made NumPy arrays, so that small ones are stored as lists like
-    NumPy's rather than as their text.
-
-    >>> import jax.numpy as jnp
-    >>> any_param({"c": np.complex64(1 + 2j), "a": jnp.arange(3), "o": object})
-    {'c': '1+2j', 'a': [0, 1, 2], 'o': "<class 'object'>"}
-    """
-    if isinstance(value, Mapping):
-        return {str(k): any_param(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [any_param(v) for v in value]
-    if (hasattr(value, "__array__") and hasattr(value, "shape")
-            and not isinstance(value, (np.ndarray, np.generic))):
-        try:
-            value = np.asarray(value)  # JAX arrays, CPU tensors (not ones needing grad)
-        except Exception:  # noqa: BLE001 - then param_value's text, as any odd object
-            pass
-    return param_value(value, strict=False)

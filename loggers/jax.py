@@ -24,12 +24,13 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from trackboard.loggers.coerce import any_param, lenient_scalar, lenient_step
+from trackboard.loggers.coerce import lenient_scalar, lenient_step
 from trackboard.loggers.distributed import NullRun
 from trackboard.loggers.guard import warn_once
 from trackboard.loggers.reopen import PendingRun, RunHandle, open_again, start_directory_run
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
+from trackboard.loggers.values import param_value
 
 jax = require("jax", "jax")
 import numpy as np  # noqa: E402
@@ -94,7 +95,7 @@ class MetricWriter:
             hparams = step_and_hparams[0]
         if not isinstance(hparams, Mapping):
             raise ValueError(f"write_hparams() takes a dict, got {type(hparams).__name__}")
-        params = {str(k): any_param(v) for k, v in hparams.items()}
+        params = {str(k): param_value(v, strict=False) for k, v in hparams.items()}
         run = self._live_run()
         if run is not None:
             run.log_params(params)

@@ -23,7 +23,7 @@ import numpy as np
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble
 from trackboard.loggers.requires import require
-from trackboard.loggers.run import Run, _run_id_and_mode
+from trackboard.loggers.run import Run, run_id_and_mode
 from trackboard.loggers.values import param_value
 
 keras = require("keras", "keras")
@@ -60,7 +60,7 @@ class TrackboardCallback(keras.callbacks.Callback):
         self.run: Run | NullRun | None = run
         self._owns_run = run is None
         # A bad id is the user's to fix, here; $TRACKBOARD_RUN_ID is read at open.
-        self._id = run.id if run is not None else _run_id_and_mode(id, None)[0]
+        self._id = run.id if run is not None else run_id_and_mode(id, None)[0]
         self._run_args = {"project": project or "default", "name": name, "store": store}
         self._config = config
         self.log_every_n_steps = log_every_n_steps

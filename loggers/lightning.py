@@ -23,7 +23,7 @@ from typing import Any
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
 from trackboard.loggers.requires import require
-from trackboard.loggers.run import Run, _run_id_and_mode
+from trackboard.loggers.run import Run, run_id_and_mode
 from trackboard.loggers.values import check_key, flatten, param_value
 
 require("lightning", "lightning")
@@ -73,7 +73,7 @@ class TrackboardLogger(Logger):
         # The id (Lightning's `version`) is fixed now, so `version`, `name`, `log_dir`
         # and the checkpoint folder are the same before and after the run opens, in
         # every process that unpickles this logger, and after a restart with `id=`.
-        self._id = _run_id_and_mode(id, None)[0] or secrets.token_hex(8)
+        self._id = run_id_and_mode(id, None)[0] or secrets.token_hex(8)
         # A run continued by id keeps its stored name unless a name is given here.
         self._name_given = name is not None
         self._name = name or f"run-{self._id[:6]}"

@@ -82,7 +82,7 @@ class Run:
             check_text(framework, "framework")
         if notes is not None:
             notes = check_text(str(notes), "notes")
-        uid, resume = _run_id_and_mode(id, resume)
+        uid, resume = run_id_and_mode(id, resume)
         # Validated before anything is sent: a refused Run leaves nothing in the store.
         params = _encode_params(config) if config else {}
         clean_tags = _clean_tags(tags) if tags else {}
@@ -320,13 +320,13 @@ def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     return clean
 
 
-def _run_id_and_mode(run_id: str | None, resume: str | None) -> tuple[str | None, str | None]:
+def run_id_and_mode(run_id: str | None, resume: str | None) -> tuple[str | None, str | None]:
     """The run id (argument, else $TRACKBOARD_RUN_ID, else None: a new random one)
     and the resume mode to check it with (None: nothing to look up).
 
-    >>> _run_id_and_mode("exp-1", None)
+    >>> run_id_and_mode("exp-1", None)
     ('exp-1', 'allow')
-    >>> _run_id_and_mode(None, "must")
+    >>> run_id_and_mode(None, "must")
     Traceback (most recent call last):
     ...
     ValueError: resume='must' needs the id of the run to continue: pass id=... or set $TRACKBOARD_RUN_ID

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from trackboard.loggers.distributed import NullRun, start_run
-from trackboard.loggers.coerce import any_param
 from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
 from trackboard.loggers.coerce import lenient_step as _torch_step
 from trackboard.loggers.guard import warn_once
@@ -39,6 +38,7 @@ from trackboard.loggers.reopen import (
 )
 from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
+from trackboard.loggers.values import param_value
 
 # What torch's SummaryWriter can write and our store cannot hold.
 UNSUPPORTED = (
@@ -102,7 +102,7 @@ class SummaryWriter:
         if self.purge_step is not None:
             self.run.purge(self.purge_step)
             self.purge_step = None  # like torch: purged once, not again on reopening
-        elif getattr(self.run, "resumed", False) and id is not None:
+        elif getattr(self.run, "resumed", False) and (id is not None or named_dir):
             warnings.warn(
                 f"SummaryWriter: the store already has run {self.run.id!r} (log_dir "
                 f"{self.log_dir!r}); continuing it (TensorBoard shows one run per directory), "
@@ -185,7 +185,7 @@ class SummaryWriter:
             raise ValueError("add_hparams() takes two dicts: hparam_dict and metric_dict")
         step = 0 if global_step is None else _torch_step(global_step)
         metrics = {k: _torch_scalar(k, v) for k, v in metric_dict.items()}
-        params = {str(k): any_param(v) for k, v in hparam_dict.items()}
+        params = {str(k): param_value(v, strict=False) for k, v in hparam_dict.items()}
         parent = self._live_run()
         if parent is not None and not isinstance(parent, NullRun):
             label = str(run_name) if run_name else repr(time.time())

@@ -270,8 +270,8 @@ def _param(value: Any, strict: bool, depth: int, active: set[int]) -> Any:
         if value.size <= 1000:
             return _param(value.tolist(), strict, depth, active)
         return _unstorable(value, strict, "an array of more than 1000 elements")
-    if hasattr(value, "shape") and hasattr(value, "tolist") and getattr(value, "ndim", 1) == 0:
-        return _param(value.tolist(), strict, depth, active)  # 0-d tensors
+    if hasattr(value, "shape") and (hasattr(value, "tolist") or hasattr(value, "__array__")):
+        return _tensor_param(value, strict, depth, active)
     container = _as_container(value)
     if container is None:
         return _unstorable(value, strict, "of an unknown type")
@@ -306,6 +306,29 @@ def _param(value: Any, strict: bool, depth: int, active: set[int]) -> Any:
         return _readable(value)
     finally:
         active.discard(id(value))
+
+
+def _tensor_param(value: Any, strict: bool, depth: int, active: set[int]) -> Any:
+    """A tensor (torch on any device and with or without grad, JAX, TensorFlow) as
+    NumPy would list it; like NumPy arrays, more than 1000 elements are not stored.
+
+    >>> class Tensor:  # the duck type: shape and tolist(), as torch and JAX have
+    ...     shape = (3,)
+    ...     def tolist(self): return [0.5, 1.0, 2.0]
+    >>> param_value({"w": Tensor()})
+    {'w': [0.5, 1.0, 2.0]}
+    """
+    try:
+        size = math.prod(int(d) for d in value.shape)
+    except (TypeError, ValueError):  # a symbolic shape (None dimensions)
+        return _unstorable(value, strict, "a tensor of unknown shape")
+    if size > 1000:
+        return _unstorable(value, strict, "a tensor of more than 1000 elements")
+    try:
+        listed = value.tolist() if hasattr(value, "tolist") else np.asarray(value).tolist()
+    except Exception:  # noqa: BLE001 - e.g. a tensor on a device that is gone
+        return _unstorable(value, strict, "a tensor that could not be read")
+    return _param(listed, strict, depth, active)
 
 
 def _as_container(value: Any) -> Callable[[], dict[Any, Any] | list[Any]] | None:
