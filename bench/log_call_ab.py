@@ -3,6 +3,7 @@ checkout against a baseline commit, with the SAME interpreter and packages, in
 interleaved rounds (each side in a fresh process; the machine drifts ±30%).
 
     python bench/log_call_ab.py [--baseline main] [--rounds 3] [--adapters torch jax]
+                                [--ingest-steps 100000]
 
 The baseline's loggers/storage/dashboard are taken with `git archive` into a temporary
 folder and imported from there instead of this checkout (the editable-install finder
@@ -88,6 +89,15 @@ print(json.dumps(out))
 """
 
 
+# bench/foundation.py's sustained ingest (points/s through the Run API into SQLite),
+# with the side's own code.
+INGEST = PRELUDE + r"""
+import json
+from bench.foundation import ingest
+print(json.dumps({"sqlite": ingest(sys.argv[2], int(sys.argv[3]))}))
+"""
+
+
 def _baseline_tree(commit: str, into: Path) -> Path:
     data = subprocess.run(["git", "archive", commit, *PACKAGES], cwd=HERE, check=True,
                           capture_output=True).stdout
@@ -132,13 +142,16 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--adapters", nargs="*", default=["torch", "jax"],
                         help="cases of bench/adapter_overhead.py (none: skip)")
+    parser.add_argument("--ingest-steps", type=int, default=0,
+                        help="also A/B bench/foundation.py's ingest of this many steps x 10 "
+                             "keys (0: skip)")
     args = parser.parse_args()
     result: dict[str, object] = {"baseline": args.baseline}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         sides = {"this": _layout(tmp_path / "this", HERE),
                  "base": _baseline_tree(args.baseline, tmp_path)}
-        log_rounds, adapter_rounds = [], []
+        log_rounds, adapter_rounds, ingest_rounds = [], [], []
         for r in range(args.rounds):
             order = list(sides.items()) if r % 2 == 0 else list(sides.items())[::-1]
             got = {name: _run(LOG_CALL, root, f"sqlite:///{tmp}/{name}-{r}.db", str(args.calls))
@@ -148,10 +161,16 @@ def main() -> None:
                 code = ADAPTERS.replace("HERE_BENCH", repr(str(HERE / "bench" / "adapter_overhead.py")))
                 adapter_rounds.append({name: _run(code, root, *args.adapters)
                                        for name, root in order})
+            if args.ingest_steps:
+                ingest_rounds.append({name: _run(INGEST, root, f"sqlite:///{tmp}/{name}-i{r}.db",
+                                                 str(args.ingest_steps))
+                                      for name, root in order})
         result["log_call_p50_us"] = _summary(log_rounds, "p50")
         result["log_call_p99_us"] = _summary(log_rounds, "p99")
         if adapter_rounds:
             result["adapter_call_us"] = _summary(adapter_rounds, "call_us")
+        if ingest_rounds:
+            result["ingest_points_per_s"] = _summary(ingest_rounds, "points_per_s")
     print(json.dumps(result, indent=2))
 
 
