@@ -178,6 +178,11 @@ def test_purge_step_resumes_the_directory_run_as_tensorboard_shows_it(
         first.add_scalar("loss", 1.0 / (step + 1), step)
     first.close("failed")  # crashed after step 9; the last checkpoint was at step 5
 
+    # A resumed program starts seconds later, in a new process. TensorBoard reads a
+    # directory's event files in name order; torch names them by the second and a
+    # per-process counter, so two files of one process in the same second can sort
+    # "...pid.10" before "...pid.9" (it did, once the suite had made ten writers).
+    time.sleep(1.1)
     second = SummaryWriter(log_dir, purge_step=5, project="torch-test", store=sqlite_url,
                            tensorboard=True)
     assert second.run.id == first.run.id and second.purge_step is None
