@@ -221,3 +221,31 @@ def test_a_replay_of_points_already_stored_counts_nothing_twice(store_url: str) 
         ("loss", 1500, 0, 1499, 1.0 / 1500, 1.0, 1500, 1500)]
     run.finish()
     writer.close()
+
+
+def test_a_store_that_keeps_up_costs_no_spool_writes(sqlite_url: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crash safety spools what waits too long; a writer that keeps up must store every
+    # record before that, or every training process would write its spool all the time
+    # (a wake-up interval longer than the spool age spooled half of a steady loop).
+    from trackboard.loggers import Run
+    from trackboard.storage import spool
+
+    appended: list[int] = []
+    real_append = spool.SpoolWriter.append
+
+    def counting(self: spool.SpoolWriter, records: list) -> object:
+        appended.append(len(records))
+        return real_append(self, records)
+
+    monkeypatch.setattr(spool.SpoolWriter, "append", counting)
+    run = Run(store=sqlite_url, system_metrics=False)
+    start = time.monotonic()
+    step = 0
+    while time.monotonic() - start < 3.0:  # a steady loop: 100 steps/s, 2 keys each
+        run.log({"loss": 1.0 / (step + 1), "acc": 0.5}, step=step)
+        step += 1
+        time.sleep(0.01)
+    run.finish()
+    assert len(Store(sqlite_url).history([run.id], keys=["loss"])) == step
+    assert sum(appended) == 0, f"{sum(appended)} records of {step} steps went to the spool"
