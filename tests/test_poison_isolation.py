@@ -5,6 +5,7 @@ rejected/, and stores every other run's points."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 import socket
 import time
 from array import array
@@ -20,24 +21,31 @@ from trackboard.storage.writer import Writer
 STEPS = 200
 
 
-def _ten_runs_with(url: str, poison: list[tuple], caplog: pytest.LogCaptureFixture
-                   ) -> tuple[Writer, list[Run]]:
-    """Ten runs log into one writer; `poison` is planted, behind validation, in the
-    middle of the same batch as everybody's points."""
+def _ten_runs_with(url: str, poison: Callable[[list[Run]], list[tuple]],
+                   caplog: pytest.LogCaptureFixture) -> tuple[Writer, list[Run], list[tuple]]:
+    """Ten runs log into one writer; `poison(runs)` is planted, behind validation, in
+    the middle of the same batch as everybody's points. Returns what was planted too."""
     writer = Writer(url, flush_interval=60.0)  # one big batch: written at flush only
     runs = [Run(name=f"run-{i}", store=url, writer=writer, system_metrics=False)
             for i in range(10)]
+    planted: list[tuple] = []
     with caplog.at_level(logging.WARNING, logger="trackboard"):
         for step in range(STEPS):
             for run in runs:
                 run.log({"loss": 1.0 / (step + 1), "acc": step / STEPS}, step=step)
             if step == STEPS // 2:
-                for rec in poison:
+                planted = poison(runs)
+                for rec in planted:
                     writer.submit(rec, len(rec[4]) if rec[0] == POINTS else 0)
         for run in runs:
             run.finish()
         writer.close()
-    return writer, runs
+    return writer, runs, planted
+
+
+def _for_the_fourth_run(bad: tuple) -> Callable[[list[Run]], list[tuple]]:
+    """A bad record planted for a real run (the fourth), so only it is at fault."""
+    return lambda runs: [(bad[0], runs[3].id, *bad[2:])]
 
 
 def _assert_all_stored(url: str, runs: list[Run]) -> None:
@@ -61,33 +69,12 @@ def _reports(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_a_key_the_store_refuses_costs_only_its_record(
         store_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    # Planted for a real run (the fourth), so only its keys are at fault.
     bad = (POINTS, "", 7, time.time(), ("loss", "bad\ud800key"), array("d", [1.0, 2.0]))
-    planted: list[tuple] = []
-    writer, runs = _ten_runs_with_uid(store_url, bad, caplog, planted)
+    writer, runs, planted = _ten_runs_with(store_url, _for_the_fourth_run(bad), caplog)
     _assert_all_stored(store_url, runs)
     assert writer.points_rejected == 2 and writer.points_lost == 0
     assert _rejected(writer) == [planted[0]]
     assert len(_reports(caplog)) == 1  # said once
-
-
-def _ten_runs_with_uid(url: str, bad: tuple, caplog: pytest.LogCaptureFixture,
-                       planted: list[tuple]) -> tuple[Writer, list[Run]]:
-    writer = Writer(url, flush_interval=60.0)
-    runs = [Run(name=f"run-{i}", store=url, writer=writer, system_metrics=False)
-            for i in range(10)]
-    with caplog.at_level(logging.WARNING, logger="trackboard"):
-        for step in range(STEPS):
-            for run in runs:
-                run.log({"loss": 1.0 / (step + 1), "acc": step / STEPS}, step=step)
-            if step == STEPS // 2:
-                rec = (bad[0], runs[3].id, *bad[2:])
-                planted.append(rec)
-                writer.submit(rec, len(rec[4]) if rec[0] == POINTS else 0)
-        for run in runs:
-            run.finish()
-        writer.close()
-    return writer, runs
 
 
 def test_a_run_the_store_refuses_costs_only_its_own_records(
@@ -97,7 +84,7 @@ def test_a_run_the_store_refuses_costs_only_its_own_records(
                      "host": socket.gethostname(), "git_commit": None, "command": "c",
                      "created_at": time.time(), "status": "running"})]
     poison += [(POINTS, uid, s, time.time(), ("x",), array("d", [float(s)])) for s in range(50)]
-    writer, runs = _ten_runs_with(store_url, poison, caplog)
+    writer, runs, _ = _ten_runs_with(store_url, lambda runs: poison, caplog)
     _assert_all_stored(store_url, runs)
     assert writer.points_rejected == 50 and writer.points_lost == 0
     assert len(_reports(caplog)) == 1
@@ -107,8 +94,8 @@ def test_a_run_the_store_refuses_costs_only_its_own_records(
 @pytest.mark.postgres
 def test_a_nul_in_a_tag_costs_only_its_record_on_postgresql(
         pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    planted: list[tuple] = []
-    writer, runs = _ten_runs_with_uid(pg_url, (TAGS, "", {"note": "a\x00b"}), caplog, planted)
+    writer, runs, planted = _ten_runs_with(
+        pg_url, _for_the_fourth_run((TAGS, "", {"note": "a\x00b"})), caplog)
     _assert_all_stored(pg_url, runs)
     assert writer.points_rejected == 0 and writer.points_lost == 0
     assert _rejected(writer) == [planted[0]]
