@@ -10,7 +10,7 @@ from trackboard.storage import Store
 WRITER = """
 import sys
 from trackboard.loggers import Run
-run = Run(project="multi", name=f"proc-{sys.argv[2]}", store=sys.argv[1])
+run = Run(project="multi", name=f"proc-{sys.argv[2]}", store=sys.argv[1], system_metrics=False)
 for step in range(int(sys.argv[3])):
     run.log({"loss": step * 0.5}, step=step)
 run.finish()

@@ -18,7 +18,8 @@ def test_server_outage_mid_run_loses_nothing(pg_server) -> None:
     url = pg_server.create_database()
     Store(url)
     writer = Writer(url, max_backoff=1.0)
-    run = Run(project="outage", name="through-it", store=url, writer=writer)
+    run = Run(project="outage", name="through-it", store=url, writer=writer,
+              system_metrics=False)  # counts training points only
     durations: list[int] = []
     stop = threading.Event()
     logged = [0]
@@ -74,7 +75,7 @@ def _up(server) -> bool:
 WRITER = """
 import sys
 from trackboard.loggers import Run
-run = Run(project="many", name=f"w{sys.argv[2]}", store=sys.argv[1])
+run = Run(project="many", name=f"w{sys.argv[2]}", store=sys.argv[1], system_metrics=False)
 for step in range(int(sys.argv[3])):
     run.log({"loss": step * 0.25, "lr": 0.1}, step=step)
 run.finish()

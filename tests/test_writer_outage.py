@@ -27,7 +27,7 @@ def test_logging_stays_fast_while_another_process_holds_the_write_lock(tmp_path:
     Store(url)
     with write_lock_held(db, 4):
         writer = Writer(url)
-        run = Run(name="locked-out", store=url, writer=writer)
+        run = Run(name="locked-out", store=url, writer=writer, system_metrics=False)
         durations = []
         for step in range(20_000):
             t0 = time.perf_counter_ns()
@@ -47,7 +47,7 @@ def test_unreachable_store_spools_and_next_run_delivers(tmp_path: Path, pg_serve
     dead_url = url.replace(f":{pg_server.port}/", ":9/")  # nothing listens on port 9
     os.environ["TRACKBOARD_SPOOL_DIR"] = str(tmp_path / "spool")
     writer = Writer(dead_url, max_backoff=0.5)
-    run = Run(name="offline", store=dead_url, writer=writer)
+    run = Run(name="offline", store=dead_url, writer=writer, system_metrics=False)
     for step in range(500):
         run.log({"loss": 1.0 / (step + 1)})
     run.finish(timeout=10)
@@ -82,7 +82,7 @@ import os, time
 from trackboard.loggers import Run
 from trackboard.storage import writer as w
 writer = w.Writer({url!r}, flush_interval=0.1, busy_timeout_ms=200)
-run = Run(name="doomed", store={url!r}, writer=writer)
+run = Run(name="doomed", store={url!r}, writer=writer, system_metrics=False)
 for step in range(300):
     run.log({{"x": float(step)}})
 deadline = time.time() + 30
