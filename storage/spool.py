@@ -33,6 +33,7 @@ import fcntl
 import hashlib
 import io
 import logging
+import operator
 import os
 import shutil
 import socket
@@ -121,6 +122,10 @@ def encode_records(records: list[Record] | tuple[Record, ...]) -> bytes:
     ...                                (4, "r1", "finished", None)]))
     ((4, 'r1', 'finished', None), (0, 'r1', 3, 1.5, ('a',), array('d', [2.0])))
     """
+    bulk = _columns_in_bulk(records)
+    if bulk is not None:
+        return msgpack.packb(bulk, default=_encode_ext, use_bin_type=True,
+                             unicode_errors="surrogatepass")
     others: list[Record] = []
     uids: dict[str, int] = {}
     key_sets: dict[tuple[str, ...], int] = {}
@@ -163,6 +168,55 @@ def encode_records(records: list[Record] | tuple[Record, ...]) -> bytes:
     # spool and the rejected/ folder intact, so that it is set aside, not lost.
     return msgpack.packb([others, points], default=_encode_ext, use_bin_type=True,
                          unicode_errors="surrogatepass")
+
+
+def _columns_in_bulk(records: list[Record] | tuple[Record, ...]) -> list[Any] | None:
+    """encode_records' [others, points], built column by column in C loops; None when a
+    points record is not of the usual shape (the caller then goes record by record).
+
+    The spool guard encodes what a burst leaves waiting while the writer thread stores
+    it, under the same interpreter lock: record by record that cost ~10% of burst ingest
+    (1.5 us a record). The bytes are the same as the per-record loop's."""
+    if not _LITTLE:
+        return None
+    pts = [r for r in records if type(r) is tuple and len(r) == 6 and r[0] == POINTS]
+    if not pts:
+        return None
+    n = len(pts)
+    others = ([r for r in records if not (type(r) is tuple and len(r) == 6 and r[0] == POINTS)]
+              if n < len(records) else [])
+    uid_col, step_col, wall_col, key_col, val_col = (list(map(get, pts)) for get in _COLUMNS)
+    if (set(map(type, uid_col)) != {str} or set(map(type, step_col)) != {int}
+            or set(map(type, wall_col)) != {float} or set(map(type, key_col)) != {tuple}
+            or set(map(type, val_col)) != {array.array}
+            or {a.typecode for a in val_col} != {"d"}
+            or list(map(len, key_col)) != list(map(len, val_col))
+            or min(step_col) < -_I64 or max(step_col) >= _I64):
+        return None
+    # Run reuses one key tuple while the keys repeat, and one run logs a whole frame
+    # most of the time: both columns are then all zeros.
+    if key_col.count(key_col[0]) == n:  # identity first, so this is cheap
+        key_sets = {key_col[0]: 0}
+        key_idx = array.array("i", bytes(4 * n))
+    else:
+        by_id = dict(zip(map(id, key_col), key_col))
+        key_sets = {}
+        slot = {ident: key_sets.setdefault(keys, len(key_sets)) for ident, keys in by_id.items()}
+        key_idx = array.array("i", map(slot.__getitem__, map(id, key_col)))
+    if not all(type(x) is str for keys in key_sets for x in keys):
+        return None
+    if uid_col.count(uid_col[0]) == n:
+        uids = {uid_col[0]: 0}
+        uid_idx = array.array("i", bytes(4 * n))
+    else:
+        uids = {u: i for i, u in enumerate(dict.fromkeys(uid_col))}
+        uid_idx = array.array("i", map(uids.__getitem__, uid_col))
+    cols = (uid_idx, key_idx, array.array("q", step_col), array.array("d", wall_col))
+    return [others, [list(uids), list(key_sets), *(c.tobytes() for c in cols),
+                     b"".join(val_col)]]
+
+
+_COLUMNS = tuple(operator.itemgetter(i) for i in range(1, 6))
 
 
 def decode_records(payload: bytes) -> tuple[Record, ...]:

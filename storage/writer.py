@@ -107,7 +107,11 @@ class Writer:
         self.spool_directory = spool_directory or spool.spool_dir(self.url)
         self._queue: deque[Record] = deque()
         self._produced = 0   # points queued (producer threads only)
-        self._consumed = 0   # points staged (under _lock)
+        # Points that left the waiting line: taken by the writer thread or moved to disk
+        # (under _lock). Staging does not count: the guard stages every 0.1 s, and if that
+        # reset the producers' count, a full batch would wait for the guard's next tick
+        # instead of waking the writer at once.
+        self._consumed = 0
         self._runs: dict[str, dict[str, Any]] = {}
         self._live: set[str] = set()  # runs started here and not finished yet
         self._last_beat = 0.0
@@ -267,7 +271,6 @@ class Writer:
                 markers += 1
         self._staged.append(_Chunk(records, points, markers, since))
         self._staged_points += points
-        self._consumed += points
 
     def _take_locked(self) -> Any:
         """The next batch: a list of chunks (at most `batch_points` points, ending at the
@@ -314,6 +317,7 @@ class Writer:
             self._staged_points -= got
             if marker:
                 break
+        self._consumed += points
         return taken
 
     def _journal_locked(self, chunks: list[_Chunk]) -> bool:
@@ -437,6 +441,7 @@ class Writer:
         self._staged = deque([_DISK])
         if markers:
             self._staged.append(_Chunk(markers, 0, len(markers), time.monotonic()))
+        self._consumed += self._staged_points
         self._staged_points = 0
         self._report("spill", "trackboard: logging outpaces the store; records wait in "
                      f"the spool ({self.spool_directory}) and are delivered as it catches up",

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from trackboard.dashboard.cli import cli
 from trackboard.storage import Store
+from trackboard.storage import spool
 from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
 from trackboard.storage.spool import REJECTED, SpoolReader, SpoolWriter, pending_files, spool_dir
 
@@ -61,6 +62,36 @@ def test_every_plain_value_round_trips(tmp_path: Path) -> None:
     assert [r[:5] for r in got_points] == [r[:5] for r in records[1:3]]
     assert str(got_points[0][5]) == "array('d', [0.25, nan])"
     assert got_points[1][5].tolist() == [float("inf"), -0.0]
+
+
+def test_points_are_encoded_in_bulk_exactly_as_one_by_one(monkeypatch) -> None:
+    """The guard encodes bursts column-wise; the frames must be byte-identical to the
+    per-record encoding, and any record of an unusual shape falls back to it."""
+    a, b = ("loss", "acc"), ("lr",)
+    cases = {
+        "one run, one key tuple": _points("r1", range(50)),
+        "two runs, two key sets, others between": [
+            _run("r1"), *_points("r1", range(3), a), (STATUS, "r2", "running", None),
+            *_points("r2", range(3), b), *_points("r1", range(3, 5), tuple(a))],
+        "a bool step": [(POINTS, "r1", True, 1.0, a, array("d", [1.0, 2.0]))],
+        "an int wall time": [(POINTS, "r1", 1, 1, a, array("d", [1.0, 2.0]))],
+        "a step past int64": [(POINTS, "r1", 1 << 63, 1.0, a, array("d", [1.0, 2.0]))],
+        "a key that is not text": [(POINTS, "r1", 1, 1.0, ("x", 2), array("d", [1.0, 2.0]))],
+        "float32 values": [(POINTS, "r1", 1, 1.0, b, array("f", [1.0]))],
+        "fewer values than keys": [(POINTS, "r1", 1, 1.0, a, array("d", [1.0]))],
+    }
+    bulk = {name: _encoded(recs) for name, recs in cases.items()}
+    assert bulk["float32 values"] == "TypeError"  # not plain data either way
+    monkeypatch.setattr(spool, "_columns_in_bulk", lambda records: None)
+    for name, recs in cases.items():
+        assert bulk[name] == _encoded(recs), name
+
+
+def _encoded(records: list[tuple]) -> bytes | str:
+    try:
+        return spool.encode_records(records)
+    except TypeError as exc:
+        return type(exc).__name__
 
 
 def _tupled(value: object) -> object:
