@@ -22,7 +22,8 @@ RUN pip install "setuptools<81" wheel \
     && rm -rf /tmp/trackboard-src \
     && python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)"
 
-COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/trackboard-entrypoint
+# The entrypoint and its database wait live side by side, as in docker/.
+COPY --chmod=0755 docker/entrypoint.sh docker/wait_ready.py /usr/local/lib/trackboard/
 
 # A fixed uid so named volumes keep one owner across image rebuilds.
 RUN groupadd --system --gid 1000 trackboard \
@@ -36,7 +37,7 @@ WORKDIR /data
 # Streamlit (under `trackboard ui`) stops cleanly on SIGINT; SIGTERM would need a
 # handler, and PID 1 gets none by default.
 STOPSIGNAL SIGINT
-ENTRYPOINT ["trackboard-entrypoint"]
+ENTRYPOINT ["/usr/local/lib/trackboard/entrypoint.sh"]
 
 
 # Visdom for `docker compose --profile viewers` (the package is in the base already).

@@ -29,7 +29,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
-
 from trackboard.loggers import Run  # noqa: E402
 
 STORE = f"sqlite:///{tempfile.mkdtemp(prefix='tb-bench-')}/bench.db"
@@ -79,7 +78,6 @@ def compare(train: Callable[[Any], None], steps: int, rounds: int,
 
 def torch_case(steps: int) -> Callable[[Any], None]:
     import torch
-
     from trackboard.loggers.torch import SummaryWriter
 
     torch.set_num_threads(1)
@@ -130,7 +128,6 @@ def system_case(steps: int) -> Callable[[Any], None]:
 
 def keras_case(steps: int) -> Callable[[Any], None]:
     import keras
-
     from trackboard.loggers.keras import TrackboardCallback
 
     x, y = data(BATCH * steps)
@@ -155,7 +152,6 @@ def lightning_case(steps: int) -> Callable[[Any], None]:
     import torch
     from lightning.pytorch.loggers import Logger
     from torch.utils.data import DataLoader, TensorDataset
-
     from trackboard.loggers.lightning import TrackboardLogger
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -203,11 +199,15 @@ def lightning_case(steps: int) -> Callable[[Any], None]:
 
 def transformers_case(steps: int) -> Callable[[Any], None]:
     import torch
-    from transformers import (BertConfig, BertForSequenceClassification, PrinterCallback,
-                              Trainer, TrainingArguments)
-    from transformers.utils import logging as hf_logging
-
     from trackboard.loggers.transformers import TrackboardCallback
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+    )
+    from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     g = torch.Generator().manual_seed(0)
@@ -245,7 +245,6 @@ def jax_case(steps: int) -> Callable[[Any], None]:
     import jax.numpy as jnp
     import optax
     from flax import linen as nn
-
     from trackboard.loggers.jax import MetricWriter
 
     class MLP(nn.Module):
@@ -303,9 +302,8 @@ def call_cost(name: str, calls: int = 5000) -> float | None:
             logger.log_metrics({"loss": 0.5, "epoch": 0}, step=i)
             logger.save()
     elif name == "transformers":
-        from transformers import TrainerControl, TrainerState
-
         from trackboard.loggers.transformers import TrackboardCallback as HFCallback
+        from transformers import TrainerControl, TrainerState
 
         hf, state, control = HFCallback(run=run), TrainerState(), TrainerControl()
 
@@ -315,7 +313,6 @@ def call_cost(name: str, calls: int = 5000) -> float | None:
                                                   "epoch": 0.1})
     elif name == "jax":
         import jax.numpy as jnp
-
         from trackboard.loggers.jax import MetricWriter
 
         metric_writer, value = MetricWriter(run=run), jnp.float32(0.5)

@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.dashboard_data import compare_store, history_store, runs_store
 from trackboard.storage import Store
+
+from bench.dashboard_data import compare_store, history_store, runs_store
 
 
 def bench_history(max_points: int = 2000) -> dict:

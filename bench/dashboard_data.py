@@ -1,6 +1,6 @@
 """Synthetic stores for bench/dashboard.py, written fast and cached between runs.
 
-Everything goes through trackboard.storage.ingest.Ingestor (the writer's own
+Everything goes through trackboard.storage.write.ingest.Ingestor (the writer's own
 path) with big batches, so the roll-ups and summaries are the real ones.
 A finished file gets a `<file>.done` marker; an interrupted one is rebuilt.
 """
@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from trackboard.storage import Store
-from trackboard.storage.ingest import Ingestor
-from trackboard.storage.records import Batch
+from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import Batch
 
 CACHE_DIR = Path("/tmp/trackboard-bench")
 _CHUNK_STEPS = 100_000

@@ -94,7 +94,7 @@ def _raw_rows(steps: int) -> list[tuple]:
 
 
 def _raw_connection(path: Path) -> sqlite3.Connection:
-    from trackboard.storage.engine import WRITER_SQLITE_CACHE_MIB
+    from trackboard.storage.db.engine import WRITER_SQLITE_CACHE_MIB
 
     # The same settings trackboard's engine gives the writer's connection.
     con = sqlite3.connect(path, isolation_level=None)
@@ -121,9 +121,9 @@ def raw_ceiling(path: Path, steps: int) -> dict:
 
 def raw_multirow(path: Path, steps: int) -> dict:
     """For reference: the same rows through the multi-row INSERT statements trackboard's
-    writer uses (storage/multirow.py), sorted as the writer sorts them, with plain
+    writer uses (storage/write/multirow.py), sorted as the writer sorts them, with plain
     sqlite3 and nothing else: the ceiling of that technique."""
-    from trackboard.storage.multirow import MultiRowInsert
+    from trackboard.storage.write.multirow import MultiRowInsert
 
     rows = sorted(_raw_rows(steps), key=lambda r: (r[1], r[2]))
     cols = [np.array(c) for c in zip(*rows)]
@@ -252,7 +252,7 @@ def main() -> None:
         if not args.skip_memory:
             result["memory_10M"] = memory(f"sqlite:///{Path(tmp) / 'mem.db'}",
                                           100_000 if args.quick else 1_000_000)
-        from trackboard.storage.writer import close_all
+        from trackboard.storage.write.writer import close_all
 
         close_all()  # before the temporary directory (and the files they write) goes
     print(json.dumps(result, indent=2))

@@ -34,7 +34,7 @@ def raw_copy(url: str, steps: int, order: str = "key") -> dict:
     against. order="log": as the training loop logs them (step by step), a
     reference only."""
     from trackboard.storage import Store
-    from trackboard.storage.pgcopy import copy_points
+    from trackboard.storage.write.pgcopy import copy_points
 
     store = Store(url)
     n = steps * len(KEYS)
@@ -90,7 +90,7 @@ def ingest(url: str, steps: int) -> dict:
 def outage(server: postgres.PostgresServer, url: str, seconds: float) -> dict:
     from trackboard.loggers import Run
     from trackboard.storage import Store
-    from trackboard.storage.writer import Writer
+    from trackboard.storage.write.writer import Writer
 
     writer = Writer(url, max_backoff=2.0)
     run = Run(project="bench", name="outage", store=url, writer=writer, system_metrics=False)

@@ -26,7 +26,7 @@ DEAD = "postgresql+psycopg://nobody@127.0.0.1:9/none"  # nothing listens on port
 
 
 def _records(uid: str, steps: int) -> list[tuple]:
-    from trackboard.storage.records import POINTS
+    from trackboard.storage.write.records import POINTS
 
     now = time.time()
     return [(POINTS, uid, s, now + s * 1e-4, KEYS, array("d", [s * 0.001 + i for i in range(10)]))
@@ -34,7 +34,7 @@ def _records(uid: str, steps: int) -> list[tuple]:
 
 
 def _run_record(uid: str) -> tuple:
-    from trackboard.storage.records import RUN
+    from trackboard.storage.write.records import RUN
 
     return (RUN, {"uid": uid, "project": "bench", "name": uid, "framework": None, "host": "h",
                   "git_commit": None, "command": "bench", "created_at": time.time(),
@@ -53,7 +53,7 @@ def _feed(writer, uid: str, records: list[tuple]) -> float:
 
 def spool_write(tmp: Path, steps: int) -> dict:
     """The writer against an unreachable store: everything goes to the spool."""
-    from trackboard.storage.writer import Writer
+    from trackboard.storage.write.writer import Writer
 
     records = _records("spoolw", steps)
     writer = Writer(DEAD, spool_directory=tmp / "outage", max_backoff=60)
@@ -69,8 +69,8 @@ def spool_write(tmp: Path, steps: int) -> dict:
 
 def ingest_vs_replay(tmp: Path, steps: int, i: int) -> dict:
     from trackboard.storage import Store
-    from trackboard.storage.sync import deliver_spool
-    from trackboard.storage.writer import Writer
+    from trackboard.storage.write.sync import deliver_spool
+    from trackboard.storage.write.writer import Writer
 
     points = steps * len(KEYS)
     # Normal ingest: the same writer, a reachable store whose schema exists.

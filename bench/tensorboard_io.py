@@ -49,10 +49,16 @@ def main() -> None:
     total = args.runs * args.tags * args.steps
 
     from trackboard.storage import Store
-    from trackboard.storage.ingest import Ingestor
-    from trackboard.storage.records import POINTS, RUN, STATUS, Batch
-    from trackboard.storage.tb_format import native_crc_available, open_record_writer
-    from trackboard.storage.tensorboard import export_tensorboard, import_tensorboard
+    from trackboard.storage.interchange.tensorboard import (
+        export_tensorboard,
+        import_tensorboard,
+    )
+    from trackboard.storage.interchange.tensorboard.format import (
+        native_crc_available,
+        open_record_writer,
+    )
+    from trackboard.storage.write.ingest import Ingestor
+    from trackboard.storage.write.records import POINTS, RUN, STATUS, Batch
 
     out: dict[str, object] = {"points": total, "runs": args.runs, "tags": args.tags,
                               "steps": args.steps, "native_crc": native_crc_available()}
@@ -139,9 +145,8 @@ def _write_mixed(logdir: Path, steps: int = 10_000) -> int:
 
 def _mixed(logdir: Path, rounds: int) -> dict[str, object]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    from trackboard.storage.tb_import import find_runs
-    from trackboard.storage.tensorboard import import_tensorboard
+    from trackboard.storage.interchange.tensorboard import import_tensorboard
+    from trackboard.storage.interchange.tensorboard.importer import find_runs
 
     t = time.perf_counter()
     scalars = _write_mixed(logdir)

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import streamlit as st
-
 from trackboard.dashboard import auth, data
 
 # No page or nav icons: Streamlit fetches material-icon favicons from

@@ -15,9 +15,8 @@ from functools import wraps
 from typing import Any
 
 import click
-
+from trackboard.storage.db.urls import mask_text
 from trackboard.storage.errors import TrackboardError
-from trackboard.storage.urls import mask_text
 
 STORE_HELP = "Store URL (default: $TRACKBOARD_STORE, else sqlite:///trackboard.db)."
 
@@ -28,12 +27,12 @@ def store_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def friendly(f: Callable[..., Any]) -> Callable[..., Any]:
     """Show trackboard errors (bad URL, unknown run, old schema...) and database
-    driver errors (mapped by storage/db_errors.py) as one masked line, exit 1."""
+    driver errors (mapped by storage/db/driver_errors.py) as one masked line, exit 1."""
 
     @wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from trackboard.storage.db_errors import store_errors
-        from trackboard.storage.urls import resolve_url
+        from trackboard.storage.db.driver_errors import store_errors
+        from trackboard.storage.db.urls import resolve_url
 
         try:
             with store_errors(resolve_url(kwargs.get("store"))):
@@ -61,8 +60,8 @@ def checks_store_unless_spooled(f: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from trackboard.storage import spool
         from trackboard.storage.errors import StoreUnavailableError
+        from trackboard.storage.write import spool
 
         try:
             open_store(kwargs.get("store")).close()
@@ -167,9 +166,9 @@ def db_group() -> None:
 @friendly
 def db_upgrade(store: str | None, allow_foreign_tables: bool) -> None:
     """Create or upgrade the store's schema to this version of trackboard."""
-    from trackboard.storage.engine import build_engine
-    from trackboard.storage.migrate import check_sqlite_file, upgrade
-    from trackboard.storage.urls import mask_url
+    from trackboard.storage.db.engine import build_engine
+    from trackboard.storage.db.migrate import check_sqlite_file, upgrade
+    from trackboard.storage.db.urls import mask_url
 
     # Refuse a file that is no store before our connection switches it to WAL mode.
     check_sqlite_file(store, allow_foreign_tables=allow_foreign_tables)
@@ -194,9 +193,13 @@ def db_current(store: str | None) -> None:
     Exits 1 (after the versions) when the store needs `trackboard db upgrade`, and
     with one error line when it is not a trackboard store or cannot be opened.
     """
-    from trackboard.storage.engine import build_engine
+    from trackboard.storage.db.engine import build_engine
+    from trackboard.storage.db.migrate import (
+        check_schema,
+        current_revision,
+        head_revision,
+    )
     from trackboard.storage.errors import SchemaOutdatedError, SchemaTooNewError
-    from trackboard.storage.migrate import check_schema, current_revision, head_revision
 
     engine = build_engine(store, read_only=True)
     try:
@@ -221,7 +224,7 @@ def db_current(store: str | None) -> None:
 @checks_store_unless_spooled
 def sync_cmd(store: str | None) -> None:
     """Deliver points left in the local spool (by runs that ended during an outage)."""
-    from trackboard.storage.sync import deliver_spool
+    from trackboard.storage.write.sync import deliver_spool
 
     result = deliver_spool(store)
     click.echo(result.summary())
@@ -245,7 +248,6 @@ def main() -> None:
 # Commands that live in their own modules register themselves on `cli` when imported.
 # Each imports its heavy dependencies (Streamlit, TensorBoard, frameworks) lazily.
 from trackboard.dashboard import cli_demo, cli_transfer, cli_ui  # noqa: E402,F401
-
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,6 @@ import shlex
 import time
 
 import click
-
 from trackboard.dashboard.cli import checks_store, cli, friendly, store_option
 
 
@@ -20,7 +19,7 @@ def demo_cmd(store: str | None, fast: bool) -> None:
     """Train a small insurance-claims classifier in Keras, PyTorch, Lightning and
     JAX/Flax (those installed), a few hyperparameter settings each, into the store."""
     from trackboard.loggers.demo import PROJECT, run_demo
-    from trackboard.storage.urls import mask_url, resolve_url
+    from trackboard.storage.db.urls import mask_url, resolve_url
 
     url = resolve_url(store)
     click.echo(f"Training the insurance-claims demo into {mask_url(url)} "
@@ -44,7 +43,7 @@ def ui_command(store: str | None) -> str:
     >>> ui_command(None)
     'trackboard ui'
     """
-    from trackboard.storage.urls import mask_url, parse_url
+    from trackboard.storage.db.urls import mask_url, parse_url
 
     if store is None:
         return "trackboard ui"

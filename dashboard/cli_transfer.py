@@ -7,7 +7,6 @@ dashboard's Export page calls too; these commands only parse options and print.
 from __future__ import annotations
 
 import click
-
 from trackboard.dashboard.cli import checks_store, cli, friendly, store_option
 
 _RUN_HELP = "Export this run (id or unique prefix); repeat for several. Default: all runs."
@@ -40,7 +39,7 @@ def export_tensorboard_cmd(outdir: str, store: str | None, project: str | None,
 
     Exporting again into the same OUTDIR replaces the runs' files, never duplicates them.
     """
-    from trackboard.storage.tensorboard import export_tensorboard
+    from trackboard.storage.interchange.tensorboard import export_tensorboard
 
     result = export_tensorboard(store, outdir, run_ids=run_ids or None, project=project,
                                 progress=True)
@@ -60,7 +59,7 @@ def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) 
     Every directory holding event files is a run. Importing the same LOGDIR again
     updates the same runs instead of adding new ones.
     """
-    from trackboard.storage.tensorboard import import_tensorboard
+    from trackboard.storage.interchange.tensorboard import import_tensorboard
 
     result = import_tensorboard(logdir, store, project=project, progress=True,
                                 warn=lambda msg: click.echo(f"warning: {msg}", err=True))
@@ -85,7 +84,7 @@ def export_visdom_cmd(server: str, port: int, env: str | None, store: str | None
                       project: str | None, run_ids: tuple[str, ...], follow: bool,
                       poll_interval: float, max_points: int) -> None:
     """Push runs to a Visdom server: one window per metric, one trace per run."""
-    from trackboard.storage.visdom import export_visdom
+    from trackboard.storage.interchange.visdom import export_visdom
 
     result = export_visdom(store, server=server, port=port, env=env,
                            run_ids=run_ids or None, project=project, follow=follow,
@@ -101,7 +100,7 @@ def export_visdom_cmd(server: str, port: int, env: str | None, store: str | None
 def export_csv_cmd(out: str, store: str | None, project: str | None,
                    run_ids: tuple[str, ...]) -> None:
     """Write every point as CSV rows: run_id, run_name, key, step, wall_time, value."""
-    from trackboard.storage.export import export_points
+    from trackboard.storage.interchange.files import export_points
 
     rows = export_points(store, out, "csv", run_ids=run_ids or None, project=project)
     click.echo(f"wrote {rows:,} rows to {out}")
@@ -114,7 +113,7 @@ def export_csv_cmd(out: str, store: str | None, project: str | None,
 def export_parquet_cmd(out: str, store: str | None, project: str | None,
                        run_ids: tuple[str, ...]) -> None:
     """Write every point to a Parquet file (needs pip install 'trackboard[parquet]')."""
-    from trackboard.storage.export import export_points
+    from trackboard.storage.interchange.files import export_points
 
     rows = export_points(store, out, "parquet", run_ids=run_ids or None, project=project)
     click.echo(f"wrote {rows:,} rows to {out}")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-
 from trackboard.dashboard.cli import cli, friendly, store_option
 
 # The same defaults as .streamlit/config.toml, passed as flags so an installed
@@ -57,8 +56,11 @@ def ui_cmd(store: str | None, port: int, host: str, read_only: bool,
         raise click.ClickException(
             "the dashboard needs Streamlit: pip install 'trackboard[dashboard]'") from None
     from trackboard.dashboard.auth import PASSWORD_ENV
-    from trackboard.dashboard.export_policy import (EXPORT_DIR_ENV, VISDOM_URL_ENV,
-                                                    ExportPolicy)
+    from trackboard.dashboard.export_policy import (
+        EXPORT_DIR_ENV,
+        VISDOM_URL_ENV,
+        ExportPolicy,
+    )
     from trackboard.storage import Store
 
     # Open once here so a bad URL or old schema fails now, in one line, not in the page.

@@ -16,9 +16,8 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-
 from trackboard.storage import Store
-from trackboard.storage.urls import resolve_url
+from trackboard.storage.db.urls import resolve_url
 
 STORE_ENV = "TRACKBOARD_UI_STORE"
 READ_ONLY_ENV = "TRACKBOARD_UI_READ_ONLY"

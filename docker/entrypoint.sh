@@ -17,6 +17,6 @@ if [ "$#" -eq 0 ]; then
     exit 2
 fi
 
-python -m trackboard.storage.wait_ready --timeout "${TRACKBOARD_DB_WAIT_S:-60}"
+python "$(dirname "$0")/wait_ready.py" --timeout "${TRACKBOARD_DB_WAIT_S:-60}"
 
 exec "$@"

@@ -156,7 +156,6 @@ def _keras(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
     # KERAS_BACKEND is read once, at the first `import keras`: choose before it.
     os.environ.setdefault("KERAS_BACKEND", _keras_backend() or "torch")
     import keras
-
     from trackboard.loggers.keras import TrackboardCallback
 
     for s in p.settings:
@@ -186,7 +185,6 @@ def _torch_mlp(hidden: int, features: int) -> Any:
 
 def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
     import torch
-
     from trackboard.loggers.torch import SummaryWriter
 
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
@@ -291,7 +289,6 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
     import jax.numpy as jnp
     import optax
     from flax import linen as nn
-
     from trackboard.loggers.jax import MetricWriter
 
     class MLP(nn.Module):

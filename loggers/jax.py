@@ -27,10 +27,15 @@ from typing import Any
 from trackboard.loggers.coerce import lenient_scalar, lenient_step
 from trackboard.loggers.distributed import NullRun
 from trackboard.loggers.guard import warn_once
-from trackboard.loggers.reopen import PendingRun, RunHandle, open_again, start_directory_run
-from trackboard.loggers.requires import require
+from trackboard.loggers.reopen import (
+    PendingRun,
+    RunHandle,
+    open_again,
+    start_directory_run,
+)
 from trackboard.loggers.run import Run, exit_status
 from trackboard.loggers.values import param_value
+from trackboard.storage.extras import require
 
 jax = require("jax", "jax")
 import numpy as np  # noqa: E402

@@ -19,12 +19,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble
-from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, run_id_and_mode
 from trackboard.loggers.values import param_value
+from trackboard.storage.extras import require
 
 keras = require("keras", "keras")
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
-from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, run_id_and_mode
 from trackboard.loggers.values import check_key, flatten, param_value
+from trackboard.storage.extras import require
 
 require("lightning", "lightning")
 from lightning.fabric.utilities.logger import (  # noqa: E402

@@ -24,16 +24,31 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
 from trackboard.loggers.guard import warn_once
+from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
 from trackboard.loggers.values import (
-    MAX_STEP, check_key, check_step, check_text, check_wall_time, flatten, param_json, to_float,
+    MAX_STEP,
+    check_key,
+    check_step,
+    check_text,
+    check_wall_time,
+    flatten,
+    param_json,
+    to_float,
 )
+from trackboard.storage.db.urls import mask_url
 from trackboard.storage.errors import TrackboardError
-from trackboard.storage.records import NOTES, PARAMS, POINTS, PURGE, RUN, STATUS, TAGS
-from trackboard.storage.run_state import StoredRun, stored_run
-from trackboard.storage.urls import mask_url
-from trackboard.storage.writer import Writer, writer_for
+from trackboard.storage.read.run_state import StoredRun, stored_run
+from trackboard.storage.write.records import (
+    NOTES,
+    PARAMS,
+    POINTS,
+    PURGE,
+    RUN,
+    STATUS,
+    TAGS,
+)
+from trackboard.storage.write.writer import Writer, writer_for
 
 # How long a new Run waits for its writer's first connection to the store (once per
 # writer: later runs find it connected).

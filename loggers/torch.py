@@ -28,17 +28,20 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-
-from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
 from trackboard.loggers.coerce import lenient_step as _torch_step
+from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import warn_once
 from trackboard.loggers.reopen import (
-    PendingRun, RunHandle, child_run_id, open_again, start_directory_run,
+    PendingRun,
+    RunHandle,
+    child_run_id,
+    open_again,
+    start_directory_run,
 )
-from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run, exit_status
 from trackboard.loggers.values import param_value
+from trackboard.storage.extras import require
 
 # What torch's SummaryWriter can write and our store cannot hold.
 UNSUPPORTED = (

@@ -41,9 +41,9 @@ from urllib.parse import urlsplit
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, warn_once
-from trackboard.loggers.requires import require
 from trackboard.loggers.run import Run
 from trackboard.loggers.values import check_key, flatten, param_value, to_float
+from trackboard.storage.extras import require
 
 transformers = require("transformers", "transformers")
 from transformers.trainer_callback import ExportableState  # noqa: E402

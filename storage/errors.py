@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # The advice every "not a trackboard store" message ends with.
 USE_A_STORE = ("use a trackboard database, or a new file, as the store "
                "(--store, store= or $TRACKBOARD_STORE)")
@@ -50,6 +49,37 @@ class AmbiguousRunIdError(TrackboardError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "ambiguous run id"
+
+
+class FilterError(TrackboardError, ValueError):
+    """A run filter that does not parse, or passes the limits; says where and what was
+    expected (storage/read/filters.py):
+
+    >>> from trackboard.storage.read.filters import parse_filter
+    >>> try:
+    ...     parse_filter("params.lr <")
+    ... except FilterError as exc:
+    ...     print(exc)
+    at position 11: expected a value ("text", a number, true, false or null), got the end
+    """
+
+    def __init__(self, text: str, position: int, message: str) -> None:
+        self.text = text
+        self.position = position
+        self.message = message
+        super().__init__(f"at position {position}: {message}")
+
+    def pointer(self) -> str:
+        """The filter with a caret under the problem, for a monospace display."""
+        return f"{self.text}\n{' ' * self.position}^"
+
+
+class MissingExtraError(TrackboardError, ImportError):
+    """A path needs an optional package that is not installed; says which extra brings it."""
+
+
+class VisdomUnavailableError(TrackboardError):
+    """The Visdom server cannot be reached."""
 
 
 class ReadOnlyStoreError(TrackboardError):

@@ -1,26 +1,29 @@
-"""Optional dependencies of the transfer paths, imported only when a path is used."""
+"""Optional dependencies (frameworks, TensorBoard, Visdom, pandas' Parquet engine),
+imported only when a path that needs them is used, with an error that says which
+trackboard extra installs them. Loggers and storage both use this one helper."""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 
-from trackboard.storage.errors import TrackboardError
-
-
-class MissingExtraError(TrackboardError, ImportError):
-    """A path needs an optional package that is not installed."""
+from trackboard.storage.errors import MissingExtraError
 
 
 def require(module: str, extra: str) -> ModuleType:
-    """Import `module` or say which trackboard extra installs it.
+    """Import `module`, or raise MissingExtraError (an ImportError) naming the extra.
 
-    >>> require("json", "none").__name__
+    >>> require("json", "keras").__name__
     'json'
+    >>> require("no_such_framework", "keras")
+    Traceback (most recent call last):
+    ...
+    trackboard.storage.errors.MissingExtraError: trackboard needs no_such_framework here: pip install 'trackboard[keras]'
     """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError(
-            f"{module} is not installed ({exc}); install it with "
-            f"pip install 'trackboard[{extra}]'") from None
+        if exc.name is not None and module.split(".")[0] != exc.name.split(".")[0]:
+            raise  # the package is there but broken: show its own error
+        raise MissingExtraError(f"trackboard needs {module} here: "
+                                f"pip install 'trackboard[{extra}]'") from exc

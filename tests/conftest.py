@@ -25,7 +25,7 @@ def pg_server() -> Iterator[postgres.PostgresServer]:
         yield server
     finally:
         # Deliver what runs left open by tests still hold before the server goes.
-        from trackboard.storage.writer import close_all
+        from trackboard.storage.write.writer import close_all
 
         close_all(timeout=10)
         postgres.remove(server)

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.columns import KeySets, point_columns
-from trackboard.storage.records import POINTS
-from trackboard.storage.multirow import MultiRowInsert
-from trackboard.storage.writer import Writer
+from trackboard.storage.write.columns import KeySets, point_columns
+from trackboard.storage.write.multirow import MultiRowInsert
+from trackboard.storage.write.records import POINTS
+from trackboard.storage.write.writer import Writer
 
 KEY_NAMES = ["loss", "acc", "lr", "val/loss"]
 COLS = ("run_id", "key_id", "step", "wall_time", "value")

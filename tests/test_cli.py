@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 from click.testing import CliRunner
-
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 

@@ -23,12 +23,12 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-
-from tests.support.ports import free_port
 from trackboard.dashboard.cli import cli
 from trackboard.storage import Store
-from trackboard.storage.engine import build_engine
-from trackboard.storage.migrate import _config
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.db.migrate import _config
+
+from tests.support.ports import free_port
 
 TRACKBOARD = Path(sys.executable).with_name("trackboard")
 PASSWORD = "S3cr@t:pa/ss%40w"
@@ -176,7 +176,7 @@ def test_command_fails_in_one_masked_line(situation: str, name: str, tmp_path: P
 
 
 def _head() -> str:
-    from trackboard.storage.migrate import head_revision
+    from trackboard.storage.db.migrate import head_revision
 
     return head_revision()
 
@@ -214,7 +214,7 @@ def test_sync_to_an_unreachable_store_lists_the_files_that_wait(tmp_path: Path) 
     # The one exception to "one line": when points wait in the spool, sync says which
     # files wait and why (still exit 1, still masked).
     from trackboard.loggers import Run
-    from trackboard.storage.writer import Writer
+    from trackboard.storage.write.writer import Writer
 
     store = _unreachable(tmp_path)
     writer = Writer(store, max_backoff=0.2)

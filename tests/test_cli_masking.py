@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from trackboard.storage import Store
 
 from tests.support.dashboard import ui_server
-from trackboard.storage import Store
 
 TRACKBOARD = Path(sys.executable).with_name("trackboard")
 PASSWORD = "p@ss:w/rd%40x"

@@ -190,8 +190,8 @@ def test_each_service_holds_only_its_own_role(resolved: dict[str, Any],
 def test_entrypoint_waits_then_runs_the_command_and_never_migrates(doc: dict[str, Any]) -> None:
     stages = {s.name: s for s in c.dockerfile_stages()}
     entrypoint = c.exec_form(stages["dashboard-base"].args("ENTRYPOINT")[-1])
-    assert entrypoint == ["trackboard-entrypoint"]
-    assert any("docker/entrypoint.sh /usr/local/bin/trackboard-entrypoint" in arg
+    assert entrypoint == ["/usr/local/lib/trackboard/entrypoint.sh"]
+    assert any("docker/entrypoint.sh docker/wait_ready.py /usr/local/lib/trackboard/" in arg
                for arg in stages["dashboard-base"].args("COPY"))
     command = doc["services"]["dashboard"]["command"]
     assert command[:6] == UI_COMMAND and "--read-only" in command
@@ -199,7 +199,7 @@ def test_entrypoint_waits_then_runs_the_command_and_never_migrates(doc: dict[str
     steps = [line.strip() for line in c.ENTRYPOINT.read_text().splitlines()
              if line.strip() and not line.strip().startswith("#")]
     text = "\n".join(steps)
-    assert text.index("python -m trackboard.storage.wait_ready") < text.index('exec "$@"')
+    assert text.index('python "$(dirname "$0")/wait_ready.py"') < text.index('exec "$@"')
     assert "db upgrade" not in text, "migrations are the one-shot migrate service's job"
     assert steps[0] == "set -eu", "a failed wait must stop the container"
     assert "--store" not in text, "URLs go through the environment, not the command line"

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from trackboard.loggers.jax import MetricWriter
 
 from tests.support.loggers import run_info, series
-from trackboard.loggers.jax import MetricWriter
 
 pytestmark = [pytest.mark.slow,  # clu imports TensorFlow (several seconds)
               pytest.mark.filterwarnings("ignore:trackboard stores scalars")]

@@ -21,11 +21,11 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers.logger import DummyExperiment
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from trackboard.loggers import Run
+from trackboard.loggers.lightning import TrackboardLogger
 
 from tests.support.loggers import run_info, series
 from tests.test_loggers_lightning import TinyClassifier, loader, stored_runs, trainer
-from trackboard.loggers import Run
-from trackboard.loggers.lightning import TrackboardLogger
 
 
 def by_step(url: str, run_id: str) -> list[tuple[int, list[str]]]:

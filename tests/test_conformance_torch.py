@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from tests.support.loggers import run_info, series
 from trackboard.loggers.torch import SummaryWriter
 from trackboard.storage import Store
+
+from tests.support.loggers import run_info, series
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trackboard.loggers.transformers import TrackboardCallback
+from trackboard.storage import Store
 from transformers import (
     DefaultFlowCallback,
     EarlyStoppingCallback,
@@ -31,8 +33,6 @@ from tests.support.transformers_tiny import (
     tiny_bert,
     tiny_trainer,
 )
-from trackboard.loggers.transformers import TrackboardCallback
-from trackboard.storage import Store
 
 pytestmark = pytest.mark.slow
 

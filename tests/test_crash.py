@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from trackboard.storage import Store
 
 CHILD = """
@@ -115,8 +114,7 @@ def kill_after_burst(url: str, tmp: Path, delay: float, steps: int = 200_000) ->
     assert sync.returncode == 0, sync.stdout + sync.stderr
 
     from sqlalchemy import text
-
-    from trackboard.storage.engine import build_engine
+    from trackboard.storage.db.engine import build_engine
 
     engine = build_engine(url)
     with engine.connect() as conn:
@@ -182,13 +180,12 @@ def test_a_replay_of_points_already_stored_counts_nothing_twice(store_url: str) 
 
     from click.testing import CliRunner
     from sqlalchemy import text
-
     from trackboard.dashboard.cli import cli
     from trackboard.loggers import Run
-    from trackboard.storage.engine import build_engine
-    from trackboard.storage.records import POINTS
-    from trackboard.storage.spool import SpoolWriter, spool_dir
-    from trackboard.storage.writer import Writer
+    from trackboard.storage.db.engine import build_engine
+    from trackboard.storage.write.records import POINTS
+    from trackboard.storage.write.spool import SpoolWriter, spool_dir
+    from trackboard.storage.write.writer import Writer
 
     writer = Writer(store_url)
     run = Run(name="twice", store=store_url, writer=writer, system_metrics=False)
@@ -229,7 +226,7 @@ def test_a_store_that_keeps_up_costs_no_spool_writes(sqlite_url: str,
     # record before that, or every training process would write its spool all the time
     # (a wake-up interval longer than the spool age spooled half of a steady loop).
     from trackboard.loggers import Run
-    from trackboard.storage import spool
+    from trackboard.storage.write import spool
 
     appended: list[int] = []
     real_append = spool.SpoolWriter.append

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.support.dashboard import REPO, XSS_NAME, XSS_PARAM, chromium, seed, ui_server

@@ -5,10 +5,10 @@ from __future__ import annotations
 import urllib.request
 
 from click.testing import CliRunner
-
-from tests.support.dashboard import seed, ui_server
 from trackboard.dashboard.cli import cli
 from trackboard.dashboard.cli_ui import streamlit_command
+
+from tests.support.dashboard import seed, ui_server
 
 
 def test_ui_help_lists_its_options() -> None:

@@ -14,14 +14,18 @@ import pytest
 from click.testing import CliRunner
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
+from trackboard.dashboard.cli import cli
+from trackboard.dashboard.export_policy import (
+    ExportPolicy,
+    ExportRefused,
+    is_loopback,
+    parse_visdom_url,
+)
+from trackboard.loggers import Run
 
 from tests.support.dashboard import APP
 from tests.support.ports import free_port
 from tests.support.servers import visdom_server
-from trackboard.dashboard.cli import cli
-from trackboard.dashboard.export_policy import (ExportPolicy, ExportRefused, is_loopback,
-                                                parse_visdom_url)
-from trackboard.loggers import Run
 
 PAGE = str(APP.parent / "views" / "export.py")
 

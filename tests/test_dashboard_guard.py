@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from trackboard.loggers import Run
 
 from tests.support.dashboard import APP, seed
-from trackboard.loggers import Run
 
 PAGES = sorted(p for p in (APP.parent / "views").glob("*.py") if p.name != "__init__.py")
 

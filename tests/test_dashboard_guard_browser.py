@@ -14,9 +14,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from trackboard.loggers import Run
 
 from tests.support.dashboard import chromium, seed, streamlit_server, ui_server
-from trackboard.loggers import Run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ODD_NAME = "**bold** <img src=x onerror=alert(1)> [link](http://x)"

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-
-from tests.support.dashboard import APP, KNOWN_LOSS, XSS_NAME, seed
 from trackboard.dashboard.smoothing import ema
 from trackboard.storage import Store
+
+from tests.support.dashboard import APP, KNOWN_LOSS, XSS_NAME, seed
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from trackboard.dashboard import charts, data, tables
 from trackboard.dashboard.smoothing import ema, moving_average, smooth
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 from sqlalchemy import text
-
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.store import _decode_params
+from trackboard.storage.read.store import _decode_params
 
 
 def test_runs_limits_columns_and_filters(store_url: str) -> None:

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
-
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.export import COLUMNS, points_frame, to_bytes
+from trackboard.storage.interchange.files import COLUMNS, points_frame, to_bytes
 
 
 def _runs(url: str) -> list[Run]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from trackboard.loggers import Run
 
 from tests.support.ports import free_port
-from trackboard.loggers import Run
 
 PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "export.py")
 

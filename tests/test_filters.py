@@ -10,11 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
-
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.filters import (
-    MAX_COMPARISONS, MAX_DEPTH, MAX_FILTER_LENGTH, FilterError, filtered_run_ids, parse_filter,
+from trackboard.storage.read.filters import (
+    MAX_COMPARISONS,
+    MAX_DEPTH,
+    MAX_FILTER_LENGTH,
+    FilterError,
+    filtered_run_ids,
+    parse_filter,
 )
 
 

@@ -6,12 +6,11 @@ import time
 
 import numpy as np
 import pytest
-
 from trackboard.storage import Store
-from trackboard.storage.engine import build_engine
-from trackboard.storage.ingest import Ingestor
-from trackboard.storage.migrate import check_schema
-from trackboard.storage.records import POINTS, Batch
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.db.migrate import check_schema
+from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import POINTS, Batch
 
 
 def _seed(url: str, steps: int, spike_at: int) -> None:

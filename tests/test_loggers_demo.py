@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
-from tests.support.loggers import series
 from trackboard.dashboard.cli import cli
 from trackboard.loggers.demo import PROJECT, make_claims
 from trackboard.storage import Store
+
+from tests.support.loggers import series
 
 FRAMEWORKS = {"keras", "torch", "lightning", "jax"}  # all installed where tests run
 SHARED_KEYS = {"loss", "val_loss", "accuracy", "val_accuracy", "epoch"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from trackboard.loggers.distributed import NullRun, process_rank, start_run
 from trackboard.loggers.jax import MetricWriter
 from trackboard.loggers.torch import SummaryWriter

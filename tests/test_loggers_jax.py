@@ -8,9 +8,9 @@ import numpy as np
 import optax
 import pytest
 from flax import linen as nn
+from trackboard.loggers.jax import MetricWriter
 
 from tests.support.loggers import run_info, series, tiny_classification
-from trackboard.loggers.jax import MetricWriter
 
 
 class MLP(nn.Module):

@@ -8,9 +8,9 @@ History that Keras returned.
 from __future__ import annotations
 
 import pytest
+from trackboard.storage import Store
 
 from tests.support.loggers import last_json, run_info, run_python, series
-from trackboard.storage import Store
 
 TRAIN = r"""
 import json, sys

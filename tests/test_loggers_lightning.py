@@ -22,11 +22,11 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from torch.utils.data import DataLoader, TensorDataset
-
-from tests.support.loggers import run_info, series, tiny_classification
 from trackboard.loggers import Run
 from trackboard.loggers.lightning import TrackboardLogger
 from trackboard.storage import Store
+
+from tests.support.loggers import run_info, series, tiny_classification
 
 
 class TinyClassifier(L.LightningModule):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from trackboard.loggers import Run
 
 from tests.support.loggers import series
-from trackboard.loggers import Run
 
 KEYS = {"system/cpu_percent", "system/memory_percent", "system/memory_used_gib",
         "system/process_cpu_percent", "system/process_memory_gib"}

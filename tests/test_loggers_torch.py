@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-from tests.support.loggers import run_info, series, tiny_classification
 from trackboard.loggers import Run
 from trackboard.loggers.torch import FileWriter, SummaryWriter
 from trackboard.storage import Store
+
+from tests.support.loggers import run_info, series, tiny_classification
 
 
 def _train(writer: SummaryWriter, epochs: int = 2) -> dict[str, list[tuple[int, float]]]:

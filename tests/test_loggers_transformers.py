@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trackboard.loggers import Run
+from trackboard.loggers.transformers import TrackboardCallback
+from trackboard.storage import Store
 from transformers import TrainerCallback, TrainerControl, TrainerState
 
 from tests.support.loggers import run_info, series
@@ -23,9 +26,6 @@ from tests.support.transformers_tiny import (
     tiny_bert,
     tiny_trainer,
 )
-from trackboard.loggers import Run
-from trackboard.loggers.transformers import TrackboardCallback
-from trackboard.storage import Store
 
 pytestmark = pytest.mark.slow
 

@@ -11,15 +11,14 @@ import pytest
 from alembic import command
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
-
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 from trackboard.storage import NotATrackboardStoreError, SchemaOutdatedError, Store
-from trackboard.storage.engine import build_engine
-from trackboard.storage.ingest import Ingestor
-from trackboard.storage.migrate import HEAD_REVISION, _config, head_revision
-from trackboard.storage.records import PARAMS, POINTS, Batch
-from trackboard.storage.writer import Writer
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.db.migrate import HEAD_REVISION, _config, head_revision
+from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import PARAMS, POINTS, Batch
+from trackboard.storage.write.writer import Writer
 
 
 def _first_release_db(url: str) -> None:
@@ -77,8 +76,8 @@ def test_head_revision_constant_is_alembics_head() -> None:
 
 def test_current_database_is_checked_without_importing_alembic(store_url: str) -> None:
     Store(store_url).close()  # creates the schema (through Alembic)
-    probe = ("import sys; from trackboard.storage.engine import build_engine; "
-             "from trackboard.storage.migrate import check_schema; "
+    probe = ("import sys; from trackboard.storage.db.engine import build_engine; "
+             "from trackboard.storage.db.migrate import check_schema; "
              "check_schema(build_engine(sys.argv[1])); print('alembic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe, store_url], capture_output=True,
                          text=True, timeout=60)

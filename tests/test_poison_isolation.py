@@ -5,18 +5,17 @@ rejected/, and stores every other run's points."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 import socket
 import time
 from array import array
+from collections.abc import Callable
 
 import pytest
-
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.records import POINTS, RUN, TAGS
-from trackboard.storage.spool import REJECTED, SpoolReader
-from trackboard.storage.writer import Writer
+from trackboard.storage.write.records import POINTS, RUN, TAGS
+from trackboard.storage.write.spool import REJECTED, SpoolReader
+from trackboard.storage.write.writer import Writer
 
 STEPS = 200
 

@@ -8,10 +8,9 @@ import threading
 import time
 
 import numpy as np
-
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.writer import Writer
+from trackboard.storage.write.writer import Writer
 
 
 def test_server_outage_mid_run_loses_nothing(pg_server) -> None:

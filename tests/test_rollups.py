@@ -11,16 +11,15 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
 from sqlalchemy import text
+from trackboard.storage.db import rollup
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.db.migrate import check_schema
+from trackboard.storage.db.schema import BUCKET_SHIFTS
+from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import POINTS, Batch
 
 from tests.support.reference import check_rollups
-from trackboard.storage import rollup
-from trackboard.storage.engine import build_engine
-from trackboard.storage.ingest import Ingestor
-from trackboard.storage.migrate import check_schema
-from trackboard.storage.records import POINTS, Batch
-from trackboard.storage.schema import BUCKET_SHIFTS
 
 RUN = {"uid": "r1", "project": "p", "name": "n", "created_at": 0.0, "status": "running"}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from trackboard.loggers import Run
 from trackboard.storage import Store
 

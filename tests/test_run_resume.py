@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from trackboard.loggers import Run
+from trackboard.storage import Store
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.write.writer import Writer
 
 from tests.support.reference import check_rollups
 from tests.support.sqlite_lock import write_lock_held
-from trackboard.loggers import Run
-from trackboard.storage import Store
-from trackboard.storage.engine import build_engine
-from trackboard.storage.writer import Writer
 
 
 def _series(store: Store, run_id: str, key: str) -> dict[int, float]:
@@ -301,9 +301,9 @@ def test_points_logged_before_a_purge_are_dropped_when_they_arrive_after_it(
         store_url: str) -> None:
     # A batch split up on a retry, or a spool frame read in another order, can bring
     # points logged before a purge to the store after it.
-    from trackboard.storage.ingest import Ingestor
-    from trackboard.storage.migrate import check_schema
-    from trackboard.storage.records import POINTS, PURGE, Batch
+    from trackboard.storage.db.migrate import check_schema
+    from trackboard.storage.write.ingest import Ingestor
+    from trackboard.storage.write.records import POINTS, PURGE, Batch
 
     engine = build_engine(store_url)
     check_schema(engine)
@@ -336,7 +336,7 @@ def test_a_late_spool_never_reopens_a_run_that_ended_after_it(tmp_path: Path) ->
 import os, time
 from pathlib import Path
 from trackboard.loggers import Run
-from trackboard.storage.writer import Writer
+from trackboard.storage.write.writer import Writer
 writer = Writer({url!r}, flush_interval=0.1, busy_timeout_ms=200,
                 spool_directory=Path({str(spool)!r}))
 run = Run(id="job", store={url!r}, writer=writer, system_metrics=False)

@@ -7,11 +7,10 @@ import logging
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-
 from trackboard.loggers import Run
 from trackboard.storage import ReadOnlyStoreError, Store
-from trackboard.storage.urls import mask_text, mask_url, parse_url
-from trackboard.storage.writer import Writer
+from trackboard.storage.db.urls import mask_text, mask_url, parse_url
+from trackboard.storage.write.writer import Writer
 
 
 def test_read_only_store_cannot_write(store_url: str) -> None:

@@ -11,12 +11,17 @@ from array import array
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from trackboard.dashboard.cli import cli
 from trackboard.storage import Store
-from trackboard.storage import spool
-from trackboard.storage.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
-from trackboard.storage.spool import REJECTED, SpoolReader, SpoolWriter, pending_files, spool_dir
+from trackboard.storage.write import spool
+from trackboard.storage.write.records import NOTES, PARAMS, POINTS, RUN, STATUS, TAGS
+from trackboard.storage.write.spool import (
+    REJECTED,
+    SpoolReader,
+    SpoolWriter,
+    pending_files,
+    spool_dir,
+)
 
 
 def _run(uid: str) -> tuple:

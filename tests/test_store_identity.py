@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from trackboard.loggers import Run
 from trackboard.storage import NotATrackboardStoreError, Store
-from trackboard.storage.migrate import check_sqlite_file
+from trackboard.storage.db.migrate import check_sqlite_file
 
 
 def _digest(path: Path) -> str:

@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from trackboard.loggers import Run
+from trackboard.storage import Store
+from trackboard.storage.db.engine import build_engine
 
 from tests.support import postgres
 from tests.support.compose import ROLES_SCRIPT
-from trackboard.loggers import Run
-from trackboard.storage import Store
-from trackboard.storage.engine import build_engine
 
 pytestmark = pytest.mark.postgres
 

@@ -13,12 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from tests.support.servers import tensorboard_server
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.tensorboard import export_tensorboard, import_tensorboard
+from trackboard.storage.interchange.tensorboard import (
+    export_tensorboard,
+    import_tensorboard,
+)
+
+from tests.support.servers import tensorboard_server
 
 PARAMS = [{"lr": 0.1, "opt": "adam", "layers": 2, "dropout": True},
           {"lr": 0.01, "opt": "sgd", "layers": 3, "dropout": False}]
@@ -237,8 +240,11 @@ def test_cli_rejects_an_empty_selection(sqlite_url: str, tmp_path: Path) -> None
 def test_bulk_encoder_writes_what_protobuf_writes() -> None:
     """Scalar events are encoded in bulk with numpy; protobuf must serialize them identically."""
     from tensorboard.compat.proto import event_pb2
-
-    from trackboard.storage.tb_export import _encode_events, _fill, _template
+    from trackboard.storage.interchange.tensorboard.exporter import (
+        _encode_events,
+        _fill,
+        _template,
+    )
 
     tags = ["loss", "val/acc", "é/ü" * 50]  # a tag over 127 bytes: two-byte length
     steps = np.array([0, 1, 127, 128, 16383, 16384, 2**40, -1, -2**63, 2**63 - 1], np.int64)

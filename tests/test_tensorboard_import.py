@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
-
 from trackboard.dashboard.cli import cli
 from trackboard.storage import Store
-from trackboard.storage.tb_import import EventFileWarning, find_runs, run_uid
-from trackboard.storage.tensorboard import import_tensorboard
+from trackboard.storage.interchange.tensorboard import import_tensorboard
+from trackboard.storage.interchange.tensorboard.importer import (
+    EventFileWarning,
+    find_runs,
+    run_uid,
+)
 
 
 def _reader_scalars(logdir: Path) -> dict[tuple[str, str], dict[int, float]]:
@@ -312,9 +315,8 @@ def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
 def _peek_matches_parser(logdir: Path) -> set:
     """Every record's peek equals protobuf's parse; returns the value kinds and plugins."""
     from tensorboard.compat.proto import event_pb2
-
-    from trackboard.storage.tb_import import _records
-    from trackboard.storage.tb_wire import peek_summary
+    from trackboard.storage.interchange.tensorboard.importer import _records
+    from trackboard.storage.interchange.tensorboard.wire import peek_summary
 
     seen: set = set()
     for path in sorted(logdir.rglob("*tfevents*")):

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from trackboard.loggers import Run
 from trackboard.loggers.values import flatten, param_json, param_value
 from trackboard.storage import Store

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from trackboard.loggers import Run
 from trackboard.loggers.values import to_float
 from trackboard.storage import Store

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from tests.support.servers import visdom_server
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.visdom import PARAMS_WINDOW, window_id
+from trackboard.storage.interchange.visdom import PARAMS_WINDOW, window_id
+
+from tests.support.servers import visdom_server
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,23 @@ that only starts while the wait is under way.
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from trackboard.storage.db.migrate import head_revision
+from trackboard.storage.errors import StoreUnavailableError
 
 from tests.support import postgres
 from tests.support.compose import ENTRYPOINT
 from tests.support.ports import free_port
-from trackboard.storage.errors import StoreUnavailableError
-from trackboard.storage.migrate import head_revision
-from trackboard.storage.wait_ready import wait_ready
+
+# A container tool, not part of the package: it sits beside the entrypoint in docker/.
+WAIT_READY = ENTRYPOINT.with_name("wait_ready.py")
+wait_ready = runpy.run_path(str(WAIT_READY))["wait_ready"]
 
 pytestmark = pytest.mark.postgres
 
@@ -41,7 +45,7 @@ def _with_password(url: str) -> str:
 
 
 def _wait_cli(url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trackboard.storage.wait_ready", *args],
+    return subprocess.run([sys.executable, str(WAIT_READY), *args],
                           env=_env(TRACKBOARD_STORE=url), capture_output=True, text=True,
                           timeout=timeout)
 
@@ -75,7 +79,7 @@ def test_bad_timeout_is_a_usage_error() -> None:
 def test_waits_for_a_server_that_starts_later() -> None:
     port = free_port()
     waiter = subprocess.Popen(
-        [sys.executable, "-m", "trackboard.storage.wait_ready", "--timeout", "90",
+        [sys.executable, str(WAIT_READY), "--timeout", "90",
          "--interval", "0.3"],
         env=_env(TRACKBOARD_STORE=f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -7,13 +7,13 @@ import time
 from array import array
 
 import pytest
-
-from tests.support.ports import free_port
 from trackboard.loggers import Run
 from trackboard.loggers.run import CONNECT_WAIT_S
 from trackboard.storage import Store
-from trackboard.storage.records import POINTS
-from trackboard.storage.writer import Writer
+from trackboard.storage.write.records import POINTS
+from trackboard.storage.write.writer import Writer
+
+from tests.support.ports import free_port
 
 
 def test_a_rejected_batch_costs_only_itself(store_url: str) -> None:

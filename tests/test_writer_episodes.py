@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.writer import Writer
+from trackboard.storage.write.writer import Writer
 
 FLAPPER = """
 import sqlite3, sys, time

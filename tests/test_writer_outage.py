@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
-
-from tests.support.sqlite_lock import write_lock_held
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.spool import pending_files, spool_dir
-from trackboard.storage.writer import Writer
+from trackboard.storage.write.spool import pending_files, spool_dir
+from trackboard.storage.write.writer import Writer
 
+from tests.support.sqlite_lock import write_lock_held
 
 
 def test_logging_stays_fast_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
@@ -108,8 +107,9 @@ def test_flushes_during_an_outage_leave_everything_deliverable(tmp_path: Path,
                                                                sqlite_url: str) -> None:
     """A flush while the store is away proves nothing is stored: the spool file must not
     say otherwise (a replay would skip what it holds)."""
+    from trackboard.storage.write.sync import deliver_spool
+
     from tests.support.ports import free_port
-    from trackboard.storage.sync import deliver_spool
 
     dead = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"  # nothing listens
     spool = tmp_path / "outage"

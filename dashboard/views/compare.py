@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-
 from trackboard.dashboard import auth, charts, data, state, tables
 from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported for readers)
 

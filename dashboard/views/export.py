@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-
 from trackboard.dashboard import auth, data, state, tables
 from trackboard.dashboard.export_policy import ExportPolicy, ExportRefused
 from trackboard.storage import TrackboardError
-from trackboard.storage.export import points_frame, to_bytes
-from trackboard.storage.tensorboard import export_tensorboard
-from trackboard.storage.visdom import export_visdom
+from trackboard.storage.interchange.files import points_frame, to_bytes
+from trackboard.storage.interchange.tensorboard import export_tensorboard
+from trackboard.storage.interchange.visdom import export_visdom
 
 auth.require_password()  # also here: a page may run without app.py
 _MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}

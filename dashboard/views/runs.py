@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import streamlit as st
-
 from trackboard.dashboard import auth, data, state, tables
-from trackboard.storage.filters import FilterError
+from trackboard.storage.read.filters import FilterError
 
 auth.require_password()  # also here: a page may run without app.py
 src = data.source()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from trackboard.storage import Store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-
-from trackboard.storage.schema import BUCKET_SHIFTS
+from trackboard.storage.db.schema import BUCKET_SHIFTS
 
 
 def _nan(v: Any) -> float:

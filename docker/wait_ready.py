@@ -1,11 +1,13 @@
-"""Wait until a store accepts connections: the first step of the container entrypoint.
+"""Wait until a store accepts connections: the first step of the container entrypoint
+(docker/entrypoint.sh runs it from beside itself; it is a container tool, not part of
+the package, and has nothing to do with `Writer.wait_ready`).
 
 A database container reports "healthy" a moment before it takes TCP connections
 from other containers (and restarts once while it initialises a new volume), so
 whatever starts beside it retries the connection for a while instead of failing
 on the first refusal.
 
-    $ python -m trackboard.storage.wait_ready --timeout 60     # $TRACKBOARD_STORE
+    $ python docker/wait_ready.py --timeout 60     # $TRACKBOARD_STORE
     postgresql+psycopg://trackboard:***@db:5432/trackboard accepts connections (1.4 s)
 """
 
@@ -18,10 +20,9 @@ import time
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-
-from trackboard.storage.engine import build_engine
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.db.urls import mask_text, mask_url, parse_url
 from trackboard.storage.errors import StoreUnavailableError, TrackboardError
-from trackboard.storage.urls import mask_text, mask_url, parse_url
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_INTERVAL_S = 1.0
@@ -68,9 +69,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m trackboard.storage.wait_ready`: exit 0 once ready, 1 on timeout."""
+    """`python docker/wait_ready.py`: exit 0 once ready, 1 on timeout."""
     parser = argparse.ArgumentParser(
-        prog="python -m trackboard.storage.wait_ready",
+        prog="wait_ready.py",
         description="Wait until the store accepts connections. The URL comes from "
                     "$TRACKBOARD_STORE (keep passwords off command lines, where ps shows them).")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,

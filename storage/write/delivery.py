@@ -21,12 +21,11 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-
-from trackboard.storage import spool
+from trackboard.storage.db.urls import mask_text
 from trackboard.storage.errors import TrackboardError
-from trackboard.storage.ingest import Ingestor
-from trackboard.storage.records import PARAMS, POINTS, RUN, Batch, Record
-from trackboard.storage.urls import mask_text
+from trackboard.storage.write import spool
+from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import PARAMS, POINTS, RUN, Batch, Record
 
 log = logging.getLogger("trackboard")
 

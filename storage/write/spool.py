@@ -50,9 +50,8 @@ from typing import Any
 import msgpack
 import numpy as np
 from sqlalchemy.engine import URL
-
-from trackboard.storage.records import POINTS, Record
-from trackboard.storage.urls import is_sqlite, parse_url, sqlite_path
+from trackboard.storage.db.urls import is_sqlite, parse_url, sqlite_path
+from trackboard.storage.write.records import POINTS, Record
 
 log = logging.getLogger("trackboard")
 
@@ -274,7 +273,7 @@ def _frame(payload: bytes) -> list[bytes]:
 class SpoolWriter:
     """An append-only spool file owned by this process; opened on first use.
 
-    `unconfirmed` and `keep` are the writer's bookkeeping (storage/writer.py): how many
+    `unconfirmed` and `keep` are the writer's bookkeeping (storage/write/writer.py): how many
     records in the file the store may not have yet, and whether the file must be
     delivered from disk (it holds records the writer no longer has in memory).
     """
@@ -372,7 +371,7 @@ class SpoolWriter:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             info = {"format": "trackboard-spool", "version": VERSION,
-                    "records": "msgpack arrays of record tuples (trackboard.storage.records); "
+                    "records": "msgpack arrays of record tuples (trackboard.storage.write.records); "
                                "extension type 1 = float64 array, little-endian",
                     "host": socket.gethostname(), "pid": os.getpid(), "created": time.time()}
             self._fd, self.path = fd, path

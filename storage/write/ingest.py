@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
-
-from trackboard.storage import pgcopy, rollup
-from trackboard.storage.columns import KeySets, point_columns
-from trackboard.storage.multirow import MultiRowInsert
-from trackboard.storage.records import Batch
-from trackboard.storage.rollup import Buckets
-from trackboard.storage.schema import BUCKET_SHIFTS
+from trackboard.storage.db import rollup
+from trackboard.storage.db.rollup import Buckets
+from trackboard.storage.db.schema import BUCKET_SHIFTS
+from trackboard.storage.write import pgcopy
+from trackboard.storage.write.columns import KeySets, point_columns
+from trackboard.storage.write.multirow import MultiRowInsert
+from trackboard.storage.write.records import Batch
 
 _SERIES_SHIFT = 32  # series id = run_id << 32 | key_id
 _IN_CHUNK = 500  # names per IN (...) list: well under SQLite's variable limit

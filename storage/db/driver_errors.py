@@ -27,15 +27,20 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import (
-    DBAPIError, InterfaceError, OperationalError, SQLAlchemyError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-
+from trackboard.storage.db.urls import mask_text, mask_url, parse_url, sqlite_path
 from trackboard.storage.errors import (
-    USE_A_STORE, NotATrackboardStoreError, StoreRefusedError, StoreUnavailableError,
+    USE_A_STORE,
+    NotATrackboardStoreError,
+    StoreRefusedError,
+    StoreUnavailableError,
     TrackboardError,
 )
-from trackboard.storage.urls import mask_text, mask_url, parse_url, sqlite_path
 
 # sqlite3 messages that mean "this file is not (or no longer) a SQLite database".
 _NOT_A_DATABASE = ("file is not a database", "file is encrypted or is not a database",

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
-
-from trackboard.storage.urls import is_sqlite, parse_url, sqlite_path
+from trackboard.storage.db.urls import is_sqlite, parse_url, sqlite_path
 
 # How long a SQLite connection waits for another writer's lock before giving up.
 # The writer treats a timeout as an outage (spool + retry), so this bounds how long

@@ -33,18 +33,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from trackboard.storage.extras import require
 from trackboard.storage.gc_pause import gc_paused
-from trackboard.storage.ingest import Ingestor
-from trackboard.storage.records import NOTES, PARAMS, POINTS, PURGE, RUN, STATUS, TAGS, Batch
-from trackboard.storage.store import Store
-from trackboard.storage.tb_format import (
-    EVENT_FILE_MARK, HPARAMS_PLUGIN, NOTES_TAG, SCALARS_PLUGIN, TAGS_TAG, TEXT_PLUGIN,
+from trackboard.storage.interchange.tensorboard.format import (
+    EVENT_FILE_MARK,
+    HPARAMS_PLUGIN,
+    NOTES_TAG,
+    SCALARS_PLUGIN,
+    TAGS_TAG,
+    TEXT_PLUGIN,
 )
-from trackboard.storage.tb_wire import BULKY_KINDS, SIMPLE_VALUE, WireError, peek_summary
+from trackboard.storage.interchange.tensorboard.wire import (
+    BULKY_KINDS,
+    SIMPLE_VALUE,
+    WireError,
+    peek_summary,
+)
+from trackboard.storage.read.store import Store, opened_store
+from trackboard.storage.rules import MAX_KEY_LENGTH, check_key
+from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import (
+    NOTES,
+    PARAMS,
+    POINTS,
+    PURGE,
+    RUN,
+    STATUS,
+    TAGS,
+    Batch,
+)
 
-_MAX_KEY = 250  # the store's key length limit (trackboard.loggers.values.MAX_KEY_LENGTH)
 # Records longer than this are peeked at first: scalar events are tens of bytes,
 # images and histograms kilobytes.
 _PEEK_MIN_BYTES = 256
@@ -139,9 +157,7 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
         result.warnings.append(msg)
         report(msg)
 
-    own = not isinstance(store, Store)
-    db = Store(store) if own else store
-    try:
+    with opened_store(store, read_only=False) as db:
         with gc_paused():
             ingestor = Ingestor(db.engine)
             total = sum(f.stat().st_size for _, files in runs for f in files)
@@ -150,16 +166,13 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
             reader = _RunReader(ingestor, result.project, batch_points, bar, on_warning,
                                 hold_points)
             for rel, files in runs:
-                name = (name_of_root if rel == "." else rel)[:_MAX_KEY]
+                name = (name_of_root if rel == "." else rel)[:MAX_KEY_LENGTH]
                 uid = run_uid(root, rel)
                 if reader.read(uid, name, files):
                     result.runs[uid] = name
             reader.flush()
             bar.close()
             result.points = reader.points
-    finally:
-        if own:
-            db.close()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -280,13 +293,14 @@ class _RunReader:
         return True
 
     def _check_key(self, tag: str) -> bool:
-        if tag and len(tag) <= _MAX_KEY and not any(ord(c) < 32 for c in tag):
+        try:
+            check_key(tag)
             return True
-        if tag not in self._bad_keys:
-            self._bad_keys.add(tag)
-            self.warn(f"skipped tag {tag[:60]!r}: metric keys are 1 to {_MAX_KEY} "
-                      "printable characters")
-        return False
+        except ValueError as exc:
+            if tag not in self._bad_keys:
+                self._bad_keys.add(tag)
+                self.warn(f"skipped tag {tag[:60]!r}: {exc}")
+            return False
 
 
 class _RunState:
@@ -449,7 +463,7 @@ class _RunState:
             for key, v in info.hparams.items():
                 kind = v.WhichOneof("kind")
                 if kind in ("number_value", "string_value", "bool_value") and key:
-                    self.params[key[:_MAX_KEY]] = json.dumps(getattr(v, kind),
+                    self.params[key[:MAX_KEY_LENGTH]] = json.dumps(getattr(v, kind),
                                                              ensure_ascii=False)
         elif value.tag == metadata.SESSION_END_INFO_TAG:
             end = metadata.parse_session_end_info_plugin_data(content)
@@ -538,5 +552,5 @@ def _parse_tag_table(text: str) -> dict[str, str]:
                  for c in line.strip().strip("|").replace("\\|", "\0").split("|")]
         cells = [c.replace("\0", "|") for c in cells]
         if len(cells) == 2 and cells[0]:
-            out[cells[0][:_MAX_KEY]] = cells[1]
+            out[cells[0][:MAX_KEY_LENGTH]] = cells[1]
     return out

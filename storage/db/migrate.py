@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
-
+from trackboard.storage.db.urls import mask_url, parse_url, sqlite_path
 from trackboard.storage.errors import (
-    USE_A_STORE, NotATrackboardStoreError, SchemaOutdatedError, SchemaTooNewError,
+    USE_A_STORE,
+    NotATrackboardStoreError,
+    SchemaOutdatedError,
+    SchemaTooNewError,
 )
-from trackboard.storage.urls import mask_url, parse_url, sqlite_path
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -73,7 +75,7 @@ def foreign_tables(names: Iterable[str]) -> list[str]:
     >>> foreign_tables(["runs", "points", "alembic_version", "customers", "sqlite_stat1"])
     ['customers']
     """
-    from trackboard.storage.schema import metadata
+    from trackboard.storage.db.schema import metadata
 
     ours = set(metadata.tables) | {"alembic_version"}
     return sorted(n for n in names if n not in ours and not n.startswith("sqlite_"))

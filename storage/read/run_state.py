@@ -13,11 +13,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-
-from trackboard.storage.engine import build_engine
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.db.migrate import current_revision
+from trackboard.storage.db.urls import (
+    is_sqlite,
+    mask_text,
+    mask_url,
+    parse_url,
+    sqlite_path,
+)
 from trackboard.storage.errors import StoreUnavailableError
-from trackboard.storage.migrate import current_revision
-from trackboard.storage.urls import is_sqlite, mask_text, mask_url, parse_url, sqlite_path
 
 # PostgreSQL: a lookup never waits longer than this for a lock or a slow query (the
 # connection itself is bounded by engine.PG_CONNECT_TIMEOUT_S).

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-
-from trackboard.storage.schema import metadata
+from trackboard.storage.db.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata,

@@ -38,14 +38,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Float, and_, bindparam, case, exists, false, func, literal, not_, or_, select,
+    Float,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Float as FloatType
-
-from trackboard.storage import schema
+from trackboard.storage.db import schema
+from trackboard.storage.errors import FilterError
 
 RUN_FIELDS = ("name", "project", "status", "framework", "host", "id", "notes", "command",
               "git_commit")
@@ -62,27 +72,6 @@ _KEYWORDS = ("and", "or", "not", "contains", "true", "false", "null")
 # Characters a bare field or key may hold; anything else needs `backticks`.
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT_CHARS = _IDENT_START | set("0123456789./-:@[]")
-
-
-class FilterError(ValueError):
-    """A filter that does not parse; says where and what was expected.
-
-    >>> try:
-    ...     parse_filter("params.lr <")
-    ... except FilterError as exc:
-    ...     print(exc)
-    at position 11: expected a value ("text", a number, true, false or null), got the end
-    """
-
-    def __init__(self, text: str, position: int, message: str) -> None:
-        self.text = text
-        self.position = position
-        self.message = message
-        super().__init__(f"at position {position}: {message}")
-
-    def pointer(self) -> str:
-        """The filter with a caret under the problem, for a monospace display."""
-        return f"{self.text}\n{' ' * self.position}^"
 
 
 # -- tokens ----------------------------------------------------------------------------

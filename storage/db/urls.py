@@ -9,7 +9,6 @@ from urllib.parse import quote, unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
-
 from trackboard.storage.errors import StoreURLError
 
 ENV_VAR = "TRACKBOARD_STORE"

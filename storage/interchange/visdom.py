@@ -21,18 +21,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from trackboard.storage.errors import TrackboardError
+from trackboard.storage.errors import VisdomUnavailableError
 from trackboard.storage.extras import require
-from trackboard.storage.run_selection import run_labels, select_runs
-from trackboard.storage.store import Store
+from trackboard.storage.interchange.selection import run_labels, select_runs
+from trackboard.storage.read.store import Store, opened_store
 
 PARAMS_WINDOW = "tb-params"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-class VisdomUnavailableError(TrackboardError):
-    """The Visdom server cannot be reached."""
 
 
 @dataclass
@@ -92,9 +87,7 @@ def export_visdom(store: Store | str | None, *, server: str = "http://127.0.0.1"
         raise ValueError("max_points must be at least 2, or None for every point")
     env = env or "main"
     vis = connect(server, port, env)
-    own = not isinstance(store, Store)
-    db = Store(store, read_only=True) if own else store
-    try:
+    with opened_store(store) as db:
         runs = select_runs(db, run_ids, project)
         ids = list(runs["id"])
         labels = run_labels(runs)
@@ -118,9 +111,6 @@ def export_visdom(store: Store | str | None, *, server: str = "http://127.0.0.1"
         if follow:
             result.appended = _follow(vis, db, ids, labels, last, result.windows,
                                       poll_interval, echo or (lambda _m: None))
-    finally:
-        if own:
-            db.close()
     return result
 
 

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-
 from trackboard.storage.extras import require
-from trackboard.storage.run_selection import select_runs
-from trackboard.storage.store import Store
+from trackboard.storage.interchange.selection import select_runs
+from trackboard.storage.read.store import Store, opened_store
 
 COLUMNS = ["run_id", "run_name", "key", "step", "wall_time", "value"]
 FORMATS = ("csv", "parquet")
@@ -54,13 +53,8 @@ def export_points(store: Store | str | None, out: str | os.PathLike[str], fmt: s
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         require("pyarrow", "parquet")  # before reading anything: fail fast
-    own = not isinstance(store, Store)
-    db = Store(store, read_only=True) if own else store
-    try:
+    with opened_store(store) as db:
         frame = points_frame(db, run_ids, project)
-    finally:
-        if own:
-            db.close()
     with open(out, "wb") as fh:
         _write(frame, fh, fmt)
     return len(frame)

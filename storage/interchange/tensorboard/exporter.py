@@ -32,13 +32,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from trackboard.storage.extras import require
-from trackboard.storage.run_selection import select_runs
-from trackboard.storage.store import Store
-from trackboard.storage.tb_format import (
-    NOTES_TAG, SCALAR_DTYPE, TAGS_TAG, RecordSink, native_crc_available, open_record_writer,
+from trackboard.storage.interchange.selection import select_runs
+from trackboard.storage.interchange.tensorboard.format import (
+    NOTES_TAG,
+    SCALAR_DTYPE,
+    TAGS_TAG,
+    RecordSink,
+    native_crc_available,
+    open_record_writer,
 )
+from trackboard.storage.read.store import Store, opened_store
 
 MANIFEST = ".trackboard-export.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+@-]+")
@@ -83,9 +87,7 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
     from tqdm import tqdm
 
     started = time.perf_counter()
-    own = not isinstance(store, Store)
-    db = Store(store, read_only=True) if own else store
-    try:
+    with opened_store(store) as db:
         frame = select_runs(db, run_ids, project)
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
@@ -115,9 +117,6 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
             bar.update(1)
             bar.set_postfix(points=result.points)
         bar.close()
-    finally:
-        if own:
-            db.close()
     result.seconds = time.perf_counter() - started
     return result
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from trackboard.storage import rollup
-from trackboard.storage.rollup import Buckets
-from trackboard.storage.schema import BUCKET_SHIFTS
+from trackboard.storage.db import rollup
+from trackboard.storage.db.rollup import Buckets
+from trackboard.storage.db.schema import BUCKET_SHIFTS
 
 # Read raw and reduce in numpy while the range holds at most this many points per
 # point returned; beyond, the roll-ups are cheaper than reading everything.

@@ -22,7 +22,7 @@ When the store is locked too long or unreachable, or the backlog in memory passe
 `max_pending_points`, records go to the spool only (and leave memory); the writer
 retries with backoff and delivers spool files when the store is back. A batch the
 store rejects for any other reason is split until only the offending records are set
-aside (storage/delivery.py). Trouble is reported once per episode: an outage is said
+aside (storage/write/delivery.py). Trouble is reported once per episode: an outage is said
 once when it starts and once when the store has stayed healthy for `settle_s` seconds,
 however often it flaps in between.
 """
@@ -40,15 +40,14 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-
-from trackboard.storage import spool
-from trackboard.storage.delivery import Delivery, Interrupted, is_outage, one_line
-from trackboard.storage.engine import WRITER_SQLITE_CACHE_MIB, build_engine
+from trackboard.storage.db.engine import WRITER_SQLITE_CACHE_MIB, build_engine
+from trackboard.storage.db.migrate import check_schema, check_sqlite_file
+from trackboard.storage.db.urls import mask_text, mask_url, parse_url, resolve_url
 from trackboard.storage.errors import TrackboardError
-from trackboard.storage.ingest import Ingestor
-from trackboard.storage.migrate import check_schema, check_sqlite_file
-from trackboard.storage.records import POINTS, RUN, STATUS, Batch, Record
-from trackboard.storage.urls import mask_text, mask_url, parse_url, resolve_url
+from trackboard.storage.write import spool
+from trackboard.storage.write.delivery import Delivery, Interrupted, is_outage, one_line
+from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import POINTS, RUN, STATUS, Batch, Record
 
 log = logging.getLogger("trackboard")
 

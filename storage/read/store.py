@@ -17,14 +17,18 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import URL, Connection, Engine
-
-from trackboard.storage import downsample
+from trackboard.storage.db.driver_errors import store_errors
+from trackboard.storage.db.engine import build_engine
+from trackboard.storage.db.migrate import check_schema, check_sqlite_file
+from trackboard.storage.db.urls import mask_url, resolve_url
+from trackboard.storage.errors import (
+    AmbiguousRunIdError,
+    ReadOnlyStoreError,
+    RunNotFoundError,
+)
 from trackboard.storage.gc_pause import gc_paused
-from trackboard.storage.db_errors import store_errors
-from trackboard.storage.engine import build_engine
-from trackboard.storage.errors import AmbiguousRunIdError, ReadOnlyStoreError, RunNotFoundError
-from trackboard.storage.migrate import check_schema, check_sqlite_file
-from trackboard.storage.urls import mask_url, resolve_url
+from trackboard.storage.read import downsample
+from trackboard.storage.rules import check_key
 
 # A run still "running" whose writer has been silent this long is shown as crashed.
 # Writers send a heartbeat at least every 10 s, so a minute leaves ample slack.
@@ -48,7 +52,7 @@ class Store:
         self.read_only = read_only
         self.crash_after = crash_after
         # Driver errors (server down, not a database, no permission) leave as
-        # trackboard's own errors with the password masked (storage/db_errors.py).
+        # trackboard's own errors with the password masked (storage/db/driver_errors.py).
         with store_errors(self.url):
             if engine is None:
                 check_sqlite_file(self.url)  # before a connection could touch the file
@@ -122,14 +126,14 @@ class Store:
         created_at, ended_at, heartbeat_at (UTC timestamps), duration (s); then
         `params.<key>`, `tags.<key>` and `metrics.<key>.last|min|max` columns.
 
-        `filter` is the runs filter language (storage/filters.py), e.g.
+        `filter` is the runs filter language (storage/read/filters.py), e.g.
         ``'framework = "keras" and params.lr < 0.01 and val_loss.min < 0.3'``;
         a bad one raises FilterError (a ValueError). `param_keys` / `metric_keys`
         limit the params and metrics fetched (the runs table of a big store shows
         a few columns; reading every param of 10,000 runs is most of the cost).
         """
-        from trackboard.storage import schema
-        from trackboard.storage.filters import filter_condition
+        from trackboard.storage.db import schema
+        from trackboard.storage.read.filters import filter_condition
 
         r, p = schema.runs, schema.projects
         stmt = select(r.c.id.label("rid"), r.c.uid.label("id"), r.c.name,
@@ -395,8 +399,6 @@ class Store:
 
     def rename_run(self, run_id: str, name: str) -> None:
         self._writable()
-        from trackboard.loggers.values import check_key  # noqa: PLC0415 - tiny pure helper
-
         check_key(name)
         uid = self.resolve_run_id(run_id)
         with self._connect(begin=True) as conn:
@@ -443,6 +445,25 @@ class Store:
                 bindparam("u", expanding=True))
             return list(conn.execute(stmt, {"u": uids}).scalars())
 
+
+
+@contextmanager
+def opened_store(store: str | URL | Store | None, *, read_only: bool = True) -> Iterator[Store]:
+    """The Store to use for `store`: a Store is used as it is (and left open), a URL or
+    None ($TRACKBOARD_STORE, else the default file) is opened here and closed after.
+    Every exporter and importer takes its store this way.
+
+    >>> with opened_store("sqlite://") as db:  # doctest: +SKIP
+    ...     db.runs()
+    """
+    if isinstance(store, Store):
+        yield store
+        return
+    db = Store(store, read_only=read_only)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def _decode_params(texts: Sequence[str]) -> dict[str, Any]:

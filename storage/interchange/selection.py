@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-
-from trackboard.storage.store import Store
+from trackboard.storage.read.store import Store
 
 
 def select_runs(store: Store, run_ids: Sequence[str] | None = None,

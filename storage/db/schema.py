@@ -15,8 +15,17 @@ and deleting a run removes its rows explicitly (Store.delete_run).
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Column, Double, ForeignKey, Index, Integer, MetaData, SmallInteger,
-    String, Table, Text,
+    BigInteger,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
 )
 
 metadata = MetaData()
