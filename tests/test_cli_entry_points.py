@@ -1,7 +1,7 @@
 """The installed `trackboard` script and `python -m trackboard.dashboard.cli` are one CLI.
 
 Both are run as a user runs them (a subprocess each): they must list the same
-commands, every command the group has, and the same sub-commands of every group.
+commands and sub-commands, every one the group has.
 The CLI once registered half its commands on a second copy of its module, so
 `python -m` listed only db, runs, show and sync.
 """
@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import click
-import pytest
 from trackboard.dashboard.cli import cli
 
-SCRIPT = Path(sys.executable).with_name("trackboard")
-
-
-def _script() -> list[str]:
-    path = SCRIPT if SCRIPT.exists() else shutil.which("trackboard")
-    assert path, "the `trackboard` script is not installed (pip install -e .)"
-    return [str(path)]
-
-
+# The installed script, beside the interpreter (as the other CLI tests run it).
+TRACKBOARD = Path(sys.executable).with_name("trackboard")
 ENTRY_POINTS = {
-    "installed script": _script,
-    "python -m": lambda: [sys.executable, "-m", "trackboard.dashboard.cli"],
+    "installed script": [str(TRACKBOARD)],
+    "python -m": [sys.executable, "-m", "trackboard.dashboard.cli"],
 }
 
 
@@ -38,7 +29,7 @@ def _listed(command: list[str]) -> list[str]:
     """The command names under "Commands:" in `<command> --help`."""
     env = {**os.environ, "COLUMNS": "200"}
     out = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60,
-                         env=env, check=True).stdout
+                         env=env, check=False).stdout  # "No such command": no list
     section = out.partition("\nCommands:\n")[2]
     return re.findall(r"^  (\S+)", section, flags=re.MULTILINE)
 
@@ -52,15 +43,11 @@ def _groups(group: click.Group) -> dict[str, list[str]]:
     return out
 
 
-@pytest.mark.parametrize("entry", ENTRY_POINTS, ids=str)
-def test_each_entry_point_lists_every_command(entry: str) -> None:
-    base = ENTRY_POINTS[entry]()
-    for path, names in _groups(cli).items():
-        assert sorted(_listed(base + path.split())) == names, f"{entry} {path}"
-
-
 def test_both_entry_points_list_the_same_commands() -> None:
-    listed = {entry: _listed(make()) for entry, make in ENTRY_POINTS.items()}
+    expected = _groups(cli)
+    listed = {entry: {path: sorted(_listed(command + path.split())) for path in expected}
+              for entry, command in ENTRY_POINTS.items()}
     assert listed["installed script"] == listed["python -m"]
+    assert listed["python -m"] == expected
     # the commands that live in their own modules are there too
-    assert {"ui", "demo", "export", "import"} <= set(listed["python -m"])
+    assert {"ui", "demo", "export", "import"} <= set(expected[""])
