@@ -41,9 +41,9 @@ class MetricWriter(RunOwner):
     directory (the id is derived from its absolute path and the project).
     """
 
-    framework = "jax"
-    logs = "writes"
-    stores = "scalars, hparams and texts"
+    _framework = "jax"
+    _logs = "writes"
+    _stores = "scalars, hparams and texts"
 
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,

@@ -13,7 +13,7 @@ do with the run.
 
     >>> from trackboard.loggers.distributed import NullRun
     >>> class Writer(RunOwner):
-    ...     framework = "demo"
+    ...     _framework = "demo"
     >>> with Writer(NullRun(), owned=True) as writer:   # a rank that does not log
     ...     writer._live_run() is writer.run
     True
@@ -41,21 +41,21 @@ if TYPE_CHECKING:
 class RunOwner:
     """Base of the writers that hold a run: close, context manager, reopen, copies.
 
-    Subclasses set `framework` (the run's framework, used to open it again) and
+    Subclasses set `_framework` (the run's framework, used to open it again) and
     may override `_reopened` (called when the writer is live again after close()),
     `_unsupported_message` and `_forward_unsupported`.
     """
 
-    framework: ClassVar[str] = ""
+    _framework: ClassVar[str] = ""
     #: The verb of the "run passed in is finished" warning: "logs" or "writes".
-    logs: ClassVar[str] = "logs"
+    _logs: ClassVar[str] = "logs"
     #: What the writer stores, for the warning about what it does not.
-    stores: ClassVar[str] = "scalars, hparams and text"
+    _stores: ClassVar[str] = "scalars, hparams and text"
 
     def __init__(self, run: Run | NullRun, *, owned: bool) -> None:
         self.run: Run | NullRun | PendingRun = run
         self._owns_run = owned
-        self._handle = RunHandle.of(run, self.framework)
+        self._handle = RunHandle.of(run, self._framework)
         self._warned: set[str] = set()
         self._closed = False
         self._copy = False
@@ -119,7 +119,7 @@ class RunOwner:
         if not self._owns_run:
             warn_once(self, "finished", f"trackboard: the run {run.id!r} passed to "
                       f"{type(self).__name__}(run=...) is finished; what this writer "
-                      f"{self.logs} from now on is NOT stored: give it a run that is still "
+                      f"{self._logs} from now on is NOT stored: give it a run that is still "
                       "open")
             return None
         self.run = open_again(self, self._handle, copy=self._copy)
@@ -151,7 +151,7 @@ class RunOwner:
 
     def _unsupported_message(self, method: str) -> str:
         what = method if " " in method else method + "()"
-        return f"trackboard stores {self.stores}; {what} is ignored"
+        return f"trackboard stores {self._stores}; {what} is ignored"
 
     def _forward_unsupported(self, method: str, args: tuple[Any, ...],
                              kwargs: dict[str, Any]) -> None:

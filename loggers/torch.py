@@ -66,7 +66,7 @@ class SummaryWriter(RunOwner):
     2, ...) where TensorBoard would store step 0 every time and keep only one.
     """
 
-    framework = "torch"
+    _framework = "torch"
 
     def __init__(self, log_dir: str | os.PathLike[str] | None = None, comment: str = "",
                  purge_step: int | None = None, max_queue: int = 10, flush_secs: int = 120,
@@ -287,7 +287,7 @@ class SummaryWriter(RunOwner):
         where = ("written to TensorBoard only" if self.tensorboard is not None
                  else "ignored; pass tensorboard=True to also write TensorBoard files")
         what = method if " " in method else method + "()"
-        return f"trackboard stores {self.stores}; {what} is {where}"
+        return f"trackboard stores {self._stores}; {what} is {where}"
 
     def _forward_unsupported(self, method: str, args: tuple[Any, ...],
                              kwargs: dict[str, Any]) -> None:
