@@ -1,8 +1,12 @@
 """The `trackboard` command: the outermost layer (nothing imports this module).
 
-Every command takes --store (else $TRACKBOARD_STORE, else ./trackboard.db) and
-turns trackboard's own errors, and any database driver error, into one friendly
-line (password masked) and exit status 1 instead of a traceback.
+This module builds the group: the commands on the store itself (runs, show, db,
+sync) are here, the others come from their own modules (cli_ui, cli_demo,
+cli_transfer), which import heavy dependencies (Streamlit, TensorBoard,
+frameworks) lazily and never import this module. So the installed `trackboard`
+script and `python -m trackboard.dashboard.cli` (this file run as __main__) get
+the same commands. What every command shares (--store, one-line errors) is in
+cli_store.py.
 """
 
 from __future__ import annotations
@@ -10,89 +14,28 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 import click
-from trackboard.storage.db.urls import mask_text
-from trackboard.storage.errors import TrackboardError
-
-STORE_HELP = "Store URL (default: $TRACKBOARD_STORE, else sqlite:///trackboard.db)."
-
-
-def store_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--store", "store", default=None, metavar="URL", help=STORE_HELP)(f)
-
-
-def friendly(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Show trackboard errors (bad URL, unknown run, old schema...) and database
-    driver errors (mapped by storage/db/driver_errors.py) as one masked line, exit 1."""
-
-    @wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from trackboard.storage.db.driver_errors import store_errors
-        from trackboard.storage.db.urls import resolve_url
-
-        try:
-            with store_errors(resolve_url(kwargs.get("store"))):
-                return f(*args, **kwargs)
-        except (TrackboardError, ValueError, OSError) as exc:
-            # OSError: an output path that cannot be written, a logdir that cannot be
-            # read; its message names the file.
-            raise click.ClickException(one_line(exc)) from None
-    return wrapper
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as one masked line (a driver's message may span several).
-
-    >>> one_line(ValueError("bad postgresql://u:pw@h/db\\nDETAIL: more"))
-    'bad postgresql://u:***@h/db'
-    """
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return mask_text(lines[0] if lines else type(exc).__name__)
-
-
-def checks_store_unless_spooled(f: Callable[..., Any]) -> Callable[..., Any]:
-    """checks_store for `sync`: an unusable store fails in one line, except a store that
-    is only unreachable while spool files wait: then sync itself lists them and why."""
-
-    @wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from trackboard.storage.errors import StoreUnavailableError
-        from trackboard.storage.write import spool
-
-        try:
-            open_store(kwargs.get("store")).close()
-        except StoreUnavailableError:
-            if not spool.pending_files(spool.spool_dir(kwargs.get("store"))):
-                raise
-        return f(*args, **kwargs)
-    return wrapper
-
-
-def checks_store(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Open the command's --store first (schema checked), so an unusable store fails
-    in one line before the command starts its own work. Place it under @friendly."""
-
-    @wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        open_store(kwargs.get("store")).close()
-        return f(*args, **kwargs)
-    return wrapper
-
-
-def open_store(store: str | None, *, read_only: bool = False) -> Any:
-    from trackboard.storage import Store
-
-    return Store(store, read_only=read_only)
+from trackboard.dashboard.cli_demo import demo_cmd
+from trackboard.dashboard.cli_store import (
+    checks_store_unless_spooled,
+    friendly,
+    one_line,
+    open_store,
+    store_option,
+)
+from trackboard.dashboard.cli_transfer import export_group, import_group
+from trackboard.dashboard.cli_ui import ui_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trackboard")
 def cli() -> None:
     """trackboard: one experiment store for every framework."""
+
+
+for _command in (demo_cmd, export_group, import_group, ui_cmd):
+    cli.add_command(_command)
 
 
 @cli.command("runs")
@@ -244,10 +187,6 @@ def _duration(seconds: float) -> str:
 def main() -> None:
     cli(prog_name="trackboard")
 
-
-# Commands that live in their own modules register themselves on `cli` when imported.
-# Each imports its heavy dependencies (Streamlit, TensorBoard, frameworks) lazily.
-from trackboard.dashboard import cli_demo, cli_transfer, cli_ui  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

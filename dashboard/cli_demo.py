@@ -6,10 +6,10 @@ import shlex
 import time
 
 import click
-from trackboard.dashboard.cli import checks_store, cli, friendly, store_option
+from trackboard.dashboard.cli_store import checks_store, friendly, store_option
 
 
-@cli.command("demo")
+@click.command("demo")
 @store_option
 @click.option("--fast", is_flag=True,
               help="Fewer samples, epochs and settings (about half the time).")

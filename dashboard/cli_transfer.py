@@ -7,7 +7,7 @@ dashboard's Export page calls too; these commands only parse options and print.
 from __future__ import annotations
 
 import click
-from trackboard.dashboard.cli import checks_store, cli, friendly, store_option
+from trackboard.dashboard.cli_store import checks_store, friendly, store_option
 
 _RUN_HELP = "Export this run (id or unique prefix); repeat for several. Default: all runs."
 _PROJECT_HELP = "Only runs of this project."
@@ -19,12 +19,12 @@ def _selection(f):  # type: ignore[no-untyped-def]
     return store_option(f)
 
 
-@cli.group("export")
+@click.group("export")
 def export_group() -> None:
     """Export runs to TensorBoard, Visdom, CSV or Parquet."""
 
 
-@cli.group("import")
+@click.group("import")
 def import_group() -> None:
     """Import runs from other trackers' logs."""
 
@@ -93,27 +93,23 @@ def export_visdom_cmd(server: str, port: int, env: str | None, store: str | None
     click.echo(result.summary())
 
 
-@export_group.command("csv")
-@click.argument("out", type=click.Path(dir_okay=False))
-@_selection
-@friendly
-def export_csv_cmd(out: str, store: str | None, project: str | None,
-                   run_ids: tuple[str, ...]) -> None:
-    """Write every point as CSV rows: run_id, run_name, key, step, wall_time, value."""
-    from trackboard.storage.interchange.files import export_points
+def _points_command(fmt: str, help_text: str) -> click.Command:
+    """`trackboard export csv|parquet OUT`: every point of the runs into one file."""
 
-    rows = export_points(store, out, "csv", run_ids=run_ids or None, project=project)
-    click.echo(f"wrote {rows:,} rows to {out}")
+    @click.command(fmt, help=help_text)
+    @click.argument("out", type=click.Path(dir_okay=False))
+    @_selection
+    @friendly
+    def export_points_cmd(out: str, store: str | None, project: str | None,
+                          run_ids: tuple[str, ...]) -> None:
+        from trackboard.storage.interchange.files import export_points
+
+        rows = export_points(store, out, fmt, run_ids=run_ids or None, project=project)
+        click.echo(f"wrote {rows:,} rows to {out}")
+    return export_points_cmd
 
 
-@export_group.command("parquet")
-@click.argument("out", type=click.Path(dir_okay=False))
-@_selection
-@friendly
-def export_parquet_cmd(out: str, store: str | None, project: str | None,
-                       run_ids: tuple[str, ...]) -> None:
-    """Write every point to a Parquet file (needs pip install 'trackboard[parquet]')."""
-    from trackboard.storage.interchange.files import export_points
-
-    rows = export_points(store, out, "parquet", run_ids=run_ids or None, project=project)
-    click.echo(f"wrote {rows:,} rows to {out}")
+export_group.add_command(_points_command(
+    "csv", "Write every point as CSV rows: run_id, run_name, key, step, wall_time, value."))
+export_group.add_command(_points_command(
+    "parquet", "Write every point to a Parquet file (needs pip install 'trackboard[parquet]')."))

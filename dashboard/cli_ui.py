@@ -1,4 +1,4 @@
-"""`trackboard ui`: start the Streamlit dashboard (registered on the main group when imported)."""
+"""`trackboard ui`: start the Streamlit dashboard."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import click
-from trackboard.dashboard.cli import cli, friendly, store_option
+from trackboard.dashboard.cli_store import friendly, store_option
 
 # The same defaults as .streamlit/config.toml, passed as flags so an installed
 # trackboard (which has no .streamlit folder beside it) looks and binds the same.
@@ -30,7 +30,7 @@ def streamlit_command(port: int, host: str) -> list[str]:
             *[f"--{k}={v}" for k, v in flags.items()]]
 
 
-@cli.command("ui")
+@click.command("ui")
 @store_option
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True,

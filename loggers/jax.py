@@ -19,21 +19,13 @@ checkpoint in its workdir expects. Writing after close() continues the same run.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
-from trackboard.loggers.coerce import lenient_scalar, lenient_step
 from trackboard.loggers.distributed import NullRun
-from trackboard.loggers.guard import warn_once
-from trackboard.loggers.reopen import (
-    PendingRun,
-    RunHandle,
-    open_again,
-    start_directory_run,
-)
-from trackboard.loggers.run import Run, exit_status
+from trackboard.loggers.reopen import start_directory_run
+from trackboard.loggers.run import Run
+from trackboard.loggers.run_owner import RunOwner
 from trackboard.loggers.values import param_value
 from trackboard.storage.extras import require
 
@@ -41,7 +33,7 @@ jax = require("jax", "jax")
 import numpy as np  # noqa: E402
 
 
-class MetricWriter:
+class MetricWriter(RunOwner):
     """clu-style metric writer over a trackboard Run (framework "jax").
 
     Pass `run=` to write into a Run you manage (close() then does not finish it),
@@ -49,22 +41,22 @@ class MetricWriter:
     directory (the id is derived from its absolute path and the project).
     """
 
+    _framework = "jax"
+    _logs = "writes"
+    _stores = "scalars, hparams and texts"
+
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
                  config: Mapping[str, Any] | None = None, id: str | None = None,  # noqa: A002
                  logdir: str | os.PathLike[str] | None = None) -> None:
-        self._owns_run = run is None
-        self.run: Run | NullRun | PendingRun
+        started: Run | NullRun
         if run is not None:
-            self.run = run
+            started = run
         else:
-            self.run = start_directory_run(
+            started = start_directory_run(
                 "jax", os.fspath(logdir) if logdir else None, project=project, name=name,
                 store=store, config=config, id=id)
-        self._handle = RunHandle.of(self.run, "jax")
-        self._warned: set[str] = set()
-        self._closed = False
-        self._copy = False
+        super().__init__(started, owned=run is None)
 
     def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
         """Record scalars (Python numbers, NumPy or JAX scalars; bools as 1.0 / 0.0,
@@ -130,83 +122,6 @@ class MetricWriter:
     def write_pointcloud(self, step: int, point_clouds: Mapping[str, Any], *,
                          point_colors: Any = None, configs: Any = None) -> None:
         self._unsupported("write_pointcloud")
-
-    def flush(self) -> None:
-        """Wait until everything written so far is in the store."""
-        if not isinstance(self.run, PendingRun):
-            self.run.flush()
-
-    def close(self, status: str = "finished") -> None:
-        """Finish the run (unless it was passed in or this is a copy in another
-        process). Idempotent; writing afterwards continues the same run."""
-        if self._closed:
-            return
-        self._closed = True
-        if isinstance(self.run, PendingRun):
-            pass
-        elif self._owns_run and not self._copy:
-            self.run.finish(status)
-        else:
-            self.run.flush()
-
-    def __enter__(self) -> MetricWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close(exit_status(exc_type))
-
-    def __getstate__(self) -> dict[str, Any]:
-        """A copy for another process carries the run's handle; it opens the same run
-        on first use and never finishes it (see trackboard.loggers.reopen)."""
-        if isinstance(self.run, Run):
-            self.run.flush(5.0)
-        state = self.__dict__.copy()
-        state["run"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._copy = True
-        self._closed = False
-        self.run = PendingRun(self._open_copy, self._handle)
-
-    def _open_copy(self) -> Run | NullRun:
-        self.run = open_again(self, self._handle, copy=True)
-        return self.run
-
-    def _live_run(self) -> Run | NullRun | None:
-        """The run to write into, reopened when this writer closed it; None (warned
-        once) when a run passed as run= has been finished."""
-        run = self.run
-        if isinstance(run, PendingRun):
-            return self._open_copy()
-        self._closed = False
-        if not run.finished:
-            return run
-        if not self._owns_run:
-            warn_once(self, "finished", f"trackboard: the run {run.id!r} passed to "
-                      "MetricWriter(run=...) is finished; what this writer writes from now "
-                      "on is NOT stored: give it a run that is still open")
-            return None
-        self.run = open_again(self, self._handle, copy=self._copy)
-        return self.run
-
-    def _log_again(self, values: Mapping[str, Any], step: Any) -> None:
-        converted = {k: lenient_scalar(k, v) for k, v in values.items()}
-        step = lenient_step(step)
-        run = self._live_run()
-        if run is not None:
-            run.log(converted, step=step)
-
-    def _unsupported(self, method: str) -> None:
-        if method not in self._warned:
-            self._warned.add(method)
-            warnings.warn(f"trackboard stores scalars, hparams and texts; {method}() is "
-                          "ignored", stacklevel=3)
-
-    def __repr__(self) -> str:
-        return f"MetricWriter(run={self.run!r})"
 
 
 def _on_host(value: Any) -> Any:

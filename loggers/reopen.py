@@ -9,7 +9,8 @@ stored) and continues the SAME run through the Run API's `id=` / `resume="allow"
 A writer sent to another process (multiprocessing, `mp.spawn`) carries only its
 handle; its copy opens the run on first use (`PendingRun`), so the rank check of
 `start_run` runs in the child after the user's code set up distributed training.
-A copy never finishes the run: the writer that created it does.
+A copy never finishes the run: the writer that created it does. The writers'
+shared life cycle (close, `with`, reopening, copies) is `loggers.run_owner.RunOwner`.
 """
 
 from __future__ import annotations

@@ -22,24 +22,17 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
-import numpy as np
 from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
 from trackboard.loggers.coerce import lenient_step as _torch_step
 from trackboard.loggers.distributed import NullRun, start_run
-from trackboard.loggers.guard import warn_once
-from trackboard.loggers.reopen import (
-    PendingRun,
-    RunHandle,
-    child_run_id,
-    open_again,
-    start_directory_run,
-)
-from trackboard.loggers.run import Run, exit_status
+from trackboard.loggers.reopen import child_run_id, start_directory_run
+from trackboard.loggers.run import Run
+from trackboard.loggers.run_owner import RunOwner
+from trackboard.loggers.summary_proto import read_summary
 from trackboard.loggers.values import param_value
 from trackboard.storage.extras import require
 
@@ -53,7 +46,7 @@ UNSUPPORTED = (
 )
 
 
-class SummaryWriter:
+class SummaryWriter(RunOwner):
     """torch.utils.tensorboard.SummaryWriter's API over a trackboard Run.
 
     The first six arguments are torch's. `log_dir` names the run when `name` is
@@ -73,6 +66,8 @@ class SummaryWriter:
     2, ...) where TensorBoard would store step 0 every time and keep only one.
     """
 
+    _framework = "torch"
+
     def __init__(self, log_dir: str | os.PathLike[str] | None = None, comment: str = "",
                  purge_step: int | None = None, max_queue: int = 10, flush_secs: int = 120,
                  filename_suffix: str = "", *, project: str | None = None,
@@ -90,18 +85,17 @@ class SummaryWriter:
         self.purge_step = None if purge_step is None else _torch_step(purge_step)
         self.max_queue, self.flush_secs = max_queue, flush_secs
         self.filename_suffix = filename_suffix
-        self._owns_run = run is None
-        self.run: Run | NullRun | PendingRun
+        started: Run | NullRun
         if run is not None:
-            self.run = run
+            started = run
         else:
             # Only a directory the user named is a run to continue: torch's default
             # (a time stamp) is a new run each time.
-            self.run = start_directory_run(
+            started = start_directory_run(
                 "torch", self.log_dir if named_dir else None, project=project, store=store,
                 config=config, id=id,
                 name=name or os.path.basename(os.path.normpath(self.log_dir)))
-        self._handle = RunHandle.of(self.run, "torch")
+        super().__init__(started, owned=run is None)
         if self.purge_step is not None:
             self.run.purge(self.purge_step)
             self.purge_step = None  # like torch: purged once, not again on reopening
@@ -113,11 +107,9 @@ class SummaryWriter:
                 "purge_step=N to drop its points from step N on, or use a new log_dir for "
                 "a new run", stacklevel=2)
         self._next_step: dict[str, int] = {}
-        self._warned: set[str] = set()
-        self._closed = False
-        self._copy = False
-        self.file_writer: FileWriter | None = FileWriter(self)
-        self.all_writers: dict[str, FileWriter] | None = {self.log_dir: self.file_writer}
+        self.file_writer: FileWriter | None = None
+        self.all_writers: dict[str, FileWriter] | None = None
+        self._reopened()
         self.tensorboard: Any = None
         if tensorboard:
             self._open_tee(comment, None if purge_step is None else _torch_step(purge_step))
@@ -226,8 +218,7 @@ class SummaryWriter:
 
     def flush(self) -> None:
         """Wait until everything added so far is in the store (and on disk, with the tee)."""
-        if not isinstance(self.run, PendingRun):
-            self.run.flush()
+        super().flush()
         if self.tensorboard is not None:
             self.tensorboard.flush()
 
@@ -237,52 +228,27 @@ class SummaryWriter:
         same run, as torch reopens its event file."""
         if self._closed:
             return
-        self._closed = True
         self.file_writer = self.all_writers = None
-        if isinstance(self.run, PendingRun):
-            pass  # a copy that never logged: nothing to flush
-        elif self._owns_run and not self._copy:
-            self.run.finish(status)
-        else:
-            self.run.flush()
+        super().close(status)
         if self.tensorboard is not None:
             self.tensorboard.close()
 
-    def __enter__(self) -> SummaryWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close(exit_status(exc_type))
-
     def __getstate__(self) -> dict[str, Any]:
-        """A copy for another process: the run's handle, not the run (its threads and
-        locks stay here). The copy opens the same run on first use and never
-        finishes it; the tee is opened again there (a new event file in the same
-        directory, which TensorBoard reads as the same run)."""
-        if isinstance(self.run, Run):
-            self.run.flush(5.0)  # the copy reads where the run stands from the store
-        state = self.__dict__.copy()
-        state["run"] = None
+        """A copy for another process (see RunOwner); the tee is opened again there
+        (a new event file in the same directory, which TensorBoard reads as the
+        same run)."""
+        state = super().__getstate__()
         state["tensorboard"] = self.tensorboard is not None
         state["file_writer"] = state["all_writers"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         tee = state.pop("tensorboard")
-        self.__dict__.update(state)
-        self._copy = True
-        self._closed = False
+        super().__setstate__(state)
         self.tensorboard = None
-        self.run = PendingRun(self._open_copy, self._handle)
-        self.file_writer = FileWriter(self)
-        self.all_writers = {self.log_dir: self.file_writer}
+        self._reopened()
         if tee:
             self._open_tee()
-
-    def _open_copy(self) -> Run | NullRun:
-        self.run = open_again(self, self._handle, copy=True)
-        return self.run
 
     def _step(self, tag: str, global_step: Any) -> int:
         if global_step is None:
@@ -294,43 +260,15 @@ class SummaryWriter:
         self._next_step[tag] = step + 1
         return step
 
-    def _live_run(self) -> Run | NullRun | None:
-        """The run to log into: reopened (the same run) when this writer closed it,
-        None (warned once) when a run passed as run= has been finished."""
-        run = self.run
-        if isinstance(run, PendingRun):
-            return self._open_copy()
-        if not run.finished:
-            if self._closed:
-                self._closed = False
-                self.file_writer = FileWriter(self)
-                self.all_writers = {self.log_dir: self.file_writer}
-            return run
-        if not self._owns_run:
-            warn_once(self, "finished", f"trackboard: the run {run.id!r} passed to "
-                      "SummaryWriter(run=...) is finished; what this writer logs from now on "
-                      "is NOT stored: give it a run that is still open")
-            return None
-        self.run = open_again(self, self._handle, copy=self._copy)
-        self._closed = False
+    def _reopened(self) -> None:
         self.file_writer = FileWriter(self)
         self.all_writers = {self.log_dir: self.file_writer}
-        return self.run
-
-    def _log_again(self, values: Mapping[str, Any], step: int,
-                   walltime: float | None) -> None:
-        """The slow path of add_scalar(s): values as torch converts them (ValueError
-        for what torch refuses too), into the run reopened if it was closed."""
-        converted = {k: _torch_scalar(k, v) for k, v in values.items()}
-        run = self._live_run()
-        if run is not None:
-            run.log(converted, step=step, wall_time=walltime)
 
     def _add_summary(self, summary: Any, global_step: Any = None,
                      walltime: float | None = None) -> None:
         """A TensorBoard Summary proto handed to file_writer.add_summary: its scalars
         are logged, hparams session info becomes params, text becomes tags."""
-        scalars, params, texts, skipped = _read_summary(summary)
+        scalars, params, texts, skipped = read_summary(summary)
         step = 0 if global_step is None else _torch_step(global_step)
         run = self._live_run()
         if run is not None:
@@ -345,14 +283,14 @@ class SummaryWriter:
         if self.tensorboard is not None:
             self.tensorboard._get_file_writer().add_summary(summary, global_step, walltime)
 
-    def _unsupported(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if method not in self._warned:
-            self._warned.add(method)
-            where = ("written to TensorBoard only" if self.tensorboard is not None
-                     else "ignored; pass tensorboard=True to also write TensorBoard files")
-            what = method if " " in method else method + "()"
-            warnings.warn(f"trackboard stores scalars, hparams and text; {what} is {where}",
-                          stacklevel=3)
+    def _unsupported_message(self, method: str) -> str:
+        where = ("written to TensorBoard only" if self.tensorboard is not None
+                 else "ignored; pass tensorboard=True to also write TensorBoard files")
+        what = method if " " in method else method + "()"
+        return f"trackboard stores {self._stores}; {what} is {where}"
+
+    def _forward_unsupported(self, method: str, args: tuple[Any, ...],
+                             kwargs: dict[str, Any]) -> None:
         if self.tensorboard is not None and method.startswith("add_"):
             getattr(self.tensorboard, method)(*args, **kwargs)
 
@@ -405,60 +343,6 @@ class FileWriter:
 
     def __repr__(self) -> str:
         return f"FileWriter(log_dir={self._writer.log_dir!r})"
-
-
-def _read_summary(summary: Any) -> tuple[dict[str, float], dict[str, Any], dict[str, str],
-                                         list[str]]:
-    """A TensorBoard Summary (proto or its bytes) as (scalars, hparams, texts, the
-    plugins of the values left out)."""
-    if isinstance(summary, (bytes, bytearray)):
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        summary = Summary.FromString(bytes(summary))
-    scalars: dict[str, float] = {}
-    params: dict[str, Any] = {}
-    texts: dict[str, str] = {}
-    skipped: list[str] = []
-    for value in summary.value:
-        plugin = value.metadata.plugin_data.plugin_name
-        kind = value.WhichOneof("value")
-        if kind == "simple_value":
-            scalars[value.tag] = float(value.simple_value)
-        elif plugin == "scalars" and kind == "tensor":
-            scalars[value.tag] = float(_tensor_values(value.tensor)[0])
-        elif plugin == "hparams":
-            params.update(_session_hparams(value.metadata.plugin_data.content))
-        elif plugin == "text" and kind == "tensor":
-            texts[value.tag.removesuffix("/text_summary")] = "\n".join(
-                s.decode("utf-8", "replace") for s in value.tensor.string_val)
-        else:
-            skipped.append(plugin or kind or "empty")
-    return scalars, params, texts, skipped
-
-
-def _tensor_values(tensor: Any) -> Iterable[float]:
-    for field in ("double_val", "float_val", "int64_val", "int_val"):
-        values = getattr(tensor, field)
-        if len(values):
-            return list(values)
-    from tensorboard.util.tensor_util import make_ndarray
-
-    return [float(v) for v in np.asarray(make_ndarray(tensor)).ravel()]
-
-
-def _session_hparams(content: bytes) -> dict[str, Any]:
-    """The hyperparameters of an hparams plugin's session-start record ({} for the
-    experiment and session-end records, which hold no values)."""
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    data = plugin_data_pb2.HParamsPluginData.FromString(content)
-    if not data.HasField("session_start_info"):
-        return {}
-    out: dict[str, Any] = {}
-    for key, value in data.session_start_info.hparams.items():
-        kind = value.WhichOneof("kind")
-        out[key] = None if kind in (None, "null_value") else getattr(value, kind)
-    return out
 
 
 def _make_unsupported(method: str) -> Any:

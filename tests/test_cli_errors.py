@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 import pytest
 from alembic import command
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from trackboard.dashboard.cli import cli
 from trackboard.storage import Store
@@ -29,6 +28,7 @@ from trackboard.storage.db.engine import build_engine
 from trackboard.storage.db.migrate import _config
 
 from tests.support.ports import free_port
+from tests.support.schema import newer_schema
 
 TRACKBOARD = Path(sys.executable).with_name("trackboard")
 PASSWORD = "S3cr@t:pa/ss%40w"
@@ -68,15 +68,6 @@ def _foreign_sqlite(tmp: Path) -> str:
     return f"sqlite:///{tmp / 'shop.db'}"
 
 
-def _newer_schema(url: str) -> str:
-    Store(url).close()
-    engine = build_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    engine.dispose()
-    return url
-
-
 def _older_schema(tmp: Path) -> str:
     url = f"sqlite:///{tmp / 'old.db'}"
     engine = build_engine(url)
@@ -107,14 +98,14 @@ def _pg_foreign(_tmp: Path, request: pytest.FixtureRequest) -> str:
 
 
 def _pg_newer(_tmp: Path, request: pytest.FixtureRequest) -> str:
-    return _with_password(_newer_schema(request.getfixturevalue("pg_server").create_database()))
+    return _with_password(newer_schema(request.getfixturevalue("pg_server").create_database()))
 
 
 # name: (builder(tmp_path, request) -> store URL, what the one line must say)
 SITUATIONS: dict[str, tuple[Callable[[Path, pytest.FixtureRequest], str], str]] = {
     "not-a-database": (lambda tmp, _: _not_a_database(tmp), "the file is not a SQLite database"),
     "foreign-sqlite": (lambda tmp, _: _foreign_sqlite(tmp), "it holds other tables (customers)"),
-    "newer-schema": (lambda tmp, _: _newer_schema(f"sqlite:///{tmp / 'new.db'}"),
+    "newer-schema": (lambda tmp, _: newer_schema(f"sqlite:///{tmp / 'new.db'}"),
                      "written by a newer trackboard (schema 9999)"),
     "older-schema": (lambda tmp, _: _older_schema(tmp), "trackboard db upgrade"),
     "unreachable-server": (lambda tmp, _: _unreachable(tmp),

@@ -28,8 +28,12 @@ def guarded(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return ids
 
 
-def _query(page: Path, ids: dict[str, str]) -> dict[str, str]:
-    return {"runs": ids["keras-run"], "run": ids["keras-run"]} if page.stem != "runs" else {}
+def _opened(script: Path, page: Path, ids: dict[str, str]) -> AppTest:
+    """`script` run once, at the address of `page` (a run selected where it takes one)."""
+    at = AppTest.from_file(str(script), default_timeout=60)
+    if page.stem != "runs":
+        at.query_params.update({"runs": ids["keras-run"], "run": ids["keras-run"]})
+    return at.run()
 
 
 def _content(at: AppTest) -> list[str]:
@@ -51,9 +55,7 @@ def test_every_page_is_found() -> None:
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_page_run_on_its_own_asks_the_password_first(page: Path, guarded: dict[str, str]
                                                      ) -> None:
-    at = AppTest.from_file(str(page), default_timeout=60)
-    at.query_params.update(_query(page, guarded))
-    at.run()
+    at = _opened(page, page, guarded)
     assert not at.exception
     assert at.text_input(key="auth_password").value == ""
     assert _content(at) == []  # no table, chart, download or run text before the password
@@ -67,9 +69,7 @@ def test_page_run_on_its_own_asks_the_password_first(page: Path, guarded: dict[s
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_page_through_navigation_asks_the_password_first(page: Path, guarded: dict[str, str]
                                                         ) -> None:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(_query(page, guarded))
-    at.run()
+    at = _opened(APP, page, guarded)
     at.switch_page(f"views/{page.name}").run()
     assert not at.exception
     assert at.text_input(key="auth_password") and _content(at) == []

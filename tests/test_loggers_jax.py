@@ -10,7 +10,12 @@ import pytest
 from flax import linen as nn
 from trackboard.loggers.jax import MetricWriter
 
-from tests.support.loggers import run_info, series, tiny_classification
+from tests.support.loggers import (
+    check_continued_after_close,
+    run_info,
+    series,
+    tiny_classification,
+)
 
 
 class MLP(nn.Module):
@@ -87,13 +92,8 @@ def test_close_then_write_again_continues_the_same_run(sqlite_url: str) -> None:
     run_id = writer.run.id
     writer.write_scalars(1, {"loss": 0.5})
     writer.write_texts(1, {"after": "close"})
-    writer.flush()
-    assert run_info(sqlite_url, run_id)["status"] == "running"
-    writer.close()
-    assert writer.run.id == run_id
-    assert series(sqlite_url, run_id) == {"loss": [(0, 1.0), (1, 0.5)]}
-    info = run_info(sqlite_url, run_id)
-    assert info["status"] == "finished" and info["tags"] == {"after": "close"}
+    check_continued_after_close(sqlite_url, writer, run_id, {"loss": [(0, 1.0), (1, 0.5)]},
+                                {"after": "close"})
 
 
 def test_a_workdir_is_one_run_across_restarts(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,12 @@ from trackboard.loggers import Run
 from trackboard.loggers.torch import FileWriter, SummaryWriter
 from trackboard.storage import Store
 
-from tests.support.loggers import run_info, series, tiny_classification
+from tests.support.loggers import (
+    check_continued_after_close,
+    run_info,
+    series,
+    tiny_classification,
+)
 
 
 def _train(writer: SummaryWriter, epochs: int = 2) -> dict[str, list[tuple[int, float]]]:
@@ -154,14 +159,8 @@ def test_close_then_log_again_continues_the_same_run(sqlite_url: str, tmp_path: 
     writer.add_text("after", "close")
     assert isinstance(writer.file_writer, FileWriter)
     assert writer.all_writers == {writer.log_dir: writer.file_writer}
-    writer.flush()
-    assert run_info(sqlite_url, run_id)["status"] == "running"
-    writer.close()
-
-    assert writer.run.id == run_id
-    assert series(sqlite_url, run_id) == {"training loss": [(0, 0.9), (1, 0.5)]}
-    info = run_info(sqlite_url, run_id)
-    assert info["status"] == "finished" and info["tags"] == {"after": "close"}
+    check_continued_after_close(sqlite_url, writer, run_id,
+                                {"training loss": [(0, 0.9), (1, 0.5)]}, {"after": "close"})
     assert len(_runs(sqlite_url, "torch-test")) == 1
 
     # _get_file_writer() reopens too, and hands back torch's FileWriter surface.

@@ -20,6 +20,8 @@ from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import PARAMS, POINTS, Batch
 from trackboard.storage.write.writer import Writer
 
+from tests.support.schema import newer_schema
+
 
 def _first_release_db(url: str) -> None:
     engine = build_engine(url)
@@ -141,10 +143,5 @@ def test_another_applications_alembic_history_is_refused_even_when_told(store_ur
 
 
 def test_newer_schema_is_refused_by_upgrade(store_url: str) -> None:
-    Store(store_url).close()
-    engine = build_engine(store_url)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    engine.dispose()
-    result = CliRunner().invoke(cli, ["db", "upgrade", "--store", store_url])
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--store", newer_schema(store_url)])
     assert result.exit_code == 1 and "newer trackboard (schema 9999)" in result.output

@@ -59,3 +59,17 @@ def series(store_url: str, run_id: str, *, system: bool = False) -> dict[str, li
 def run_info(store_url: str, run_id: str) -> dict[str, Any]:
     with Store(store_url) as store:
         return store.run(run_id)
+
+
+def check_continued_after_close(store_url: str, writer: Any, run_id: str,
+                                points: dict[str, list[tuple[int, float]]],
+                                tags: dict[str, str]) -> None:
+    """For a writer that logged again after close(): its run is the same one, running
+    until the writer closes again, then finished, holding `points` and `tags`."""
+    writer.flush()
+    assert run_info(store_url, run_id)["status"] == "running"
+    writer.close()
+    assert writer.run.id == run_id
+    assert series(store_url, run_id) == points
+    info = run_info(store_url, run_id)
+    assert info["status"] == "finished" and info["tags"] == tags
