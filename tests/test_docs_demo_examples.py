@@ -21,7 +21,7 @@ from trackboard.storage import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "docs" / "dashboard.md"]
-TEXT_BLOCK = re.compile(r"^```text\n(.*?)^```", re.S | re.M)
+TEXT_BLOCK = re.compile(r"^```text\n(.*?)^```", re.DOTALL | re.MULTILINE)
 DASHBOARD_URL = re.compile(r"http://127\.0\.0\.1:8501/[^\s`)]*")
 
 

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Written by other branches of the same round; required once they have landed.
 WRITTEN_ELSEWHERE = {"docs/hyperparameters.md", "docs/compare.md"}
-FENCE = re.compile(r"^```.*?^```", re.S | re.M)
-CODE_SPAN = re.compile(r"``.+?``|`[^`]+`", re.S)  # a span may wrap a line
+FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+CODE_SPAN = re.compile(r"``.+?``|`[^`]+`", re.DOTALL)  # a span may wrap a line
 LINK = re.compile(r"\]\(([^)\s]+)\)|<(https?://[^>]+)>|(https?://[^\s)>\]]+)")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
@@ -53,7 +53,7 @@ def slug(heading: str) -> str:
 
 def anchors(path: Path) -> set[str]:
     text = FENCE.sub("", path.read_text())
-    return {slug(h) for h in re.findall(r"^#+\s+(.*)$", text, re.M)}
+    return {slug(h) for h in re.findall(r"^#+\s+(.*)$", text, re.MULTILINE)}
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
