@@ -31,7 +31,11 @@ nested `not`s or a few hundred comparisons overflowed SQLite's parser.)
 from __future__ import annotations
 
 from trackboard.storage.errors import FilterError
-from trackboard.storage.read.filter_sql import filter_condition, filtered_run_ids, json_number
+from trackboard.storage.read.filter_sql import (
+    filter_condition,
+    filtered_run_ids,
+    json_number,
+)
 from trackboard.storage.read.filter_syntax import (
     MAX_COMPARISONS,
     MAX_DEPTH,

@@ -107,7 +107,7 @@ class HistoryReads(StoreBase):
         rows = cur.fetchall()
         # One flat float64 pass over the row tuples: the cheapest conversion measured
         # (bench/foundation.py, history_read). NULL (SQLite's NaN) becomes NaN; steps
-        # are exact in float64 (at most 2**53 - 1, see loggers/values.py).
+        # are exact in float64 (at most 2**53 - 1, see storage/rules.py).
         flat = np.fromiter(chain.from_iterable(rows), np.float64, 3 * len(rows)).reshape(-1, 3)
         step, wall, value = flat[:, 0].astype(np.int64), flat[:, 1], flat[:, 2]
         if p.how == "reduce":
