@@ -2,12 +2,13 @@
 baseline commit, with the same interpreter, in interleaved rounds (each side in a
 fresh process; the machine drifts ±30%).
 
-    python bench/read_ab.py [--baseline main] [--rounds 3] [--history-steps 100000]
+    python bench/read_ab.py [--baseline main] [--rounds 3] [--reps 5] [--history-steps 100000]
 
 Per side and round, on the cached stores of bench/dashboard_data.py (built once by
-this checkout, outside the timed rounds):
+this checkout, outside the timed rounds), each read the best of `--reps` (a fresh
+Store each time but for one_series):
   - runs: bench/dashboard.py's runs page data (10,000 runs x 50 params x 20 metrics:
-    default view, all columns, a filtered read);
+    default view, all columns (best of 2), a filtered read);
   - history: Store.history of 20 runs x 4 keys x `--history-steps` steps at
     max_points=2000 (cold: a fresh Store each time), and a 5,001-step zoom at full
     resolution;
@@ -32,48 +33,59 @@ from bench.log_call_ab import PRELUDE, _baseline_tree, _layout, _run  # noqa: E4
 HERE = Path(__file__).resolve().parents[1]
 
 READS = PRELUDE + r"""
-import gc, json, statistics, time
+import gc, json, time
+from trackboard.dashboard import tables
 from trackboard.storage import Store
-from bench.dashboard import bench_runs
-from bench.dashboard_data import history_store
+from bench.dashboard_data import history_store, runs_store
 
-steps, series_db = int(sys.argv[2]), sys.argv[3]
+steps, series_db, reps = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+
+
+def best(fn, n):
+    # The best of n: on a shared machine the minimum is the figure load disturbs least.
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+        gc.collect()
+    return min(times)
+
+
+def fresh(url, read):
+    def go():
+        store = Store(url, read_only=True)
+        try:
+            read(store)
+        finally:
+            store.close()
+    return go
+
+
 out = {}
-runs = bench_runs()
-out["runs_default_view_ms"] = runs["page_default_8_params_3_metrics"]["ms_median_of_3"]
-out["runs_all_columns_ms"] = runs["all_50_params_all_20_metrics"]["ms_median_of_3"]
-out["runs_filtered_ms"] = runs["filtered_ms"]
+url = f"sqlite:///{runs_store()}"
+probe = Store(url, read_only=True)
+pkeys, mkeys = probe.param_keys()[:8], probe.keys()[:3]
+probe.close()
+out["runs_default_view_ms"] = best(fresh(url, lambda s: tables.runs_view(
+    s.runs(param_keys=pkeys, metric_keys=mkeys))), reps)
+out["runs_all_columns_ms"] = best(fresh(url, lambda s: tables.runs_view(s.runs())), 2)
+out["runs_filtered_ms"] = best(fresh(url, lambda s: s.runs(
+    filter="params.p01 < 5 and metric_1.min > 0", param_keys=pkeys, metric_keys=mkeys)), reps)
 
 url = f"sqlite:///{history_store(steps)}"
 probe = Store(url, read_only=True)
 ids = probe.runs()["id"].tolist()
 probe.close()
-cold = []
-for _ in range(3):
-    store = Store(url, read_only=True)
-    t = time.perf_counter()
-    store.history(ids, max_points=2000)
-    cold.append((time.perf_counter() - t) * 1000)
-    store.close()
-    gc.collect()
-out["history_2000_points_cold_ms"] = statistics.median(cold)
-zoom = []
-for _ in range(3):
-    store = Store(url, read_only=True)
-    t = time.perf_counter()
-    store.history(ids[:1], ["metric_0"], step_range=(steps // 2, steps // 2 + 5000))
-    zoom.append((time.perf_counter() - t) * 1000)
-    store.close()
-out["history_zoom_5001_steps_ms"] = statistics.median(zoom)
+out["history_2000_points_cold_ms"] = best(fresh(url, lambda s: s.history(
+    ids, max_points=2000)), reps)
+out["history_zoom_5001_steps_ms"] = best(fresh(url, lambda s: s.history(
+    ids[:1], ["metric_0"], step_range=(steps // 2, steps // 2 + 5000))), reps)
 
 store = Store(f"sqlite:///{series_db}", read_only=True)
-times = []
-for _ in range(15):
-    t = time.perf_counter()
-    store.history(["series"], keys=["metric_0"])
-    times.append((time.perf_counter() - t) * 1000)
+out["one_series_100k_points_ms"] = best(lambda: store.history(["series"], keys=["metric_0"]),
+                                        3 * reps)
 store.close()
-out["one_series_100k_points_ms"] = min(times)
 print(json.dumps(out))
 """
 
@@ -100,6 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", default="main", help="commit or branch to compare with")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5,
+                        help="repetitions of each read per round (the best counts)")
     parser.add_argument("--history-steps", type=int, default=100_000,
                         help="steps per series of the history store (1000000: 80M points, "
                              "about 8 minutes to build once)")
@@ -117,7 +131,8 @@ def main() -> None:
         rounds = []
         for r in range(args.rounds):
             order = list(sides.items()) if r % 2 == 0 else list(sides.items())[::-1]
-            rounds.append({name: _run(READS, root, str(args.history_steps), series_db)
+            rounds.append({name: _run(READS, root, str(args.history_steps), series_db,
+                                      str(args.reps))
                            for name, root in order})
     result: dict[str, object] = {"baseline": args.baseline, "rounds": args.rounds,
                                  "history_steps": args.history_steps}
