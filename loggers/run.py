@@ -22,8 +22,9 @@ from types import TracebackType
 from typing import Any
 
 from trackboard.loggers.guard import warn_once
-from trackboard.loggers.param_values import encode_params
-from trackboard.loggers.provenance import command_line, git_commit
+from trackboard.loggers.param_values import encode_params as _encode_params
+from trackboard.loggers.provenance import command_line as _command_line
+from trackboard.loggers.provenance import git_commit as _git_commit
 from trackboard.loggers.run_ids import run_id_and_mode
 from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
 from trackboard.loggers.values import (
@@ -94,7 +95,7 @@ class Run:
             notes = check_text(str(notes), "notes")
         uid, resume = run_id_and_mode(id, resume)
         # Validated before anything is sent: a refused Run leaves nothing in the store.
-        params = encode_params(config) if config else {}
+        params = _encode_params(config) if config else {}
         clean_tags = _clean_tags(tags) if tags else {}
         self._sampler: SystemSampler | None = None
         if system_metrics is not False:
@@ -119,7 +120,7 @@ class Run:
         record: dict[str, Any] = {
             "uid": self._uid, "project": self.project, "name": self.name,
             "framework": framework, "host": socket.gethostname(),
-            "git_commit": git_commit(), "command": command_line(),
+            "git_commit": _git_commit(), "command": _command_line(),
             "created_at": self.created_at, "status": "running",
         }
         if resume is not None:
@@ -266,7 +267,7 @@ class Run:
         levels, objects of unknown types); pass them through
         `param_value(v, strict=False)` to store readable text instead.
         """
-        encoded = encode_params(params)
+        encoded = _encode_params(params)
         if encoded:
             self._writer.submit((PARAMS, self._uid, encoded))
 
