@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import atexit
 import math
-import os
-import re
 import secrets
 import socket
 import sys
@@ -20,11 +18,14 @@ import time
 import weakref
 from array import array
 from collections.abc import Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from trackboard.loggers.guard import warn_once
+from trackboard.loggers.param_values import encode_params as _encode_params
+from trackboard.loggers.provenance import command_line as _command_line
+from trackboard.loggers.provenance import git_commit as _git_commit
+from trackboard.loggers.run_ids import run_id_and_mode
 from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
 from trackboard.loggers.values import (
     MAX_STEP,
@@ -32,8 +33,6 @@ from trackboard.loggers.values import (
     check_step,
     check_text,
     check_wall_time,
-    flatten,
-    param_json,
     to_float,
 )
 from trackboard.storage.db.urls import mask_url
@@ -53,9 +52,6 @@ from trackboard.storage.write.writer import Writer, writer_for
 # How long a new Run waits for its writer's first connection to the store (once per
 # writer: later runs find it connected).
 CONNECT_WAIT_S = 1.0
-RUN_ID_ENV = "TRACKBOARD_RUN_ID"
-RESUME_MODES = ("allow", "must", "never")
-_RUN_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 _active: weakref.WeakSet[Run] = weakref.WeakSet()
 
@@ -306,22 +302,6 @@ class Run:
         return f"Run(id={self._uid!r}, project={self.project!r}, name={self.name!r})"
 
 
-def _encode_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """Params as the store holds them ({flat key: JSON text}); ValueError for
-    anything it would refuse, raised here rather than in the writer, where it
-    would cost the whole batch."""
-    if not isinstance(params, Mapping):
-        raise ValueError(f"log_params() takes a dict, got {type(params).__name__}")
-    encoded = {}
-    for key, value in flatten(params).items():  # ValueError for cycles, absurd nesting
-        check_key(key)
-        try:
-            encoded[key] = param_json(value)
-        except ValueError as exc:
-            raise ValueError(f"param {key!r}: {exc}") from None
-    return encoded
-
-
 def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     if not isinstance(tags, Mapping):
         raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
@@ -333,35 +313,6 @@ def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
                              "text, e.g. set_tags({'seed': '3'})")
         clean[key] = check_text(str(value), f"tag {key!r}")
     return clean
-
-
-def run_id_and_mode(run_id: str | None, resume: str | None) -> tuple[str | None, str | None]:
-    """The run id (argument, else $TRACKBOARD_RUN_ID, else None: a new random one)
-    and the resume mode to check it with (None: nothing to look up).
-
-    >>> run_id_and_mode("exp-1", None)
-    ('exp-1', 'allow')
-    >>> run_id_and_mode(None, "must")
-    Traceback (most recent call last):
-    ...
-    ValueError: resume='must' needs the id of the run to continue: pass id=... or set $TRACKBOARD_RUN_ID
-    """
-    if resume is not None and resume not in RESUME_MODES:
-        raise ValueError(f"resume={resume!r}: use 'allow', 'must' or 'never'")
-    if run_id is None:
-        run_id = os.environ.get(RUN_ID_ENV, "").strip() or None
-        source = f"${RUN_ID_ENV}"
-    else:
-        source = "id"
-    if run_id is None:
-        if resume == "must":
-            raise ValueError("resume='must' needs the id of the run to continue: pass id=... "
-                             f"or set ${RUN_ID_ENV}")
-        return None, None  # a new random id cannot exist yet
-    if not isinstance(run_id, str) or _RUN_ID.fullmatch(run_id) is None:
-        raise ValueError(f"{source} {run_id!r} is not a valid run id: use 1-32 characters "
-                         "of letters, digits, '_', '.' and '-', e.g. 'resnet-seed3'")
-    return run_id, resume or "allow"
 
 
 def exit_status(exc_type: type[BaseException] | None) -> str:
@@ -388,40 +339,3 @@ def _finish_active_runs() -> None:
 
 # Registered after the writer module's own atexit hook, so it runs before it.
 atexit.register(_finish_active_runs)
-
-
-def _command_line() -> str:
-    return " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
-                     *sys.argv[1:]])[:2000]
-
-
-def _git_commit(start: Path | None = None) -> str | None:
-    """HEAD's commit of the repository around the working directory, read from .git."""
-    try:
-        here = (start or Path.cwd()).resolve()
-        for folder in (here, *here.parents):
-            git = folder / ".git"
-            if git.is_file():  # worktree or submodule: "gitdir: <path>"
-                git = (folder / git.read_text().split(":", 1)[1].strip()).resolve()
-            if not git.is_dir():
-                continue
-            head = (git / "HEAD").read_text().strip()
-            if not head.startswith("ref:"):
-                return head[:40]
-            ref = head.split(":", 1)[1].strip()
-            common = git
-            if (git / "commondir").is_file():
-                common = (git / (git / "commondir").read_text().strip()).resolve()
-            for base in (git, common):
-                if (base / ref).is_file():
-                    return (base / ref).read_text().strip()[:40]
-                packed = base / "packed-refs"
-                if packed.is_file():
-                    for line in packed.read_text().splitlines():
-                        if line.endswith(" " + ref):
-                            return line.split(" ", 1)[0][:40]
-            return None
-    except OSError:
-        return None
-    return None
-

@@ -7,7 +7,7 @@ import math
 from sqlalchemy import text
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.read.store import _decode_params
+from trackboard.storage.read.run_queries import _decode_params
 
 
 def test_runs_limits_columns_and_filters(store_url: str) -> None:

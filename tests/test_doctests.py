@@ -16,9 +16,13 @@ PACKAGES = {"storage": "trackboard.storage", "loggers": "trackboard.loggers",
 def _modules_with_examples() -> list[str]:
     out = []
     for folder, package in PACKAGES.items():
-        for path in sorted((ROOT / folder).glob("*.py")):
-            if path.name != "__init__.py" and ">>> " in path.read_text():
-                out.append(f"{package}.{path.stem}")
+        # Sub-packages too (storage/read/, storage/interchange/tensorboard/...);
+        # migrations are Alembic scripts, not modules to import.
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            if (path.name != "__init__.py" and "migrations" not in rel.parts
+                    and ">>> " in path.read_text()):
+                out.append(".".join((package, *rel.parts)))
     return out
 
 

@@ -240,7 +240,7 @@ def test_cli_rejects_an_empty_selection(sqlite_url: str, tmp_path: Path) -> None
 def test_bulk_encoder_writes_what_protobuf_writes() -> None:
     """Scalar events are encoded in bulk with numpy; protobuf must serialize them identically."""
     from tensorboard.compat.proto import event_pb2
-    from trackboard.storage.interchange.tensorboard.exporter import (
+    from trackboard.storage.interchange.tensorboard.scalar_events import (
         _encode_events,
         _fill,
         _template,

@@ -315,7 +315,7 @@ def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
 def _peek_matches_parser(logdir: Path) -> set:
     """Every record's peek equals protobuf's parse; returns the value kinds and plugins."""
     from tensorboard.compat.proto import event_pb2
-    from trackboard.storage.interchange.tensorboard.importer import _records
+    from trackboard.storage.interchange.tensorboard.run_reader import _records
     from trackboard.storage.interchange.tensorboard.wire import peek_summary
 
     seen: set = set()

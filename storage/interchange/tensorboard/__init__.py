@@ -1,7 +1,10 @@
 """TensorBoard paths: export runs to event files, import logdirs into the store.
 
-The two directions live in tb_export.py and tb_import.py (what both share is in
-tb_format.py); this module is the import point for callers:
+Export: exporter.py (runs, files, manifest), scalar_events.py (points -> events,
+in bulk) and run_summaries.py (HParams and text). Import: importer.py (walks the
+logdir), run_reader.py (one run's event files -> store records) and
+imported_run.py (one run's points, params, texts, restarts). What both share:
+format.py and wire.py. This module is the import point for callers:
 
 >>> from trackboard.storage.interchange.tensorboard import export_tensorboard, import_tensorboard  # doctest: +SKIP
 >>> export_tensorboard("sqlite:///trackboard.db", "tb-out", project="churn")        # doctest: +SKIP
