@@ -204,6 +204,7 @@ def test_password_form_guards_every_page(seeded: tuple[str, dict[str, str]],
     assert "s3cret" not in str(at.main) and "s3cret" not in str(at.sidebar)
 
 
+@pytest.mark.postgres
 def test_store_password_is_masked_in_the_page(seeded: tuple[str, dict[str, str]],
                                               pg_server: object, monkeypatch: pytest.MonkeyPatch
                                               ) -> None:

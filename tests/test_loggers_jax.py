@@ -12,6 +12,8 @@ from trackboard.loggers.jax import MetricWriter
 
 from tests.support.loggers import run_info, series, tiny_classification
 
+pytestmark = pytest.mark.slow  # needs a framework
+
 
 class MLP(nn.Module):
     @nn.compact

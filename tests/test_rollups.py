@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -65,6 +66,7 @@ def test_rollups_match_brute_force(calls_per_batch: list) -> None:
         engine.dispose()
 
 
+@pytest.mark.postgres
 def test_rollups_exact_on_postgres_too(pg_url: str) -> None:
     engine = build_engine(pg_url)
     check_schema(engine)
