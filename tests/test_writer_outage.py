@@ -21,6 +21,7 @@ from trackboard.storage.write.writer import Writer
 from tests.support.sqlite_lock import write_lock_held
 
 
+@pytest.mark.slow
 def test_logging_stays_fast_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
     db = tmp_path / "locked.db"
     url = f"sqlite:///{db}"
@@ -74,6 +75,7 @@ def test_unreachable_store_spools_and_next_run_delivers(tmp_path: Path, pg_serve
     assert "delivered 0 points" in again.output
 
 
+@pytest.mark.slow
 def test_killed_process_leaves_a_spool_the_next_run_delivers(tmp_path: Path) -> None:
     """A process that dies while the store is locked: its spooled points are
     delivered by the next Run that opens the store."""
@@ -107,6 +109,7 @@ os.kill(os.getpid(), 9)
     assert not pending_files(spool_dir(url))
 
 
+@pytest.mark.slow
 def test_flushes_during_an_outage_leave_everything_deliverable(tmp_path: Path,
                                                                sqlite_url: str) -> None:
     """A flush while the store is away proves nothing is stored: the spool file must not
