@@ -8,6 +8,8 @@ import sys
 import pytest
 from trackboard.storage import Store
 
+pytestmark = pytest.mark.slow  # several processes write one file
+
 WRITER = """
 import sys
 from trackboard.loggers import Run

@@ -13,6 +13,8 @@ from trackboard.storage import Store
 
 from tests.support.dashboard import APP, KNOWN_LOSS, XSS_NAME, seed
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs of whole pages, seconds each
+
 
 @pytest.fixture
 def seeded(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:

@@ -115,6 +115,7 @@ def test_any_text_parses_or_raises_filter_error(text: str) -> None:
     stmt.compile(dialect=postgresql.dialect())
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(key=_words, value=_payload, field=st.sampled_from(["params", "tags", "metric", "name"]),
        op=st.sampled_from(["=", "!=", "~", "!~", "<"]))
@@ -195,6 +196,7 @@ def test_filters_at_the_limits_run_on_both_backends(store_url: str, layers: list
     assert len(widest) <= MAX_FILTER_LENGTH
 
 
+@pytest.mark.slow
 def test_runs_page_shows_the_position_of_a_too_deep_filter(
         sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest

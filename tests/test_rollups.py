@@ -45,6 +45,7 @@ def _apply(ingestor: Ingestor, calls_per_batch: list, clock: list[float]) -> dic
     return expected
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches)
 @example([[(0, {"a": 0.0, "b": math.nan, "c": math.inf})],   # found by hypothesis: a tie
