@@ -52,6 +52,7 @@ def test_unstorable_config_raises(sqlite_url: str) -> None:
     run.finish()
 
 
+@pytest.mark.slow
 def test_numpy_and_framework_tensors_become_float64(sqlite_url: str) -> None:
     import jax.numpy as jnp
     import torch
@@ -73,6 +74,7 @@ def test_numpy_and_framework_tensors_become_float64(sqlite_url: str) -> None:
                    "jax_0d": 0.5, "jax_1elem": 6.0}
 
 
+@pytest.mark.slow
 def test_tensorflow_tensors_are_accepted() -> None:
     import tensorflow as tf
 

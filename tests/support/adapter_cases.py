@@ -136,8 +136,8 @@ def lightning_case(phase: str, store: str, workdir: Path) -> None:
 
 
 def transformers_case(phase: str, store: str, workdir: Path) -> None:
-    from transformers import TrainerCallback
     from trackboard.loggers.transformers import TrackboardCallback
+    from transformers import TrainerCallback
 
     from tests.support.transformers_tiny import tiny_trainer
 
