@@ -23,6 +23,8 @@ from trackboard.storage.interchange.tensorboard import (
 
 from tests.support.servers import tensorboard_server
 
+pytestmark = pytest.mark.slow  # TensorBoard's own reader (and TensorFlow) checks every file
+
 PARAMS = [{"lr": 0.1, "opt": "adam", "layers": 2, "dropout": True},
           {"lr": 0.01, "opt": "sgd", "layers": 3, "dropout": False}]
 

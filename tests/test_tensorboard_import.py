@@ -26,6 +26,8 @@ from trackboard.storage.interchange.tensorboard.importer import (
     run_uid,
 )
 
+pytestmark = pytest.mark.slow  # TensorBoard's own reader (and TensorFlow) checks every file
+
 
 def _reader_scalars(logdir: Path) -> dict[tuple[str, str], dict[int, float]]:
     """(run, tag) -> {step: value} as TensorBoard's EventAccumulator reads them."""
