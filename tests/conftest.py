@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,13 +43,99 @@ def pg_url(pg_server: postgres.PostgresServer) -> str:
     return pg_server.create_database()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The store contract runs against both backends."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'trackboard.db'}"
     server = request.getfixturevalue("pg_server")
     return server.create_database()
+
+
+# Fixtures that start or use the session's PostgreSQL server, and the parameter values
+# that select it: a test that reaches them must carry the `postgres` marker, so that
+# `-m "not postgres"` is a suite that never needs the server.
+_PG_FIXTURES = {"pg_server", "pg_url"}
+_PG_PARAMS = {"postgres", "postgresql"}
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    if _PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(v, str) and v in _PG_PARAMS for v in callspec.params.values())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [i.nodeid for i in items
+                if _uses_postgres(i) and i.get_closest_marker("postgres") is None]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use PostgreSQL without @pytest.mark.postgres (add it, or put "
+            "the postgres value in pytest.param(..., marks=pytest.mark.postgres)):\n  "
+            + "\n  ".join(unmarked))
+
+
+@pytest.fixture(autouse=True)
+def _postgres_needs_its_marker(request: pytest.FixtureRequest) -> Iterator[None]:
+    # The collection check above cannot see request.getfixturevalue("pg_server"):
+    # catch that one when the test has run.
+    yield
+    if _PG_FIXTURES & set(request.fixturenames) and \
+            request.node.get_closest_marker("postgres") is None:
+        pytest.fail(f"{request.node.nodeid} used PostgreSQL without @pytest.mark.postgres")
+
+
+# The markers a run may select on. A file whose module-level `pytestmark` already rules
+# it out under -m is not even imported: importing torch, Lightning, TensorFlow or
+# Transformers alone takes longer than the whole core suite may.
+_SELECTION_MARKERS = ("postgres", "browser", "slow")
+
+
+def _module_marks(path: Path) -> set[str]:
+    """The selection markers in a test file's module-level `pytestmark` (read, not run)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return set()
+    marks: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+            marks |= {n.attr for n in ast.walk(node.value)
+                      if isinstance(n, ast.Attribute) and n.attr in _SELECTION_MARKERS
+                      and isinstance(n.value, ast.Attribute) and n.value.attr == "mark"}
+    return marks
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    expression = config.getoption("markexpr")
+    if not expression or collection_path.suffix != ".py" \
+            or not collection_path.name.startswith("test_"):
+        return None
+    marks = _module_marks(collection_path)
+    if not marks:
+        return None
+    from _pytest.mark.expression import Expression
+
+    compiled = Expression.compile(expression)
+    unknown = False
+
+    def matcher(chosen: set[str]) -> Callable[..., bool]:
+        def match(name: str, **kwargs: object) -> bool:
+            nonlocal unknown
+            unknown |= name not in _SELECTION_MARKERS or bool(kwargs)
+            return name in chosen
+        return match
+
+    # Ignore the file only when no test in it can be selected, whatever other markers
+    # its tests add to the module's own.
+    others = [m for m in _SELECTION_MARKERS if m not in marks]
+    selectable = any(compiled.evaluate(matcher(marks | set(extra)))
+                     for r in range(len(others) + 1)
+                     for extra in itertools.combinations(others, r))
+    return None if selectable or unknown else True
 
 
 def pytest_report_header(config: pytest.Config) -> str:

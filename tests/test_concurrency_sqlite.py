@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from trackboard.storage import Store
+
+pytestmark = pytest.mark.slow  # several processes write one file
 
 WRITER = """
 import sys
@@ -19,6 +22,7 @@ print(w.points_written, w.points_lost)
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_ten_thousand_points_each(sqlite_url: str) -> None:
     Store(sqlite_url)  # create the schema once, as a user's first run would
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, sqlite_url, str(i), "10000"],

@@ -27,6 +27,8 @@ from trackboard.loggers.lightning import TrackboardLogger
 from tests.support.loggers import run_info, series
 from tests.test_loggers_lightning import TinyClassifier, loader, stored_runs, trainer
 
+pytestmark = pytest.mark.slow  # needs a framework
+
 
 def by_step(url: str, run_id: str) -> list[tuple[int, list[str]]]:
     """The stored keys at each step, as Lightning's suites compare log_metrics calls."""

@@ -30,7 +30,7 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:trackboard stores scalars")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:trackboard stores scalars")]
 
 
 @pytest.fixture

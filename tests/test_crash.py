@@ -27,6 +27,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_kill_9_loses_at_most_the_last_second(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     url = f"sqlite:///{db}"

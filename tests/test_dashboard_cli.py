@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 import urllib.request
 
+import pytest
 from click.testing import CliRunner
 from trackboard.dashboard.cli import cli
 from trackboard.dashboard.cli_ui import streamlit_command
 
 from tests.support.dashboard import seed, ui_server
+
+
+def _group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.killpg(pgid, signal.SIGKILL)  # do not leave it running after the test
+    return False
 
 
 def test_ui_help_lists_its_options() -> None:
@@ -31,6 +47,8 @@ def test_ui_with_unreachable_store_fails_in_one_masked_line() -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_ui_serves_the_app_and_masks_the_password(sqlite_url: str, pg_server: object) -> None:
     url = pg_server.create_database()  # type: ignore[attr-defined]
     from sqlalchemy.engine import make_url
@@ -42,6 +60,10 @@ def test_ui_serves_the_app_and_masks_the_password(sqlite_url: str, pg_server: ob
             assert resp.read() == b"ok"
         proc.terminate()  # only `trackboard ui`: it must stop its Streamlit child
         out, _ = proc.communicate(timeout=30)
-    assert proc.returncode is not None
+        # The child shares the process group (start_new_session): once `trackboard ui`
+        # has exited, nothing may be left in that group, and nothing serves the port.
+        assert _group_gone(proc.pid, timeout=15), "the Streamlit child outlived `trackboard ui`"
+        with pytest.raises(OSError):
+            urllib.request.urlopen(base + "/_stcore/health", timeout=5)
     assert "trackboard ui:" in out and "(read-only)" in out and "***" in out
     assert "hunter2" not in out

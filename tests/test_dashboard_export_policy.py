@@ -146,6 +146,7 @@ def _page(ids: list[str]) -> AppTest:
     return at.run()
 
 
+@pytest.mark.slow
 def test_read_only_without_configuration_offers_downloads_only(
         page_env: tuple[list[str], Path]) -> None:
     ids, _ = page_env
@@ -157,6 +158,7 @@ def test_read_only_without_configuration_offers_downloads_only(
     assert len(at.get("download_button")) == 1  # downloads to the browser stay
 
 
+@pytest.mark.slow
 def test_read_only_writes_only_inside_the_export_directory(
         page_env: tuple[list[str], Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         ) -> None:
@@ -178,6 +180,7 @@ def test_read_only_writes_only_inside_the_export_directory(
     assert len(list((exports / "team" / "tb").rglob("*tfevents*"))) == 2
 
 
+@pytest.mark.slow
 def test_listening_beyond_loopback_fences_a_writable_dashboard(
         page_env: tuple[list[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
     ids, _ = page_env

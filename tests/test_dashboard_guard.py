@@ -16,6 +16,8 @@ from trackboard.loggers import Run
 
 from tests.support.dashboard import APP, seed
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs of whole pages, seconds each
+
 PAGES = sorted(p for p in (APP.parent / "views").glob("*.py") if p.name != "__init__.py")
 
 

@@ -13,6 +13,8 @@ from trackboard.storage import Store
 
 from tests.support.dashboard import APP, KNOWN_LOSS, XSS_NAME, seed
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs of whole pages, seconds each
+
 
 @pytest.fixture
 def seeded(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
@@ -188,22 +190,32 @@ def test_run_page_escapes_html_names(seeded: tuple[str, dict[str, str]]) -> None
     assert at.dataframe[1].value.loc["note", "value"] == "<img src=x onerror=alert(3)>"
 
 
-def test_password_form_guards_every_page(seeded: tuple[str, dict[str, str]],
+PAGES = sorted(p.stem for p in (APP.parent / "views").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_password_form_guards_every_page(page: str, seeded: tuple[str, dict[str, str]],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _, ids = seeded
     monkeypatch.setenv("TRACKBOARD_PASSWORD", "s3cret")
-    # AppTest learns the page st.navigation chose only after its first run (a browser
-    # knows it at once), and a page change resets widgets: run twice before typing.
-    at = _app().run().run()
-    assert not at.dataframe and at.text_input(key="auth_password")
+    # A deep link to the page, as a shared URL would open it.
+    at = _app(runs=ids["keras-run"], run=ids["keras-run"]).run()
+    if page != "runs":
+        at.switch_page(f"views/{page}.py").run()
+    shown = ("dataframe", "plotly_chart", "download_button", "multiselect")
+    assert at.text_input(key="auth_password") and not any(at.get(k) for k in shown)
+    assert not at.sidebar.caption  # not even the (masked) store URL
     at.text_input(key="auth_password").set_value("wrong")
     at.button[0].click().run()
-    assert at.error[0].value == "Wrong password." and not at.dataframe
+    assert at.error[0].value == "Wrong password." and not any(at.get(k) for k in shown)
     at.text_input(key="auth_password").set_value("s3cret")
     at.button[0].click().run()
-    assert len(at.dataframe[0].value) == 4
+    assert not at.exception, at.exception
+    assert at.title[0].value == page.capitalize() and any(at.get(k) for k in shown)
     assert "s3cret" not in str(at.main) and "s3cret" not in str(at.sidebar)
 
 
+@pytest.mark.postgres
 def test_store_password_is_masked_in_the_page(seeded: tuple[str, dict[str, str]],
                                               pg_server: object, monkeypatch: pytest.MonkeyPatch
                                               ) -> None:

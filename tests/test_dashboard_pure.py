@@ -45,9 +45,9 @@ def test_metric_choice_by_name_glob_and_alias() -> None:
         ("a", "val_loss"), ("b", "eval_loss"), ("c", "val_loss")]
 
 
-def _frame() -> pd.DataFrame:
+def _frame(offsets: tuple[tuple[str, float], ...] = (("r1", 0.0), ("r2", 2.0))) -> pd.DataFrame:
     rows = []
-    for rid, offset in (("r1", 0.0), ("r2", 2.0)):
+    for rid, offset in offsets:
         for s in range(4):
             rows.append({"run_id": rid, "key": "loss", "step": s, "wall_time": 100.0 + s,
                          "value": s + offset})
@@ -97,12 +97,25 @@ def test_grouped_runs_become_mean_and_band() -> None:
     assert roles == ["band_upper", "band_lower", "mean"]
     assert list(fig.data[2].y) == [1.0, 2.0, 3.0, 4.0]
     assert list(fig.data[0].y) == [2.0, 3.0, 4.0, 5.0]  # mean + std (std = 1)
-    minmax = charts.metric_figure(charts.with_x(_frame(), "step"), "loss",
-                                  names={"r1": "a", "r2": "b"},
-                                  colours=charts.run_colours(["r1", "r2"]), smoothing="none",
-                                  groups={"r1": "g", "r2": "g"}, band="minmax")
+    # Three runs (offsets 0, 0, 3): min-max (s .. s+3) differs from mean +- std (s+1 +- 1.41),
+    # so a band that ignored band="minmax" would fail here.
+    three = _frame((("r1", 0.0), ("r2", 0.0), ("r3", 3.0)))
+    names = {"r1": "a", "r2": "b", "r3": "c"}
+    groups = {"r1": "g", "r2": "g", "r3": "g"}
+    minmax = charts.metric_figure(charts.with_x(three, "step"), "loss", names=names,
+                                  colours=charts.run_colours(list(names)), smoothing="none",
+                                  groups=groups, band="minmax")
+    # What the browser receives: the figure's JSON, band roles and the fill between them.
+    sent = json.loads(minmax.to_json())["data"]
+    assert [t["meta"]["role"] for t in sent] == ["band_upper", "band_lower", "mean"]
+    assert list(minmax.data[0].y) == [3.0, 4.0, 5.0, 6.0]
     assert list(minmax.data[1].y) == [0.0, 1.0, 2.0, 3.0]
-    json.loads(minmax.to_json())
+    assert sent[1]["fill"] == "tonexty" and "fill" not in sent[0]
+    std = charts.metric_figure(charts.with_x(three, "step"), "loss", names=names,
+                               colours=charts.run_colours(list(names)), smoothing="none",
+                               groups=groups)
+    assert list(std.data[0].y) == pytest.approx([1.0 + 2 ** 0.5 + s for s in range(4)])
+    assert list(std.data[2].y) == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_params_diff_and_summary_tables() -> None:
@@ -112,9 +125,21 @@ def test_params_diff_and_summary_tables() -> None:
     assert diff.index.tolist() == ["lr", "layers"]
     assert diff.loc["lr"].tolist() == ["0.1", "0.01"]
     assert tables.params_diff(runs, {}, show_all=True).index.tolist() == ["lr", "opt", "layers"]
+    # The best value follows the metric's direction (max for accuracy, min for a loss);
+    # each run reports the first alias key it has; a run without the metric has no row.
     info = {"a": {"metrics": {"val_acc": {"last": .8, "min": .5, "max": .9, "min_step": 0,
-                                          "max_step": 7, "count": 9}}}}
-    summary = tables.summary_table(info, [("val_acc", ["val_acc"])], {"a": "A"})
-    assert summary.to_dict("records")[0] | {} == {
-        "metric": "val_acc", "run": "A", "key": "val_acc", "last": .8, "min": .5, "max": .9,
-        "best": .9, "best step": 7, "steps": 9}
+                                          "max_step": 7, "count": 9},
+                              "val_loss": {"last": .3, "min": .2, "max": 1.5, "min_step": 6,
+                                           "max_step": 0, "count": 9}}},
+            "b": {"metrics": {"eval_loss": {"last": .4, "min": .1, "max": 2.0, "min_step": 3,
+                                            "max_step": 1, "count": 5}}}}
+    summary = tables.summary_table(
+        info, [("val_acc", ["val_acc"]), ("loss", ["val_loss", "eval_loss"])],
+        {"a": "A", "b": "B"})
+    assert summary.to_dict("records") == [
+        {"metric": "val_acc", "run": "A", "key": "val_acc", "last": .8, "min": .5, "max": .9,
+         "best": .9, "best step": 7, "steps": 9},
+        {"metric": "loss", "run": "A", "key": "val_loss", "last": .3, "min": .2, "max": 1.5,
+         "best": .2, "best step": 6, "steps": 9},
+        {"metric": "loss", "run": "B", "key": "eval_loss", "last": .4, "min": .1, "max": 2.0,
+         "best": .1, "best step": 3, "steps": 5}]

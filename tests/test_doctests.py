@@ -27,13 +27,17 @@ def _modules_with_examples() -> list[str]:
 
 
 MODULES = _modules_with_examples()
+# Adapters whose import loads their framework (seconds each): slow.
+FRAMEWORK_MODULES = {f"trackboard.loggers.{m}"
+                     for m in ("keras", "lightning", "torch", "jax", "transformers")}
 
 
 def test_examples_were_found() -> None:
     assert len(MODULES) >= 10
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", [
+    pytest.param(m, marks=pytest.mark.slow) if m in FRAMEWORK_MODULES else m for m in MODULES])
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

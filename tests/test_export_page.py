@@ -10,6 +10,8 @@ from trackboard.loggers import Run
 
 from tests.support.ports import free_port
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs of whole pages, seconds each
+
 PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "export.py")
 
 

@@ -34,7 +34,8 @@ def _seed(url: str, steps: int, spike_at: int) -> None:
 STEPS = 40_000
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def big_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('hist') / 'h.db'}"

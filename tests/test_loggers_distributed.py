@@ -8,6 +8,8 @@ from trackboard.loggers.jax import MetricWriter
 from trackboard.loggers.torch import SummaryWriter
 from trackboard.storage import Store
 
+pytestmark = pytest.mark.slow  # needs a framework
+
 
 @pytest.mark.parametrize("variable", ["RANK", "LOCAL_RANK"])
 def test_non_zero_ranks_log_nothing(variable: str, sqlite_url: str,

@@ -17,6 +17,8 @@ from tests.support.loggers import (
     tiny_classification,
 )
 
+pytestmark = pytest.mark.slow  # needs a framework
+
 
 class MLP(nn.Module):
     @nn.compact

@@ -12,6 +12,8 @@ from trackboard.storage import Store
 
 from tests.support.loggers import last_json, run_info, run_python, series
 
+pytestmark = pytest.mark.slow  # needs a framework
+
 TRAIN = r"""
 import json, sys
 import numpy as np

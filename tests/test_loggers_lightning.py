@@ -28,6 +28,8 @@ from trackboard.storage import Store
 
 from tests.support.loggers import run_info, series, tiny_classification
 
+pytestmark = pytest.mark.slow  # needs a framework
+
 
 class TinyClassifier(L.LightningModule):
     def __init__(self, lr: float = 0.1, hidden: int = 8, fail_at_step: int = -1,

@@ -27,6 +27,8 @@ from tests.support.loggers import (
     tiny_classification,
 )
 
+pytestmark = pytest.mark.slow  # needs a framework
+
 
 def _train(writer: SummaryWriter, epochs: int = 2) -> dict[str, list[tuple[int, float]]]:
     """A tiny MLP; returns every add_scalar call as {tag: [(step, value)]}."""

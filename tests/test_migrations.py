@@ -76,6 +76,7 @@ def test_head_revision_constant_is_alembics_head() -> None:
     assert HEAD_REVISION == head_revision()
 
 
+@pytest.mark.slow
 def test_current_database_is_checked_without_importing_alembic(store_url: str) -> None:
     Store(store_url).close()  # creates the schema (through Alembic)
     probe = ("import sys; from trackboard.storage.db.engine import build_engine; "

@@ -8,9 +8,12 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from trackboard.loggers import Run
 from trackboard.storage import Store
 from trackboard.storage.write.writer import Writer
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # a server outage; 32 processes
 
 
 def test_server_outage_mid_run_loses_nothing(pg_server) -> None:

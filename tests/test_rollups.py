@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -44,6 +45,7 @@ def _apply(ingestor: Ingestor, calls_per_batch: list, clock: list[float]) -> dic
     return expected
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches)
 @example([[(0, {"a": 0.0, "b": math.nan, "c": math.inf})],   # found by hypothesis: a tie
@@ -65,6 +67,7 @@ def test_rollups_match_brute_force(calls_per_batch: list) -> None:
         engine.dispose()
 
 
+@pytest.mark.postgres
 def test_rollups_exact_on_postgres_too(pg_url: str) -> None:
     engine = build_engine(pg_url)
     check_schema(engine)

@@ -68,6 +68,7 @@ def test_finish_is_idempotent_and_logging_after_it_is_an_error(sqlite_url: str) 
     assert Store(sqlite_url).runs()["status"].tolist() == ["finished"]
 
 
+@pytest.mark.slow
 def test_unfinished_run_is_finished_at_exit(tmp_path) -> None:
     import subprocess
     import sys

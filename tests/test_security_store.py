@@ -48,6 +48,7 @@ def test_writer_reports_outages_without_the_password(caplog: pytest.LogCaptureFi
     assert "pa55w0rd-xyz" not in caplog.text + repr(writer.last_error)
 
 
+@pytest.mark.postgres
 def test_store_repr_and_display_url_mask_passwords(pg_server) -> None:
     url = pg_server.create_database().replace("postgres@", "postgres:topsecret@")
     store = Store(url)  # trust auth accepts any password
@@ -102,6 +103,7 @@ def test_mask_text_hides_every_password_and_nothing_else(text_: str, expected: s
     assert mask_text(text_) == expected
 
 
+@pytest.mark.postgres
 def test_raw_at_password_reaches_the_server_and_never_the_log(
         pg_server, caplog: pytest.LogCaptureFixture) -> None:
     # A role with a raw '@' (and ':' and '/') in its password; the test server trusts

@@ -10,6 +10,7 @@ import time
 from array import array
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from trackboard.dashboard.cli import cli
 from trackboard.storage import Store
@@ -196,6 +197,7 @@ def test_an_old_pickle_spool_is_refused_unread(tmp_path: Path) -> None:
     assert not fresh.exists()
 
 
+@pytest.mark.postgres
 def test_sync_says_why_files_wait(tmp_path: Path, pg_server) -> None:
     url = pg_server.create_database()
     Store(url)

@@ -26,7 +26,7 @@ from trackboard.storage.db.engine import build_engine
 from tests.support import postgres
 from tests.support.compose import ROLES_SCRIPT
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 TRACKBOARD = str(Path(os.sys.executable).with_name("trackboard"))
 

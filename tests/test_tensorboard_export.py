@@ -23,6 +23,8 @@ from trackboard.storage.interchange.tensorboard import (
 
 from tests.support.servers import tensorboard_server
 
+pytestmark = pytest.mark.slow  # TensorBoard's own reader (and TensorFlow) checks every file
+
 PARAMS = [{"lr": 0.1, "opt": "adam", "layers": 2, "dropout": True},
           {"lr": 0.01, "opt": "sgd", "layers": 3, "dropout": False}]
 
@@ -173,6 +175,7 @@ def test_python_loader_shows_the_same(sqlite_url: str, tmp_path: Path) -> None:
     assert "fast data loading" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_export_then_import_keeps_float64_exactly(sqlite_url: str, tmp_path: Path) -> None:
     """TensorBoard shows float32, but the exported files carry every float64 for re-import."""
     runs = _log_runs(sqlite_url)
@@ -218,6 +221,7 @@ def test_reexport_replaces_instead_of_duplicating(sqlite_url: str, tmp_path: Pat
     assert dirs == sorted([again.runs[runs[0].id], first.runs[runs[1].id]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fast", [True, False])
 def test_both_record_writers_write_what_tensorboard_reads(sqlite_url: str, tmp_path: Path,
                                                           fast: bool) -> None:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from trackboard.storage.interchange.tensorboard.importer import (
     find_runs,
     run_uid,
 )
+
+pytestmark = pytest.mark.slow  # TensorBoard's own reader (and TensorFlow) checks every file
 
 
 def _reader_scalars(logdir: Path) -> dict[tuple[str, str], dict[int, float]]:
@@ -104,19 +107,27 @@ def test_torch_summary_writer(tmp_path: Path, sqlite_url: str) -> None:
     assert main["metrics"]["loss"]["count"] == 40
 
 
+@pytest.mark.slow
 def test_tensorboardx_writer(tmp_path: Path, sqlite_url: str) -> None:
     from tensorboardX import SummaryWriter
 
     logdir = tmp_path / "tbx"
+    opened = time.time()
     for name in ("a", "b/nested"):
         with SummaryWriter(str(logdir / name)) as w:
+            # Scalars stamped in 2033: after any clock here, so no import-time stamp can
+            # pass for them.
             for step in range(0, 60, 3):
-                w.add_scalar("train/loss", 2.0 / (step + 1), step, walltime=1.7e9 + step)
+                w.add_scalar("train/loss", 2.0 / (step + 1), step, walltime=2e9 + step)
+    closed = time.time()
     store = _import_and_compare(logdir, sqlite_url)
     runs = store.runs(project="imported").set_index("name")
     assert set(runs.index) == {"a", "b/nested"}
-    created = runs.loc["a", "created_at"].timestamp()
-    assert created <= 1.7e9 + 1 or runs.loc["a", "ended_at"].timestamp() >= 1.7e9 + 57
+    # The run's times are the events' own, not the import's: created at the writer's first
+    # event (tensorboardX stamps its file-version event with the real clock), ended at the
+    # last scalar's wall time.
+    assert opened - 1e-3 <= runs.loc["a", "created_at"].timestamp() <= closed + 1e-3
+    assert runs.loc["a", "ended_at"].timestamp() == pytest.approx(2e9 + 57)
 
 
 KERAS_SCRIPT = textwrap.dedent("""

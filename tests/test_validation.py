@@ -230,7 +230,11 @@ def test_flatten_and_param_value_never_hit_the_recursion_limit() -> None:
         flatten(deep)
     with pytest.raises(ValueError, match="deeper than 100"):
         param_value(_nested_lists(5000))
-    assert param_value(_nested_lists(5000), strict=False) is not None
+    # Relaxed: kept as deep as it can be, then a marker that says what was cut.
+    relaxed, depth = param_value(_nested_lists(5000), strict=False), 0
+    while isinstance(relaxed, list):
+        relaxed, depth = relaxed[0], depth + 1
+    assert (depth, relaxed) == (64, "<nested deeper than 64 levels>")
     # 100 levels are fine, and so is the same object twice (not a cycle)
     shared = {"lr": 0.1}
     assert flatten({"a": shared, "b": shared}) == {"a.lr": 0.1, "b.lr": 0.1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -51,6 +52,7 @@ def test_unstorable_config_raises(sqlite_url: str) -> None:
     run.finish()
 
 
+@pytest.mark.slow
 def test_numpy_and_framework_tensors_become_float64(sqlite_url: str) -> None:
     import jax.numpy as jnp
     import torch
@@ -72,6 +74,7 @@ def test_numpy_and_framework_tensors_become_float64(sqlite_url: str) -> None:
                    "jax_0d": 0.5, "jax_1elem": 6.0}
 
 
+@pytest.mark.slow
 def test_tensorflow_tensors_are_accepted() -> None:
     import tensorflow as tf
 
@@ -88,4 +91,9 @@ def test_float64_precision_is_kept(store_url: str) -> None:
         run.log({"v": v}, step=i)
     run.finish()
     got = Store(store_url).history([run.id])["value"].tolist()
-    assert got == exact
+    # Bit for bit: == would call -0.0 equal to 0.0 and hide a lost sign. SQLite itself
+    # stores a REAL -0.0 as the integer 0 (its on-disk compaction of whole numbers), so
+    # there, and only there, negative zero comes back as zero.
+    if store_url.startswith("sqlite"):
+        exact[3] = 0.0
+    assert [struct.pack("<d", v) for v in got] == [struct.pack("<d", v) for v in exact]

@@ -17,6 +17,8 @@ from trackboard.storage.interchange.visdom import PARAMS_WINDOW, window_id
 
 from tests.support.servers import visdom_server
 
+pytestmark = pytest.mark.slow  # a real Visdom server
+
 
 @pytest.fixture(scope="module")
 def visdom_port(tmp_path_factory: pytest.TempPathFactory) -> object:

@@ -26,7 +26,7 @@ from tests.support.ports import free_port
 WAIT_READY = ENTRYPOINT.with_name("wait_ready.py")
 wait_ready = runpy.run_path(str(WAIT_READY))["wait_ready"]
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 SECRET = "pw-not-to-be-shown"
 

@@ -63,6 +63,7 @@ def test_an_unreachable_store_delays_a_new_run_by_at_most_the_connect_wait() -> 
     run.finish(timeout=5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_points", [7, 100_000])
 def test_every_point_arrives_whatever_the_batch_size(store_url: str, batch_points: int) -> None:
     writer = Writer(store_url, batch_points=batch_points)

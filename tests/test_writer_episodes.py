@@ -15,6 +15,8 @@ from trackboard.loggers import Run
 from trackboard.storage import Store
 from trackboard.storage.write.writer import Writer
 
+pytestmark = pytest.mark.slow  # a flapping store in another process
+
 FLAPPER = """
 import sqlite3, sys, time
 con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
