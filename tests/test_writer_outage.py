@@ -79,7 +79,7 @@ def test_killed_process_leaves_a_spool_the_next_run_delivers(tmp_path: Path) -> 
     child = f"""
 import os, time
 from trackboard.loggers import Run
-from trackboard.storage import writer as w
+from trackboard.storage.write import writer as w
 writer = w.Writer({url!r}, flush_interval=0.1, busy_timeout_ms=200)
 run = Run(name="doomed", store={url!r}, writer=writer, system_metrics=False)
 for step in range(300):
