@@ -66,6 +66,15 @@ class Writer:
     run's RUN record too) and `run_ended(uid)`; everything else it logs goes through
     `submit`. The writer keeps the registered runs' records to head every spool file
     and every batch that refers to them, and sends heartbeats for the live ones.
+
+    >>> w = writer_for("sqlite:///runs.db")  # doctest: +SKIP
+    >>> w.register_run({"uid": "r1", "project": "p", "name": "first", "framework": None,
+    ...                 "host": "h", "git_commit": None, "command": "train.py",
+    ...                 "created_at": time.time(), "status": "running"})  # doctest: +SKIP
+    >>> w.submit((POINTS, "r1", 0, time.time(), ("loss",), array("d", [0.5])), 1)  # doctest: +SKIP
+    >>> w.run_ended("r1"); w.submit((STATUS, "r1", "finished", time.time()))  # doctest: +SKIP
+    >>> w.flush()  # doctest: +SKIP
+    True
     """
 
     def __init__(self, store: str | None = None, *, flush_interval: float = 0.2,
