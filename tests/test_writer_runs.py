@@ -7,11 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 from trackboard.loggers import Run
 from trackboard.storage.db.engine import build_engine
-from trackboard.storage.write import link
 from trackboard.storage.write.records import RUN
 from trackboard.storage.write.spool import SpoolReader, pending_files
 from trackboard.storage.write.writer import Writer
@@ -44,10 +42,8 @@ def _heartbeat(url: str, uid: str) -> float:
         engine.dispose()
 
 
-def test_a_registered_run_gets_heartbeats_until_it_ends(
-        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(link, "HEARTBEAT_INTERVAL", 0.2)
-    writer = Writer(sqlite_url, flush_interval=0.05)
+def test_a_registered_run_gets_heartbeats_until_it_ends(sqlite_url: str) -> None:
+    writer = Writer(sqlite_url, flush_interval=0.05, heartbeat_interval=0.2)
     uid = "quiet"
     writer.register_run({"uid": uid, "project": "p", "name": uid, "framework": None,
                          "host": "h", "git_commit": None, "command": "c",

@@ -43,13 +43,15 @@ class StoreLink:
 
     def __init__(self, url: str, spool_directory: Path, header: Callable[[], list[Record]],
                  *, engine_options: dict[str, Any], max_backoff: float,
-                 settle_s: float = SETTLE_S) -> None:
+                 settle_s: float = SETTLE_S,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL) -> None:
         self.url = url
         self.spool_directory = spool_directory
         self._header = header  # run records for rejected/ files
         self._engine_options = engine_options
         self.max_backoff = max_backoff
         self.settle_s = settle_s
+        self.heartbeat_interval = heartbeat_interval
         self.engine: Engine | None = None
         self.ingestor: Ingestor | None = None
         self.delivery: Delivery | None = None
@@ -130,9 +132,10 @@ class StoreLink:
         return True
 
     def heartbeat(self, runs: dict[str, dict[str, Any]], live: set[str]) -> None:
-        """Keep quiet runs from looking crashed: a heartbeat at least every 10 s."""
+        """Keep quiet runs from looking crashed: a heartbeat at least every
+        `heartbeat_interval` seconds (10 s)."""
         now = time.time()
-        if (now - self._last_beat < HEARTBEAT_INTERVAL or not live
+        if (now - self._last_beat < self.heartbeat_interval or not live
                 or self.ingestor is None or self._outage_since is not None):
             return
         poisoned = self.delivery.poisoned_runs if self.delivery is not None else set()

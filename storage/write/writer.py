@@ -46,7 +46,7 @@ from trackboard.storage.db.engine import WRITER_SQLITE_CACHE_MIB
 from trackboard.storage.db.migrate import check_sqlite_file
 from trackboard.storage.db.urls import mask_text, mask_url, parse_url, resolve_url
 from trackboard.storage.write import spool
-from trackboard.storage.write.link import SETTLE_S, StoreLink
+from trackboard.storage.write.link import HEARTBEAT_INTERVAL, SETTLE_S, StoreLink
 from trackboard.storage.write.records import RUN, Record
 from trackboard.storage.write.staging import DISK, FLUSH, Chunk, Staging
 
@@ -81,7 +81,8 @@ class Writer:
                  max_pending_points: int = 1_000_000, batch_points: int = 100_000,
                  spool_directory: Path | None = None, max_backoff: float = 10.0,
                  busy_timeout_ms: int | None = None, spill_age: float = SPILL_AGE,
-                 settle_s: float = SETTLE_S) -> None:
+                 settle_s: float = SETTLE_S,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL) -> None:
         self.url = resolve_url(store)
         parse_url(self.url)  # a malformed URL fails here, in the caller, with a clear message
         check_sqlite_file(self.url)  # so does a file that is not a trackboard store
@@ -96,7 +97,7 @@ class Writer:
         self._live: set[str] = set()  # runs registered here and not ended yet
         self._link = StoreLink(self.url, self.spool_directory, self._run_header,
                                engine_options=engine_options, max_backoff=max_backoff,
-                               settle_s=settle_s)
+                               settle_s=settle_s, heartbeat_interval=heartbeat_interval)
         self._queue: deque[Record] = deque()
         self._produced = 0   # points queued (producer threads only)
         self._staging = Staging(self._queue, self.spool_directory, self._link,
