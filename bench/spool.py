@@ -44,7 +44,7 @@ def _run_record(uid: str) -> tuple:
 def _feed(writer, uid: str, records: list[tuple]) -> float:
     """Submit everything, wait until the writer has it stored (or spooled); seconds."""
     t0 = time.perf_counter()
-    writer.submit(_run_record(uid))
+    writer.register_run(_run_record(uid)[1])
     for rec in records:
         writer.submit(rec, 10)
     assert writer.flush(timeout=900)

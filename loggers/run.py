@@ -43,7 +43,6 @@ from trackboard.storage.write.records import (
     PARAMS,
     POINTS,
     PURGE,
-    RUN,
     STATUS,
     TAGS,
 )
@@ -127,7 +126,7 @@ class Run:
             # Also when the run was not found: with "allow" and an unreachable store
             # we cannot know, and the store's upsert makes it the same run either way.
             record.update(resumed_at=now, rename=name is not None)
-        self._writer.submit((RUN, record))
+        self._writer.register_run(record)  # also queues the RUN record
         if params:
             self._writer.submit((PARAMS, self._uid, params))
         if clean_tags:
@@ -287,6 +286,7 @@ class Run:
             if self._sampler is not None:
                 self._sampler.stop()  # no sample may land after the status record
             self._finished = True
+        self._writer.run_ended(self._uid)
         self._writer.submit((STATUS, self._uid, status, time.time()))
         self._writer.flush(timeout)
         _active.discard(self)

@@ -35,7 +35,10 @@ def _ten_runs_with(url: str, poison: Callable[[list[Run]], list[tuple]],
             if step == STEPS // 2:
                 planted = poison(runs)
                 for rec in planted:
-                    writer.submit(rec, len(rec[4]) if rec[0] == POINTS else 0)
+                    if rec[0] == RUN:
+                        writer.register_run(rec[1])  # as Run does
+                    else:
+                        writer.submit(rec, len(rec[4]) if rec[0] == POINTS else 0)
         for run in runs:
             run.finish()
         writer.close()

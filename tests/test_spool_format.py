@@ -20,6 +20,7 @@ from trackboard.storage.write.spool import (
     REJECTED,
     SpoolReader,
     SpoolWriter,
+    frames,
     pending_files,
     spool_dir,
 )
@@ -88,7 +89,7 @@ def test_points_are_encoded_in_bulk_exactly_as_one_by_one(monkeypatch) -> None:
     }
     bulk = {name: _encoded(recs) for name, recs in cases.items()}
     assert bulk["float32 values"] == "TypeError"  # not plain data either way
-    monkeypatch.setattr(spool, "_columns_in_bulk", lambda records: None)
+    monkeypatch.setattr(frames, "_columns_in_bulk", lambda records: None)
     for name, recs in cases.items():
         assert bulk[name] == _encoded(recs), name
 

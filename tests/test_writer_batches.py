@@ -45,7 +45,7 @@ def test_a_rejected_batch_costs_only_itself(store_url: str) -> None:
 def test_a_new_run_starts_connected(sqlite_url: str) -> None:
     writer = Writer(sqlite_url)  # a new file: connecting creates the schema first
     run = Run(store=sqlite_url, writer=writer, system_metrics=False)
-    assert writer._ready.is_set() and writer._ingestor is not None
+    assert writer._ready.is_set() and writer._link.ingestor is not None
     run.finish()
     writer.close()
 

@@ -1,0 +1,160 @@
+"""Writing spool files: each append goes straight to the OS, so a kill leaves it whole.
+
+Each frame is handed to the OS in one write as soon as it is appended (no user-space
+buffer), so a process killed with SIGKILL leaves all of it; a frame cut short by the
+kill (a torn tail) is detected by the reader and everything before it is used.
+
+One writer owns one open spool file at a time and holds an exclusive flock on it, so a
+replayer (another writer starting up, or `trackboard sync`) only ever takes files whose
+owner is gone or done. A file starts with the run records it refers to, so any process
+can deliver it alone. Files are named after the time they were opened, so replaying them
+in name order replays them in the order they were written.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import msgpack
+from trackboard.storage.write.records import Record
+from trackboard.storage.write.spool.folder import SUFFIX
+from trackboard.storage.write.spool.frames import (
+    FRAME_RECORDS,
+    MAGIC,
+    VERSION,
+    encode_records,
+    frame,
+)
+
+
+class SpoolWriter:
+    """An append-only spool file owned by this process; opened on first use.
+
+    `unconfirmed` and `keep` are the writer's bookkeeping (storage/write/staging.py): how many
+    records in the file the store may not have yet, and whether the file must be
+    delivered from disk (it holds records the writer no longer has in memory).
+    """
+
+    def __init__(self, directory: Path, header: Callable[[], list[Record]]) -> None:
+        self.directory = directory
+        self._header = header  # run records to put first in every new file
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self.path: Path | None = None
+        self.records = 0  # records written after the header
+        self.unconfirmed = 0
+        self.keep = False
+        self.marks_ok = True  # False once a record could not be written (counts shift)
+        # Where the records the store does not have begin (those spooled to be delivered
+        # from disk): no note of what is stored may reach past it.
+        self.mark_limit: int | None = None
+
+    def append(self, records: list[Record]) -> list[Record]:
+        """Write `records` (straight to the OS, in frames). Returns the records that are
+        not plain data and could not be written (normally none). Raises OSError."""
+        bad: list[Record] = []
+        with self._lock:
+            if self._fd is None:
+                self._open()
+            for i in range(0, len(records), FRAME_RECORDS):
+                part = records[i:i + FRAME_RECORDS]
+                try:
+                    payload = encode_records(part)
+                except (TypeError, ValueError, OverflowError):
+                    good = []
+                    for rec in part:  # find the culprits; keep the rest
+                        try:
+                            encode_records([rec])
+                            good.append(rec)
+                        except (TypeError, ValueError, OverflowError):
+                            bad.append(rec)
+                    if not good:
+                        continue
+                    payload = encode_records(good)
+                self._write(frame(payload))
+            self.records += len(records) - len(bad)
+            if bad:
+                self.marks_ok = False
+        return bad
+
+    def mark_stored(self, count: int) -> None:
+        """Note in the file that its first `count` records (after the header) are in the
+        store, so that a replay after a crash skips them. Raises OSError."""
+        with self._lock:
+            if self.mark_limit is not None:
+                count = min(count, self.mark_limit)
+            if self._fd is not None and self.marks_ok and count > 0:
+                self._write(frame(msgpack.packb({"stored": count})))
+
+    def flush(self) -> None:
+        """Nothing to do: every append reaches the OS before it returns."""
+
+    def close(self, *, keep: bool = True) -> Path | None:
+        """Close the file, releasing its lock. With `keep`, it is synced to disk and its
+        path returned if it holds records; otherwise it is removed."""
+        with self._lock:
+            fd, path = self._fd, self.path
+            self._fd, self.path = None, None
+            records, self.records = self.records, 0
+            self.unconfirmed, self.keep, self.marks_ok = 0, False, True
+            self.mark_limit = None
+            if fd is None or path is None:
+                return None
+            try:
+                if keep and records:
+                    os.fsync(fd)
+                else:
+                    path.unlink(missing_ok=True)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return path if keep and records else None
+
+    def _write(self, parts: list[bytes]) -> None:
+        assert self._fd is not None
+        total = sum(len(p) for p in parts)
+        done = os.writev(self._fd, parts)
+        if done < total:  # rare (signals, nearly full disks): write the rest plainly
+            rest = b"".join(parts)[done:]
+            while rest:
+                rest = rest[os.write(self._fd, rest):]
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = (f"{time.time_ns()}-{socket.gethostname()}-{os.getpid()}-"
+                f"{uuid.uuid4().hex[:8]}{SUFFIX}")
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            info = {"format": "trackboard-spool", "version": VERSION,
+                    "records": "msgpack arrays of record tuples (trackboard.storage.write.records); "
+                               "extension type 1 = float64 array, little-endian",
+                    "host": socket.gethostname(), "pid": os.getpid(), "created": time.time()}
+            self._fd, self.path = fd, path
+            self._write([MAGIC, *frame(msgpack.packb(info))])
+        except BaseException:
+            self._fd, self.path = None, None
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        # Always a header frame (maybe empty): readers tell it from the records by place.
+        self._write(frame(encode_records(self._header())))
+
+
+def mark_stored(path: Path, count: int) -> None:
+    """Note in a spool file being delivered (by the process holding its lock) that its
+    first `count` records after the header are in the store: delivering it again after
+    a crash starts after them. Raises OSError."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"".join(frame(msgpack.packb({"stored": count}))))
+    finally:
+        os.close(fd)

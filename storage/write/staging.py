@@ -1,0 +1,316 @@
+"""What waits between the producers and the store: the queue staged into chunks, the
+batches the writer thread takes from them, and the spool journal that keeps on disk
+too what has waited in memory longer than a moment (writer.py tells the whole story).
+
+Producers never take the staging lock: they only append to `queue`. The writer thread
+(taking a batch, confirming or spooling it) and the spool guard thread (staging,
+spilling, overflow) take it in every public method here; the `_locked` methods expect
+it held.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trackboard.storage.write import spool
+from trackboard.storage.write.link import StoreLink
+from trackboard.storage.write.records import POINTS, Record
+
+FLUSH = object()  # queue marker: (FLUSH, event)
+DISK = object()  # staged marker: the records before it wait in closed spool files
+
+
+class Chunk:
+    """Records staged together: `since` is a time before any of them was queued;
+    `segment` is the spool file they were also written to (None: memory only)."""
+
+    __slots__ = ("records", "points", "markers", "since", "segment", "end")
+
+    def __init__(self, records: list[Record], points: int, markers: int, since: float,
+                 segment: spool.SpoolWriter | None = None, end: int = 0) -> None:
+        self.records = records
+        self.points = points
+        self.markers = markers
+        self.since = since
+        self.segment = segment
+        self.end = end  # records in `segment` up to the last of these
+
+
+class Staging:
+    """The records of one writer between `Writer.submit` and the store."""
+
+    def __init__(self, queue: deque[Record], spool_directory: Path, link: StoreLink,
+                 header: Callable[[], list[Record]], *, batch_points: int, max_pending_points: int,
+                 spill_age: float) -> None:
+        self.queue = queue  # producers append here (no lock)
+        self.spool_directory = spool_directory
+        self.link = link  # says trouble once per episode; holds the last error
+        self._header = header  # run records every new spool file starts with
+        self.batch_points = batch_points
+        self.max_pending_points = max_pending_points
+        self.spill_age = spill_age
+        # Points that left the waiting line: taken by the writer thread or moved to disk
+        # (under the lock). Staging does not count: the guard stages every 0.1 s, and if
+        # that reset the producers' count, a full batch would wait for the guard's next
+        # tick instead of waking the writer at once.
+        self.consumed = 0
+        self.points_spooled = 0
+        self.points_lost = 0
+        self._lock = threading.Lock()
+        self.staged: deque[Any] = deque()  # Chunk or DISK
+        self.staged_points = 0
+        self._inflight: list[Chunk] = []
+        self._last_stage = time.monotonic()
+        self._journal: spool.SpoolWriter | None = None
+        # Files the backlog was moved to (overflow): kept open until the writer gets to
+        # them, so that it can still note in them what of the batch in flight it stored.
+        self._retired: list[spool.SpoolWriter] = []
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def take(self) -> Any:
+        """The next batch, now in flight: a list of chunks (at most `batch_points`
+        points, ending at the first flush marker), DISK, or an empty list."""
+        with self._lock:
+            batch = self._take_locked()
+            if batch is not DISK:
+                self._inflight = batch
+            return batch
+
+    def landed(self) -> None:
+        """The batch in flight is stored or spooled (or failed on a bug of ours)."""
+        with self._lock:
+            self._inflight = []
+
+    def confirm(self, chunks: list[Chunk]) -> None:
+        """The store has these chunks: a spool file whose every record is stored goes;
+        in any other, a note says how far the store has it."""
+        with self._lock:
+            ends: dict[spool.SpoolWriter, int] = {}
+            for c in chunks:
+                if c.segment is not None:
+                    c.segment.unconfirmed -= len(c.records)
+                    if len(c.records) > c.markers:  # flush markers alone prove nothing
+                        ends[c.segment] = max(ends.get(c.segment, 0), c.end)
+            journal = self._journal
+            if journal is not None and journal.unconfirmed <= 0 and not journal.keep:
+                journal.close(keep=False)
+                self._journal = None
+            for segment, end in ends.items():
+                if segment is self._journal or segment in self._retired:
+                    # Stored in order, so everything in the file up to here is stored: a
+                    # replay starts after it (rewriting stored points costs far more).
+                    try:
+                        segment.mark_stored(end)
+                    except OSError:
+                        pass  # the replay rewrites these points again: slower, still exact
+
+    def to_disk(self, chunks: list[Chunk]) -> None:
+        """These chunks leave memory: they must be (and stay) in a spool file."""
+        with self._lock:
+            self._to_disk_locked(chunks)
+
+    def close_retired(self, *, journal_too: bool = False) -> None:
+        """Close the files the backlog was moved to (the batch in flight is noted in
+        them); with `journal_too`, also a journal holding records that left memory, so
+        that it can be delivered from disk now that the store is back."""
+        with self._lock:
+            self._close_retired_locked()
+            if journal_too and self._journal is not None and self._journal.keep:
+                self._journal.close(keep=True)
+                self._journal = None
+
+    def release_markers(self) -> None:
+        """After an unexpected error, don't leave flush() callers waiting forever."""
+        with self._lock:
+            self._stage_locked()
+            for item in self.staged:
+                if item is not DISK and item.markers:
+                    for rec in item.records:
+                        if rec[0] is FLUSH:
+                            rec[1].set()
+
+    # -- the spool guard thread -------------------------------------------------------
+
+    def guard(self) -> bool:
+        """Stage what producers queued and spool what has waited too long. Returns
+        whether a full batch waits."""
+        with self._lock:
+            self._stage_locked()
+            self._protect_locked()
+            return self.staged_points >= self.batch_points
+
+    # -- closing ----------------------------------------------------------------------
+
+    def close(self) -> Path | None:
+        """What the writer thread did not finish in time stays on disk. Returns the
+        journal's path if it is kept (records wait in it)."""
+        with self._lock:
+            self._stage_locked()
+            left = [c for c in (*self._inflight, *self.staged) if c is not DISK]
+            if left:
+                self._to_disk_locked(left)
+            self._close_retired_locked()
+            path = None
+            if self._journal is not None:
+                keep = self._journal.keep or self._journal.unconfirmed > 0
+                path = self._journal.close(keep=keep)
+                self._journal = None
+            return path
+
+    # -- under the lock ---------------------------------------------------------------
+
+    def _stage_locked(self) -> None:
+        """Move what producers queued into a chunk (no producer ever waits for this)."""
+        now = time.monotonic()
+        q = self.queue
+        n = len(q)
+        since, self._last_stage = self._last_stage, now
+        if not n:
+            return
+        pop = q.popleft
+        records = [pop() for _ in range(n)]
+        points = markers = 0
+        for rec in records:
+            op = rec[0]
+            if op == POINTS:
+                points += len(rec[4])
+            elif op is FLUSH:
+                markers += 1
+        self.staged.append(Chunk(records, points, markers, since))
+        self.staged_points += points
+
+    def _take_locked(self) -> Any:
+        self._stage_locked()
+        taken: list[Chunk] = []
+        points = 0
+        staged = self.staged
+        while staged and points < self.batch_points:
+            item = staged[0]
+            if item is DISK:
+                if taken:
+                    break
+                staged.popleft()
+                return DISK
+            need = self.batch_points - points
+            if not item.markers and item.points <= need:
+                staged.popleft()
+                taken.append(item)
+                points += item.points
+                self.staged_points -= item.points
+                continue
+            cut, got, marker = len(item.records), 0, False
+            for i, rec in enumerate(item.records):
+                op = rec[0]
+                if op is FLUSH:
+                    cut, marker = i + 1, True
+                    break
+                if op == POINTS:
+                    got += len(rec[4])
+                    if got >= need:
+                        cut = i + 1
+                        break
+            if cut == len(item.records):
+                staged.popleft()
+                taken.append(item)
+            else:
+                item.records, head = item.records[cut:], item.records[:cut]
+                item.points -= got
+                item.markers -= int(marker)
+                taken.append(Chunk(head, got, int(marker), item.since, item.segment,
+                                   item.end - (len(item.records) - item.markers)))
+            points += got
+            self.staged_points -= got
+            if marker:
+                break
+        self.consumed += points
+        return taken
+
+    def _journal_locked(self, chunks: list[Chunk]) -> bool:
+        """Append chunks (in order) to the current spool file. False if it failed."""
+        if self._journal is None:
+            self._journal = spool.SpoolWriter(self.spool_directory, self._header)
+        journal = self._journal
+        records = [r for c in chunks for r in c.records if r[0] is not FLUSH]
+        end = journal.records
+        try:
+            bad = journal.append(records)
+        except OSError as exc:
+            self.link.last_error = f"spool: {exc}"
+            self.link.report("spool-error", f"trackboard: cannot write the spool file in "
+                             f"{self.spool_directory}: {exc}")
+            return False
+        if bad:
+            self.points_lost += sum(len(r[4]) for r in bad if r[0] == POINTS)
+            self.link.report("unspoolable", f"trackboard: {len(bad)} record(s) hold values "
+                             "that are not plain data and cannot be spooled; they are dropped")
+        for c in chunks:
+            end += len(c.records) - c.markers
+            c.segment, c.end = journal, end
+            journal.unconfirmed += len(c.records)
+        return True
+
+    def _to_disk_locked(self, chunks: list[Chunk]) -> None:
+        fresh = [c for c in chunks if c.segment is None]
+        if fresh and not self._journal_locked(fresh):
+            self.points_lost += sum(c.points for c in fresh)
+            chunks = [c for c in chunks if c.segment is not None]
+        for c in chunks:
+            segment = c.segment
+            assert segment is not None
+            segment.keep = True
+            start = c.end - (len(c.records) - c.markers)
+            if segment.mark_limit is None or start < segment.mark_limit:
+                segment.mark_limit = start
+            self.points_spooled += c.points
+
+    def _close_retired_locked(self) -> None:
+        for segment in self._retired:
+            segment.close(keep=True)
+        self._retired = []
+
+    def _protect_locked(self) -> None:
+        """Spool every record that has waited more than `spill_age` without being
+        stored (oldest first, the batch in flight included); past `max_pending_points`,
+        spool everything and let it leave memory."""
+        over = self.staged_points > self.max_pending_points
+        limit = time.monotonic() - self.spill_age
+        todo = [c for c in self._inflight if c.segment is None and (over or c.since <= limit)]
+        for item in self.staged:
+            if item is DISK or item.segment is not None:
+                continue
+            if not (over or item.since <= limit):
+                break  # the rest is younger still
+            todo.append(item)
+        if todo and not self._journal_locked(todo):
+            return
+        if over:
+            self._overflow_locked()
+
+    def _overflow_locked(self) -> None:
+        """The backlog is past `max_pending_points`: it is all in the spool file now,
+        so let it go from memory; the writer delivers the file when it gets there."""
+        markers: list[Record] = []
+        chunks = [c for c in self.staged if c is not DISK]
+        for c in chunks:
+            if c.markers:
+                markers.extend(r for r in c.records if r[0] is FLUSH)
+        self._to_disk_locked(chunks)
+        if self._journal is not None:
+            # New records go to a new file: the writer delivers this one from disk.
+            self._retired.append(self._journal)
+            self._journal = None
+        self.staged = deque([DISK])
+        if markers:
+            self.staged.append(Chunk(markers, 0, len(markers), time.monotonic()))
+        self.consumed += self.staged_points
+        self.staged_points = 0
+        self.link.report("spill", "trackboard: logging outpaces the store; records wait in "
+                         f"the spool ({self.spool_directory}) and are delivered as it catches "
+                         "up", level=logging.INFO)
