@@ -117,6 +117,9 @@ class Run:
         self._step = 0 if stored is None or stored.last_step is None else stored.last_step + 1
         self._finished = False
         self._known_keys: set[str] = set()
+        # Param keys recorded through config= and log_params() on this handle: the
+        # adapters' common names (log_param_defaults) never overwrite them.
+        self._param_keys: set[str] = set(params)
         self._last_keys: tuple[str, ...] = ()
         self._lock = threading.Lock()  # only for finish(): log() stays lock-free
         now = time.time()
@@ -272,6 +275,23 @@ class Run:
         `param_value(v, strict=False)` to store readable text instead.
         """
         encoded = _encode_params(params)
+        if encoded:
+            self._param_keys.update(encoded)
+            self._writer.submit((PARAMS, self._uid, encoded))
+
+    def log_param_defaults(self, params: Mapping[str, Any]) -> None:
+        """Record params, except those whose keys this handle has recorded through
+        `config=` or `log_params()` (W&B's `config.setdefaults`). The adapters record
+        the common hyperparameter names (`lr`, `batch_size`, ...; see
+        trackboard.loggers.vocabulary) this way, so a value the user logged under
+        such a name wins. Calling it again updates the defaults it recorded.
+
+        >>> run = Run(config={"lr": 0.1}, store=url)                      # doctest: +SKIP
+        >>> run.log_param_defaults({"lr": 0.001, "optimizer": "Adam"})    # doctest: +SKIP
+        >>> # stored: lr = 0.1 (the user's), optimizer = "Adam"
+        """
+        encoded = {k: v for k, v in _encode_params(params).items()
+                   if k not in self._param_keys}
         if encoded:
             self._writer.submit((PARAMS, self._uid, encoded))
 
