@@ -78,9 +78,10 @@ class Run:
     is given) continues the run if it exists, else creates it; "must" raises
     ValueError when there is no such run; "never" raises when there is one.
 
-    System metrics (CPU, memory, GPUs; `system/...` keys) are sampled every 10 s on a
-    thread of their own: `system_metrics=False` switches them off, a number sets the
-    interval in seconds.
+    System metrics (CPU, memory, GPUs; `system/...` keys) are sampled on a thread of
+    their own: just after start, every 10 s, and once more in finish(), so a run of a
+    second has two samples. `system_metrics=False` switches them off, a number sets
+    the interval in seconds.
     """
 
     def __init__(self, project: str = "default", name: str | None = None,
