@@ -26,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trackboard.loggers import Run
-from trackboard.loggers import system
+from trackboard.loggers import Run, system
 
 
 def one(url: str, side: str, life: float) -> tuple[float, float]:

@@ -101,8 +101,9 @@ def test_keras_fit_records_the_common_names(sqlite_url: str) -> None:
 @pytest.mark.slow
 def test_transformers_trainer_records_the_common_names(sqlite_url: str,
                                                       tmp_path: Path) -> None:
-    from tests.support.transformers_tiny import tiny_trainer
     from trackboard.loggers.transformers import TrackboardCallback
+
+    from tests.support.transformers_tiny import tiny_trainer
 
     callback = TrackboardCallback(project="vocab", store=sqlite_url)
     tiny_trainer(tmp_path / "a", [callback], learning_rate=5e-4, weight_decay=0.01,
@@ -164,9 +165,9 @@ def test_lightning_trainer_and_optimizer_give_the_common_names(
     x, y = tiny_classification(32)
     data = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=8)
     logger = TrackboardLogger(project="vocab", store=sqlite_url, save_dir=tmp_path)
-    flags = dict(accelerator="cpu", logger=logger, enable_progress_bar=False,
-                 enable_model_summary=False, enable_checkpointing=False,
-                 log_every_n_steps=1)
+    flags: dict[str, Any] = {
+        "accelerator": "cpu", "logger": logger, "enable_progress_bar": False,
+        "enable_model_summary": False, "enable_checkpointing": False, "log_every_n_steps": 1}
     model = Tiny(hidden=3)
     L.Trainer(max_epochs=2, accumulate_grad_batches=2, **flags).fit(model, data)
     # A test-only Trainer's defaults (max_epochs=1000, ...) replace nothing.
