@@ -121,7 +121,7 @@ def test_compare_page_overlays_runs_and_smooths(seeded: tuple[str, dict[str, str
     assert {t["meta"]["run_id"] for t in figs[1]["data"]} == {ids["keras-run"], ids["torch-run"]}
     assert loss[1]["y"][:5] == pytest.approx(ema(KNOWN_LOSS, 0.6).tolist())
     assert loss[0]["y"][:5] == pytest.approx(KNOWN_LOSS)
-    summary = at.dataframe[1].value
+    summary = at.dataframe[2].value
     keras = summary[(summary["run"] == "keras-run") & (summary["metric"] == "loss")].iloc[0]
     assert keras["min"] == 0.0 and keras["best step"] == 1
     merged = summary[summary["metric"] == "val_loss|eval_loss"].set_index("run")["key"]
@@ -131,11 +131,11 @@ def test_compare_page_overlays_runs_and_smooths(seeded: tuple[str, dict[str, str
 def test_compare_params_diff_table(seeded: tuple[str, dict[str, str]]) -> None:
     _, ids = seeded
     at = _open("compare", runs=f"{ids['keras-run']},{ids['torch-run']}", metrics="loss")
-    diff = at.dataframe[0].value
+    diff = at.dataframe[1].value
     assert diff.index.tolist() == ["layers", "lr"]  # optimizer is the same: hidden
     assert diff.loc["lr"].tolist() == ["0.001", "0.01"]
     at.toggle(key="cmp_params_all").set_value(True).run()
-    assert at.dataframe[0].value.index.tolist() == ["layers", "lr", "optimizer"]
+    assert at.dataframe[1].value.index.tolist() == ["layers", "lr", "optimizer"]
 
 
 def test_compare_state_lives_in_the_url(seeded: tuple[str, dict[str, str]]) -> None:

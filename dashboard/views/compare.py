@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from trackboard.dashboard import auth, charts, data, state, tables
+from trackboard.dashboard import auth, charts, colors, data, labels, run_list, state, tables
 from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported for readers)
 
 auth.require_password()  # also here: a page may run without app.py
@@ -27,7 +27,6 @@ names = dict(zip(info["id"], info["name"]))
 # Two runs may share a name: suffix the id so legends stay unambiguous.
 dupes = info["name"].duplicated(keep=False)
 names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["name"], dupes) if d})
-colours = charts.run_colours(run_ids)
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
 default_metrics = ",".join(k for k in available
@@ -48,6 +47,9 @@ state.init_widget("cmp_band", "band", "std",
                   lambda r: state.parse_choice(r, ["std", "minmax"], "std"))
 state.init_widget("cmp_live", "live", True, lambda r: r not in ("0", "false"))
 state.init_widget("cmp_range", "range", "", str)
+state.init_widget("cmp_cols", "cols", 2, lambda r: int(state.parse_choice(r, ["1", "2", "3"], "2")))
+state.init_widget("cmp_label", "label", "", str)
+run_list.init_hidden()
 if st.session_state["cmp_x"] not in x_options:
     st.session_state["cmp_x"] = "step"
 if st.session_state["cmp_group"] not in group_options:
@@ -72,9 +74,17 @@ with st.container(border=True):
     g.toggle("Live", key="cmp_live", help="Refresh running runs every 5 s.")
     h.text_input("Step range", key="cmp_range", placeholder="e.g. 1000-2000 (empty: all)",
                  help="A narrow range is read at full resolution.")
+    i, j = st.columns([2, 8])
+    i.radio("Charts per row", [1, 2, 3], key="cmp_cols", horizontal=True)
+    j.text_input("Run labels", key="cmp_label",
+                 placeholder="empty: the name and the params that differ, e.g. "
+                             "{name} {params.lr} {tags.seed}",
+                 help="A template: `{name}`, `{id}`, `{project}`, `{framework}`, `{status}`, "
+                      "`{host}`, `{params.<key>}`, `{tags.<key>}`. Empty: the name plus "
+                      "the params whose values differ between the selected runs.")
 
 state.remember(["cmp_metrics", "cmp_x", "cmp_logy", "cmp_smooth", "cmp_weight", "cmp_window",
-                "cmp_group", "cmp_band", "cmp_live", "cmp_range"])
+                "cmp_group", "cmp_band", "cmp_live", "cmp_range", "cmp_cols", "cmp_label"])
 state.write_query({
     "runs": ",".join(run_ids), "metrics": st.session_state["cmp_metrics"] or None,
     "x": None if st.session_state["cmp_x"] == "step" else st.session_state["cmp_x"],
@@ -86,6 +96,8 @@ state.write_query({
     "band": None if st.session_state["cmp_band"] == "std" else st.session_state["cmp_band"],
     "live": None if st.session_state["cmp_live"] else "0",
     "range": st.session_state["cmp_range"] or None,
+    "cols": None if st.session_state["cmp_cols"] == 2 else str(st.session_state["cmp_cols"]),
+    "label": st.session_state["cmp_label"] or None,
 })
 
 
@@ -118,6 +130,20 @@ if st.session_state["cmp_group"] != "(none)":
 live = st.session_state["cmp_live"] and bool(running) and (step_range is None
                                                           or step_range[1] is None)
 signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
+
+# Labels say what tells the runs apart; colours come from the run ids (or, grouped,
+# from the group labels), so a run looks the same on every page and after a reload.
+template = st.session_state["cmp_label"]
+for field in labels.template_problems(template, list(info.columns)):
+    st.warning(tables.md_escape(f"No selected run has {{{field}}}: it shows empty."))
+run_labels = labels.run_labels(info, template)
+styles = (colors.styles(groups.values()) if groups else colors.styles(run_ids))
+run_styles = {rid: styles[groups[rid]] for rid in run_ids} if groups else styles
+visible = run_list.show(info, run_labels, run_styles, groups)
+state.write_query({"hide": ",".join(st.session_state[run_list.HIDDEN]) or None})
+colours = {rid: s.colour for rid, s in run_styles.items()}
+dashes = {rid: s.dash for rid, s in run_styles.items()}
+chart_height = {1: 420, 2: 360, 3: 320}[st.session_state["cmp_cols"]]
 
 
 def load_history() -> pd.DataFrame:
@@ -154,16 +180,22 @@ def draw_charts() -> None:
     if not chart_list:
         st.info(tables.md_escape("No metric matches. Available: " + ", ".join(available)))
         return
-    cols = st.columns(2)
+    if not visible:
+        st.info("Every run is hidden: tick some in the run list above.")
+        return
+    per_row = st.session_state["cmp_cols"]
+    cols = st.columns(per_row)
+    hist = hist[hist["run_id"].isin(visible)]
     for i, (title, keys) in enumerate(chart_list):
         part = data.merge_aliases(hist, keys)
         fig = charts.metric_figure(
-            charts.with_x(part, x_axis, x_values), title, names={r: names[r] for r in run_ids},
-            colours=colours, x=x_axis, log_y=st.session_state["cmp_logy"],
+            charts.with_x(part, x_axis, x_values), title,
+            names={r: run_labels[r] for r in visible}, colours=colours, dashes=dashes,
+            x=x_axis, log_y=st.session_state["cmp_logy"],
             smoothing=st.session_state["cmp_smooth"], weight=st.session_state["cmp_weight"],
             window=int(st.session_state["cmp_window"]), groups=groups,
-            band=st.session_state["cmp_band"])
-        with cols[i % 2]:
+            band=st.session_state["cmp_band"], height=chart_height)
+        with cols[i % per_row]:
             st.plotly_chart(fig, key=f"cmp_chart_{i}", width="stretch",
                             config={"displaylogo": False})
     if live:
