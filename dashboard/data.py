@@ -142,3 +142,15 @@ def merge_aliases(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     rank = {n: i for i, n in enumerate(names)}
     best = part.groupby("run_id")["key"].agg(lambda ks: min(ks, key=rank.__getitem__))
     return part[part["key"] == part["run_id"].map(best)]
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def metric_summaries(url: str, read_only: bool, run_ids: tuple[str, ...],
+                     keys: tuple[str, ...]) -> pd.DataFrame:
+    """id plus `metrics.<key>.last|min|max` of these runs, in one query (the
+    hyperparameter view at 500 runs; one Store.run per run would be 500 queries)."""
+    if not run_ids or not keys:
+        return pd.DataFrame({"id": list(run_ids)})
+    frame = store(url, read_only).runs(run_ids=list(run_ids), params=False, tags=False,
+                                       metric_keys=list(keys))
+    return frame[["id", *[c for c in frame.columns if c.startswith("metrics.")]]]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from trackboard.dashboard import auth, charts, colors, data, labels, run_list, state, tables
+from trackboard.dashboard import (auth, charts, colors, data, grouping, hparams, labels,
+                                  param_diff, run_list, state, tables)
 from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported for readers)
 
 auth.require_password()  # also here: a page may run without app.py
@@ -31,7 +32,7 @@ running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
 default_metrics = ",".join(k for k in available
                            if not k.startswith("system/") and k not in ("epoch", "step"))
-group_options = ["(none)"] + [c for c in info.columns if c.startswith(("params.", "tags."))]
+group_options = grouping.options(info)  # framework, status, project, params.*, tags.*
 x_options = list(charts.X_AXES) + [k for k in available]
 
 state.init_widget("cmp_metrics", "metrics", default_metrics, str)
@@ -41,8 +42,7 @@ state.init_widget("cmp_smooth", "smooth", "ema",
                   lambda r: state.parse_choice(r, ["ema", "moving average", "none"], "ema"))
 state.init_widget("cmp_weight", "w", 0.6, lambda r: state.parse_float(r, 0.6, 0.0, 0.99))
 state.init_widget("cmp_window", "win", 5, lambda r: int(state.parse_float(r, 5, 1, 501)))
-state.init_widget("cmp_group", "group", "(none)",
-                  lambda r: state.parse_choice(r, group_options, "(none)"))
+state.init_widget("cmp_group", "group", "(none)", lambda r: grouping.parse(r, group_options))
 state.init_widget("cmp_band", "band", "std",
                   lambda r: state.parse_choice(r, ["std", "minmax"], "std"))
 state.init_widget("cmp_live", "live", True, lambda r: r not in ("0", "false"))
@@ -53,6 +53,8 @@ run_list.init_hidden()
 if st.session_state["cmp_x"] not in x_options:
     st.session_state["cmp_x"] = "step"
 if st.session_state["cmp_group"] not in group_options:
+    st.warning(tables.md_escape(f"Cannot group by {st.session_state['cmp_group']!r}: no selected "
+                                "run has it. Showing runs ungrouped."))
     st.session_state["cmp_group"] = "(none)"
 
 with st.container(border=True):
@@ -123,10 +125,7 @@ max_points = None if full_res else data.MAX_POINTS
 x_axis = st.session_state["cmp_x"]
 wanted = sorted({k for _, ks in chart_list for k in ks if k in available}
                 | ({x_axis} if x_axis not in charts.X_AXES else set()))
-groups = None
-if st.session_state["cmp_group"] != "(none)":
-    col = st.session_state["cmp_group"]
-    groups = {rid: tables.shown(v) or "(missing)" for rid, v in zip(info["id"], info[col])}
+groups = grouping.run_groups(info, st.session_state["cmp_group"])
 live = st.session_state["cmp_live"] and bool(running) and (step_range is None
                                                           or step_range[1] is None)
 signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
@@ -204,12 +203,13 @@ def draw_charts() -> None:
 
 draw_charts()
 
-st.subheader("Parameters")
-show_all = st.toggle("Show all params (not only those that differ)", key="cmp_params_all")
-st.dataframe(tables.params_diff(info, names, show_all=show_all), key="cmp_params",
-             width="stretch")
+param_diff.show(info, names)  # common params first, then per framework
 
 st.subheader("Summary")
 infos = {rid: data.run_info(src.url, src.read_only, rid) for rid in run_ids}
 st.dataframe(tables.summary_table(infos, chart_list, names), key="cmp_summary",
              hide_index=True, width="stretch")
+
+# Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).
+hparams.show(info, visible, run_labels, colours, available,
+             chart_list[0][1][0] if chart_list else None)
