@@ -157,17 +157,22 @@ def metric_summaries(url: str, read_only: bool, run_ids: tuple[str, ...],
 
 
 # Param usage is estimated from the newest runs: reading every param of 10,000 runs
-# is most of the Runs page's cost (see Store.runs), a few hundred tell the same story.
-USAGE_SAMPLE = 300
+# is most of the Runs page's cost (see Store.runs); a few hundred tell the same story.
+USAGE_SAMPLE = 200
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def param_usage(url: str, read_only: bool, sample: int = USAGE_SAMPLE) -> dict[str, float]:
-    """Param key -> share of the newest `sample` runs that have it (0..1)."""
-    newest = run_list(url, read_only)["id"].head(sample).tolist()
+# Usage changes slowly and only picks the first columns: cached for all sessions a while.
+@st.cache_data(ttl=300, show_spinner=False)
+def param_usage(url: str, read_only: bool) -> dict[str, float]:
+    """Param key -> share of the newest runs that have it (0..1); see `usage_of`."""
+    return usage_of(store(url, read_only))
+
+
+def usage_of(db: Store, sample: int = USAGE_SAMPLE) -> dict[str, float]:
+    """Param key -> share of the newest `sample` runs of `db` that have it (0..1)."""
+    newest = db.runs(params=False, tags=False, metrics=False)["id"].head(sample).tolist()
     if not newest:
         return {}
-    frame = store(url, read_only).runs(run_ids=newest, tags=False, metrics=False)
+    frame = db.runs(run_ids=newest, tags=False, metrics=False)
     cols = [c for c in frame.columns if c.startswith("params.")]
-    shares = frame[cols].notna().mean() if cols else pd.Series(dtype=float)
-    return {c.removeprefix("params."): float(v) for c, v in shares.items()}
+    return {c.removeprefix("params."): float(v) for c, v in frame[cols].notna().mean().items()}

@@ -16,7 +16,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$&])")
 # The Runs table's default param columns: the common vocabulary, then params at least
 # this share of runs have, at most MAX_DEFAULT_PARAMS in all.
 SHARED_FROM = 0.5
-MAX_DEFAULT_PARAMS = 12
+MAX_DEFAULT_PARAMS = 10
 # The Runs table shows this many rows without scrolling inside itself (then scrolls);
 # Streamlit's rows and header are 35 px, plus a 3 px border.
 VISIBLE_ROWS = 20
