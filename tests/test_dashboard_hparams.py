@@ -192,3 +192,24 @@ def test_log_axes_where_values_span_decades() -> None:
     assert hparams.scatter_figure(narrow, "lr", "m", "best", {}, {}).layout.xaxis.type == "linear"
     with pytest.raises(ValueError, match="use one of best"):
         hparams.metric_values(pd.DataFrame({"id": []}), "loss", "median")
+
+
+# ---- Runs page ------------------------------------------------------------------------
+
+def test_runs_table_default_columns_and_order() -> None:
+    from trackboard.dashboard import tables
+
+    keys = ["batch_size", "hidden", "lr", "note", "optimizer", "optimizer.beta_1", "seed"]
+    usage = {"lr": 1.0, "optimizer": 1.0, "batch_size": 0.6, "seed": 0.1, "hidden": 0.8,
+             "optimizer.beta_1": 0.34, "note": 0.01}
+    assert tables.default_param_columns(keys, usage) == [
+        "lr", "optimizer", "batch_size", "seed", "hidden"]
+    assert tables.default_param_columns(keys, usage, limit=2) == ["lr", "optimizer"]
+    frame = pd.DataFrame({
+        "id": ["a"], "name": ["n"], "project": ["p"], "status": ["finished"],
+        "framework": ["jax"], "duration": [1.0], "created_at": [pd.Timestamp(0, tz="UTC")],
+        "params.lr": [0.1], "tags.seed": ["1"], "metrics.loss.last": [0.5]})
+    assert tables.runs_view(frame).columns.tolist() == [
+        "name", "status", "framework", "loss.last", "lr", "project", "duration (s)",
+        "created", "tags", "id"]
+    assert tables.table_height(500) >= 21 * tables.ROW_PX and tables.table_height(2) < 200
