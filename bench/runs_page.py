@@ -22,6 +22,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -34,14 +35,16 @@ from bench.dashboard_data import runs_store
 HERE = Path(__file__).resolve().parents[1]
 
 
-def baseline_tables(commit: str) -> types.ModuleType:
-    """9a815d4's dashboard/tables.py as a module (it imports only what still exists)."""
+def baseline_tables(commit: str, folder: Path) -> types.ModuleType:
+    """`commit`'s dashboard/tables.py as a module (it imports only what still exists)."""
     source = subprocess.run(["git", "show", f"{commit}:dashboard/tables.py"], cwd=HERE,
                             check=True, capture_output=True, text=True).stdout
-    spec = importlib.util.spec_from_loader("baseline_tables", loader=None)
-    assert spec is not None
+    path = folder / "baseline_tables.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_tables", path)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    exec(compile(source, f"{commit}:dashboard/tables.py", "exec"), module.__dict__)
+    spec.loader.exec_module(module)
     return module
 
 
@@ -80,7 +83,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="9a815d4")
     args = parser.parse_args()
     url = f"sqlite:///{runs_store()}"
-    old = baseline_tables(args.baseline)
+    with tempfile.TemporaryDirectory() as tmp:
+        old = baseline_tables(args.baseline, Path(tmp))
     sides: dict[str, list[tuple[float, float, int]]] = {"baseline": [], "this": []}
     for r in range(args.rounds):
         order = [("baseline", lambda: baseline_page(url, old)), ("this", lambda: this_page(url))]

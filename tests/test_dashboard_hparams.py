@@ -177,7 +177,7 @@ def test_log_axes_where_values_span_decades() -> None:
     values = pd.Series([0.5, 0.2, 0.9, 0.4], index=["a", "b", "c", "d"])
     table = hparams.hparam_table(runs, ["a", "b", "c", "d"], ["lr", "opt"], values)
     fig = hparams.parcoords_figure(table, ["lr", "opt"], "val_accuracy", "best")
-    lr, opt, acc = fig.data[0].dimensions
+    lr, opt, _metric = fig.data[0].dimensions
     assert lr.label == "lr (log)" and list(lr.values[:3]) == pytest.approx([-4, -3, -2])
     assert lr.ticktext[0] == "(missing)" and lr.values[3] < -4
     assert list(lr.ticktext[1:]) == ["1e-4", "0.001", "0.01"]

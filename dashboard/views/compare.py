@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from trackboard.dashboard import (auth, charts, colors, data, grouping, hparams, labels,
-                                  param_diff, run_list, state, tables)
+from trackboard.dashboard import (
+    auth,
+    charts,
+    colors,
+    data,
+    grouping,
+    hparams,
+    labels,
+    param_diff,
+    run_list,
+    state,
+    tables,
+)
 from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported for readers)
 
 auth.require_password()  # also here: a page may run without app.py
