@@ -7,7 +7,11 @@
   (a fresh Store each round);
 - browser: `trackboard ui` in headless Chromium on /compare with the runs selected;
   the time from clicking another "Value" (best -> last -> min ...) to the parallel
-  coordinates drawn with it: the fragment's rerun, the transfer and Plotly's drawing.
+  coordinates drawn with it: the fragment's rerun, the transfer and Plotly's drawing;
+- plotly_draw: Plotly.react of the same parallel coordinates alone in Chromium, at
+  20 and at `--runs` runs: parcoords draws with WebGL, which headless Chromium
+  without a GPU emulates in software; equal times for 20 and 500 runs show the
+  cost is that fixed set-up, not the number of runs.
 Target: <= 1 s. The store (500 runs of three frameworks with the common
 hyperparameters) is built once under /tmp/trackboard-bench.
 """
@@ -121,6 +125,44 @@ def bench_browser(url: str, ids: list[str], rounds: int) -> dict:
             "parcoords_lines": lines}
 
 
+def bench_plotly_draw(url: str, ids: list[str], rounds: int) -> dict:
+    import os
+    import tempfile
+
+    import plotly
+    from trackboard.dashboard import hparams
+
+    sys.path.insert(0, str(REPO))
+    from tests.support.dashboard import chromium
+
+    store = Store(url, read_only=True)
+    info = store.runs(run_ids=ids, metrics=False)
+    summaries = store.runs(run_ids=ids, params=False, tags=False, metric_keys=["val_loss"])
+    store.close()
+    values = hparams.metric_values(summaries, "val_loss", "best")
+    params = hparams.default_params(info)
+    js = Path(os.path.dirname(plotly.__file__)) / "package_data" / "plotly.min.js"
+    react = """async (fig) => { const t = performance.now();
+        await Plotly.react('g', fig.data, fig.layout);
+        await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+        const ms = performance.now() - t; Plotly.purge('g'); return ms; }"""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
+        html = Path(tmp) / "draw.html"
+        html.write_text(f'<div id="g" style="width:900px;height:420px"></div>'
+                        f'<script src="{js.as_uri()}"></script>')
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(html.as_uri())
+        for n in (20, len(ids)):
+            table = hparams.hparam_table(info, ids[:n], params, values)
+            fig = json.loads(hparams.parcoords_figure(table, params, "val_loss", "best")
+                             .to_json())
+            times = [page.evaluate(react, fig) for _ in range(rounds)]
+            out[f"{n}_runs_ms"] = [round(t) for t in times]
+            out[f"{n}_runs_ms_median"] = round(statistics.median(times))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=500)
@@ -132,6 +174,7 @@ def main() -> None:
     out = {"build": bench_build(url, ids, args.rounds)}
     if not args.no_browser:
         out["browser"] = bench_browser(url, ids, args.rounds)
+        out["plotly_draw"] = bench_plotly_draw(url, ids, args.rounds)
     print(json.dumps(out, indent=2))
 
 
