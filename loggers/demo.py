@@ -4,7 +4,9 @@ The task is a synthetic, seeded insurance-claims table (will this policy file a
 claim this year?) made with NumPy, so nothing is downloaded. Each framework
 trains the same two-layer MLP over a few hyperparameter settings through its
 trackboard adapter, logging the same names (`loss`, `val_loss`, `accuracy`,
-`val_accuracy`, `epoch`) so the runs line up in the dashboard.
+`val_accuracy`, `epoch`) so the runs line up in the dashboard; every run also has
+the common hyperparameter names (`lr`, `optimizer`, `batch_size`, `epochs`, ...;
+docs/hyperparameters.md), so `params.lr < 0.01` selects across frameworks.
 
     >>> from trackboard.loggers.demo import run_demo
     >>> made = run_demo(store="sqlite:///demo.db", fast=True)   # doctest: +SKIP
@@ -185,7 +187,7 @@ def _torch_mlp(hidden: int, features: int) -> Any:
 
 def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
     import torch
-    from trackboard.loggers.torch import SummaryWriter
+    from trackboard.loggers.torch import SummaryWriter, log_optimizer
 
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
@@ -199,8 +201,11 @@ def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
         # A fresh log_dir per demo: one directory is one run (as TensorBoard shows it),
         # so a fixed runs/<name> would continue the previous demo's runs.
         log_dir = tempfile.mkdtemp(prefix=f"trackboard-demo-{name}-")
+        # A SummaryWriter sees no optimizer or loop: the common names (lr, epochs,
+        # ...; docs/hyperparameters.md) come from the config and log_optimizer.
         with SummaryWriter(log_dir, name=name, project=PROJECT, store=store,
-                           config=s.params()) as writer:
+                           config={**s.params(), "epochs": p.epochs, "seed": 0}) as writer:
+            log_optimizer(writer, opt)
             step = 0
             for epoch in range(p.epochs):
                 order = torch.randperm(len(x))
@@ -323,7 +328,10 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
         name = f"flax-{s.label}"
         rng = np.random.default_rng(0)
         with MetricWriter(project=PROJECT, name=name, store=store) as writer:
-            writer.write_hparams(s.params())
+            # optax keeps its settings in closures: the common names are the
+            # program's own (learning_rate is also recorded as lr).
+            writer.write_hparams({**s.params(), "optimizer": "Adam", "epochs": p.epochs,
+                                  "seed": 0})
             step = 0
             batches = len(x) // s.batch_size  # whole batches: one compiled shape
             for epoch in range(p.epochs):

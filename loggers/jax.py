@@ -9,7 +9,10 @@ Code written against clu's writers (`write_scalars`, `write_hparams`,
 `ensure_flushes` and `write_values` around it) can take this one without
 depending on clu. JAX arrays are copied to the host as NumPy (np.asarray: about
 4 us a scalar, a tenth of jax.device_get on a dict). Images, histograms and the
-like warn once and are dropped; texts are kept as run tags.
+like warn once and are dropped; texts are kept as run tags. Hyperparameters under
+usual names (`learning_rate`, `num_epochs`, ...) are also recorded under the common
+ones (`lr`, `epochs`, ...; docs/hyperparameters.md); `log_optimizer(writer, state)`
+records the rate of an `optax.inject_hyperparams` state.
 
 `logdir=` (clu's writers take one) identifies the run: a writer on a workdir that
 already has a run continues it, as a Flax training loop restored from the
@@ -35,11 +38,12 @@ from trackboard.loggers.reopen import (
 )
 from trackboard.loggers.run import Run, exit_status
 from trackboard.loggers.values import param_value
+from trackboard.loggers.vocabulary import common_from_hparams, record_common
+from trackboard.loggers.vocabulary import log_optimizer as log_optimizer  # re-exported
 from trackboard.storage.extras import require
 
 jax = require("jax", "jax")
 import numpy as np  # noqa: E402
-
 
 class MetricWriter:
     """clu-style metric writer over a trackboard Run (framework "jax").
@@ -104,6 +108,8 @@ class MetricWriter:
         run = self._live_run()
         if run is not None:
             run.log_params(params)
+            # `learning_rate` is also `lr`, etc. (docs/hyperparameters.md).
+            record_common(run, common_from_hparams(params))
 
     def write_texts(self, step: int, texts: Mapping[str, Any]) -> None:
         """Keep texts as run tags (the latest text per key)."""

@@ -6,7 +6,10 @@
 
 Per epoch it logs what Keras puts in History (`loss`, `val_loss`, every compiled
 metric) plus `epoch` (Keras' 0-based epoch index, as in `History.epoch`) and
-`learning_rate`, at the optimizer's step count. With `log_every_n_steps=N` it also
+`learning_rate`, at the optimizer's step count. Params: fit's `epochs` and `steps`,
+the optimizer's config (`optimizer.*`) and the common names `lr`, `optimizer`,
+`epochs`, `weight_decay`, `seed`, `precision`, `grad_accum_steps`
+(docs/hyperparameters.md). With `log_every_n_steps=N` it also
 logs the batch logs every N steps as `batch_<name>`, the names Keras' own
 TensorBoard callback uses. `evaluate()` outside fit logs `evaluation_<name>`.
 One callback is one run: a later fit() or evaluate() reopens it by id, and
@@ -23,6 +26,7 @@ from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble
 from trackboard.loggers.run import Run, run_id_and_mode
 from trackboard.loggers.values import param_value
+from trackboard.loggers.vocabulary import common_from_keras, record_common
 from trackboard.storage.extras import require
 
 keras = require("keras", "keras")
@@ -99,6 +103,9 @@ class TrackboardCallback(keras.callbacks.Callback):
             params["optimizer"] = config
             params["learning_rate"] = _learning_rate(optimizer)
         run.log_params(params)
+        # The common names (lr, optimizer, epochs, ...) beside Keras' own; the user's
+        # config wins, also on a reopened run that did not log it again.
+        record_common(run, common_from_keras(keras, self.model, fit), taken=self._config or ())
         self._steps_done = self._optimizer_steps(default=0) + self._offset
         self._fit_starts = True
 

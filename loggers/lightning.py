@@ -10,6 +10,9 @@ Lightning's step, including the `epoch` key Lightning adds (0-based). Only globa
 rank zero logs. `finalize` maps Lightning's "success" to our "finished" and
 "failed" to "failed"; a later stage (validate, test, predict, another fit) on the
 same logger reopens that run by id, so one logger is one run for the whole program.
+At fit() the trainer's and its first optimizer's settings are also recorded under
+the common names `lr`, `optimizer`, `epochs`, ... (docs/hyperparameters.md), unless
+the module's hyperparameters or `config=` hold that name.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
 from trackboard.loggers.run import Run, run_id_and_mode
 from trackboard.loggers.values import check_key, flatten, param_value
+from trackboard.loggers.vocabulary import common_from_lightning, record_common
 from trackboard.storage.extras import require
 
 require("lightning", "lightning")
@@ -146,6 +150,19 @@ class TrackboardLogger(Logger):
                 except ValueError as exc:
                     warn_once(self, f"param:{key}", f"trackboard: hyperparameter {key!r} "
                               f"was not stored ({exc})")
+
+    @rank_zero_only
+    @framework_hook
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        # Lightning calls this for every logger at the start of each stage, after
+        # log_hyperparams and after the optimizers are set up: the one hook that
+        # sees the trainer. Only fit() has the training settings (a test-only
+        # Trainer's defaults must not replace them).
+        trainer = getattr(model, "_trainer", None)
+        if trainer is None or getattr(trainer.state, "fn", None) != "fit":
+            return
+        record_common(self.experiment, common_from_lightning(trainer),
+                      taken=self._config or ())
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:

@@ -78,9 +78,10 @@ class Run:
     is given) continues the run if it exists, else creates it; "must" raises
     ValueError when there is no such run; "never" raises when there is one.
 
-    System metrics (CPU, memory, GPUs; `system/...` keys) are sampled every 10 s on a
-    thread of their own: `system_metrics=False` switches them off, a number sets the
-    interval in seconds.
+    System metrics (CPU, memory, GPUs; `system/...` keys) are sampled on a thread of
+    their own: just after start, every 10 s, and once more in finish(), so a run of a
+    second has two samples. `system_metrics=False` switches them off, a number sets
+    the interval in seconds.
     """
 
     def __init__(self, project: str = "default", name: str | None = None,
@@ -117,6 +118,9 @@ class Run:
         self._step = 0 if stored is None or stored.last_step is None else stored.last_step + 1
         self._finished = False
         self._known_keys: set[str] = set()
+        # Param keys recorded through config= and log_params() on this handle: the
+        # adapters' common names (log_param_defaults) never overwrite them.
+        self._param_keys: set[str] = set(params)
         self._last_keys: tuple[str, ...] = ()
         self._lock = threading.Lock()  # only for finish(): log() stays lock-free
         now = time.time()
@@ -272,6 +276,23 @@ class Run:
         `param_value(v, strict=False)` to store readable text instead.
         """
         encoded = _encode_params(params)
+        if encoded:
+            self._param_keys.update(encoded)
+            self._writer.submit((PARAMS, self._uid, encoded))
+
+    def log_param_defaults(self, params: Mapping[str, Any]) -> None:
+        """Record params, except those whose keys this handle has recorded through
+        `config=` or `log_params()` (W&B's `config.setdefaults`). The adapters record
+        the common hyperparameter names (`lr`, `batch_size`, ...; see
+        trackboard.loggers.vocabulary) this way, so a value the user logged under
+        such a name wins. Calling it again updates the defaults it recorded.
+
+        >>> run = Run(config={"lr": 0.1}, store=url)                      # doctest: +SKIP
+        >>> run.log_param_defaults({"lr": 0.001, "optimizer": "Adam"})    # doctest: +SKIP
+        >>> # stored: lr = 0.1 (the user's), optimizer = "Adam"
+        """
+        encoded = {k: v for k, v in _encode_params(params).items()
+                   if k not in self._param_keys}
         if encoded:
             self._writer.submit((PARAMS, self._uid, encoded))
 

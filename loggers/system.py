@@ -1,7 +1,9 @@
 """System metrics: CPU, memory and GPUs, sampled on a thread of their own.
 
 Every run starts a sampler unless told not to (`Run(system_metrics=False)`). It
-logs under `system/...` keys with its own step counter (the sample index) through
+takes a sample just after the run starts, one every `interval` seconds, and a
+last one when the run finishes, so even a run of a second has a start and an end
+reading (the demo's runs last 1-6 s). It logs under `system/...` keys with its own step counter (the sample index) through
 `Run.log_aside`, so it never moves the training step sequence; plot these keys
 against wall time. The training loop pays nothing: the sampler only wakes every
 `interval` seconds, and psutil's CPU figure is the average since the previous
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("trackboard")
 
 DEFAULT_INTERVAL = 10.0  # seconds between samples
+# The start sample comes this long after the thread starts: psutil's CPU figures
+# compare with the previous call, and a window of ~0 s reads 0 % or 100 %. It is
+# waited for on the sampler's thread, so Run() does not pay it.
+START_WINDOW = 0.1
 _GIB = float(1 << 30)
 
 
@@ -34,8 +40,8 @@ class SystemSampler:
     >>> sampler = SystemSampler(run, interval=10.0)  # doctest: +SKIP
     >>> sampler.start(); ...; sampler.stop()         # doctest: +SKIP
 
-    Run starts one itself and stops it in finish(); a run shorter than `interval`
-    has no system metrics.
+    Run starts one itself and stops it in finish(). Samples: one START_WINDOW
+    after start, one every `interval`, one at stop() (sample indices 0, 1, 2, ...).
     """
 
     def __init__(self, run: Run, *, interval: float = DEFAULT_INTERVAL) -> None:
@@ -48,6 +54,7 @@ class SystemSampler:
         self.interval = float(interval)
         self.samples = 0
         self._stop = threading.Event()
+        self._final = False  # stop() asked for a last sample
         self._process = psutil.Process()
         self._gpus: list[Any] = []
         self._nvml: Any = None
@@ -57,8 +64,13 @@ class SystemSampler:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the thread (waiting for a sample in progress). Idempotent."""
+    def stop(self, timeout: float = 5.0, *, last_sample: bool = True) -> None:
+        """End the thread, which takes a last sample on its way out (unless
+        `last_sample=False`), and wait for it. Idempotent: the last sample is taken once.
+
+        The last sample is taken on the sampler's thread, not the caller's: the GPU
+        handles live there, and the run's finish() waits here anyway."""
+        self._final = last_sample
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -69,8 +81,12 @@ class SystemSampler:
             psutil.cpu_percent(None)
             self._process.cpu_percent(None)
             self._open_gpus()
+            if not self._stop.wait(START_WINDOW):
+                self._sample()  # the start sample: short runs get one too
             while not self._stop.wait(self.interval):
                 self._sample()
+            if self._final:
+                self._sample()  # the finish sample, before the run's final status
         except Exception as exc:  # a broken sensor must never touch training
             log.warning("trackboard: system metrics stopped (%s: %s)", type(exc).__name__, exc)
         finally:

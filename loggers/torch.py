@@ -12,6 +12,10 @@ from that step on), each `add_hparams` call is a child run of its own. Scalars,
 hyperparameters and text are stored; images, histograms, graphs, embeddings and
 the rest warn once and do nothing, unless `tensorboard=True`, which also writes
 real event files through torch's own SummaryWriter (every call is forwarded).
+
+A SummaryWriter never sees the optimizer: `log_optimizer(writer, optimizer)`
+records its `lr`, `optimizer` (class name) and `weight_decay` under the common
+names every adapter uses (docs/hyperparameters.md).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from trackboard.loggers.reopen import (
 )
 from trackboard.loggers.run import Run, exit_status
 from trackboard.loggers.values import param_value
+from trackboard.loggers.vocabulary import log_optimizer as log_optimizer  # re-exported
 from trackboard.storage.extras import require
 
 # What torch's SummaryWriter can write and our store cannot hold.

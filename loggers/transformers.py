@@ -14,7 +14,8 @@ One run follows the Trainer through the whole program:
   goes on to resume a checkpoint must not leave an empty run behind.
 - The TrainingArguments and the model config are recorded as params (merged as
   Transformers' own W&B and MLflow callbacks merge them: arguments win). Values of
-  any type are stored: JSON where possible, else a readable string.
+  any type are stored: JSON where possible, else a readable string. Beside them,
+  the common names `lr`, `optimizer`, `batch_size`, ... (docs/hyperparameters.md).
 - Every `on_log` is stored at `state.global_step`, keys as the Trainer names them
   (`loss`, `learning_rate`, `grad_norm`, `eval_loss`, `epoch`, ...); `on_predict`
   stores `predict()`'s metrics the same way.
@@ -43,6 +44,7 @@ from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, warn_once
 from trackboard.loggers.run import Run
 from trackboard.loggers.values import check_key, flatten, param_value, to_float
+from trackboard.loggers.vocabulary import common_from_training_arguments, record_common
 from trackboard.storage.extras import require
 
 transformers = require("transformers", "transformers")
@@ -99,7 +101,7 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
             self._offset = 0
         else:
             self._offset = self._main_trained_to or 0
-        self._log_params(run, args, model)
+        self._log_params(run, args, model, optimizer=kwargs.get("optimizer"))
 
     @framework_hook
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
@@ -253,7 +255,8 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
         return None
 
     def _log_params(self, run: Run | NullRun, args: Any, model: Any,
-                    trial_params: Mapping[str, Any] | None = None) -> None:
+                    trial_params: Mapping[str, Any] | None = None, *,
+                    optimizer: Any = None) -> None:
         params: dict[str, Any] = {}
         config = getattr(model, "config", None)
         if config is not None:
@@ -270,6 +273,11 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
             except ValueError as exc:
                 warn_once(self, f"param:{key[:40]}", f"trackboard: param not stored ({exc})")
         run.log_params(clean)
+        if args is not None:
+            # The common names (lr, batch_size, ...) beside the Trainer's own; the
+            # user's config wins (docs/hyperparameters.md).
+            record_common(run, common_from_training_arguments(args, optimizer),
+                          taken=self._run_args["config"] or ())
 
 
 def _has_password(url: str) -> bool:

@@ -17,7 +17,8 @@ PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "export
 def seeded(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> list[Run]:
     runs = []
     for i in range(2):
-        with Run(project="page", name=f"run{i}", config={"lr": i}, store=sqlite_url) as run:
+        with Run(project="page", name=f"run{i}", config={"lr": i}, store=sqlite_url,
+                 system_metrics=False) as run:
             for step in range(5):
                 run.log({"loss": 1.0 / (step + 1)})
         runs.append(run)

@@ -33,6 +33,21 @@ def test_demo_fills_the_store_with_comparable_runs(sqlite_url: str,
         assert [v for _, v in stored["epoch"]] == [0.0, 1.0, 2.0], run.framework
         assert all(0.5 < v <= 1.0 for _, v in stored["val_accuracy"]), run.framework
     assert set(runs["params.learning_rate"]) == {0.01, 0.003}
+    # The common vocabulary (docs/hyperparameters.md), from the adapters: a filter
+    # on params.lr selects the same setting in every framework.
+    for column in ("lr", "optimizer", "batch_size", "epochs", "seed"):
+        assert runs[f"params.{column}"].notna().all(), column
+    assert set(runs["params.lr"]) == {0.01, 0.003}
+    assert set(runs["params.optimizer"]) == {"Adam"}
+    assert set(runs["params.epochs"]) == {3} and set(runs["params.batch_size"]) == {128}
+    has = runs.set_index("name").filter(like="params.").notna()
+    assert has.loc[has.index.str.startswith("lightning"), "params.precision"].all()
+    assert has.loc[has.index.str.startswith("keras"), "params.precision"].all()
+    assert has.loc[has.index.str.startswith("torch"), "params.weight_decay"].all()
+    # A short demo run has system metrics too: a start and a finish sample.
+    for run in runs.itertuples():
+        cpu = series(sqlite_url, run.id, system=True)["system/cpu_percent"]
+        assert [s for s, _ in cpu][:1] == [0] and len(cpu) >= 2, run.name
 
 
 def test_the_claims_data_is_seeded_and_learnable() -> None:

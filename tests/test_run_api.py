@@ -32,7 +32,7 @@ def test_run_records_everything_and_finishes(store_url: str) -> None:
 
 
 def test_ids_are_unique_and_auto_steps_count_up(sqlite_url: str) -> None:
-    runs = [Run(store=sqlite_url) for _ in range(20)]
+    runs = [Run(store=sqlite_url, system_metrics=False) for _ in range(20)]
     assert len({r.id for r in runs}) == 20
     r = runs[0]
     for _ in range(3):

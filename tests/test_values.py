@@ -63,7 +63,7 @@ def test_numpy_and_framework_tensors_become_float64(sqlite_url: str) -> None:
         "torch_int": torch.tensor(5),
         "jax_0d": jnp.asarray(0.5), "jax_1elem": jnp.ones((1, 1)) * 6,
     }
-    run = Run(store=sqlite_url)
+    run = Run(store=sqlite_url, system_metrics=False)
     run.log(values, step=0)
     run.finish()
     got = Store(sqlite_url).history([run.id]).set_index("key")["value"].to_dict()
@@ -83,7 +83,7 @@ def test_tensorflow_tensors_are_accepted() -> None:
 
 def test_float64_precision_is_kept(store_url: str) -> None:
     exact = [math.pi, 1e-300, 1.0000000000000002, -0.0, 2.0**53 + 2, 1e308]
-    run = Run(store=store_url)
+    run = Run(store=store_url, system_metrics=False)
     for i, v in enumerate(exact):
         run.log({"v": v}, step=i)
     run.finish()

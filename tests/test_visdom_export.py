@@ -42,7 +42,7 @@ def test_export_one_window_per_key_one_trace_per_run(visdom_port: int,
     runs = []
     for i in range(2):
         with Run(project="vis", name=f"run{i}", config={"lr": 0.1 * (i + 1)},
-                 store=sqlite_url) as run:
+                 store=sqlite_url, system_metrics=False) as run:
             for step in range(20):
                 run.log({"loss": 1 / (step + 1 + i), "acc": step / 20})
         runs.append(run)
@@ -69,7 +69,7 @@ def test_export_one_window_per_key_one_trace_per_run(visdom_port: int,
 WRITER = """
 import sys, time
 from trackboard.loggers import Run
-with Run(project="live", name="writer", store=sys.argv[1]) as run:
+with Run(project="live", name="writer", store=sys.argv[1], system_metrics=False) as run:
     for step in range(30):
         run.log({"loss": 1.0 / (step + 1)})
         if step == 4:
