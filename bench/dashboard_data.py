@@ -118,3 +118,43 @@ def compare_store(path: Path, runs: int = 10, keys: int = 6, steps: int = 5_000)
         ing.apply(b)
     store.close()
     return uids
+
+
+def team_compare_store(runs: int = 50, keys: int = 8, steps: int = 100_000) -> tuple[Path, list[str]]:
+    """The Compare target's store (cached): `runs` runs of three frameworks x `keys`
+    metrics x `steps` steps, with an lr and a hidden size that differ; (path, run ids).
+
+    Built once (50 x 8 x 100k = 40M points, a few minutes); each series is written in
+    chunks so memory stays flat.
+    """
+    path = CACHE_DIR / f"compare-{runs}x{keys}x{steps}.db"
+    uids = [f"team{r:012d}" for r in range(runs)]
+    if not _fresh(path):
+        return path, uids
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(f"sqlite:///{path}")
+    ing = Ingestor(store.engine)
+    t0 = time.time() - 3600
+    names = ["loss", "val_loss", "accuracy", "val_accuracy", "lr", "grad_norm"][:keys]
+    names += [f"metric_{i}" for i in range(len(names), keys)]
+    rng = np.random.default_rng(2)
+    frameworks = ("keras", "torch", "lightning")
+    for r, uid in enumerate(uids):
+        fw = frameworks[r % 3]
+        b = Batch(runs={uid: _run_record(uid, f"{fw}-{r}", "bench", t0 + r, framework=fw)})
+        b.params.append((2, uid, {"lr": str(10 ** -(2 + r % 3)), "hidden": str(16 << (r % 4)),
+                                  "seed": str(r)}))
+        ing.apply(b)
+        for lo in range(0, steps, _CHUNK_STEPS):
+            hi = min(steps, lo + _CHUNK_STEPS)
+            step = np.arange(lo, hi)
+            cols = [(np.exp(-step / steps * (2 + r * 0.05)) + rng.normal(0, 0.02, len(step))
+                     ).tolist() for _ in names]
+            walls = (t0 + step * 0.01).tolist()
+            chunk = Batch()
+            chunk.points = [(0, uid, s, w, dict(zip(names, vals)))
+                            for s, w, *vals in zip(step.tolist(), walls, *cols)]
+            ing.apply(chunk)
+    store.close()
+    path.with_suffix(".done").touch()
+    return path, uids

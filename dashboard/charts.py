@@ -14,24 +14,28 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
+from trackboard.dashboard import colors
+from trackboard.dashboard.number_format import HOVER_FORMAT
 from trackboard.dashboard.smoothing import smooth
 
-PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3) + tuple(
-    qualitative.Dark24)
-# Above this many points a series is drawn with WebGL (Scattergl), which stays fast
-# where SVG traces bog down the browser.
+PALETTE = colors.PALETTE
+# Above this many points in one series, or in one chart, traces are drawn with WebGL
+# (Scattergl), which stays fast where SVG traces bog down the browser (50 runs x 2
+# traces x 800 points is 80,000 SVG path points a chart).
 WEBGL_FROM = 1000
+WEBGL_CHART_FROM = 20_000
 X_AXES = ("step", "relative time", "wall time")
 
 
 def run_colours(run_ids: Sequence[str]) -> dict[str, str]:
-    """One colour per run, by its position in the selection (the same in every chart).
+    """One colour per run, from its id (see colors.py): the same in every chart,
+    on every page and after a reload, and distinct for up to 50 runs.
 
-    >>> run_colours(["a", "b"])
-    {'a': '#636EFA', 'b': '#EF553B'}
+    >>> c = run_colours(["a", "b"])
+    >>> c == run_colours(["b", "a"]) and c["a"] != c["b"]
+    True
     """
-    return {rid: PALETTE[i % len(PALETTE)] for i, rid in enumerate(run_ids)}
+    return colors.colours(run_ids)
 
 
 def label(text: object) -> str:
@@ -80,28 +84,42 @@ def metric_figure(frame: pd.DataFrame, title: str, *, names: Mapping[str, str],
                   colours: Mapping[str, str], x: str = "step", log_y: bool = False,
                   smoothing: str = "ema", weight: float = 0.6, window: int = 5,
                   groups: Mapping[str, str] | None = None, band: str = "std",
-                  height: int = 340) -> go.Figure:
+                  height: int = 340, dashes: Mapping[str, str] | None = None) -> go.Figure:
     """One chart: every run's series of one metric overlaid (or one line per group).
 
-    `frame` has columns run_id, x, value (sorted or not). With `groups` (run id ->
-    group label), runs of a group are drawn as their mean with a ± std band (or
-    min-max when band="minmax") instead of one line each.
+    `frame` has columns run_id, x, value (sorted or not); `names` (run id -> label)
+    says which runs to draw, in order. With `groups` (run id -> group label), runs of
+    a group are drawn as their mean with a ± std band (or min-max when band="minmax")
+    instead of one line each.
+
+    No legend: the page lists the runs once, with their colours. The hover lists
+    every run's value at the x under the mouse, best first (lowest for a loss).
     """
     fig = go.Figure()
     if groups:
         _add_groups(fig, frame, groups, colours, names, smoothing, weight, window, band)
     else:
-        for rid in names:
-            part = frame[frame["run_id"] == rid].sort_values("x")
-            if part.empty:
-                continue
-            _add_run(fig, part, rid, names[rid], colours[rid], smoothing, weight, window)
+        parts = {rid: part for rid, part in frame.groupby("run_id", sort=False)}
+        series = [(rid, parts[rid].sort_values("x")) for rid in names if rid in parts]
+        total = sum(len(p) for _, p in series) * (2 if smoothing != "none" else 1)
+        for rid, part in series:
+            _add_run(fig, part, rid, names[rid], colours[rid], smoothing, weight, window,
+                     dash=(dashes or {}).get(rid, "solid"), webgl=total > WEBGL_CHART_FROM)
     x_title = x if x in X_AXES else label(x)
     fig.update_layout(
         title={"text": label(title), "x": 0.01, "font": {"size": 15}}, height=height,
-        margin={"l": 50, "r": 10, "t": 40, "b": 40}, hovermode="x unified",
-        legend={"orientation": "h", "y": -0.2}, xaxis_title=x_title,
-        yaxis_type="log" if log_y else "linear", uirevision=title)
+        margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False,
+        hovermode="x unified",
+        # Plotly sorts a unified hover by value (hoversort, plotly.js 3.5+), best first.
+        hoversort="value descending" if higher_is_better(title) else "value ascending",
+        # namelength -1: whole labels in the hover (Plotly cuts them at 15 characters).
+        hoverlabel={"namelength": -1},
+        # automargin: the margins grow to fit tick labels and axis titles, so an axis
+        # title is never drawn over tick labels or off the chart.
+        xaxis={"title": {"text": x_title, "standoff": 8}, "automargin": True},
+        yaxis={"type": "log" if log_y else "linear", "automargin": True,
+               "exponentformat": "e"},
+        uirevision=title)
     return fig
 
 
@@ -110,18 +128,20 @@ def _trace(n: int) -> type[go.Scatter] | type[go.Scattergl]:
 
 
 def _add_run(fig: go.Figure, part: pd.DataFrame, rid: str, name: str, colour: str,
-             smoothing: str, weight: float, window: int) -> None:
+             smoothing: str, weight: float, window: int, *, dash: str = "solid",
+             webgl: bool = False) -> None:
     xs, ys = part["x"].to_numpy(), part["value"].to_numpy(dtype=np.float64)
-    trace = _trace(len(xs))
+    trace = go.Scattergl if webgl else _trace(len(xs))
     shown = label(name)
     if smoothing != "none":
         # The raw line stays faint behind the smoothed one, as in TensorBoard.
         fig.add_trace(trace(x=xs, y=ys, mode="lines", name=shown, legendgroup=rid,
                             showlegend=False, opacity=0.25, hoverinfo="skip",
-                            line={"color": colour, "width": 1},
+                            line={"color": colour, "width": 1, "dash": dash},
                             meta={"run_id": rid, "role": "raw"}))
     fig.add_trace(trace(x=xs, y=smooth(ys, smoothing, weight, window), mode="lines",
-                        name=shown, legendgroup=rid, line={"color": colour, "width": 2},
+                        name=shown, legendgroup=rid, yhoverformat=HOVER_FORMAT,
+                        line={"color": colour, "width": 2, "dash": dash},
                         meta={"run_id": rid, "role": "smoothed" if smoothing != "none"
                               else "raw"}))
 
@@ -132,7 +152,9 @@ def _add_groups(fig: go.Figure, frame: pd.DataFrame, groups: Mapping[str, str],
     members: dict[str, list[str]] = {}
     for rid in names:
         members.setdefault(groups.get(rid, "(none)"), []).append(rid)
-    for gi, (group, rids) in enumerate(members.items()):
+    # A group's colour comes from its label, like a run's from its id.
+    group_colours = colors.colours(members)
+    for group, rids in members.items():
         curves = []
         for rid in rids:
             part = frame[frame["run_id"] == rid].sort_values("x")
@@ -142,7 +164,9 @@ def _add_groups(fig: go.Figure, frame: pd.DataFrame, groups: Mapping[str, str],
         if not curves:
             continue
         grid, mean, lo, hi = aggregate_curves(curves, band)
-        colour = PALETTE[gi % len(PALETTE)]
+        # The caller's colours (the page gives each run its group's colour) win, so
+        # the chart matches the run list; else the group label decides.
+        colour = colours.get(rids[0]) or group_colours[group]
         trace = _trace(len(grid))
         fill = _rgba(colour, 0.2)
         fig.add_trace(trace(x=grid, y=hi, mode="lines", line={"width": 0, "color": colour},
@@ -152,6 +176,7 @@ def _add_groups(fig: go.Figure, frame: pd.DataFrame, groups: Mapping[str, str],
                             fill="tonexty", fillcolor=fill, showlegend=False, hoverinfo="skip",
                             legendgroup=group, meta={"group": group, "role": "band_lower"}))
         fig.add_trace(trace(x=grid, y=mean, mode="lines", line={"color": colour, "width": 2},
+                            yhoverformat=HOVER_FORMAT,
                             name=f"{label(group)} (n={len(curves)})", legendgroup=group,
                             meta={"group": group, "role": "mean", "runs": list(rids)}))
 

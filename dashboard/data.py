@@ -142,3 +142,37 @@ def merge_aliases(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     rank = {n: i for i, n in enumerate(names)}
     best = part.groupby("run_id")["key"].agg(lambda ks: min(ks, key=rank.__getitem__))
     return part[part["key"] == part["run_id"].map(best)]
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def metric_summaries(url: str, read_only: bool, run_ids: tuple[str, ...],
+                     keys: tuple[str, ...]) -> pd.DataFrame:
+    """id plus `metrics.<key>.last|min|max` of these runs, in one query (the
+    hyperparameter view at 500 runs; one Store.run per run would be 500 queries)."""
+    if not run_ids or not keys:
+        return pd.DataFrame({"id": list(run_ids)})
+    frame = store(url, read_only).runs(run_ids=list(run_ids), params=False, tags=False,
+                                       metric_keys=list(keys))
+    return frame[["id", *[c for c in frame.columns if c.startswith("metrics.")]]]
+
+
+# Param usage is estimated from the newest runs: reading every param of 10,000 runs
+# is most of the Runs page's cost (see Store.runs); a few hundred tell the same story.
+USAGE_SAMPLE = 200
+
+
+# Usage changes slowly and only picks the first columns: cached for all sessions a while.
+@st.cache_data(ttl=300, show_spinner=False)
+def param_usage(url: str, read_only: bool) -> dict[str, float]:
+    """Param key -> share of the newest runs that have it (0..1); see `usage_of`."""
+    return usage_of(store(url, read_only))
+
+
+def usage_of(db: Store, sample: int = USAGE_SAMPLE) -> dict[str, float]:
+    """Param key -> share of the newest `sample` runs of `db` that have it (0..1)."""
+    newest = db.runs(params=False, tags=False, metrics=False)["id"].head(sample).tolist()
+    if not newest:
+        return {}
+    frame = db.runs(run_ids=newest, tags=False, metrics=False)
+    cols = [c for c in frame.columns if c.startswith("params.")]
+    return {c.removeprefix("params."): float(v) for c, v in frame[cols].notna().mean().items()}

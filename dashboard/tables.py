@@ -10,8 +10,17 @@ from typing import Any
 
 import pandas as pd
 from trackboard.dashboard.charts import higher_is_better
+from trackboard.loggers.vocabulary import COMMON_PARAMS
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$&])")
+# The Runs table's default param columns: the common vocabulary, then params at least
+# this share of runs have, at most MAX_DEFAULT_PARAMS in all.
+SHARED_FROM = 0.5
+MAX_DEFAULT_PARAMS = 10
+# The Runs table shows this many rows without scrolling inside itself (then scrolls);
+# Streamlit's rows and header are 35 px, plus a 3 px border.
+VISIBLE_ROWS = 20
+ROW_PX = 35
 STATUS_BADGES = {"running": "● running", "crashed": "✖ crashed", "failed": "✖ failed",
                  "killed": "■ killed", "finished": "✓ finished"}
 
@@ -59,23 +68,6 @@ def shown_column(values: pd.Series) -> list[str]:
     return out
 
 
-def params_diff(runs: pd.DataFrame, names: Mapping[str, str], *, show_all: bool = False
-                ) -> pd.DataFrame:
-    """Params (rows) x runs (columns); only params whose values differ unless show_all.
-
-    `runs` is a Store.runs frame; `names` maps run id -> column title.
-    """
-    cols = [c for c in runs.columns if c.startswith("params.")]
-    table = pd.DataFrame(index=[c.removeprefix("params.") for c in cols])
-    for _, row in runs.iterrows():
-        table[names.get(row["id"], row["id"])] = [shown(row[c]) for c in cols]
-    table.index.name = "param"
-    if show_all or table.empty:
-        return table
-    differs = table.nunique(axis=1, dropna=False) > 1
-    return table[differs]
-
-
 def summary_table(infos: Mapping[str, Mapping[str, Any]], charts: Sequence[tuple[str, list[str]]],
                   names: Mapping[str, str]) -> pd.DataFrame:
     """last / min / max and the step of the best value, per chart metric per run.
@@ -101,15 +93,53 @@ def summary_table(infos: Mapping[str, Mapping[str, Any]], charts: Sequence[tuple
                                        "best step", "steps"])
 
 
+def default_param_columns(keys: Sequence[str], usage: Mapping[str, float],
+                          limit: int = MAX_DEFAULT_PARAMS) -> list[str]:
+    """The Runs table's first param columns: the common vocabulary (in its order) that
+    runs use, then the params most runs share (by share, then name).
+
+    `usage` maps param key -> share of runs that have it (data.param_usage). Keras'
+    `optimizer.beta_1`, on a third of the runs, is not a default column.
+
+    >>> default_param_columns(["batch_size", "hidden", "lr", "optimizer.beta_1", "seed"],
+    ...                       {"lr": 1.0, "batch_size": 0.3, "hidden": 0.9,
+    ...                        "optimizer.beta_1": 0.3})
+    ['lr', 'batch_size', 'hidden']
+    """
+    present = [k for k in keys if usage.get(k, 0.0) > 0]
+    vocabulary = [k for k in COMMON_PARAMS if k in present]
+    shared = sorted((k for k in present
+                     if k not in COMMON_PARAMS and usage[k] >= SHARED_FROM),
+                    key=lambda k: (-usage[k], k))
+    return (vocabulary + shared)[:limit]
+
+
+def table_height(rows: int, visible: int = VISIBLE_ROWS) -> int:
+    """Pixel height of a table that shows up to `visible` rows (fewer: no blank space).
+
+    >>> table_height(3), table_height(500)
+    (143, 738)
+    """
+    return (max(1, min(rows, visible)) + 1) * ROW_PX + 3
+
+
 def runs_view(frame: pd.DataFrame) -> pd.DataFrame:
-    """The Runs page table: readable status, tags in one column, metrics last/min/max."""
+    """The Runs page table: name, status and framework, then the metrics' last/min/max
+    (visible without scrolling sideways), then params, then the other run fields."""
     view = pd.DataFrame({
-        "name": frame["name"], "project": frame["project"],
-        "framework": frame["framework"].fillna(""),
+        "name": frame["name"],
         "status": frame["status"].map(lambda s: STATUS_BADGES.get(s, s)),
-        "duration (s)": frame["duration"].round(1),
-        "created": frame["created_at"],
+        "framework": frame["framework"].fillna(""),
     })
+    for c in frame.columns:
+        if c.startswith("metrics."):
+            view[c.removeprefix("metrics.")] = frame[c]
+    for c in frame.columns:
+        if c.startswith("params."):
+            view[c.removeprefix("params.")] = _param_column(frame[c])
+    view["project"] = frame["project"]
+    view["duration (s)"] = frame["duration"].round(1)
+    view["created"] = frame["created_at"]
     tag_cols = [c for c in frame.columns if c.startswith("tags.")]
     if tag_cols:
         view["tags"] = [", ".join(f"{c[5:]}={row[c]}" for c in tag_cols
@@ -118,12 +148,6 @@ def runs_view(frame: pd.DataFrame) -> pd.DataFrame:
             _join_tags(frame, tag_cols)
     else:
         view["tags"] = ""
-    for c in frame.columns:
-        if c.startswith("params."):
-            view[c.removeprefix("params.")] = _param_column(frame[c])
-    for c in frame.columns:
-        if c.startswith("metrics."):
-            view[c.removeprefix("metrics.")] = frame[c]
     view["id"] = frame["id"]
     return view.reset_index(drop=True)
 

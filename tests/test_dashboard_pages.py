@@ -39,9 +39,12 @@ def _open(page: str, **query: str) -> AppTest:
     return at
 
 
-def _figures(at: AppTest) -> list[dict]:
-    """Figure JSON of every chart, typed arrays ({"dtype", "bdata"}) decoded to lists."""
-    return [_decode(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
+def _figures(at: AppTest, *, hparams: bool = False) -> list[dict]:
+    """Figure JSON of every metric chart (or, with hparams, of the hyperparameter
+    view's two charts), typed arrays ({"dtype", "bdata"}) decoded to lists."""
+    figs = [_decode(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
+    return [f for f in figs if hparams == str(
+        ((f.get("data") or [{}])[0].get("meta") or {}).get("role", "")).startswith("hparam")]
 
 
 def _decode(obj: object) -> object:
@@ -123,7 +126,7 @@ def test_compare_page_overlays_runs_and_smooths(seeded: tuple[str, dict[str, str
     assert {t["meta"]["run_id"] for t in figs[1]["data"]} == {ids["keras-run"], ids["torch-run"]}
     assert loss[1]["y"][:5] == pytest.approx(ema(KNOWN_LOSS, 0.6).tolist())
     assert loss[0]["y"][:5] == pytest.approx(KNOWN_LOSS)
-    summary = at.dataframe[1].value
+    summary = at.dataframe[2].value
     keras = summary[(summary["run"] == "keras-run") & (summary["metric"] == "loss")].iloc[0]
     assert keras["min"] == 0.0 and keras["best step"] == 1
     merged = summary[summary["metric"] == "val_loss|eval_loss"].set_index("run")["key"]
@@ -133,11 +136,12 @@ def test_compare_page_overlays_runs_and_smooths(seeded: tuple[str, dict[str, str
 def test_compare_params_diff_table(seeded: tuple[str, dict[str, str]]) -> None:
     _, ids = seeded
     at = _open("compare", runs=f"{ids['keras-run']},{ids['torch-run']}", metrics="loss")
-    diff = at.dataframe[0].value
-    assert diff.index.tolist() == ["layers", "lr"]  # optimizer is the same: hidden
+    diff = at.dataframe[1].value
+    # The common vocabulary (lr) first; optimizer is the same in both runs: hidden.
+    assert diff.index.tolist() == ["lr", "layers"]
     assert diff.loc["lr"].tolist() == ["0.001", "0.01"]
     at.toggle(key="cmp_params_all").set_value(True).run()
-    assert at.dataframe[0].value.index.tolist() == ["layers", "lr", "optimizer"]
+    assert at.dataframe[1].value.index.tolist() == ["lr", "optimizer", "layers"]
 
 
 def test_compare_state_lives_in_the_url(seeded: tuple[str, dict[str, str]]) -> None:
@@ -245,5 +249,5 @@ def test_live_compare_fetches_only_new_points(seeded: tuple[str, dict[str, str]]
     assert _figures(at)[0]["data"][0]["x"] == list(range(15))
     (tail,) = at.session_state["_cmp_tail"].values()
     assert tail["step"].tolist() == [10, 11, 12, 13, 14]  # only the points after step 9
-    assert "Live: 1 running run" in at.main.get("caption")[-1].value
+    assert any("Live: 1 running run" in c.value for c in at.main.get("caption"))
     run.finish()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from trackboard.dashboard import charts, data, tables
 from trackboard.dashboard.smoothing import ema, moving_average, smooth
+from trackboard.dashboard.param_diff import param_diff
 
 
 def test_ema_matches_tensorboards_debiased_formula() -> None:
@@ -121,10 +122,11 @@ def test_grouped_runs_become_mean_and_band() -> None:
 def test_params_diff_and_summary_tables() -> None:
     runs = pd.DataFrame({"id": ["a", "b"], "params.lr": [0.1, 0.01], "params.opt": ["adam"] * 2,
                          "params.layers": [[1, 2], None]})
-    diff = tables.params_diff(runs, {"a": "A", "b": "B"})
-    assert diff.index.tolist() == ["lr", "layers"]
+    # layers is missing from run b: no difference (tests/test_dashboard_hparams.py has more).
+    diff = param_diff(runs, {"a": "A", "b": "B"}).common
+    assert diff.index.tolist() == ["lr"]
     assert diff.loc["lr"].tolist() == ["0.1", "0.01"]
-    assert tables.params_diff(runs, {}, show_all=True).index.tolist() == ["lr", "opt", "layers"]
+    assert param_diff(runs, {}, show_all=True).common.index.tolist() == ["lr", "layers", "opt"]
     # The best value follows the metric's direction (max for accuracy, min for a loss);
     # each run reports the first alias key it has; a run without the metric has no row.
     info = {"a": {"metrics": {"val_acc": {"last": .8, "min": .5, "max": .9, "min_step": 0,

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from trackboard.dashboard import auth, charts, data, state, tables
+from trackboard.dashboard import (
+    auth,
+    charts,
+    colors,
+    data,
+    grouping,
+    hparams,
+    labels,
+    param_diff,
+    run_list,
+    state,
+    tables,
+)
 from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported for readers)
 
 auth.require_password()  # also here: a page may run without app.py
@@ -27,12 +39,11 @@ names = dict(zip(info["id"], info["name"]))
 # Two runs may share a name: suffix the id so legends stay unambiguous.
 dupes = info["name"].duplicated(keep=False)
 names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["name"], dupes) if d})
-colours = charts.run_colours(run_ids)
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
 default_metrics = ",".join(k for k in available
                            if not k.startswith("system/") and k not in ("epoch", "step"))
-group_options = ["(none)"] + [c for c in info.columns if c.startswith(("params.", "tags."))]
+group_options = grouping.options(info)  # framework, status, project, params.*, tags.*
 x_options = list(charts.X_AXES) + [k for k in available]
 
 state.init_widget("cmp_metrics", "metrics", default_metrics, str)
@@ -42,15 +53,19 @@ state.init_widget("cmp_smooth", "smooth", "ema",
                   lambda r: state.parse_choice(r, ["ema", "moving average", "none"], "ema"))
 state.init_widget("cmp_weight", "w", 0.6, lambda r: state.parse_float(r, 0.6, 0.0, 0.99))
 state.init_widget("cmp_window", "win", 5, lambda r: int(state.parse_float(r, 5, 1, 501)))
-state.init_widget("cmp_group", "group", "(none)",
-                  lambda r: state.parse_choice(r, group_options, "(none)"))
+state.init_widget("cmp_group", "group", "(none)", lambda r: grouping.parse(r, group_options))
 state.init_widget("cmp_band", "band", "std",
                   lambda r: state.parse_choice(r, ["std", "minmax"], "std"))
 state.init_widget("cmp_live", "live", True, lambda r: r not in ("0", "false"))
 state.init_widget("cmp_range", "range", "", str)
+state.init_widget("cmp_cols", "cols", 2, lambda r: int(state.parse_choice(r, ["1", "2", "3"], "2")))
+state.init_widget("cmp_label", "label", "", str)
+run_list.init_hidden()
 if st.session_state["cmp_x"] not in x_options:
     st.session_state["cmp_x"] = "step"
 if st.session_state["cmp_group"] not in group_options:
+    st.warning(tables.md_escape(f"Cannot group by {st.session_state['cmp_group']!r}: no selected "
+                                "run has it. Showing runs ungrouped."))
     st.session_state["cmp_group"] = "(none)"
 
 with st.container(border=True):
@@ -72,9 +87,17 @@ with st.container(border=True):
     g.toggle("Live", key="cmp_live", help="Refresh running runs every 5 s.")
     h.text_input("Step range", key="cmp_range", placeholder="e.g. 1000-2000 (empty: all)",
                  help="A narrow range is read at full resolution.")
+    i, j = st.columns([2, 8])
+    i.radio("Charts per row", [1, 2, 3], key="cmp_cols", horizontal=True)
+    j.text_input("Run labels", key="cmp_label",
+                 placeholder="empty: the name and the params that differ, e.g. "
+                             "{name} {params.lr} {tags.seed}",
+                 help="A template: `{name}`, `{id}`, `{project}`, `{framework}`, `{status}`, "
+                      "`{host}`, `{params.<key>}`, `{tags.<key>}`. Empty: the name plus "
+                      "the params whose values differ between the selected runs.")
 
 state.remember(["cmp_metrics", "cmp_x", "cmp_logy", "cmp_smooth", "cmp_weight", "cmp_window",
-                "cmp_group", "cmp_band", "cmp_live", "cmp_range"])
+                "cmp_group", "cmp_band", "cmp_live", "cmp_range", "cmp_cols", "cmp_label"])
 state.write_query({
     "runs": ",".join(run_ids), "metrics": st.session_state["cmp_metrics"] or None,
     "x": None if st.session_state["cmp_x"] == "step" else st.session_state["cmp_x"],
@@ -86,6 +109,8 @@ state.write_query({
     "band": None if st.session_state["cmp_band"] == "std" else st.session_state["cmp_band"],
     "live": None if st.session_state["cmp_live"] else "0",
     "range": st.session_state["cmp_range"] or None,
+    "cols": None if st.session_state["cmp_cols"] == 2 else str(st.session_state["cmp_cols"]),
+    "label": st.session_state["cmp_label"] or None,
 })
 
 
@@ -111,13 +136,24 @@ max_points = None if full_res else data.MAX_POINTS
 x_axis = st.session_state["cmp_x"]
 wanted = sorted({k for _, ks in chart_list for k in ks if k in available}
                 | ({x_axis} if x_axis not in charts.X_AXES else set()))
-groups = None
-if st.session_state["cmp_group"] != "(none)":
-    col = st.session_state["cmp_group"]
-    groups = {rid: tables.shown(v) or "(missing)" for rid, v in zip(info["id"], info[col])}
+groups = grouping.run_groups(info, st.session_state["cmp_group"])
 live = st.session_state["cmp_live"] and bool(running) and (step_range is None
                                                           or step_range[1] is None)
 signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
+
+# Labels say what tells the runs apart; colours come from the run ids (or, grouped,
+# from the group labels), so a run looks the same on every page and after a reload.
+template = st.session_state["cmp_label"]
+for field in labels.template_problems(template, list(info.columns)):
+    st.warning(tables.md_escape(f"No selected run has {{{field}}}: it shows empty."))
+run_labels = labels.run_labels(info, template)
+styles = (colors.styles(groups.values()) if groups else colors.styles(run_ids))
+run_styles = {rid: styles[groups[rid]] for rid in run_ids} if groups else styles
+visible = run_list.show(info, run_labels, run_styles, groups)
+state.write_query({"hide": ",".join(st.session_state[run_list.HIDDEN]) or None})
+colours = {rid: s.colour for rid, s in run_styles.items()}
+dashes = {rid: s.dash for rid, s in run_styles.items()}
+chart_height = {1: 420, 2: 360, 3: 320}[st.session_state["cmp_cols"]]
 
 
 def load_history() -> pd.DataFrame:
@@ -154,16 +190,22 @@ def draw_charts() -> None:
     if not chart_list:
         st.info(tables.md_escape("No metric matches. Available: " + ", ".join(available)))
         return
-    cols = st.columns(2)
+    if not visible:
+        st.info("Every run is hidden: tick some in the run list above.")
+        return
+    per_row = st.session_state["cmp_cols"]
+    cols = st.columns(per_row)
+    hist = hist[hist["run_id"].isin(visible)]
     for i, (title, keys) in enumerate(chart_list):
         part = data.merge_aliases(hist, keys)
         fig = charts.metric_figure(
-            charts.with_x(part, x_axis, x_values), title, names={r: names[r] for r in run_ids},
-            colours=colours, x=x_axis, log_y=st.session_state["cmp_logy"],
+            charts.with_x(part, x_axis, x_values), title,
+            names={r: run_labels[r] for r in visible}, colours=colours, dashes=dashes,
+            x=x_axis, log_y=st.session_state["cmp_logy"],
             smoothing=st.session_state["cmp_smooth"], weight=st.session_state["cmp_weight"],
             window=int(st.session_state["cmp_window"]), groups=groups,
-            band=st.session_state["cmp_band"])
-        with cols[i % 2]:
+            band=st.session_state["cmp_band"], height=chart_height)
+        with cols[i % per_row]:
             st.plotly_chart(fig, key=f"cmp_chart_{i}", width="stretch",
                             config={"displaylogo": False})
     if live:
@@ -172,12 +214,13 @@ def draw_charts() -> None:
 
 draw_charts()
 
-st.subheader("Parameters")
-show_all = st.toggle("Show all params (not only those that differ)", key="cmp_params_all")
-st.dataframe(tables.params_diff(info, names, show_all=show_all), key="cmp_params",
-             width="stretch")
+param_diff.show(info, names)  # common params first, then per framework
 
 st.subheader("Summary")
 infos = {rid: data.run_info(src.url, src.read_only, rid) for rid in run_ids}
 st.dataframe(tables.summary_table(infos, chart_list, names), key="cmp_summary",
              hide_index=True, width="stretch")
+
+# Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).
+hparams.show(info, visible, run_labels, colours, available,
+             chart_list[0][1][0] if chart_list else None)

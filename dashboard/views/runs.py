@@ -9,28 +9,34 @@ from trackboard.storage.read.filters import FilterError
 auth.require_password()  # also here: a page may run without app.py
 src = data.source()
 store = data.current_store()
-st.title("Runs")
 
 state.init_widget("runs_filter", "filter", "", str)
 state.init_widget("runs_search", "q", "", str)
-c1, c2 = st.columns([3, 1])
+keys = [k for k in data.all_keys(src.url, src.read_only) if not k.startswith("system/")]
+pkeys = data.param_keys(src.url, src.read_only)
+default_metrics = [k for k in keys if k not in ("epoch", "step")][:3]
+# Default param columns: the common vocabulary plus what most runs share, so runs of
+# every framework fill them (not one framework's optimizer details).
+default_params = tables.default_param_columns(pkeys, data.param_usage(src.url, src.read_only))
+state.init_widget("runs_metrics", "m", default_metrics, lambda raw: state.split_list(raw))
+state.init_widget("runs_params", "p", default_params, lambda raw: state.split_list(raw))
+st.session_state["runs_metrics"] = [k for k in st.session_state["runs_metrics"] if k in keys]
+st.session_state["runs_params"] = [k for k in st.session_state["runs_params"] if k in pkeys]
+# The title and the controls share one row (column pickers in a popover) so the table
+# starts high enough for 20 rows to fit a 1080-pixel-high window.
+c0, c1, c2, c3 = st.columns([1.3, 6, 2, 1.2], vertical_alignment="bottom")
+c0.title("Runs")
 c1.text_input("Filter", key="runs_filter",
               placeholder='framework = "keras" and params.lr < 0.01 and val_loss.min < 0.3',
               help="Fields: name, project, status, framework, host, id, params.<key>, "
                    "tags.<key>, <metric>.last|min|max. Operators: = != < <= > >= ~ "
                    "(contains). Combine with and, or, not, ( ).")
 c2.text_input("Search", key="runs_search", placeholder="name, id, project, tag")
-
-keys = [k for k in data.all_keys(src.url, src.read_only) if not k.startswith("system/")]
-pkeys = data.param_keys(src.url, src.read_only)
-default_metrics = [k for k in keys if k not in ("epoch", "step")][:3]
-state.init_widget("runs_metrics", "m", default_metrics, lambda raw: state.split_list(raw))
-state.init_widget("runs_params", "p", pkeys[:8], lambda raw: state.split_list(raw))
-st.session_state["runs_metrics"] = [k for k in st.session_state["runs_metrics"] if k in keys]
-st.session_state["runs_params"] = [k for k in st.session_state["runs_params"] if k in pkeys]
-c3, c4 = st.columns(2)
-c3.multiselect("Metric columns (last / min / max)", keys, key="runs_metrics")
-c4.multiselect("Param columns", pkeys, key="runs_params")
+with c3.popover("Columns", width="stretch"):
+    st.multiselect("Metric columns (last / min / max)", keys, key="runs_metrics")
+    st.multiselect("Param columns", pkeys, key="runs_params",
+                   help="Default: the common hyperparameters (lr, optimizer, batch_size, "
+                        "...) and the params most runs have.")
 
 filter_text = st.session_state["runs_filter"]
 try:
@@ -52,11 +58,18 @@ counts = frame["status"].value_counts()
 st.caption(f"{len(frame)} runs · " + " · ".join(f"{tables.STATUS_BADGES.get(s, s)}: {n}"
                                                  for s, n in counts.items()))
 view = tables.runs_view(frame)
+metric_cols = [c for c in view.columns if c.rsplit(".", 1)[-1] in ("last", "min", "max")
+               and c.rsplit(".", 1)[0] in st.session_state["runs_metrics"]]
 event = st.dataframe(
     view, key="runs_table", hide_index=True, on_select="rerun", selection_mode="multi-row",
-    width="stretch",
-    column_config={"created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-                   "id": st.column_config.TextColumn("id", width="small")})
+    width="stretch", height=tables.table_height(len(view)),
+    column_config={
+        "name": st.column_config.TextColumn("name", pinned=True),
+        # Four significant digits keep the metric columns narrow enough to be seen
+        # without scrolling sideways (the full value is in the cell's tooltip).
+        **{c: st.column_config.NumberColumn(c, format="%.4g") for c in metric_cols},
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        "id": st.column_config.TextColumn("id", width="small")})
 
 ids = frame["id"].tolist()
 names = dict(zip(frame["id"], frame["name"]))

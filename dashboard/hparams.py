@@ -1,0 +1,263 @@
+"""The Compare page's hyperparameter view: parallel coordinates and a param-vs-metric
+scatter of the selected runs (figure builders are pure; `show` is the page section).
+
+As in TensorBoard's HParams, W&B, MLflow and Aim: one axis per chosen param, then one
+metric's last, min, max or best value, each run a line coloured by that metric. The
+scatter puts one param against the same metric, on a log axis where the param's
+values span decades (learning rates). The choices live in the URL (`hp`, `hpm`,
+`hps`, `hpx`) and both charts follow the runs shown on the page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from trackboard.dashboard import data, state
+from trackboard.dashboard.charts import higher_is_better, label
+from trackboard.dashboard.number_format import HOVER_FORMAT, readable
+from trackboard.dashboard.param_diff import differs
+from trackboard.dashboard.tables import shown
+from trackboard.loggers.vocabulary import COMMON_PARAMS
+
+STATS: tuple[str, ...] = ("best", "last", "min", "max")
+# Positive values whose max / min reaches this span two decades: a log axis reads them.
+LOG_RATIO = 100.0
+MAX_DEFAULT_PARAMS = 6
+MISSING = "(missing)"
+# Numeric axes with at most this many distinct values get one tick per value.
+MAX_VALUE_TICKS = 8
+
+
+def metric_values(summaries: pd.DataFrame, metric: str, stat: str) -> pd.Series:
+    """Run id -> the metric's `stat` (best: min for a loss, max for an accuracy).
+
+    `summaries` has `id` and `metrics.<key>.last|min|max` columns (Store.runs).
+
+    >>> s = pd.DataFrame({"id": ["a"], "metrics.loss.min": [0.1], "metrics.loss.max": [0.9]})
+    >>> metric_values(s, "loss", "best").to_dict()
+    {'a': 0.1}
+    """
+    if stat not in STATS:
+        raise ValueError(f"stat {stat!r}: use one of {', '.join(STATS)}")
+    if stat == "best":
+        stat = "max" if higher_is_better(metric) else "min"
+    col = f"metrics.{metric}.{stat}"
+    values = (summaries[col].to_numpy(np.float64) if col in summaries.columns
+              else np.full(len(summaries), np.nan))
+    return pd.Series(values, index=summaries["id"].tolist(), dtype="float64")
+
+
+def default_params(runs: pd.DataFrame, limit: int = MAX_DEFAULT_PARAMS) -> list[str]:
+    """Params whose values differ between the runs that have them: the common
+    vocabulary first, then those more runs have; the vocabulary present when none differ.
+
+    >>> runs = pd.DataFrame({"params.hidden": [16, 32], "params.lr": [0.1, 0.01],
+    ...                      "params.seed": [1, 1], "params.beta_1": [0.9, None]})
+    >>> default_params(runs)
+    ['lr', 'hidden']
+    """
+    texts = {c.removeprefix("params."): [shown(v) for v in runs[c].tolist()]
+             for c in runs.columns if c.startswith("params.")}
+    rank = {k: i for i, k in enumerate(COMMON_PARAMS)}
+    varying = sorted((k for k, vs in texts.items() if differs(vs)),
+                     key=lambda k: (rank.get(k, len(rank)), -sum(v != "" for v in texts[k]), k))
+    if varying:
+        return varying[:limit]
+    return [k for k in COMMON_PARAMS if k in texts][:limit]
+
+
+def wants_log(values: Sequence[object]) -> bool:
+    """Whether numeric values span decades (all positive, max / min >= LOG_RATIO).
+
+    >>> wants_log([1e-4, 1e-3, 1e-2]), wants_log([0.01, 0.02]), wants_log([0, 1, 1000])
+    (True, False, False)
+    """
+    nums = _numbers(values)
+    if nums is None:
+        return False
+    nums = nums[np.isfinite(nums)]
+    return bool(len(nums) and (nums > 0).all() and nums.max() / nums.min() >= LOG_RATIO)
+
+
+def _numbers(values: Sequence[object]) -> np.ndarray | None:
+    """Float array (NaN for missing) when every present value is a number, else None."""
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        out[i] = float(v)
+    return out
+
+
+def hparam_table(runs: pd.DataFrame, run_ids: Sequence[str], params: Sequence[str],
+                 values: pd.Series) -> pd.DataFrame:
+    """One row per run (in `run_ids` order) that has a finite metric value: `id`,
+    the params' raw values (None when missing) and `metric`."""
+    by_id = runs.set_index("id")
+    rows = [rid for rid in run_ids if rid in by_id.index and rid in values.index
+            and np.isfinite(values[rid])]
+    table = pd.DataFrame({"id": rows})
+    for p in params:
+        col = f"params.{p}"
+        table[p] = (by_id.loc[rows, col].tolist() if col in by_id.columns
+                    else [None] * len(rows))
+    table["metric"] = [float(values[r]) for r in rows]
+    return table
+
+
+def _dimension(name: str, values: Sequence[object]) -> dict:
+    """A parcoords axis: numbers on a linear or log10 scale, anything else as
+    categories; a missing value sits on its own tick below the others."""
+    nums = _numbers(values)
+    if nums is None:
+        texts = [shown(v) or MISSING for v in values]
+        cats = sorted(set(texts) - {MISSING}) + ([MISSING] if MISSING in texts else [])
+        code = {c: i for i, c in enumerate(cats)}
+        return {"label": label(name), "values": [code[t] for t in texts],
+                "tickvals": list(range(len(cats))), "ticktext": [label(c) for c in cats],
+                "range": [-0.5, len(cats) - 0.5]}
+    log = wants_log(values)
+    present = np.isfinite(nums)
+    scaled = np.where(present, np.log10(np.where(present & (nums > 0), nums, 1.0)) if log
+                      else nums, np.nan)
+    if not present.any():
+        return {"label": label(name), "values": [0.0] * len(nums), "tickvals": [0.0],
+                "ticktext": [MISSING], "range": [-0.5, 0.5]}
+    lo, hi = float(np.nanmin(scaled)), float(np.nanmax(scaled))
+    span = (hi - lo) or 1.0
+    distinct = np.unique(scaled[present])
+    if len(distinct) <= MAX_VALUE_TICKS:
+        ticks = distinct.tolist()
+    elif log:
+        ticks = [float(d) for d in range(math.floor(lo), math.ceil(hi) + 1) if lo <= d <= hi]
+    else:
+        ticks = np.linspace(lo, hi, 5).tolist()
+    texts = [readable(10 ** t if log else t) for t in ticks]
+    rng = [lo - 0.05 * span, hi + 0.05 * span]
+    if not present.all():
+        gap = lo - 0.15 * span
+        scaled = np.where(present, scaled, gap)
+        ticks, texts, rng = [gap, *ticks], [MISSING, *texts], [gap - 0.05 * span, rng[1]]
+    return {"label": label(f"{name} (log)" if log else name), "values": scaled.tolist(),
+            "tickvals": ticks, "ticktext": texts, "range": rng}
+
+
+def parcoords_figure(table: pd.DataFrame, params: Sequence[str], metric: str, stat: str,
+                     height: int = 420) -> go.Figure:
+    """Parallel coordinates: one axis per param, then the metric; lines coloured by
+    the metric, its best values brightest. `table` comes from `hparam_table`.
+
+    The trace's meta names the params, metric, stat and run ids (tests read it).
+    """
+    title = f"{metric} ({stat})"
+    dims = [_dimension(p, table[p].tolist()) for p in params]
+    dims.append({"label": label(title), "values": table["metric"].tolist()})
+    fig = go.Figure(go.Parcoords(
+        dimensions=dims,
+        line={"color": table["metric"].tolist(), "colorscale": "Viridis",
+              # Viridis is brightest at its top: a loss's lowest value is its best.
+              "reversescale": not higher_is_better(metric), "showscale": True,
+              "colorbar": {"title": {"text": label(title), "side": "right"}}},
+        labelangle=-20, labelside="bottom",
+        meta={"role": "hparams", "params": list(params), "metric": metric, "stat": stat,
+              "run_ids": table["id"].tolist()}))
+    # Room for the angled axis labels below and the tick labels at the sides.
+    fig.update_layout(height=height, margin={"l": 70, "r": 40, "t": 30, "b": 70})
+    return fig
+
+
+def scatter_figure(table: pd.DataFrame, param: str, metric: str, stat: str,
+                   labels: Mapping[str, str], colours: Mapping[str, str],
+                   height: int = 420) -> go.Figure:
+    """One param (x) against the metric (y), a dot per run in its run colour; a log x
+    axis where the param spans decades, a category axis for text params."""
+    have = [v is not None and shown(v) != "" for v in table[param].tolist()]
+    part = table[have]
+    xs = part[param].tolist()
+    numeric = _numbers(xs) is not None
+    ids = part["id"].tolist()
+    fig = go.Figure(go.Scatter(
+        x=xs if numeric else [shown(v) for v in xs], y=part["metric"].tolist(),
+        mode="markers", text=[label(labels.get(r, r)) for r in ids], customdata=ids,
+        marker={"color": [colours.get(r, "#636EFA") for r in ids], "size": 10,
+                "line": {"width": 1, "color": "white"}},
+        hovertemplate=(f"%{{text}}<br>{label(param)}=%{{x}}<br>{label(metric)}="
+                       f"%{{y:{HOVER_FORMAT}}}<extra></extra>"),
+        meta={"role": "hparam_scatter", "param": param, "metric": metric, "stat": stat,
+              "run_ids": ids}))
+    x_type = ("log" if wants_log(xs) else "linear") if numeric else "category"
+    fig.update_layout(
+        height=height, showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": {"text": label(param)}, "type": x_type, "automargin": True},
+        yaxis={"title": {"text": label(f"{metric} ({stat})")}, "automargin": True,
+               "exponentformat": "e"})
+    return fig
+
+
+def show(runs: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str, str],
+         colours: Mapping[str, str], metrics: Sequence[str], default_metric: str | None
+         ) -> None:
+    """The "Hyperparameters" section of the Compare page (a fragment: its controls
+    redraw only these two charts, not the page's metric charts)."""
+    st.subheader("Hyperparameters")
+    param_options = sorted(c.removeprefix("params.") for c in runs.columns
+                           if c.startswith("params."))
+    metrics = [m for m in metrics if m not in ("step", "epoch")] or list(metrics)
+    if not param_options or not metrics:
+        st.caption("The selected runs have no params or no metrics to relate.")
+        return
+    first = default_metric if default_metric in metrics else metrics[0]
+    state.init_widget("hp_params", "hp", default_params(runs[runs["id"].isin(run_ids)]),
+                      state.split_list)
+    state.init_widget("hp_metric", "hpm", first, lambda r: state.parse_choice(r, metrics, first))
+    state.init_widget("hp_stat", "hps", "best", lambda r: state.parse_choice(r, STATS, "best"))
+    state.init_widget("hp_x", "hpx", "", str)
+    _section(runs, tuple(run_ids), dict(labels), dict(colours), param_options, metrics)
+
+
+@st.fragment
+def _section(runs: pd.DataFrame, run_ids: tuple[str, ...], labels: dict[str, str],
+             colours: dict[str, str], param_options: list[str], metrics: list[str]) -> None:
+    ss = st.session_state
+    ss["hp_params"] = [p for p in ss["hp_params"] if p in param_options]
+    if ss["hp_metric"] not in metrics:
+        ss["hp_metric"] = metrics[0]
+    if ss["hp_x"] not in param_options:
+        ss["hp_x"] = ss["hp_params"][0] if ss["hp_params"] else param_options[0]
+    a, b, c, d = st.columns([4, 2, 2, 2])
+    a.multiselect("Params (axes)", param_options, key="hp_params")
+    b.selectbox("Metric", metrics, key="hp_metric")
+    c.radio("Value", STATS, key="hp_stat", horizontal=True,
+            help="best: the lowest value of a loss, the highest of an accuracy.")
+    d.selectbox("Scatter: param", param_options, key="hp_x")
+    state.remember(["hp_params", "hp_metric", "hp_stat", "hp_x"])
+    state.write_query({"hp": ",".join(ss["hp_params"]) or None, "hpm": ss["hp_metric"],
+                       "hps": None if ss["hp_stat"] == "best" else ss["hp_stat"],
+                       "hpx": ss["hp_x"]})
+    src = data.source()
+    summaries = data.metric_summaries(src.url, src.read_only, run_ids, (ss["hp_metric"],))
+    values = metric_values(summaries, ss["hp_metric"], ss["hp_stat"])
+    params = list(ss["hp_params"])
+    table = hparam_table(runs, run_ids, list(dict.fromkeys([*params, ss["hp_x"]])), values)
+    left_out = len(run_ids) - len(table)
+    if table.empty:
+        st.info(f"None of the runs shown has a finite {ss['hp_metric']}.")
+        return
+    if left_out:
+        st.caption(f"{left_out} run(s) without a finite {ss['hp_metric']} are left out.")
+    p, s = st.columns([3, 2])
+    with p:
+        st.plotly_chart(parcoords_figure(table, params, ss["hp_metric"], ss["hp_stat"]),
+                        key="hp_parcoords", width="stretch",
+                        config={"displaylogo": False})
+    with s:
+        st.plotly_chart(scatter_figure(table, ss["hp_x"], ss["hp_metric"], ss["hp_stat"],
+                                       labels, colours),
+                        key="hp_scatter", width="stretch", config={"displaylogo": False})

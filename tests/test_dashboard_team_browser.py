@@ -1,0 +1,89 @@
+"""Runs and Compare at team scale in a real headless Chromium, started by `trackboard ui`.
+
+30 runs from three frameworks; the Keras runs carry Keras-only optimizer params.
+"""
+
+from __future__ import annotations
+
+import pytest
+from trackboard.loggers import Run
+
+from tests.support.dashboard import REPO, chromium, ui_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+OUT = REPO / "test-output"
+FRAMEWORKS = ("keras", "torch", "lightning")
+# A 1080-pixel-high browser window, less its tab strip and address bar.
+VIEWPORT = {"width": 1920, "height": 990}
+
+
+def _seed(url: str, runs: int = 30) -> list[str]:
+    ids = []
+    for i in range(runs):
+        fw = FRAMEWORKS[i % 3]
+        config = {"lr": 10.0 ** -(2 + i % 3), "optimizer": "adam", "batch_size": 32,
+                  "epochs": 5, "seed": i}
+        if fw == "keras":
+            config |= {"optimizer.beta_1": 0.9, "optimizer.beta_2": 0.999}
+        with Run(project="team", name=f"{fw}-{i}", framework=fw, store=url,
+                 config=config) as run:
+            for s in range(5):
+                run.log({"loss": 1 / (s + 1 + i), "val_loss": 1.1 / (s + 1 + i),
+                         "accuracy": 0.5 + s / 20}, step=s)
+        ids.append(run.id)
+    return ids
+
+
+def _headers(page: object) -> list[str]:
+    # The table is a canvas; its accessible grid holds the columns in view (no others).
+    return page.evaluate(  # type: ignore[attr-defined]
+        "() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=columnheader]')]"
+        ".map(e => e.textContent)")
+
+
+def test_runs_table_defaults_and_20_rows_in_a_1080_px_window(sqlite_url: str) -> None:
+    _seed(sqlite_url)
+    OUT.mkdir(exist_ok=True)
+    with ui_server(sqlite_url) as (base, _proc), chromium() as browser:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(base + "/")
+        page.get_by_text("30 runs", exact=False).wait_for(timeout=60_000)
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=stDataFrame] [role=columnheader]')"
+            ".length > 5", timeout=30_000)
+        page.screenshot(path=str(OUT / "runs-team.png"))
+        table = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        assert table is not None
+        # 20 rows and the header fit the table, and the table fits the window.
+        assert table["height"] >= 21 * 35
+        assert table["y"] + table["height"] <= VIEWPORT["height"]
+        headers = _headers(page)
+        assert headers[:3] == ["name", "status", "framework"]
+        metrics = [f"{k}.{s}" for k in ("accuracy", "loss", "val_loss")
+                   for s in ("last", "min", "max")]
+        assert set(metrics) <= set(headers)  # in view without scrolling sideways
+        # The common vocabulary fills the default param columns; Keras' own do not.
+        assert {"lr", "optimizer", "batch_size", "epochs", "seed"} <= set(headers)
+        assert not any(h.startswith("optimizer.beta") for h in headers)
+        assert "p=lr%2Coptimizer%2Cbatch_size%2Cepochs%2Cseed" in page.url
+
+
+def test_compare_groups_by_framework_and_draws_parallel_coordinates(sqlite_url: str) -> None:
+    ids = _seed(sqlite_url)
+    with ui_server(sqlite_url) as (base, _proc), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{base}/compare?runs={','.join(ids)}&metrics=loss&group=framework"
+                  "&hp=lr,batch_size&hpm=val_loss")
+        page.wait_for_selector(".js-plotly-plot .parcoords", timeout=60_000)
+        # Plotly keeps each chart's traces on its element: read what was drawn.
+        drawn = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+            .map(el => el.data.map(t => [t.type, (t.meta || {}).role || '',
+                                         (t.meta || {}).group || '']))""")
+        loss, parcoords = drawn[0], next(d for d in drawn if d and d[0][0] == "parcoords")
+        assert sorted(g for _, role, g in loss if role == "mean") == sorted(FRAMEWORKS)
+        labels = page.evaluate("""() => [...document.querySelectorAll(
+            '.parcoords .axis-title')].map(e => e.textContent)""")
+        assert labels == ["lr (log)", "batch_size", "val_loss (best)"]
+        assert "group=framework" in page.url and "hpm=val_loss" in page.url
+        page.screenshot(path=str(OUT / "compare-hparams.png"), full_page=True)
+        assert parcoords[0][1] == "hparams"
