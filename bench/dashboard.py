@@ -3,7 +3,8 @@
     python -m bench.dashboard                 # all three
     python -m bench.dashboard --only history  # or runs, browser
     python -m bench.dashboard --only browser --baseline 9a815d4        # 10 x 6, A/B
-    python -m bench.dashboard --only browser --runs 50 --metrics 8 --steps 100000
+    python -m bench.dashboard --only browser --runs 50 --metrics 8 --steps 100000 \
+        --baseline 9a815d4 --baseline-case 10x6x5000   # the issue-13 target vs today
 
 Data is generated once under /tmp/trackboard-bench (see dashboard_data.py) and
 reused. "Cold" means a fresh Store (new engine and connections) in this process;
@@ -133,31 +134,42 @@ def _in_app_navigation(base: str, target: str, done: str, browser: object, round
     return inside + [float(legends)]
 
 
+def _case(tmp: Path, runs: int, keys: int, steps: int) -> tuple[str, str, str]:
+    """(store URL, Compare link, JS condition for "every chart is drawn") of a case."""
+    if steps >= 50_000:  # big stores are built once and kept (see dashboard_data.py)
+        from bench.dashboard_data import team_compare_store
+
+        path, ids = team_compare_store(runs, keys, steps)
+    else:
+        path = tmp / f"compare-{runs}x{keys}x{steps}.db"
+        ids = compare_store(path, runs=runs, keys=keys, steps=steps)
+    done = f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {2 * keys}"
+    return f"sqlite:///{path}", f"/compare?runs={','.join(ids)}", done
+
+
 def bench_browser(runs: int = 10, keys: int = 6, steps: int = 5_000, rounds: int = 4,
-                  baseline: str | None = None) -> dict:
+                  baseline: str | None = None,
+                  baseline_case: tuple[int, int, int] | None = None) -> dict:
     """Compare in Chromium: `runs` runs x `keys` metrics x `steps` steps.
 
-    With `baseline` (a commit), that commit's dashboard serves the same store in
-    interleaved rounds (ours, theirs, ours, ...), so machine drift hits both alike.
+    With `baseline` (a commit), that commit's dashboard is timed in interleaved rounds
+    (ours, theirs, ours, ...), so machine drift hits both alike; on the same case, or
+    on `baseline_case` (runs, metrics, steps), e.g. today's 50 x 8 x 100k against the
+    old 10 x 6 x 5k.
     """
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo))
     from tests.support.dashboard import chromium, ui_server
 
     with tempfile.TemporaryDirectory() as tmp:
-        if steps >= 50_000:  # big stores are built once and kept (see dashboard_data.py)
-            from bench.dashboard_data import team_compare_store
-
-            path, ids = team_compare_store(runs, keys, steps)
-        else:
-            path = Path(tmp) / "compare.db"
-            ids = compare_store(path, runs=runs, keys=keys, steps=steps)
-        url = f"sqlite:///{path}"
-        target = f"/compare?runs={','.join(ids)}"
-        done = (f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {2 * keys}")
-        sides = {"this": {}} | ({baseline: baseline_tree(baseline)} if baseline else {})
+        ours = _case(Path(tmp), runs, keys, steps)
+        sides = {"this": ({}, ours)}
+        if baseline:
+            theirs = _case(Path(tmp), *baseline_case) if baseline_case else ours
+            sides[baseline] = (baseline_tree(baseline), theirs)
         times: dict[str, list[float]] = {side: [] for side in sides}
         legends: dict[str, float] = {}
+        url, target, done = ours
         with chromium() as browser:
             # A new tab on a shared link: Streamlit's frontend boots, then Plotly loads.
             with ui_server(url) as (base, _proc):
@@ -170,13 +182,15 @@ def bench_browser(runs: int = 10, keys: int = 6, steps: int = 5_000, rounds: int
                     tabs.append(time.perf_counter() - t)
                     page.close()
             for _ in range(rounds):
-                for side, env in sides.items():
+                for side, (env, (url, target, done)) in sides.items():
                     with ui_server(url, env=env) as (base, _proc):
                         *inside, legends[side] = _in_app_navigation(base, target, done,
                                                                     browser, 2)
                         times[side] += inside
-    out = {"runs": runs, "metrics": keys, "steps_per_series": steps,
-           "new_tab_charts_visible_s": [round(t, 2) for t in tabs]}
+    out: dict = {"runs": runs, "metrics": keys, "steps_per_series": steps,
+                 "new_tab_charts_visible_s": [round(t, 2) for t in tabs]}
+    if baseline:
+        out["baseline_case"] = list(baseline_case or (runs, keys, steps))
     for side, ts in times.items():
         out[side] = {"in_app_navigation_charts_visible_s": [round(t, 2) for t in ts],
                      "in_app_navigation_median_s": round(statistics.median(ts), 2),
@@ -198,10 +212,15 @@ def main() -> None:
                         help="browser: server starts per side (2 navigations each)")
     parser.add_argument("--baseline", help="browser: also time this commit's dashboard, "
                                            "interleaved (e.g. 9a815d4)")
+    parser.add_argument("--baseline-case", metavar="RUNSxMETRICSxSTEPS",
+                        help="browser: the baseline's case, e.g. 10x6x5000 (default: ours)")
     args = parser.parse_args()
 
     def browser() -> dict:
-        return bench_browser(args.runs, args.metrics, args.steps, args.rounds, args.baseline)
+        case = (tuple(int(v) for v in args.baseline_case.split("x"))
+                if args.baseline_case else None)
+        return bench_browser(args.runs, args.metrics, args.steps, args.rounds, args.baseline,
+                             case)  # type: ignore[arg-type]
 
     jobs = {"history": bench_history, "runs": bench_runs, "browser": browser}
     out = {}
