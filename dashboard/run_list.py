@@ -17,7 +17,7 @@ from trackboard.dashboard import colors, state, tables
 
 HIDDEN = "cmp_hidden"          # session key: list of hidden run ids
 _VERSION = "_cmp_runlist_version"
-VISIBLE_ROWS = 8               # more runs than this scroll inside the list
+VISIBLE_ROWS = 12              # more runs than this scroll inside the list
 ROW_HEIGHT = 35                # Streamlit's default data editor row height
 
 

@@ -32,6 +32,7 @@ def _runs() -> pd.DataFrame:
         "params.lr": [0.01, 0.003431348857969162, 0.01],
         "params.optimizer.beta_1": [0.9, 0.9, None],
         "params.optimizer.learning_rate": [0.01, 0.003431348857969162, None],
+        "params.optimizer.name": ["adam", "adam_1", None],  # Keras' instance counter
         "params.hidden": [32, 32, 16], "params.batch_size": [128, 128, 128],
         "tags.seed": ["0", "1", None]})
 
@@ -39,7 +40,8 @@ def _runs() -> pd.DataFrame:
 def test_default_labels_show_the_params_that_differ() -> None:
     runs = _runs()
     # lr (the common name) first; learning_rate and optimizer.learning_rate repeat it;
-    # beta_1 is absent from torch-3 but the same in both Keras runs: no difference.
+    # beta_1 is absent from torch-3 but the same in both Keras runs: no difference;
+    # Keras' optimizer names adam and adam_1 only count instances.
     assert labels.differing_params(runs) == ["lr", "hidden"]
     assert labels.run_labels(runs) == {
         "k1aaaaaa": "keras-1 · lr=0.01 · hidden=32",

@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Dataframe
 from trackboard.dashboard import colors
 
 from tests.support.dashboard import APP, seed
@@ -40,7 +41,7 @@ def _lines(fig: dict) -> dict[str, tuple[str, str]]:
             if t.get("hoverinfo") != "skip"}
 
 
-def _run_list(at: AppTest):  # noqa: ANN202  (AppTest's Dataframe element)
+def _run_list(at: AppTest) -> Dataframe:
     return next(d for d in at.dataframe if str(d.key).startswith("cmp_runlist_"))
 
 
