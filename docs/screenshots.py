@@ -3,8 +3,10 @@
     python docs/screenshots.py            # trains the demo (~1-2 min), then shoots
     python docs/screenshots.py --store sqlite:///demo.db   # reuse a store `trackboard demo` filled
 
-It runs `trackboard demo` into a temporary store (unless --store is given), starts
-`trackboard ui --store URL` as the README says, and saves from a headless Chromium:
+In a new temporary folder it runs `trackboard demo` and `trackboard ui` as the
+README's quick start does (no --store: the store is ./trackboard.db, which is also
+what the page's sidebar shows, not a temporary path), and saves from a headless
+Chromium:
 
 - docs/compare.png: the Compare page with every demo run (12 with Keras, PyTorch,
   Lightning and JAX installed): the run list, then the charts;
@@ -40,15 +42,20 @@ def main() -> None:
     parser.add_argument("--store", help="a store `trackboard demo` filled (default: a new one)")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the PNGs")
     args = parser.parse_args()
+    out = args.out.resolve()
+    # The default store of the quick start, not one named by the environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKBOARD_")}
     with tempfile.TemporaryDirectory(prefix="trackboard-shots-") as tmp:
-        url = args.store
-        if url is None:
-            url = f"sqlite:///{tmp}/demo.db"
-            subprocess.run([TRACKBOARD, "demo", "--store", url], check=True)
-        shoot(url, args.out)
+        if args.store is None:
+            subprocess.run([TRACKBOARD, "demo"], check=True, cwd=tmp, env=env)
+            shoot(f"sqlite:///{tmp}/trackboard.db", [], out, cwd=tmp, env=env)
+        else:
+            shoot(args.store, ["--store", args.store], out, cwd=tmp, env=env)
 
 
-def shoot(url: str, out: Path) -> None:
+def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
+          env: dict[str, str]) -> None:
+    """Start `trackboard ui [store_args]` in `cwd` and save the two pages of `url`."""
     from playwright.sync_api import sync_playwright
     from trackboard.storage import Store
 
@@ -56,9 +63,9 @@ def shoot(url: str, out: Path) -> None:
     ids = store.runs()["id"].tolist()[::-1]  # oldest first: the order the demo made them
     store.close()
     port = _free_port()
-    server = subprocess.Popen([TRACKBOARD, "ui", "--store", url, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen([TRACKBOARD, "ui", *store_args, "--port", str(port)],
+                              cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(base + "/_stcore/health")
@@ -71,7 +78,7 @@ def shoot(url: str, out: Path) -> None:
             page.wait_for_timeout(1500)  # the grid paints after it appears
             page.screenshot(path=str(out / "runs.png"))
             # Tall enough for the controls, the run list of 12 and two rows of charts.
-            page.set_viewport_size({"width": VIEWPORT["width"], "height": 1750})
+            page.set_viewport_size({"width": VIEWPORT["width"], "height": 1900})
             page.goto(f"{base}/compare?runs={','.join(ids)}&metrics={METRICS}")
             page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4",
                                    timeout=120_000)

@@ -42,10 +42,11 @@ def _seed(url: str) -> list[str]:
         with Run(project="team", name=f"{fw}-{i}", framework=fw, store=url,
                  config={"lr": (0.01, 0.003, 0.0003)[i % 3], "hidden": 16 << (i % 4),
                          "seed": i}) as run:
+            # Offsets out of run order, so a hover sorted by value is not in run order.
+            offset = 0.01 * ((i * 17) % 50)
             for s in range(30):
-                run.log({"loss": math.exp(-s / (5 + i)) + 0.01 * i,
-                         "val_loss": math.exp(-s / (6 + i)),
-                         "accuracy": 1 - math.exp(-s / (5 + i))}, step=s)
+                run.log({"loss": math.exp(-s / 20) + offset, "val_loss": math.exp(-s / (6 + i)),
+                         "accuracy": 0.5 - offset / 2 + s / 100}, step=s)
         ids.append(run.id)
     return ids
 
@@ -118,11 +119,34 @@ def test_fifty_runs_read_clearly(sqlite_url: str) -> None:
         for a, b in combinations([b["chart"] for b in boxes], 2):
             assert not _overlap(a, b)
 
+        # The hover lists every run's value at the x under the mouse, best first: the
+        # lowest loss, the highest accuracy.
+        for chart, best_first in ((0, sorted), (2, lambda v: sorted(v, reverse=True))):
+            page.locator(".js-plotly-plot").nth(chart).scroll_into_view_if_needed()
+            area = page.locator(".js-plotly-plot .nsewdrag").nth(chart).bounding_box()
+            page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .hoverlayer "
+                                   ".legendtext').length === 50", timeout=30_000)
+            items = page.eval_on_selector_all(".js-plotly-plot .hoverlayer .legendtext",
+                                              "els => els.map(e => e.textContent)")
+            values = [float(t.rsplit(" : ", 1)[1]) for t in items]
+            runs = [int(t.split(" · ")[0].rsplit("-", 1)[1]) for t in items]
+            assert values == best_first(values)
+            assert runs != sorted(runs)  # sorted by value, not listed in run order
+            assert any(t.startswith("keras-0 · lr=0.01 · ") for t in items)
+            page.mouse.move(0, 0)
+
         # Untick a run in the list: it leaves every chart, and the URL says so.
         hidden, row = ids[1], 1
         assert hidden in rows[row]
+        page.locator(".st-key-cmp_runs [data-testid=stDataFrame]").scroll_into_view_if_needed()
         grid = page.locator(".st-key-cmp_runs [data-testid=stDataFrame]").bounding_box()
-        page.mouse.click(grid["x"] + 25, grid["y"] + 35 * (row + 1) + 17)  # select the cell
+        cell = (grid["x"] + 25, grid["y"] + 35 * (row + 1) + 17)
+        page.wait_for_timeout(500)  # the canvas grid settles after the scroll
+        page.mouse.move(*cell)
+        page.wait_for_timeout(300)
+        page.mouse.click(*cell)  # select the cell
+        page.wait_for_timeout(300)
         page.keyboard.press("Space")  # and toggle it
         charts = _wait_traces(page, 49)
         assert all(hidden not in {t["run"] for t in chart} for chart in charts)
