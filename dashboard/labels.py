@@ -13,6 +13,7 @@ nothing and stays out too.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +30,9 @@ MAX_PARAMS = 4      # more than this and a label no longer fits a hover line
 MAX_VALUE_CHARS = 24
 FIELDS: tuple[str, ...] = ("name", "id", "project", "framework", "status", "host")
 _FIELD = re.compile(r"\{([^{}]*)\}")
+# Keras names each new object `adam`, `adam_1`, `adam_2`...: an instance counter, not a
+# setting, so values that differ only by such a suffix are not a difference.
+_COUNTER = re.compile(r"_\d+$")
 
 
 def value_text(value: Any) -> str:
@@ -39,7 +43,7 @@ def value_text(value: Any) -> str:
     >>> value_text("x" * 30)
     'xxxxxxxxxxxxxxxxxxxxxxx…'
     """
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     text = readable(value) if isinstance(value, (int, float)) and not isinstance(
         value, bool) else shown(value)
@@ -50,18 +54,20 @@ def differing_params(runs: pd.DataFrame, limit: int = MAX_PARAMS) -> list[str]:
     """Param keys whose values differ between the runs that have them, most telling first.
 
     Order: the common vocabulary, then params more runs have, then by name. A param
-    whose every value repeats a chosen param's value in the same run is left out.
+    whose every value repeats a chosen param's value in the same run is left out, and
+    so is one whose values differ only by a counter suffix (Keras' `adam`, `adam_1`).
 
     >>> runs = pd.DataFrame({"params.lr": [0.1, 0.01, 0.1], "params.learning_rate": [0.1, 0.01, 0.1],
     ...                      "params.hidden": [16, 16, 32], "params.beta_1": [0.9, None, None],
-    ...                      "params.opt": ["adam"] * 3})
+    ...                      "params.opt": ["adam", "adam_1", "adam_2"]})
     >>> differing_params(runs)
     ['lr', 'hidden']
     """
     cols = [c for c in runs.columns if c.startswith("params.")]
     texts = {c.removeprefix("params."): [value_text(v) for v in runs[c].tolist()]
              for c in cols}
-    candidates = [k for k, vs in texts.items() if len({v for v in vs if v}) > 1]
+    candidates = [k for k, vs in texts.items()
+                  if len({_COUNTER.sub("", v) for v in vs if v}) > 1]
     rank = {k: i for i, k in enumerate(COMMON)}
     candidates.sort(key=lambda k: (rank.get(k, len(COMMON)), -sum(1 for v in texts[k] if v), k))
     chosen: list[str] = []
@@ -109,7 +115,7 @@ def template_labels(runs: pd.DataFrame, template: str) -> dict[str, str]:
     """
     out = {}
     for _, row in runs.iterrows():
-        text = _FIELD.sub(lambda m: _field_text(row, m.group(1).strip()), template)
+        text = _FIELD.sub(lambda m, row=row: _field_text(row, m.group(1).strip()), template)
         out[row["id"]] = re.sub(r"\s{2,}", " ", text).strip() or str(row["name"])
     return unique(out)
 

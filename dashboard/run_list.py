@@ -56,7 +56,8 @@ def show(info: pd.DataFrame, labels: Mapping[str, str], styles: Mapping[str, col
     ids: Sequence[str] = info["id"].tolist()
     hidden = set(st.session_state.get(HIDDEN, [])) & set(ids)
     with st.container(key="cmp_runs", border=True):
-        head, b1, b2 = st.columns([6, 1, 1], vertical_alignment="center")
+        # Buttons on the left: the table's toolbar appears over its top right corner.
+        b1, b2, head = st.columns([1, 1, 6], vertical_alignment="center")
         b1.button("Show all", key="cmp_show_all", on_click=_set_hidden, args=([],),
                   width="stretch")
         b2.button("Hide all", key="cmp_hide_all", on_click=_set_hidden, args=(list(ids),),

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.dashboard import REPO, XSS_NAME, XSS_PARAM, chromium, seed, ui_server
+from tests.support.dashboard import (REPO, XSS_NAME, XSS_PARAM, chromium, run_list_texts, seed,
+                                     ui_server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 OUT = REPO / "test-output"
 # On a deep link the Streamlit frontend first probes /<page>/_stcore/health and
 # /<page>/_stcore/host-config to find its base path; those 404s are expected.
 _PROBES = ("/_stcore/health", "/_stcore/host-config")
-
-
-def _legend_texts(page: object) -> list[str]:
-    # SVG text has no innerText; textContent is what the chart shows.
-    return page.eval_on_selector_all(  # type: ignore[attr-defined]
-        ".js-plotly-plot .legendtext", "els => els.map(e => e.textContent)")
 
 
 def _real_errors(messages: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -37,12 +32,15 @@ def test_compare_page_in_chromium(sqlite_url: str) -> None:
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2",
                                timeout=30_000)
-        page.get_by_text("keras-run").first.wait_for(timeout=10_000)
+        run_list_texts(page)  # waits for the run list
         page.wait_for_timeout(1000)  # let WebGL traces paint before the screenshot
         shot = OUT / "compare.png"
         page.screenshot(path=str(shot), full_page=False)
-        legends = _legend_texts(page)
-        assert {"keras-run", "torch-run"} <= set(legends)
+        # The runs are listed once, above the charts (the labels add the params that
+        # differ), and no chart has a legend of its own.
+        texts = run_list_texts(page)
+        assert {"keras-run · lr=0.001 · layers=2", "torch-run · lr=0.01 · layers=3"} <= set(texts)
+        assert page.locator(".js-plotly-plot .legendtext").count() == 0
         assert "runs=" in page.url and "metrics=" in page.url
         assert _real_errors(messages) == []
         assert shot.stat().st_size > 20_000
@@ -66,8 +64,7 @@ def test_html_in_names_and_params_is_inert(sqlite_url: str) -> None:
         page.goto(f"{base}/compare?runs={ids['xss']}&metrics=loss")
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         page.wait_for_timeout(1000)
-        legend = _legend_texts(page)
-        assert XSS_NAME in legend
+        assert XSS_NAME in run_list_texts(page)
         assert page.locator("img[src=x]").count() == 0
         page.screenshot(path=str(OUT / "xss.png"))
         assert dialogs == []

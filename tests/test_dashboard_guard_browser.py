@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from trackboard.loggers import Run
 
-from tests.support.dashboard import chromium, seed, streamlit_server, ui_server
+from tests.support.dashboard import chromium, run_list_texts, seed, streamlit_server, ui_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ODD_NAME = "**bold** <img src=x onerror=alert(1)> [link](http://x)"
@@ -91,10 +91,7 @@ def test_names_show_as_typed_and_exports_are_fenced(sqlite_url: str, tmp_path: P
                      f"/export?runs={rid}"):
             page.goto(base + path)
             if path.startswith("/compare"):
-                page.wait_for_selector(".js-plotly-plot .legendtext", timeout=60_000)
-                legend = page.eval_on_selector_all(".js-plotly-plot .legendtext",
-                                                   "els => els.map(e => e.textContent)")
-                assert ODD_NAME in legend
+                assert ODD_NAME in run_list_texts(page)
             else:
                 # The Runs page shows the name in the selection, Export after "Selected runs: ".
                 page.get_by_text(ODD_NAME, exact=path.startswith("/run")).first.wait_for(

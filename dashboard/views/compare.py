@@ -132,7 +132,9 @@ chart_list = [(t, ks) for t, ks in chart_list if any(k in available for k in ks)
 step_range = parse_range(st.session_state["cmp_range"])
 full_res = (step_range is not None and None not in step_range
             and step_range[1] - step_range[0] + 1 <= data.FULL_RESOLUTION_STEPS)
-max_points = None if full_res else data.MAX_POINTS
+# Coarser series when many runs share a chart (50 runs: 240 points each), so the
+# page draws in about the time 10 runs took; a narrow step range is still exact.
+max_points = None if full_res else charts.points_per_series(len(run_ids), data.MAX_POINTS)
 x_axis = st.session_state["cmp_x"]
 wanted = sorted({k for _, ks in chart_list for k in ks if k in available}
                 | ({x_axis} if x_axis not in charts.X_AXES else set()))
@@ -154,6 +156,23 @@ state.write_query({"hide": ",".join(st.session_state[run_list.HIDDEN]) or None})
 colours = {rid: s.colour for rid, s in run_styles.items()}
 dashes = {rid: s.dash for rid, s in run_styles.items()}
 chart_height = {1: 420, 2: 360, 3: 320}[st.session_state["cmp_cols"]]
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=5000)
+def settled_run_info(url: str, read_only: bool, run_id: str, version: str) -> dict:
+    """A run that is not running: its summaries change only when `version` (status and
+    end time) does, so they are kept 10 minutes (50 runs read afresh took 1.4-3.5 s)."""
+    del version
+    return data.store(url, read_only).run(run_id)
+
+
+def summary_infos(ids: list[str]) -> dict[str, dict]:
+    """Store.run() of each run, for the summary table."""
+    fields = info.set_index("id")
+    return {rid: (data.run_info(src.url, src.read_only, rid) if rid in running else
+                  settled_run_info(src.url, src.read_only, rid,
+                                   f"{fields.at[rid, 'status']}|{fields.at[rid, 'ended_at']}"))
+            for rid in ids}
 
 
 def load_history() -> pd.DataFrame:
@@ -217,9 +236,8 @@ draw_charts()
 param_diff.show(info, names)  # common params first, then per framework
 
 st.subheader("Summary")
-infos = {rid: data.run_info(src.url, src.read_only, rid) for rid in run_ids}
-st.dataframe(tables.summary_table(infos, chart_list, names), key="cmp_summary",
-             hide_index=True, width="stretch")
+st.dataframe(tables.summary_table(summary_infos(visible), chart_list, names),
+             key="cmp_summary", hide_index=True, width="stretch")
 
 # Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).
 hparams.show(info, visible, run_labels, colours, available,

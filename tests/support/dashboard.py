@@ -107,3 +107,12 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def run_list_texts(page: object) -> list[str]:
+    """Cell texts of the Compare page's run list (its canvas grid keeps an accessible
+    table of the rows in view); the page lists the runs there, not in chart legends."""
+    page.wait_for_selector(".st-key-cmp_runs table td", state="attached",  # type: ignore[attr-defined]
+                           timeout=60_000)
+    return page.eval_on_selector_all(  # type: ignore[attr-defined]
+        ".st-key-cmp_runs table td", "els => els.map(e => e.textContent)")

@@ -1,0 +1,113 @@
+"""Make the docs' screenshots from `trackboard demo` data, the way a new user sees it.
+
+    python docs/screenshots.py            # trains the demo (~1-2 min), then shoots
+    python docs/screenshots.py --store sqlite:///demo.db   # reuse a store `trackboard demo` filled
+
+In a new temporary folder it runs `trackboard demo` and `trackboard ui` as the
+README's quick start does (no --store: the store is ./trackboard.db, which is also
+what the page's sidebar shows, not a temporary path), and saves from a headless
+Chromium:
+
+- docs/compare.png: the Compare page with every demo run (12 with Keras, PyTorch,
+  Lightning and JAX installed): the run list, then the charts;
+- docs/runs.png: the Runs page.
+
+Needs the `trackboard` command of this environment, Playwright and a Chromium
+(/usr/bin/chromium, or $CHROMIUM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+TRACKBOARD = str(Path(sys.executable).with_name("trackboard"))
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+METRICS = "loss,val_loss,accuracy,val_accuracy"
+VIEWPORT = {"width": 1500, "height": 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", help="a store `trackboard demo` filled (default: a new one)")
+    parser.add_argument("--out", type=Path, default=DOCS, help="folder for the PNGs")
+    args = parser.parse_args()
+    out = args.out.resolve()
+    # The default store of the quick start, not one named by the environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKBOARD_")}
+    with tempfile.TemporaryDirectory(prefix="trackboard-shots-") as tmp:
+        if args.store is None:
+            subprocess.run([TRACKBOARD, "demo"], check=True, cwd=tmp, env=env)
+            shoot(f"sqlite:///{tmp}/trackboard.db", [], out, cwd=tmp, env=env)
+        else:
+            shoot(args.store, ["--store", args.store], out, cwd=tmp, env=env)
+
+
+def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
+          env: dict[str, str]) -> None:
+    """Start `trackboard ui [store_args]` in `cwd` and save the two pages of `url`."""
+    from playwright.sync_api import sync_playwright
+    from trackboard.storage import Store
+
+    store = Store(url, read_only=True)
+    ids = store.runs()["id"].tolist()[::-1]  # oldest first: the order the demo made them
+    store.close()
+    port = _free_port()
+    server = subprocess.Popen([TRACKBOARD, "ui", *store_args, "--port", str(port)],
+                              cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(base + "/_stcore/health")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(base + "/")
+            page.wait_for_selector("[data-testid=stDataFrame]", timeout=120_000)
+            page.wait_for_timeout(1500)  # the grid paints after it appears
+            page.screenshot(path=str(out / "runs.png"))
+            # Tall enough for the controls, the run list of 12 and two rows of charts.
+            page.set_viewport_size({"width": VIEWPORT["width"], "height": 1900})
+            page.goto(f"{base}/compare?runs={','.join(ids)}&metrics={METRICS}")
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4",
+                                   timeout=120_000)
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(out / "compare.png"))
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    print(f"{len(ids)} runs: wrote {out / 'compare.png'} and {out / 'runs.png'}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+if __name__ == "__main__":
+    main()

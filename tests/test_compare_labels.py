@@ -1,0 +1,139 @@
+"""Compare at team scale, pure parts: run labels, readable numbers, run colours."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from trackboard.dashboard import charts, colors, labels
+from trackboard.dashboard.number_format import readable
+from trackboard.dashboard.smoothing import ema
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.003431348857969162, "0.003431"), (0.0034, "0.0034"), (3.4e-4, "3.4e-4"),
+    (0.001, "0.001"), (0.000999, "9.99e-4"), (1e-5, "1e-5"), (0.1 + 0.2, "0.3"),
+    (32, "32"), (2.0, "2"), (12.3456, "12.35"), (123456.7, "123457"), (2.5e7, "2.5e7"),
+    (-0.00012, "-1.2e-4"), (0.0, "0"), (np.float32(0.1), "0.1"), (np.int64(7), "7"),
+    (True, "True"), ("adam", "adam"), (math.nan, "nan"), (math.inf, "inf")])
+def test_numbers_read_as_people_write_them(value: object, text: str) -> None:
+    assert readable(value) == text
+
+
+def _runs() -> pd.DataFrame:
+    """Three frameworks' runs as Store.runs gives them: a Keras-only param, an lr
+    under two names, one param the same everywhere."""
+    return pd.DataFrame({
+        "id": ["k1aaaaaa", "k2bbbbbb", "t3cccccc"], "name": ["keras-1", "keras-2", "torch-3"],
+        "framework": ["keras", "keras", "torch"], "status": ["finished"] * 3,
+        "params.learning_rate": [0.01, 0.003431348857969162, 0.01],
+        "params.lr": [0.01, 0.003431348857969162, 0.01],
+        "params.optimizer.beta_1": [0.9, 0.9, None],
+        "params.optimizer.learning_rate": [0.01, 0.003431348857969162, None],
+        "params.optimizer.name": ["adam", "adam_1", None],  # Keras' instance counter
+        "params.hidden": [32, 32, 16], "params.batch_size": [128, 128, 128],
+        "tags.seed": ["0", "1", None]})
+
+
+def test_default_labels_show_the_params_that_differ() -> None:
+    runs = _runs()
+    # lr (the common name) first; learning_rate and optimizer.learning_rate repeat it;
+    # beta_1 is absent from torch-3 but the same in both Keras runs: no difference;
+    # Keras' optimizer names adam and adam_1 only count instances.
+    assert labels.differing_params(runs) == ["lr", "hidden"]
+    assert labels.run_labels(runs) == {
+        "k1aaaaaa": "keras-1 · lr=0.01 · hidden=32",
+        "k2bbbbbb": "keras-2 · lr=0.003431 · hidden=32",
+        "t3cccccc": "torch-3 · lr=0.01 · hidden=16"}
+    assert labels.differing_params(runs, limit=1) == ["lr"]
+
+
+def test_template_labels_and_their_problems() -> None:
+    runs = _runs()
+    assert labels.run_labels(runs, "{name} {params.lr}") == {
+        "k1aaaaaa": "keras-1 0.01", "k2bbbbbb": "keras-2 0.003431", "t3cccccc": "torch-3 0.01"}
+    # Missing values render empty; identical labels get a short id; no format tricks.
+    same = labels.run_labels(runs, "{framework} {tags.seed}")
+    assert same["t3cccccc"] == "torch"
+    assert labels.run_labels(runs, "{framework}")["k1aaaaaa"] == "keras (k1aaaa)"
+    assert labels.run_labels(runs, "{name.__class__} {0}")["k1aaaaaa"] == "keras-1"
+    assert labels.template_problems("{name} {params.lrr} {tags.seed}", list(runs.columns)) == [
+        "params.lrr"]
+
+
+def test_colours_come_from_the_run_id_and_stay_distinct() -> None:
+    ids = [f"{i:016x}" for i in range(50)]
+    styles = colors.styles(ids)
+    assert len({s.colour for s in styles.values()}) == 50
+    assert {s.dash for s in styles.values()} == {"solid"}
+    # The same set in any order gives the same colours (a reload, another page).
+    assert colors.styles(list(reversed(ids))) == styles
+    # A run alone gets its preferred colour; in a small selection it mostly keeps it.
+    alone = {rid: colors.colours([rid])[rid] for rid in ids}
+    kept = sum(colors.colours(ids[:5])[rid] == alone[rid] for rid in ids[:5])
+    assert kept >= 4
+    # Past 50, colours repeat with dashes: still no two runs drawn alike.
+    many = colors.styles(f"run-{i}" for i in range(120))
+    assert len({(s.colour, s.dash) for s in many.values()}) == 120
+    assert {s.dash for s in many.values()} == {"solid", "dash", "dot"}
+
+
+def test_palette_has_no_near_twins() -> None:
+    def lab(hex_colour: str) -> np.ndarray:
+        c = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+        c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+        xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                        [0.0193, 0.1192, 0.9505]]) @ c / np.array([0.95047, 1.0, 1.08883])
+        f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+        return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+    points = [lab(c) for c in colors.PALETTE]
+    assert len(set(colors.PALETTE)) == 50
+    closest = min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1:])
+    assert closest > 15  # Delta-E 76; Plotly's palette followed by D3's had pairs under 5
+
+
+def _history(runs: int, steps: int = 20) -> pd.DataFrame:
+    return pd.DataFrame({"run_id": np.repeat([f"r{i:02d}" for i in range(runs)], steps),
+                         "key": "loss", "step": np.tile(np.arange(steps), runs),
+                         "wall_time": 0.0,
+                         "value": np.tile(np.linspace(1, 0, steps), runs)
+                         + np.repeat(np.arange(runs), steps)})
+
+
+def test_charts_have_no_legend_and_sort_the_hover() -> None:
+    frame = charts.with_x(_history(50), "step")
+    ids = sorted(frame["run_id"].unique())
+    styles = colors.styles(ids)
+    fig = charts.metric_figure(frame, "val_loss", names={r: f"run {r}" for r in ids},
+                               colours={r: s.colour for r, s in styles.items()},
+                               dashes={r: s.dash for r, s in styles.items()})
+    layout = fig.layout
+    assert layout.showlegend is False and layout.hovermode == "x unified"
+    assert layout.hoversort == "value ascending"  # a loss: the best (lowest) first
+    assert layout.hoverlabel.namelength == -1      # whole labels, not 15 characters
+    assert len(fig.data) == 50 and {t.meta["role"] for t in fig.data} == {"smoothed"}
+    assert {t.line.color for t in fig.data} == {s.colour for s in styles.values()}
+    assert fig.data[0].yhoverformat == ".4~g"
+    acc = charts.metric_figure(frame, "val_accuracy", names={"r00": "a"},
+                               colours={"r00": "#000000"})
+    assert acc.layout.hoversort == "value descending"
+    assert [t.meta["role"] for t in acc.data] == ["raw", "smoothed"]  # few runs: raw too
+    # The chart is as tall at 50 runs as at 1 (no legend to make room for).
+    assert acc.layout.height == layout.height
+
+
+def test_one_smoothing_pass_matches_each_runs_own() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=300)
+    values[[5, 150, 299]] = np.nan
+    values[40] = np.inf
+    run_ids = np.repeat(np.array(["a", "b", "c"]), [120, 30, 150])
+    out = charts.smooth_runs(run_ids, values, "ema", 0.8)
+    expected = np.concatenate([ema(values[:120], 0.8), ema(values[120:150], 0.8),
+                               ema(values[150:], 0.8)])
+    np.testing.assert_allclose(out, expected, equal_nan=True)
+    assert charts.points_per_series(50) * 50 <= charts.CHART_POINTS
+    assert charts.points_per_series(3) == 1000
