@@ -22,10 +22,10 @@ FRAMEWORKS = ("keras", "torch", "lightning")
 METRICS = "loss,val_loss,accuracy"
 
 # Every chart's traces: run id, role and line colour (the graph div keeps its figure).
-_TRACES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd =>
+_TRACES = """() => Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot')).map(gd =>
     gd.data.map(t => ({run: t.meta.run_id, role: t.meta.role, colour: t.line.color})))"""
 # Axis titles, and everything they must not overlap, as page rectangles.
-_BOXES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+_BOXES = """() => Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot')).map(gd => {
     const rect = e => { const r = e.getBoundingClientRect();
                         return [r.left, r.top, r.right, r.bottom]; };
     const all = sel => Array.from(gd.querySelectorAll(sel)).filter(
@@ -70,8 +70,8 @@ def _run_list_rows(page: object) -> tuple[int, dict[int, list[str]]]:
 
 def _wait_traces(page: object, per_chart: int) -> list[list[dict]]:
     page.wait_for_function(  # type: ignore[attr-defined]
-        f"Array.from(document.querySelectorAll('.js-plotly-plot')).length === 3 && "
-        f"Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        f"Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot')).length === 3 && "
+        f"Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot'))"
         f".every(gd => gd.data && gd.data.length === {per_chart})", timeout=90_000)
     return page.evaluate(_TRACES)  # type: ignore[attr-defined]
 
@@ -88,7 +88,7 @@ def test_fifty_runs_read_clearly(sqlite_url: str) -> None:
         count, rows = _run_list_rows(page)
         assert count == 50 and len(rows) >= 8
         assert page.locator(".js-plotly-plot .legend").count() == 0
-        assert page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        assert page.evaluate("() => Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot'))"
                              ".every(gd => gd._fullLayout.showlegend === false)")
 
         # 50 distinct colours, the same for a run in every chart and in its swatch.
@@ -122,12 +122,12 @@ def test_fifty_runs_read_clearly(sqlite_url: str) -> None:
         # The hover lists every run's value at the x under the mouse, best first: the
         # lowest loss, the highest accuracy.
         for chart, best_first in ((0, sorted), (2, lambda v: sorted(v, reverse=True))):
-            page.locator(".js-plotly-plot").nth(chart).scroll_into_view_if_needed()
-            area = page.locator(".js-plotly-plot .nsewdrag").nth(chart).bounding_box()
+            page.locator("[class*=st-key-cmp_chart_] .js-plotly-plot").nth(chart).scroll_into_view_if_needed()
+            area = page.locator("[class*=st-key-cmp_chart_] .js-plotly-plot .nsewdrag").nth(chart).bounding_box()
             page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .hoverlayer "
+            page.wait_for_function("document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot .hoverlayer "
                                    ".legendtext').length === 50", timeout=30_000)
-            items = page.eval_on_selector_all(".js-plotly-plot .hoverlayer .legendtext",
+            items = page.eval_on_selector_all("[class*=st-key-cmp_chart_] .js-plotly-plot .hoverlayer .legendtext",
                                               "els => els.map(e => e.textContent)")
             values = [float(t.rsplit(" : ", 1)[1]) for t in items]
             runs = [int(t.split(" · ")[0].rsplit("-", 1)[1]) for t in items]

@@ -32,7 +32,10 @@ def _compare(**query: str) -> AppTest:
 
 
 def _charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The metric charts (not the hyperparameter view's two, at the page's end)."""
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [f for f in figs if not str(
+        ((f.get("data") or [{}])[0].get("meta") or {}).get("role", "")).startswith("hparam")]
 
 
 def _lines(fig: dict) -> dict[str, tuple[str, str]]:
