@@ -76,6 +76,7 @@ def _up(server) -> bool:
 
 
 WRITER = """
+import sys
 from trackboard.loggers import Run
 run = Run(project="many", name=f"w{sys.argv[2]}", store=sys.argv[1], system_metrics=False)
 for step in range(int(sys.argv[3])):
