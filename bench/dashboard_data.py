@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,33 +38,47 @@ def _fresh(path: Path) -> bool:
     return True
 
 
+@contextmanager
+def building(path: Path) -> Iterator[Ingestor]:
+    """An Ingestor on a new SQLite store at `path`; marks it done when the block ends
+    without an error (an interrupted build is then rebuilt by the next `_fresh`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(f"sqlite:///{path}")
+    try:
+        yield Ingestor(store.engine)
+    finally:
+        store.close()
+    path.with_suffix(".done").touch()
+
+
+def write_decays(ing: Ingestor, uid: str, names: list[str], steps: int, t0: float,
+                 rng: np.random.Generator, rate: float) -> None:
+    """`names` noisy exponential decays (exp(-rate * step / steps)) of run `uid`, for
+    `steps` steps, written in chunks of _CHUNK_STEPS so memory stays flat."""
+    for lo in range(0, steps, _CHUNK_STEPS):
+        step = np.arange(lo, min(steps, lo + _CHUNK_STEPS))
+        cols = [(np.exp(-step / steps * rate) + rng.normal(0, 0.02, len(step))).tolist()
+                for _ in names]
+        walls = (t0 + step * 0.01).tolist()
+        chunk = Batch()
+        chunk.points = [(0, uid, s, w, dict(zip(names, vals)))
+                        for s, w, *vals in zip(step.tolist(), walls, *cols)]
+        ing.apply(chunk)
+
+
 def history_store(steps: int, runs: int = 20, keys: int = 4) -> Path:
     """A SQLite store of `runs` runs x `keys` keys x `steps` steps (cached)."""
     path = CACHE_DIR / f"history-{runs}x{keys}x{steps}.db"
     if not _fresh(path):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{path}")
-    ing = Ingestor(store.engine)
     t0 = time.time()
     rng = np.random.default_rng(0)
     names = [f"metric_{k}" for k in range(keys)]
-    for r in range(runs):
-        uid = f"hist{r:012d}"
-        batch = Batch(runs={uid: _run_record(uid, f"long-{r}", "bench", t0 + r)})
-        ing.apply(batch)
-        for lo in range(0, steps, _CHUNK_STEPS):
-            hi = min(steps, lo + _CHUNK_STEPS)
-            step = np.arange(lo, hi)
-            cols = [(np.exp(-step / steps * 3) + rng.normal(0, 0.02, len(step))).tolist()
-                    for _ in names]
-            walls = (t0 + step * 0.01).tolist()
-            b = Batch()
-            b.points = [(0, uid, s, w, dict(zip(names, vals)))
-                        for s, w, *vals in zip(step.tolist(), walls, *cols)]
-            ing.apply(b)
-    store.close()
-    path.with_suffix(".done").touch()
+    with building(path) as ing:
+        for r in range(runs):
+            uid = f"hist{r:012d}"
+            ing.apply(Batch(runs={uid: _run_record(uid, f"long-{r}", "bench", t0 + r)}))
+            write_decays(ing, uid, names, steps, t0, rng, rate=3)
     return path
 
 
@@ -71,26 +87,22 @@ def runs_store(runs: int = 10_000, params: int = 50, keys: int = 20) -> Path:
     path = CACHE_DIR / f"runs-{runs}x{params}x{keys}.db"
     if not _fresh(path):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{path}")
-    ing = Ingestor(store.engine)
     t0 = time.time() - runs
     names = [f"metric_{k}" for k in range(keys)]
-    for start in range(0, runs, 500):
-        b = Batch()
-        for r in range(start, min(runs, start + 500)):
-            uid = f"run{r:013d}"
-            b.runs[uid] = _run_record(uid, f"run-{r}", f"project-{r % 5}", t0 + r,
-                                      framework=("keras", "torch", "lightning")[r % 3])
-            b.params.append((2, uid, {f"p{j:02d}": (str(r * 0.001 + j) if j % 3 else
-                                                   f'"opt-{r % 7}"') for j in range(params)}))
-            b.tags.append((3, uid, {"seed": str(r % 5), "team": "bench"}))
-            for s in range(3):
-                b.points.append((0, uid, s, t0 + r + s,
-                                 {k: math.sin(r + s + i) for i, k in enumerate(names)}))
-        ing.apply(b)
-    store.close()
-    path.with_suffix(".done").touch()
+    with building(path) as ing:
+        for start in range(0, runs, 500):
+            b = Batch()
+            for r in range(start, min(runs, start + 500)):
+                uid = f"run{r:013d}"
+                b.runs[uid] = _run_record(uid, f"run-{r}", f"project-{r % 5}", t0 + r,
+                                          framework=("keras", "torch", "lightning")[r % 3])
+                b.params.append((2, uid, {f"p{j:02d}": (str(r * 0.001 + j) if j % 3 else
+                                                       f'"opt-{r % 7}"') for j in range(params)}))
+                b.tags.append((3, uid, {"seed": str(r % 5), "team": "bench"}))
+                for s in range(3):
+                    b.points.append((0, uid, s, t0 + r + s,
+                                     {k: math.sin(r + s + i) for i, k in enumerate(names)}))
+            ing.apply(b)
     return path
 
 
@@ -131,30 +143,17 @@ def team_compare_store(runs: int = 50, keys: int = 8, steps: int = 100_000) -> t
     uids = [f"team{r:012d}" for r in range(runs)]
     if not _fresh(path):
         return path, uids
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{path}")
-    ing = Ingestor(store.engine)
     t0 = time.time() - 3600
     names = ["loss", "val_loss", "accuracy", "val_accuracy", "lr", "grad_norm"][:keys]
     names += [f"metric_{i}" for i in range(len(names), keys)]
     rng = np.random.default_rng(2)
     frameworks = ("keras", "torch", "lightning")
-    for r, uid in enumerate(uids):
-        fw = frameworks[r % 3]
-        b = Batch(runs={uid: _run_record(uid, f"{fw}-{r}", "bench", t0 + r, framework=fw)})
-        b.params.append((2, uid, {"lr": str(10 ** -(2 + r % 3)), "hidden": str(16 << (r % 4)),
-                                  "seed": str(r)}))
-        ing.apply(b)
-        for lo in range(0, steps, _CHUNK_STEPS):
-            hi = min(steps, lo + _CHUNK_STEPS)
-            step = np.arange(lo, hi)
-            cols = [(np.exp(-step / steps * (2 + r * 0.05)) + rng.normal(0, 0.02, len(step))
-                     ).tolist() for _ in names]
-            walls = (t0 + step * 0.01).tolist()
-            chunk = Batch()
-            chunk.points = [(0, uid, s, w, dict(zip(names, vals)))
-                            for s, w, *vals in zip(step.tolist(), walls, *cols)]
-            ing.apply(chunk)
-    store.close()
-    path.with_suffix(".done").touch()
+    with building(path) as ing:
+        for r, uid in enumerate(uids):
+            fw = frameworks[r % 3]
+            b = Batch(runs={uid: _run_record(uid, f"{fw}-{r}", "bench", t0 + r, framework=fw)})
+            b.params.append((2, uid, {"lr": str(10 ** -(2 + r % 3)),
+                                      "hidden": str(16 << (r % 4)), "seed": str(r)}))
+            ing.apply(b)
+            write_decays(ing, uid, names, steps, t0, rng, rate=2 + r * 0.05)
     return path, uids

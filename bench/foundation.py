@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -105,18 +106,25 @@ def _raw_connection(path: Path) -> sqlite3.Connection:
     return con
 
 
-def raw_ceiling(path: Path, steps: int) -> dict:
-    """The issue's ceiling: plain executemany of the rows, one transaction."""
-    rows = _raw_rows(steps)
+def _timed_insert(path: Path, rows: list[tuple], insert: Callable[[sqlite3.Connection], None]
+                  ) -> dict:
+    """Time `insert(con)` writing `rows` on a fresh raw connection, in one transaction."""
     con = _raw_connection(path)
     t0 = time.perf_counter()
     con.execute("BEGIN")
-    con.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows)
+    insert(con)
     con.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     con.close()
     return {"points": len(rows), "seconds": round(elapsed, 3),
             "points_per_s": round(len(rows) / elapsed)}
+
+
+def raw_ceiling(path: Path, steps: int) -> dict:
+    """The issue's ceiling: plain executemany of the rows, one transaction."""
+    rows = _raw_rows(steps)
+    return _timed_insert(path, rows, lambda con: con.executemany(
+        "INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows))
 
 
 def raw_multirow(path: Path, steps: int) -> dict:
@@ -127,16 +135,9 @@ def raw_multirow(path: Path, steps: int) -> dict:
 
     rows = sorted(_raw_rows(steps), key=lambda r: (r[1], r[2]))
     cols = [np.array(c) for c in zip(*rows)]
-    con = _raw_connection(path)
-    t0 = time.perf_counter()
-    con.execute("BEGIN")
-    MultiRowInsert("points", ("run_id", "key_id", "step", "wall_time", "value")).write_columns(
-        con.cursor(), cols)
-    con.execute("COMMIT")
-    elapsed = time.perf_counter() - t0
-    con.close()
-    return {"points": len(rows), "seconds": round(elapsed, 3),
-            "points_per_s": round(len(rows) / elapsed)}
+    columns = ("run_id", "key_id", "step", "wall_time", "value")
+    return _timed_insert(path, rows, lambda con: MultiRowInsert("points", columns)
+                         .write_columns(con.cursor(), cols))
 
 
 def history_read(url: str, db: Path) -> dict:

@@ -29,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 from trackboard.storage import Store
-from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import Batch
 
-from bench.dashboard_data import CACHE_DIR, _fresh, _run_record
+from bench.dashboard_data import CACHE_DIR, _fresh, _run_record, building
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("keras", "torch", "lightning")
@@ -46,9 +45,6 @@ def hparam_store(runs: int = 500, steps: int = 20) -> tuple[Path, list[str]]:
     uids = [f"hp{r:014d}" for r in range(runs)]
     if not _fresh(path):
         return path, uids
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{path}")
-    ing = Ingestor(store.engine)
     rng = np.random.default_rng(3)
     t0 = time.time() - runs
     batch = Batch()
@@ -66,9 +62,8 @@ def hparam_store(runs: int = 500, steps: int = 20) -> tuple[Path, list[str]]:
             loss = floor + math.exp(-s / 5)
             batch.points.append((0, uid, s, t0 + r + s, {
                 "loss": loss, "val_loss": loss * 1.1, "accuracy": 1 / (1 + loss)}))
-    ing.apply(batch)
-    store.close()
-    path.with_suffix(".done").touch()
+    with building(path) as ing:
+        ing.apply(batch)
     return path, uids
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from trackboard.loggers.values import check_step, to_float
+from trackboard.loggers.values import to_float
+from trackboard.storage.rules import check_step
 
 
 def lenient_step(step: Any) -> int:

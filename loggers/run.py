@@ -27,17 +27,11 @@ from trackboard.loggers.provenance import command_line as _command_line
 from trackboard.loggers.provenance import git_commit as _git_commit
 from trackboard.loggers.run_ids import run_id_and_mode
 from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
-from trackboard.loggers.values import (
-    MAX_STEP,
-    check_key,
-    check_step,
-    check_text,
-    check_wall_time,
-    to_float,
-)
+from trackboard.loggers.values import check_wall_time, to_float
 from trackboard.storage.db.urls import mask_url
 from trackboard.storage.errors import TrackboardError
 from trackboard.storage.read.run_state import StoredRun, stored_run
+from trackboard.storage.rules import MAX_STEP, check_key, check_step, check_text
 from trackboard.storage.write.records import (
     NOTES,
     PARAMS,

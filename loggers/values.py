@@ -1,6 +1,6 @@
 """Metric values: turning what users log into what the store holds (pure helpers,
-no I/O). Hyperparameter values are in param_values.py; the names below stay
-importable from here.
+no I/O). Hyperparameter values are in param_values.py, the store's rules for
+names, text and steps in trackboard.storage.rules.
 
 Tensors of torch, JAX and TensorFlow are recognised by duck typing, so this
 module never imports a framework.
@@ -14,29 +14,12 @@ from typing import Any
 
 import numpy as np
 
-# Hyperparameter values (re-exported: adapters and users import them from here).
-from trackboard.loggers.param_values import (
-    MAX_PARAM_DEPTH,
-    _magnitude,
-    encode_params,
-    flatten,
-    param_json,
-    param_value,
-)
+# flatten, param_value and check_key: the framework adapters still import them from
+# here; everything else imports them from param_values.py and trackboard.storage.rules.
+from trackboard.loggers.param_values import _magnitude, flatten, param_value  # noqa: F401
+from trackboard.storage.rules import check_key  # noqa: F401
 
-# The store's rules for names, text and steps (re-exported: adapters use them from here).
-from trackboard.storage.rules import (
-    MAX_KEY_LENGTH,
-    MAX_STEP,
-    check_key,
-    check_step,
-    check_text,
-)
-
-__all__ = [
-    "MAX_KEY_LENGTH", "MAX_PARAM_DEPTH", "MAX_STEP", "check_key", "check_step", "check_text",
-    "check_wall_time", "encode_params", "flatten", "param_json", "param_value", "to_float",
-]
+__all__ = ["check_wall_time", "to_float"]
 
 
 def check_wall_time(wall_time: Any) -> float:

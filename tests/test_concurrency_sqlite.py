@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from trackboard.storage import Store
+
+from tests.support.children import run_writers
 
 pytestmark = pytest.mark.slow  # several processes write one file
 
@@ -25,14 +24,8 @@ print(w.points_written, w.points_lost)
 @pytest.mark.slow
 def test_eight_processes_ten_thousand_points_each(sqlite_url: str) -> None:
     Store(sqlite_url)  # create the schema once, as a user's first run would
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, sqlite_url, str(i), "10000"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(8)]
-    outputs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outputs):
-        assert p.returncode == 0, err
-        assert "trackboard:" not in err, err  # no outage, no loss reported
-        assert out.split() == ["10000", "0"]  # written, lost
+    outputs = run_writers(WRITER, sqlite_url, count=8, steps=10_000, timeout=300)
+    assert [out.split() for out in outputs] == [["10000", "0"]] * 8  # written, lost
     store = Store(sqlite_url)
     runs = store.runs(project="multi")
     assert len(runs) == 8 and set(runs["status"]) == {"finished"}
@@ -44,10 +37,5 @@ def test_eight_processes_ten_thousand_points_each(sqlite_url: str) -> None:
 
 def test_processes_racing_to_create_a_new_database(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(i), "100"],
-                              stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for i in range(4)]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0 and "trackboard:" not in err, err
+    run_writers(WRITER, url, count=4, steps=100, timeout=120)
     assert len(Store(url).history(Store(url).runs()["id"].tolist())) == 400

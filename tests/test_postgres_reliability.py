@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 
@@ -12,6 +11,8 @@ import pytest
 from trackboard.loggers import Run
 from trackboard.storage import Store
 from trackboard.storage.write.writer import Writer
+
+from tests.support.children import run_writers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # a server outage; 32 processes
 
@@ -87,12 +88,7 @@ run.finish()
 def test_32_processes_write_one_database(pg_server) -> None:
     url = pg_server.create_database()
     Store(url)
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(i), "2000"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(32)]
-    for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0 and "trackboard:" not in err, err
+    run_writers(WRITER, url, count=32, steps=2000, timeout=600)
     store = Store(url)
     runs = store.runs(project="many")
     assert len(runs) == 32 and set(runs["status"]) == {"finished"}

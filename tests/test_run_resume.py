@@ -16,6 +16,7 @@ from trackboard.storage import Store
 from trackboard.storage.db.engine import build_engine
 from trackboard.storage.write.writer import Writer
 
+from tests.support.children import killed_while_spooling
 from tests.support.reference import check_rollups
 from tests.support.sqlite_lock import write_lock_held
 
@@ -332,27 +333,7 @@ def test_a_late_spool_never_reopens_a_run_that_ended_after_it(tmp_path: Path) ->
     url = f"sqlite:///{db}"
     Run(id="job", store=url, system_metrics=False).finish()
     spool = tmp_path / "spool-killed"
-    child = f"""
-import os, time
-from pathlib import Path
-from trackboard.loggers import Run
-from trackboard.storage.write.writer import Writer
-writer = Writer({url!r}, flush_interval=0.1, busy_timeout_ms=200,
-                spool_directory=Path({str(spool)!r}))
-run = Run(id="job", store={url!r}, writer=writer, system_metrics=False)
-for step in range(300):
-    run.log({{"x": float(step)}})
-deadline = time.time() + 30
-while writer.points_spooled < 300 and time.time() < deadline:
-    time.sleep(0.1)
-time.sleep(0.5)
-os.kill(os.getpid(), 9)
-"""
-    with write_lock_held(db, 120) as holder:
-        p = subprocess.run([sys.executable, "-c", child], env={**os.environ},
-                           capture_output=True, timeout=120)
-        assert p.returncode == -9, p.stderr
-        holder.kill()
+    killed_while_spooling(db, {"id": "job"}, spool)
     later = Run(id="job", store=url, system_metrics=False)
     later.log({"y": 1.0}, step=0)
     later.finish()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from trackboard.loggers import Run
-from trackboard.loggers.values import flatten, param_json, param_value
+from trackboard.loggers.param_values import flatten, param_json, param_value
 from trackboard.storage import Store
 
 SURROGATE = "bad\ud800"

@@ -30,15 +30,22 @@ while time.time() < end:
 """
 
 
+def _impatient_run(db: Path, name: str, max_backoff: float,
+                   settle_s: float) -> tuple[str, Writer, Run]:
+    """A new store at `db` and a Run on it whose writer waits only 20 ms for a lock and
+    retries quickly, so an outage episode lasts seconds; (url, writer, run)."""
+    url = f"sqlite:///{db}"
+    Store(url).close()
+    writer = Writer(url, flush_interval=0.05, busy_timeout_ms=20, max_backoff=max_backoff,
+                    settle_s=settle_s)
+    return url, writer, Run(name=name, store=url, writer=writer, system_metrics=False)
+
+
 @pytest.mark.slow
 def test_a_flapping_store_is_reported_once_per_episode(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "flap.db"
-    url = f"sqlite:///{db}"
-    Store(url).close()
-    writer = Writer(url, flush_interval=0.05, busy_timeout_ms=20, max_backoff=0.3,
-                    settle_s=2.0)
-    run = Run(name="flappy", store=url, writer=writer, system_metrics=False)
+    url, writer, run = _impatient_run(db, "flappy", max_backoff=0.3, settle_s=2.0)
     messages = lambda: [r.getMessage() for r in caplog.records]  # noqa: E731
     with caplog.at_level(logging.INFO, logger="trackboard"):
         flapper = subprocess.Popen([sys.executable, "-c", FLAPPER, str(db), "10"],
@@ -77,11 +84,7 @@ def test_the_next_episode_is_reported_again(tmp_path: Path,
     from tests.support.sqlite_lock import write_lock_held
 
     db = tmp_path / "twice.db"
-    url = f"sqlite:///{db}"
-    Store(url).close()
-    writer = Writer(url, flush_interval=0.05, busy_timeout_ms=20, max_backoff=0.2,
-                    settle_s=0.5)
-    run = Run(name="twice", store=url, writer=writer, system_metrics=False)
+    url, writer, run = _impatient_run(db, "twice", max_backoff=0.2, settle_s=0.5)
     with caplog.at_level(logging.WARNING, logger="trackboard"):
         for episode in range(2):
             with write_lock_held(db, 1.0):

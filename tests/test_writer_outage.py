@@ -4,8 +4,6 @@ wait in the local spool, and arrive once the store is back (or via `trackboard s
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from trackboard.storage import Store
 from trackboard.storage.write.spool import pending_files, spool_dir
 from trackboard.storage.write.writer import Writer
 
+from tests.support.children import killed_while_spooling
 from tests.support.sqlite_lock import write_lock_held
 
 
@@ -82,24 +81,7 @@ def test_killed_process_leaves_a_spool_the_next_run_delivers(tmp_path: Path) -> 
     db = tmp_path / "k.db"
     url = f"sqlite:///{db}"
     Store(url)
-    child = f"""
-import os, time
-from trackboard.loggers import Run
-from trackboard.storage.write import writer as w
-writer = w.Writer({url!r}, flush_interval=0.1, busy_timeout_ms=200)
-run = Run(name="doomed", store={url!r}, writer=writer, system_metrics=False)
-for step in range(300):
-    run.log({{"x": float(step)}})
-deadline = time.time() + 30
-while writer.points_spooled < 300 and time.time() < deadline:
-    time.sleep(0.1)
-time.sleep(0.5)  # the writer flushes the spool file at the end of its cycle
-os.kill(os.getpid(), 9)
-"""
-    with write_lock_held(db, 120) as holder:
-        p = subprocess.run([sys.executable, "-c", child], env={**os.environ}, capture_output=True)
-        assert p.returncode == -9
-        holder.kill()  # release the lock now
+    killed_while_spooling(db, {"name": "doomed"})
     assert pending_files(spool_dir(url))
     with Run(name="next", store=url) as nxt:
         nxt.log({"y": 1.0})

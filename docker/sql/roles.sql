@@ -20,35 +20,20 @@
 -- again at every `docker compose up` (the one-shot `roles` service).
 
 \set ON_ERROR_STOP on
-\if :{?owner_user}
-\else
-  \warn 'roles.sql: set -v owner_user=...'
-  SELECT 1/0 AS missing_owner_user;
-\endif
-\if :{?owner_password}
-\else
-  \warn 'roles.sql: set -v owner_password=...'
-  SELECT 1/0 AS missing_owner_password;
-\endif
-\if :{?writer_user}
-\else
-  \warn 'roles.sql: set -v writer_user=...'
-  SELECT 1/0 AS missing_writer_user;
-\endif
-\if :{?writer_password}
-\else
-  \warn 'roles.sql: set -v writer_password=...'
-  SELECT 1/0 AS missing_writer_password;
-\endif
-\if :{?ro_user}
-\else
-  \warn 'roles.sql: set -v ro_user=...'
-  SELECT 1/0 AS missing_ro_user;
-\endif
-\if :{?ro_password}
-\else
-  \warn 'roles.sql: set -v ro_password=...'
-  SELECT 1/0 AS missing_ro_password;
+-- Every variable is required: one check names all the missing ones at once.
+-- (psql expands :{?name} to TRUE or FALSE, so SQL can test it.)
+SELECT concat_ws(', ',
+         CASE WHEN NOT :{?owner_user} THEN 'owner_user' END,
+         CASE WHEN NOT :{?owner_password} THEN 'owner_password' END,
+         CASE WHEN NOT :{?writer_user} THEN 'writer_user' END,
+         CASE WHEN NOT :{?writer_password} THEN 'writer_password' END,
+         CASE WHEN NOT :{?ro_user} THEN 'ro_user' END,
+         CASE WHEN NOT :{?ro_password} THEN 'ro_password' END) AS missing_vars,
+       :{?owner_user} AND :{?owner_password} AND :{?writer_user}
+         AND :{?writer_password} AND :{?ro_user} AND :{?ro_password} AS all_vars_set \gset
+\if :all_vars_set \else
+  \warn 'roles.sql: set -v NAME=... for each missing variable:' :missing_vars
+  SELECT 1/0 AS missing_variables;
 \endif
 
 SELECT current_database() AS dbname,
