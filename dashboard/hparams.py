@@ -207,6 +207,16 @@ def show(runs: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str, str],
     """The "Hyperparameters" section of the Compare page (a fragment: its controls
     redraw only these two charts, not the page's metric charts)."""
     st.subheader("Hyperparameters")
+    # Off until asked for (or linked with its settings): parcoords draws with WebGL,
+    # which in a browser without a GPU takes seconds and holds up the page's metric
+    # charts, which are what most visits to Compare are for.
+    linked = any(k in st.query_params for k in ("hp", "hpm", "hps", "hpx"))
+    state.init_widget("hp_on", "hpv", linked, lambda r: r in ("1", "true"))
+    st.toggle("Show parallel coordinates and a param-vs-metric scatter", key="hp_on")
+    state.remember(["hp_on"])
+    state.write_query({"hpv": "1" if st.session_state["hp_on"] else None})
+    if not st.session_state["hp_on"]:
+        return
     param_options = sorted(c.removeprefix("params.") for c in runs.columns
                            if c.startswith("params."))
     metrics = [m for m in metrics if m not in ("step", "epoch")] or list(metrics)

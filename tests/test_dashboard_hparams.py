@@ -163,6 +163,9 @@ def test_parcoords_holds_the_chosen_params_and_metric(ids: dict[str, str]) -> No
 
 def test_hparam_view_follows_the_runs_shown(ids: dict[str, str]) -> None:
     at = _open("compare", runs=_three(ids), metrics="loss", hide=ids["torch-run"])
+    assert _figures(at, hparams=True) == []  # off until asked for: no WebGL by default
+    at.toggle(key="hp_on").set_value(True).run()
+    assert at.query_params["hpv"] == "1"
     par, scatter = _figures(at, hparams=True)
     assert par["data"][0]["meta"]["run_ids"] == [ids["keras-run"], ids["lightning-run"]]
     assert scatter["data"][0]["customdata"] == [ids["keras-run"], ids["lightning-run"]]
