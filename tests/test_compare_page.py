@@ -10,16 +10,12 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Dataframe
 from trackboard.dashboard import colors
 
-from tests.support.dashboard import APP, seed
+from tests.support.dashboard import APP, seed_for_app
 
 
 @pytest.fixture
 def ids(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    made = seed(sqlite_url)
-    monkeypatch.setenv("TRACKBOARD_UI_STORE", sqlite_url)
-    monkeypatch.setenv("TRACKBOARD_UI_READ_ONLY", "1")
-    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
-    return made
+    return seed_for_app(sqlite_url, monkeypatch, read_only=True)
 
 
 def _compare(**query: str) -> AppTest:

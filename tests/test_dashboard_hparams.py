@@ -12,17 +12,13 @@ import pandas as pd
 import pytest
 from trackboard.dashboard import grouping, hparams, param_diff
 
-from tests.support.dashboard import KNOWN_LOSS, seed
+from tests.support.dashboard import KNOWN_LOSS, seed_for_app
 from tests.test_dashboard_pages import _figures, _open
 
 
 @pytest.fixture
 def ids(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    out = seed(sqlite_url)
-    monkeypatch.setenv("TRACKBOARD_UI_STORE", sqlite_url)
-    monkeypatch.setenv("TRACKBOARD_UI_READ_ONLY", "0")
-    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
-    return out
+    return seed_for_app(sqlite_url, monkeypatch, read_only=False)
 
 
 def _three(ids: dict[str, str]) -> str:

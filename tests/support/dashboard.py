@@ -52,6 +52,16 @@ def seed(url: str) -> dict[str, str]:
     return ids
 
 
+def seed_for_app(url: str, env: object, *, read_only: bool) -> dict[str, str]:
+    """seed() the store and point an AppTest's app at it (env: pytest's monkeypatch),
+    with no password."""
+    made = seed(url)
+    env.setenv("TRACKBOARD_UI_STORE", url)  # type: ignore[attr-defined]
+    env.setenv("TRACKBOARD_UI_READ_ONLY", "1" if read_only else "0")  # type: ignore[attr-defined]
+    env.delenv("TRACKBOARD_PASSWORD", raising=False)  # type: ignore[attr-defined]
+    return made
+
+
 @contextmanager
 def ui_server(store_url: str, *extra: str, env: dict[str, str] | None = None
               ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
