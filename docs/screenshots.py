@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent))  # the repository root: the tests' server helpers
+from tests.support.ports import free_port, wait_http  # noqa: E402
 TRACKBOARD = str(Path(sys.executable).with_name("trackboard"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 METRICS = "loss,val_loss,accuracy,val_accuracy"
@@ -62,13 +61,13 @@ def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
     store = Store(url, read_only=True)
     ids = store.runs()["id"].tolist()[::-1]  # oldest first: the order the demo made them
     store.close()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([TRACKBOARD, "ui", *store_args, "--port", str(port)],
                               cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(base + "/_stcore/health")
+        wait_http(base + "/_stcore/health")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM,
                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
@@ -89,24 +88,6 @@ def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     print(f"{len(ids)} runs: wrote {out / 'compare.png'} and {out / 'runs.png'}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ that says where in the text it is.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -185,18 +185,18 @@ class _Parser:
         return node
 
     def expr(self) -> Any:
-        items = [self.and_expr()]
-        while self.peek().kind == "keyword" and self.peek().value == "or":
-            self.take()
-            items.append(self.and_expr())
-        return items[0] if len(items) == 1 else BoolOp("or", tuple(items))
+        return self._chain("or", self.and_expr)
 
     def and_expr(self) -> Any:
-        items = [self.unary()]
-        while self.peek().kind == "keyword" and self.peek().value == "and":
+        return self._chain("and", self.unary)
+
+    def _chain(self, word: str, operand: Callable[[], Any]) -> Any:
+        """operand (word operand)*: one flat BoolOp for a run of the same keyword."""
+        items = [operand()]
+        while self.peek().kind == "keyword" and self.peek().value == word:
             self.take()
-            items.append(self.unary())
-        return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
+            items.append(operand())
+        return items[0] if len(items) == 1 else BoolOp(word, tuple(items))
 
     def unary(self) -> Any:
         tok = self.peek()
