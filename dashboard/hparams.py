@@ -214,7 +214,9 @@ def show(runs: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str, str],
     state.init_widget("hp_on", "hpv", linked, lambda r: r in ("1", "true"))
     st.toggle("Show parallel coordinates and a param-vs-metric scatter", key="hp_on")
     state.remember(["hp_on"])
-    state.write_query({"hpv": "1" if st.session_state["hp_on"] else None})
+    # Switched off under a link that carries its settings: say so, or a reload of that
+    # link would switch it on again.
+    state.write_query({"hpv": "1" if st.session_state["hp_on"] else "0" if linked else None})
     if not st.session_state["hp_on"]:
         return
     param_options = sorted(c.removeprefix("params.") for c in runs.columns

@@ -155,6 +155,11 @@ def test_parcoords_holds_the_chosen_params_and_metric(ids: dict[str, str]) -> No
     par, _ = _figures(at, hparams=True)
     assert par["data"][0]["dimensions"][-1]["label"] == "loss (last)"
     assert at.query_params["hps"] == "last" and at.query_params["hp"] == "lr,optimizer,layers"
+    # Switched off, it stays off when that link is opened again, settings kept.
+    at.toggle(key="hp_on").set_value(False).run()
+    assert _figures(at, hparams=True) == [] and at.query_params["hpv"] == "0"
+    again = _open("compare", **{k: at.query_params[k] for k in at.query_params})
+    assert _figures(again, hparams=True) == [] and again.query_params["hp"] == "lr,optimizer,layers"
 
 
 def test_hparam_view_follows_the_runs_shown(ids: dict[str, str]) -> None:
