@@ -10,27 +10,22 @@ values span decades (learning rates). The choices live in the URL (`hp`, `hpm`,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from trackboard.dashboard import data, state
+from trackboard.dashboard import data, parallel_coords, state
 from trackboard.dashboard.charts import higher_is_better, label
-from trackboard.dashboard.number_format import HOVER_FORMAT, readable
+from trackboard.dashboard.hparam_axes import numbers, wants_log
+from trackboard.dashboard.number_format import HOVER_FORMAT
 from trackboard.dashboard.param_diff import differs
 from trackboard.dashboard.tables import shown
 from trackboard.loggers.vocabulary import COMMON_PARAMS
 
 STATS: tuple[str, ...] = ("best", "last", "min", "max")
-# Positive values whose max / min reaches this span two decades: a log axis reads them.
-LOG_RATIO = 100.0
 MAX_DEFAULT_PARAMS = 6
-MISSING = "(missing)"
-# Numeric axes with at most this many distinct values get one tick per value.
-MAX_VALUE_TICKS = 8
 
 
 def metric_values(summaries: pd.DataFrame, metric: str, stat: str) -> pd.Series:
@@ -71,31 +66,6 @@ def default_params(runs: pd.DataFrame, limit: int = MAX_DEFAULT_PARAMS) -> list[
     return [k for k in COMMON_PARAMS if k in texts][:limit]
 
 
-def wants_log(values: Sequence[object]) -> bool:
-    """Whether numeric values span decades (all positive, max / min >= LOG_RATIO).
-
-    >>> wants_log([1e-4, 1e-3, 1e-2]), wants_log([0.01, 0.02]), wants_log([0, 1, 1000])
-    (True, False, False)
-    """
-    nums = _numbers(values)
-    if nums is None:
-        return False
-    nums = nums[np.isfinite(nums)]
-    return bool(len(nums) and (nums > 0).all() and nums.max() / nums.min() >= LOG_RATIO)
-
-
-def _numbers(values: Sequence[object]) -> np.ndarray | None:
-    """Float array (NaN for missing) when every present value is a number, else None."""
-    out = np.full(len(values), np.nan)
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return None
-        out[i] = float(v)
-    return out
-
-
 def hparam_table(runs: pd.DataFrame, run_ids: Sequence[str], params: Sequence[str],
                  values: pd.Series) -> pd.DataFrame:
     """One row per run (in `run_ids` order) that has a finite metric value: `id`,
@@ -112,65 +82,12 @@ def hparam_table(runs: pd.DataFrame, run_ids: Sequence[str], params: Sequence[st
     return table
 
 
-def _dimension(name: str, values: Sequence[object]) -> dict:
-    """A parcoords axis: numbers on a linear or log10 scale, anything else as
-    categories; a missing value sits on its own tick below the others."""
-    nums = _numbers(values)
-    if nums is None:
-        texts = [shown(v) or MISSING for v in values]
-        cats = sorted(set(texts) - {MISSING}) + ([MISSING] if MISSING in texts else [])
-        code = {c: i for i, c in enumerate(cats)}
-        return {"label": label(name), "values": [code[t] for t in texts],
-                "tickvals": list(range(len(cats))), "ticktext": [label(c) for c in cats],
-                "range": [-0.5, len(cats) - 0.5]}
-    log = wants_log(values)
-    present = np.isfinite(nums)
-    scaled = np.where(present, np.log10(np.where(present & (nums > 0), nums, 1.0)) if log
-                      else nums, np.nan)
-    if not present.any():
-        return {"label": label(name), "values": [0.0] * len(nums), "tickvals": [0.0],
-                "ticktext": [MISSING], "range": [-0.5, 0.5]}
-    lo, hi = float(np.nanmin(scaled)), float(np.nanmax(scaled))
-    span = (hi - lo) or 1.0
-    distinct = np.unique(scaled[present])
-    if len(distinct) <= MAX_VALUE_TICKS:
-        ticks = distinct.tolist()
-    elif log:
-        ticks = [float(d) for d in range(math.floor(lo), math.ceil(hi) + 1) if lo <= d <= hi]
-    else:
-        ticks = np.linspace(lo, hi, 5).tolist()
-    texts = [readable(10 ** t if log else t) for t in ticks]
-    rng = [lo - 0.05 * span, hi + 0.05 * span]
-    if not present.all():
-        gap = lo - 0.15 * span
-        scaled = np.where(present, scaled, gap)
-        ticks, texts, rng = [gap, *ticks], [MISSING, *texts], [gap - 0.05 * span, rng[1]]
-    return {"label": label(f"{name} (log)" if log else name), "values": scaled.tolist(),
-            "tickvals": ticks, "ticktext": texts, "range": rng}
-
-
 def parcoords_figure(table: pd.DataFrame, params: Sequence[str], metric: str, stat: str,
-                     height: int = 420) -> go.Figure:
-    """Parallel coordinates: one axis per param, then the metric; lines coloured by
-    the metric, its best values brightest. `table` comes from `hparam_table`.
-
-    The trace's meta names the params, metric, stat and run ids (tests read it).
-    """
-    title = f"{metric} ({stat})"
-    dims = [_dimension(p, table[p].tolist()) for p in params]
-    dims.append({"label": label(title), "values": table["metric"].tolist()})
-    fig = go.Figure(go.Parcoords(
-        dimensions=dims,
-        line={"color": table["metric"].tolist(), "colorscale": "Viridis",
-              # Viridis is brightest at its top: a loss's lowest value is its best.
-              "reversescale": not higher_is_better(metric), "showscale": True,
-              "colorbar": {"title": {"text": label(title), "side": "right"}}},
-        labelangle=-20, labelside="bottom",
-        meta={"role": "hparams", "params": list(params), "metric": metric, "stat": stat,
-              "run_ids": table["id"].tolist()}))
-    # Room for the angled axis labels below and the tick labels at the sides.
-    fig.update_layout(height=height, margin={"l": 70, "r": 40, "t": 30, "b": 70})
-    return fig
+                     labels: Mapping[str, str] | None = None, height: int = 420) -> go.Figure:
+    """Parallel coordinates: one axis per param, then the metric; each run a line
+    coloured by the metric, its best values brightest (dashboard/parallel_coords.py)."""
+    return parallel_coords.figure(table, params, metric, stat, higher_is_better(metric),
+                                  labels, height)
 
 
 def scatter_figure(table: pd.DataFrame, param: str, metric: str, stat: str,
@@ -181,7 +98,7 @@ def scatter_figure(table: pd.DataFrame, param: str, metric: str, stat: str,
     have = [v is not None and shown(v) != "" for v in table[param].tolist()]
     part = table[have]
     xs = part[param].tolist()
-    numeric = _numbers(xs) is not None
+    numeric = numbers(xs) is not None
     ids = part["id"].tolist()
     fig = go.Figure(go.Scatter(
         x=xs if numeric else [shown(v) for v in xs], y=part["metric"].tolist(),
@@ -207,16 +124,11 @@ def show(runs: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str, str],
     """The "Hyperparameters" section of the Compare page (a fragment: its controls
     redraw only these two charts, not the page's metric charts)."""
     st.subheader("Hyperparameters")
-    # Off until asked for (or linked with its settings): parcoords draws with WebGL,
-    # which in a browser without a GPU takes seconds and holds up the page's metric
-    # charts, which are what most visits to Compare are for.
-    linked = any(k in st.query_params for k in ("hp", "hpm", "hps", "hpx"))
-    state.init_widget("hp_on", "hpv", linked, lambda r: r in ("1", "true"))
+    # On by default; switched off it stays off in the URL (hpv=0) and across pages.
+    state.init_widget("hp_on", "hpv", True, lambda r: r not in ("0", "false"))
     st.toggle("Show parallel coordinates and a param-vs-metric scatter", key="hp_on")
     state.remember(["hp_on"])
-    # Switched off under a link that carries its settings: say so, or a reload of that
-    # link would switch it on again.
-    state.write_query({"hpv": "1" if st.session_state["hp_on"] else "0" if linked else None})
+    state.write_query({"hpv": None if st.session_state["hp_on"] else "0"})
     if not st.session_state["hp_on"]:
         return
     param_options = sorted(c.removeprefix("params.") for c in runs.columns
@@ -266,7 +178,7 @@ def _section(runs: pd.DataFrame, run_ids: tuple[str, ...], labels: dict[str, str
         st.caption(f"{left_out} run(s) without a finite {ss['hp_metric']} are left out.")
     p, s = st.columns([3, 2])
     with p:
-        st.plotly_chart(parcoords_figure(table, params, ss["hp_metric"], ss["hp_stat"]),
+        st.plotly_chart(parcoords_figure(table, params, ss["hp_metric"], ss["hp_stat"], labels),
                         key="hp_parcoords", width="stretch",
                         config={"displaylogo": False})
     with s:

@@ -10,6 +10,8 @@ Chromium:
 
 - docs/compare.png: the Compare page with every demo run (12 with Keras, PyTorch,
   Lightning and JAX installed): the run list, then the charts;
+- docs/hparams.png: the hyperparameter view below Compare's charts (parallel
+  coordinates of the demo's params and val_loss, and the lr scatter);
 - docs/runs.png: the Runs page.
 
 Needs the `trackboard` command of this environment, Playwright and a Chromium
@@ -83,11 +85,27 @@ def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
                                    timeout=120_000)
             page.wait_for_timeout(2000)
             page.screenshot(path=str(out / "compare.png"))
+            shoot_hparams(page, out / "hparams.png")
             browser.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    print(f"{len(ids)} runs: wrote {out / 'compare.png'} and {out / 'runs.png'}")
+    print(f"{len(ids)} runs: wrote compare.png, hparams.png and runs.png in {out}")
+
+
+def shoot_hparams(page: object, path: Path) -> None:
+    """Save the Compare page's hyperparameter view: its heading, controls and charts."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "[...document.querySelectorAll('.js-plotly-plot')].some(el => el.data"
+        " && (el.data[0].meta || {}).role === 'hparams')", timeout=120_000)
+    heading = page.get_by_role("heading", name="Hyperparameters")  # type: ignore[attr-defined]
+    heading.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)  # type: ignore[attr-defined]
+    top = heading.bounding_box()
+    page.screenshot(path=str(path), full_page=True,  # type: ignore[attr-defined]
+                    clip={"x": top["x"] - 20, "y": page.evaluate(  # type: ignore[attr-defined]
+                        "window.scrollY") + top["y"] - 10,
+                          "width": VIEWPORT["width"] - top["x"], "height": 640})
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import math
 
 import pandas as pd
 import pytest
+from plotly.colors import sample_colorscale
 from trackboard.dashboard import grouping, hparams, param_diff
 
 from tests.support.dashboard import KNOWN_LOSS, seed_for_app
@@ -131,43 +132,65 @@ def test_compare_page_collapses_framework_params(ids: dict[str, str], sqlite_url
 
 # ---- hyperparameter view --------------------------------------------------------------
 
+def _lines(fig: dict) -> dict[str, list[tuple[float, str]]]:
+    """Run id -> its line's (height, hover text) at each axis, as drawn."""
+    out: dict[str, list[tuple[float, str]]] = {}
+    for t in fig["data"]:
+        if (t.get("meta") or {}).get("role") == "hparam_lines":
+            for y, text, run in zip(t["y"], t["text"], t["customdata"]):
+                if run is not None:
+                    out.setdefault(run, []).append((y, text))
+    return out
+
+
 def test_parcoords_holds_the_chosen_params_and_metric(ids: dict[str, str]) -> None:
     at = _open("compare", runs=_three(ids), metrics="loss", hp="lr,optimizer,layers",
                hpm="loss", hps="min", hpx="lr")
     par, scatter = _figures(at, hparams=True)
-    (trace,) = par["data"]
-    assert trace["type"] == "parcoords"
-    assert [d["label"] for d in trace["dimensions"]] == ["lr", "optimizer", "layers",
-                                                         "loss (min)"]
+    meta = par["data"][0]["meta"]
+    titles = ["lr", "optimizer", "layers", "loss (min)"]
+    assert [a["title"] for a in meta["axes"]] == titles
+    assert [a["text"] for a in par["layout"]["annotations"]] == titles
     order = [ids["keras-run"], ids["torch-run"], ids["lightning-run"]]
-    assert trace["meta"]["run_ids"] == order
-    lr, opt, layers, metric = trace["dimensions"]
+    assert meta["run_ids"] == order
+    lr, opt, layers, metric = meta["axes"]
     assert lr["values"] == [0.001, 0.01, 0.001] and layers["values"] == [2, 3, 4]
     assert opt["ticktext"] == ["adam"] and opt["values"] == [0, 0, 0]
     expected = [min(KNOWN_LOSS), math.exp(-3.9) + 1, math.exp(-3.9) + 2]
     assert metric["values"] == pytest.approx(expected)
-    assert trace["line"]["color"] == pytest.approx(expected)
-    assert trace["line"]["reversescale"] is True  # a loss: the lowest is the brightest
+    # Each run is one line through its four axes; its hover names the run and value.
+    lines = _lines(par)
+    assert sorted(lines) == sorted(order) and all(len(v) == 4 for v in lines.values())
+    height, text = lines[ids["torch-run"]][0]
+    assert height == pytest.approx(1.0 - 0.05 / 1.1)
+    assert text == "torch-run · lr=0.01 · layers=3<br>lr = 0.01"
+    # Coloured by the metric, a loss's lowest value brightest: the colour bar reversed,
+    # the lowest-loss run drawn in Viridis' top colour, last (on top).
+    assert par["data"][0]["marker"]["reversescale"] is True
+    colour = {t["customdata"][0]: t["line"]["color"] for t in par["data"]
+              if (t.get("meta") or {}).get("role") == "hparam_lines"}
+    assert colour[ids["keras-run"]] == sample_colorscale("Viridis", [1 - 0.5 / 32])[0]
+    assert colour[ids["lightning-run"]] == sample_colorscale("Viridis", [0.5 / 32])[0]
     assert scatter["data"][0]["x"] == [0.001, 0.01, 0.001]
     assert scatter["data"][0]["y"] == pytest.approx(expected)
     # The controls follow the URL and write it back.
     at.radio(key="hp_stat").set_value("last").run()
     par, _ = _figures(at, hparams=True)
-    assert par["data"][0]["dimensions"][-1]["label"] == "loss (last)"
+    assert par["data"][0]["meta"]["axes"][-1]["title"] == "loss (last)"
     assert at.query_params["hps"] == "last" and at.query_params["hp"] == "lr,optimizer,layers"
     # Switched off, it stays off when that link is opened again, settings kept.
     at.toggle(key="hp_on").set_value(False).run()
     assert _figures(at, hparams=True) == [] and at.query_params["hpv"] == "0"
     again = _open("compare", **{k: at.query_params[k] for k in at.query_params})
     assert _figures(again, hparams=True) == [] and again.query_params["hp"] == "lr,optimizer,layers"
+    # Switched on again, the link no longer says so.
+    again.toggle(key="hp_on").set_value(True).run()
+    assert len(_figures(again, hparams=True)) == 2 and "hpv" not in again.query_params
 
 
 def test_hparam_view_follows_the_runs_shown(ids: dict[str, str]) -> None:
     at = _open("compare", runs=_three(ids), metrics="loss", hide=ids["torch-run"])
-    assert _figures(at, hparams=True) == []  # off until asked for: no WebGL by default
-    at.toggle(key="hp_on").set_value(True).run()
-    assert at.query_params["hpv"] == "1"
-    par, scatter = _figures(at, hparams=True)
+    par, scatter = _figures(at, hparams=True)  # on by default
     assert par["data"][0]["meta"]["run_ids"] == [ids["keras-run"], ids["lightning-run"]]
     assert scatter["data"][0]["customdata"] == [ids["keras-run"], ids["lightning-run"]]
     # Default axes: the params that differ, vocabulary first.
@@ -181,13 +204,19 @@ def test_log_axes_where_values_span_decades() -> None:
     values = pd.Series([0.5, 0.2, 0.9, 0.4], index=["a", "b", "c", "d"])
     table = hparams.hparam_table(runs, ["a", "b", "c", "d"], ["lr", "opt"], values)
     fig = hparams.parcoords_figure(table, ["lr", "opt"], "val_accuracy", "best")
-    lr, opt, _metric = fig.data[0].dimensions
-    assert lr.label == "lr (log)" and list(lr.values[:3]) == pytest.approx([-4, -3, -2])
-    assert lr.ticktext[0] == "(missing)" and lr.values[3] < -4
-    assert list(lr.ticktext[1:]) == ["1e-4", "0.001", "0.01"]
-    assert list(opt.ticktext) == ["adam", "sgd", "(missing)"]
-    assert list(opt.values) == [0, 1, 2, 0]
-    assert fig.data[0].line.reversescale is False  # an accuracy: the highest is brightest
+    lr, opt, _metric = fig.data[0].meta["axes"]
+    assert lr["title"] == "lr (log)" and lr["values"][:3] == pytest.approx([-4, -3, -2])
+    assert lr["ticktext"][0] == "(missing)" and lr["values"][3] < -4
+    assert lr["ticktext"][1:] == ["1e-4", "0.001", "0.01"]
+    assert opt["ticktext"] == ["adam", "sgd", "(missing)"]
+    assert opt["values"] == [0, 1, 2, 0]
+    # An accuracy: the highest is brightest.
+    assert fig.data[0].marker.reversescale is False
+    # Every line and tick stays inside the axes' span [0, 1]; the missing tick lowest.
+    heights = [y for t in fig.data[1:] for y in t.y if y is not None]
+    assert min(heights) >= 0 and max(heights) <= 1
+    ticks = fig.data[-1]
+    assert ticks.text[0] == "(missing)" and ticks.y[0] == min(ticks.y[:4])
     scatter = hparams.scatter_figure(table, "lr", "val_accuracy", "best", {}, {})
     assert scatter.layout.xaxis.type == "log" and list(scatter.data[0].x) == [1e-4, 1e-3, 1e-2]
     assert hparams.scatter_figure(table, "opt", "val_accuracy", "best", {}, {}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import pytest
+from trackboard.dashboard.number_format import readable
 from trackboard.loggers import Run
 
 from tests.support.dashboard import REPO, chromium, ui_server
@@ -15,6 +16,10 @@ OUT = REPO / "test-output"
 FRAMEWORKS = ("keras", "torch", "lightning")
 # A 1080-pixel-high browser window, less its tab strip and address bar.
 VIEWPORT = {"width": 1920, "height": 990}
+# The hyperparameter view's parallel coordinates, drawn: its axis titles are in the DOM.
+HPARAMS_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].some(el =>
+    el.data && (el.data[0].meta || {}).role === 'hparams'
+    && el.querySelectorAll('.annotation-text').length > 0)"""
 
 
 def _seed(url: str, runs: int = 30) -> list[str]:
@@ -74,16 +79,42 @@ def test_compare_groups_by_framework_and_draws_parallel_coordinates(sqlite_url: 
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{base}/compare?runs={','.join(ids)}&metrics=loss&group=framework"
                   "&hp=lr,batch_size&hpm=val_loss")
-        page.wait_for_selector(".js-plotly-plot .parcoords", timeout=60_000)
+        page.wait_for_function(HPARAMS_DRAWN, timeout=60_000)
+        page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')]
+            .some(el => el.data && el.data.some(t => (t.meta || {}).role === 'mean'))""",
+                               timeout=60_000)
         # Plotly keeps each chart's traces on its element: read what was drawn.
         drawn = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
             .map(el => el.data.map(t => [t.type, (t.meta || {}).role || '',
                                          (t.meta || {}).group || '']))""")
-        loss, parcoords = drawn[0], next(d for d in drawn if d and d[0][0] == "parcoords")
+        loss = drawn[0]
         assert sorted(g for _, role, g in loss if role == "mean") == sorted(FRAMEWORKS)
-        labels = page.evaluate("""() => [...document.querySelectorAll(
-            '.parcoords .axis-title')].map(e => e.textContent)""")
-        assert labels == ["lr (log)", "batch_size", "val_loss (best)"]
+        chart = page.locator(".js-plotly-plot").filter(has=page.locator(".annotation-text"))
+        titles = chart.locator(".annotation-text").all_text_contents()
+        assert titles == ["lr (log)", "batch_size", "val_loss (best)"]
+        # Every run is a drawn line: the line traces' SVG paths hold 30 runs x 3 axes.
+        points = chart.evaluate("""el => {
+            const traces = el.data.filter(t => (t.meta || {}).role === 'hparam_lines');
+            const paths = el.querySelectorAll('.scatterlayer .trace path.js-line');
+            return [traces.reduce((n, t) => n + t.customdata.filter(r => r).length, 0),
+                    paths.length, traces.length]; }""")
+        assert points[0] == 30 * 3 and points[1] >= points[2] > 1
+        # Hovering a line's point names its run and value there (parcoords could not).
+        chart.scroll_into_view_if_needed()
+        # (x and y travel as typed arrays: read them decoded, from the drawn trace.)
+        box = chart.evaluate("""el => { const L = el._fullLayout, t = el._fullData.find(
+                t => (t.meta || {}).role === 'hparam_lines');
+            const r = el.getBoundingClientRect();
+            return [r.left + L._size.l + L.xaxis.l2p(t.x[0]),
+                    r.top + L._size.t + L.yaxis.l2p(t.y[0]), t.customdata[0]]; }""")
+        page.mouse.move(box[0], box[1])
+        page.wait_for_selector(".hoverlayer .hovertext", timeout=10_000)
+        hover = page.locator(".hoverlayer .hovertext").first.text_content()
+        # Runs with the same lr share that point: the hover names one of them.
+        name, _, rest = hover.partition(" · ")
+        hovered = int(name.split("-")[1])
+        assert hovered % 3 == ids.index(box[2]) % 3
+        assert name == f"{FRAMEWORKS[hovered % 3]}-{hovered}"
+        assert rest.endswith(f"lr (log) = {readable(10.0 ** -(2 + hovered % 3))}")
         assert "group=framework" in page.url and "hpm=val_loss" in page.url
         page.screenshot(path=str(OUT / "compare-hparams.png"), full_page=True)
-        assert parcoords[0][1] == "hparams"
