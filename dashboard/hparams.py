@@ -19,10 +19,10 @@ import streamlit as st
 from trackboard.dashboard import data, parallel_coords, state
 from trackboard.dashboard.charts import higher_is_better, label
 from trackboard.dashboard.hparam_axes import numbers, wants_log
-from trackboard.dashboard.number_format import HOVER_FORMAT
+from trackboard.dashboard.number_format import HOVER_FORMAT, readable
 from trackboard.dashboard.param_diff import differs
 from trackboard.dashboard.tables import shown
-from trackboard.loggers.vocabulary import COMMON_PARAMS
+from trackboard.loggers.vocabulary import COMMON_PARAMS, HPARAM_ALIASES
 
 STATS: tuple[str, ...] = ("best", "last", "min", "max")
 MAX_DEFAULT_PARAMS = 6
@@ -50,20 +50,45 @@ def metric_values(summaries: pd.DataFrame, metric: str, stat: str) -> pd.Series:
 def default_params(runs: pd.DataFrame, limit: int = MAX_DEFAULT_PARAMS) -> list[str]:
     """Params whose values differ between the runs that have them: the common
     vocabulary first, then those more runs have; the vocabulary present when none differ.
+    A framework's own name for a common setting already on an axis (Hugging Face's
+    `learning_rate`, Keras' `optimizer.learning_rate` beside `lr`) is left out when
+    each run that has it has the same value under the common name.
 
     >>> runs = pd.DataFrame({"params.hidden": [16, 32], "params.lr": [0.1, 0.01],
-    ...                      "params.seed": [1, 1], "params.beta_1": [0.9, None]})
+    ...                      "params.seed": [1, 1], "params.beta_1": [0.9, None],
+    ...                      "params.learning_rate": [None, 0.01]})
     >>> default_params(runs)
     ['lr', 'hidden']
     """
-    texts = {c.removeprefix("params."): [shown(v) for v in runs[c].tolist()]
+    texts = {c.removeprefix("params."): [readable(v) if shown(v) else ""
+                                         for v in runs[c].tolist()]
              for c in runs.columns if c.startswith("params.")}
     rank = {k: i for i, k in enumerate(COMMON_PARAMS)}
     varying = sorted((k for k, vs in texts.items() if differs(vs)),
                      key=lambda k: (rank.get(k, len(rank)), -sum(v != "" for v in texts[k]), k))
-    if varying:
-        return varying[:limit]
+    chosen: list[str] = []
+    for k in varying:
+        common = _common_name(k)
+        if not (common in chosen and common != k and _repeats(texts[k], texts[common])):
+            chosen.append(k)
+    if chosen:
+        return chosen[:limit]
     return [k for k in COMMON_PARAMS if k in texts][:limit]
+
+
+def _common_name(param: str) -> str:
+    """The common name a param's last part stands for (`optimizer.learning_rate` -> `lr`).
+
+    >>> _common_name("optimizer.learning_rate"), _common_name("hidden")
+    ('lr', 'hidden')
+    """
+    last = param.rsplit(".", 1)[-1]
+    return HPARAM_ALIASES.get(last, last)
+
+
+def _repeats(values: Sequence[str], of: Sequence[str]) -> bool:
+    """Whether every present value in `values` equals the same run's value in `of`."""
+    return all(v == o for v, o in zip(values, of) if v != "")
 
 
 def hparam_table(runs: pd.DataFrame, run_ids: Sequence[str], params: Sequence[str],

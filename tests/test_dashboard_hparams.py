@@ -197,6 +197,21 @@ def test_hparam_view_follows_the_runs_shown(ids: dict[str, str]) -> None:
     assert par["data"][0]["meta"]["params"] == ["layers"]
 
 
+def test_default_axes_leave_out_a_frameworks_own_name_for_the_same_setting() -> None:
+    # Keras stores optimizer.learning_rate (as float32), Hugging Face learning_rate,
+    # beside the common lr; hidden equals batch_size here by chance and stays.
+    runs = pd.DataFrame({
+        "params.lr": [0.003, 0.03, 0.01, 0.001],
+        "params.optimizer.learning_rate": [0.003000000026077032, 0.029999999329447746,
+                                           None, None],
+        "params.learning_rate": [None, None, 0.01, 0.001],
+        "params.batch_size": [16, 32, 16, 32], "params.hidden": [16, 32, 16, 32]})
+    assert hparams.default_params(runs) == ["lr", "batch_size", "hidden"]
+    # A framework's name that disagrees with lr is a setting of its own: it stays.
+    other = runs.assign(**{"params.learning_rate": [None, None, 0.5, 0.001]})
+    assert "learning_rate" in hparams.default_params(other)
+
+
 def test_log_axes_where_values_span_decades() -> None:
     runs = pd.DataFrame({"id": ["a", "b", "c", "d"],
                          "params.lr": [1e-4, 1e-3, 1e-2, None],
