@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 from trackboard.storage import Store
 from trackboard.storage.write.records import Batch
 
@@ -168,9 +170,8 @@ def bench_plotly_draw(url: str, ids: list[str], rounds: int) -> dict:
     return out
 
 
-def _parcoords_baseline(table, params):  # type: ignore[no-untyped-def]
+def _parcoords_baseline(table: pd.DataFrame, params: list[str]) -> go.Figure:
     """The same axes as Plotly's WebGL `parcoords` trace (the view's chart until 2026-12)."""
-    import plotly.graph_objects as go
     from trackboard.dashboard import parallel_coords
 
     ax = parallel_coords.axes(table, params, "val_loss (best)")
