@@ -13,6 +13,9 @@
   `--runs` runs, against the baseline drawn in the same page: Plotly's WebGL
   `parcoords` trace of the same axes (what the view drew before; headless Chromium
   without a GPU renders WebGL in software, as browsers on remote desktops and VMs do).
+- summary_table: the Compare page's Summary table data for the same runs and three
+  metrics: one Store.metric_summaries call against the Store.run per run it replaced
+  (interleaved rounds, a fresh Store each).
 Target: <= 1 s. The store (500 runs of three frameworks with the common
 hyperparameters) is built once under /tmp/trackboard-bench.
 """
@@ -90,6 +93,22 @@ def bench_build(url: str, ids: list[str], rounds: int) -> dict:
         store.close()
     return {"runs": len(ids), "axes": params + ["val_loss (best)"], "figure_json_bytes": size,
             "ms": [round(x, 1) for x in times], "ms_median": round(statistics.median(times), 1)}
+
+
+def bench_summary(url: str, ids: list[str], rounds: int) -> dict:
+    one, each = [], []
+    for _ in range(rounds):
+        for times, read in ((each, lambda st: {r: st.run(r)["metrics"] for r in ids}),
+                            (one, lambda st: st.metric_summaries(ids, list(METRICS)))):
+            gc.collect()
+            store = Store(url, read_only=True)
+            t = time.perf_counter()
+            read(store)
+            times.append(time.perf_counter() - t)
+            store.close()
+    return {"runs": len(ids), "store_run_each_ms": [round(x * 1000) for x in each],
+            "metric_summaries_ms": [round(x * 1000, 1) for x in one],
+            "ratio": round(statistics.median(one) / statistics.median(each), 4)}
 
 
 def bench_browser(url: str, ids: list[str], rounds: int) -> dict:
@@ -190,7 +209,8 @@ def main() -> None:
     args = parser.parse_args()
     path, ids = hparam_store(args.runs)
     url = f"sqlite:///{path}"
-    out = {"build": bench_build(url, ids, args.rounds)}
+    out = {"build": bench_build(url, ids, args.rounds),
+           "summary_table": bench_summary(url, ids, args.rounds)}
     if not args.no_browser:
         out["browser"] = bench_browser(url, ids, args.rounds)
         out["plotly_draw"] = bench_plotly_draw(url, ids, args.rounds)

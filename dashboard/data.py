@@ -145,6 +145,14 @@ def merge_aliases(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=5, show_spinner=False)
+def summaries_by_run(url: str, read_only: bool, run_ids: tuple[str, ...],
+                     keys: tuple[str, ...]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Run id -> metric key -> count, last, min, max and their steps, in one query
+    (Compare's summary table; a Store.run per run took 2.7 s at 500 runs)."""
+    return store(url, read_only).metric_summaries(list(run_ids), list(keys))
+
+
+@st.cache_data(ttl=5, show_spinner=False)
 def metric_summaries(url: str, read_only: bool, run_ids: tuple[str, ...],
                      keys: tuple[str, ...]) -> pd.DataFrame:
     """id plus `metrics.<key>.last|min|max` of these runs, in one query (the

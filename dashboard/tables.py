@@ -68,17 +68,18 @@ def shown_column(values: pd.Series) -> list[str]:
     return out
 
 
-def summary_table(infos: Mapping[str, Mapping[str, Any]], charts: Sequence[tuple[str, list[str]]],
-                  names: Mapping[str, str]) -> pd.DataFrame:
+def summary_table(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                  charts: Sequence[tuple[str, list[str]]], names: Mapping[str, str]
+                  ) -> pd.DataFrame:
     """last / min / max and the step of the best value, per chart metric per run.
 
-    `infos` maps run id -> Store.run() dict; a chart drawing several alias keys
-    reports the first key each run has.
+    `summaries` maps run id -> metric key -> summary (Store.metric_summaries), in the
+    order the rows should take; a chart drawing several alias keys reports the first
+    key each run has.
     """
     rows = []
     for title, keys in charts:
-        for rid, info in infos.items():
-            metrics = info.get("metrics", {})
+        for rid, metrics in summaries.items():
             key = next((k for k in keys if k in metrics), None)
             if key is None:
                 continue

@@ -144,6 +144,21 @@ def test_compare_params_diff_table(seeded: tuple[str, dict[str, str]]) -> None:
     assert at.dataframe[1].value.index.tolist() == ["lr", "optimizer", "layers"]
 
 
+def test_compare_summary_table_reads_every_run(seeded: tuple[str, dict[str, str]]) -> None:
+    _, ids = seeded
+    runs = [ids["keras-run"], ids["torch-run"]]
+    at = _open("compare", runs=",".join(runs), metrics="loss,val_loss|eval_loss")
+    summary = next(d.value for d in at.dataframe if "best step" in d.value.columns)
+    loss = summary[summary["metric"] == "loss"]
+    assert len(loss) == 2 and loss["steps"].tolist() == [40, 40]
+    # keras-run's loss starts 1.0, 0.0, 0.0: the best (lowest) is 0 at step 1.
+    first = loss.iloc[0]
+    assert (first["min"], first["best"], first["best step"], first["max"]) == (0.0, 0.0, 1, 1.0)
+    # One chart of two alias keys: each run reports the key it has.
+    assert sorted(summary[summary["metric"] == "val_loss|eval_loss"]["key"]) == [
+        "eval_loss", "val_loss"]
+
+
 def test_compare_state_lives_in_the_url(seeded: tuple[str, dict[str, str]]) -> None:
     _, ids = seeded
     three = ",".join(ids[n] for n in ("keras-run", "torch-run", "lightning-run"))

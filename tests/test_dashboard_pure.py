@@ -129,12 +129,12 @@ def test_params_diff_and_summary_tables() -> None:
     assert param_diff(runs, {}, show_all=True).common.index.tolist() == ["lr", "layers", "opt"]
     # The best value follows the metric's direction (max for accuracy, min for a loss);
     # each run reports the first alias key it has; a run without the metric has no row.
-    info = {"a": {"metrics": {"val_acc": {"last": .8, "min": .5, "max": .9, "min_step": 0,
-                                          "max_step": 7, "count": 9},
-                              "val_loss": {"last": .3, "min": .2, "max": 1.5, "min_step": 6,
-                                           "max_step": 0, "count": 9}}},
-            "b": {"metrics": {"eval_loss": {"last": .4, "min": .1, "max": 2.0, "min_step": 3,
-                                            "max_step": 1, "count": 5}}}}
+    info = {"a": {"val_acc": {"last": .8, "min": .5, "max": .9, "min_step": 0,
+                              "max_step": 7, "count": 9},
+                  "val_loss": {"last": .3, "min": .2, "max": 1.5, "min_step": 6,
+                               "max_step": 0, "count": 9}},
+            "b": {"eval_loss": {"last": .4, "min": .1, "max": 2.0, "min_step": 3,
+                                "max_step": 1, "count": 5}}}
     summary = tables.summary_table(
         info, [("val_acc", ["val_acc"]), ("loss", ["val_loss", "eval_loss"])],
         {"a": "A", "b": "B"})

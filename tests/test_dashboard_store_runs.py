@@ -1,4 +1,5 @@
-"""Store additions for the dashboard: runs(param_keys=, metric_keys=, filter=), param_keys()."""
+"""Store additions for the dashboard: runs(param_keys=, metric_keys=, filter=), param_keys(),
+metric_summaries()."""
 
 from __future__ import annotations
 
@@ -30,6 +31,31 @@ def test_runs_limits_columns_and_filters(store_url: str) -> None:
     assert len(none) == 3 and not any(c.startswith(("params.", "metrics.")) for c in none.columns)
     assert store.param_keys() == ["layers", "lr", "opt"]
     assert store.param_keys([full["id"][0]]) == ["layers", "lr", "opt"]
+
+
+def test_metric_summaries_of_many_runs_in_one_call(store_url: str) -> None:
+    ids = []
+    for i in range(3):
+        with Run(project="p", name=f"r{i}", store=store_url, system_metrics=False) as run:
+            for s in range(4):
+                run.log({"loss": abs(s - 1 - i) + 0.5, "nan": math.nan}, step=s)
+            if i == 2:
+                run.log({"acc": 0.9}, step=9)
+        ids.append(run.id)
+    store = Store(store_url)
+    got = store.metric_summaries([*ids, "no-such-run"])
+    assert list(got) == sorted(ids) and set(got[ids[2]]) == {"acc", "loss", "nan"}
+    # loss of r1 is 2.5, 1.5, 0.5, 1.5: min at step 2, max at step 0.
+    assert got[ids[1]]["loss"] == {"count": 4, "first_step": 0, "last_step": 3, "last": 1.5,
+                                   "min": 0.5, "min_step": 2, "max": 2.5, "max_step": 0}
+    assert math.isnan(got[ids[0]]["nan"]["min"]) and got[ids[0]]["nan"]["count"] == 4
+    # The same numbers as one run's summaries in run(); keys narrow, none gives nothing.
+    assert store.run(ids[2])["metrics"]["acc"] == got[ids[2]]["acc"]
+    assert store.metric_summaries(ids, ["acc"]) == {ids[2]: {"acc": got[ids[2]]["acc"]}}
+    assert store.metric_summaries(ids, []) == {} and store.metric_summaries([]) == {}
+    # More ids than one statement may bind (900 a chunk): every run still found.
+    many = store.metric_summaries([f"x{i}" for i in range(1000)] + ids[::-1], ["loss"])
+    assert sorted(many) == sorted(ids)
 
 
 def test_param_values_that_are_not_json_still_read(sqlite_url: str) -> None:

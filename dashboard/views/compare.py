@@ -158,23 +158,6 @@ dashes = {rid: s.dash for rid, s in run_styles.items()}
 chart_height = {1: 420, 2: 360, 3: 320}[st.session_state["cmp_cols"]]
 
 
-@st.cache_data(ttl=600, show_spinner=False, max_entries=5000)
-def settled_run_info(url: str, read_only: bool, run_id: str, version: str) -> dict:
-    """A run that is not running: its summaries change only when `version` (status and
-    end time) does, so they are kept 10 minutes (50 runs read afresh took 1.4-3.5 s)."""
-    del version
-    return data.store(url, read_only).run(run_id)
-
-
-def summary_infos(ids: list[str]) -> dict[str, dict]:
-    """Store.run() of each run, for the summary table."""
-    fields = info.set_index("id")
-    return {rid: (data.run_info(src.url, src.read_only, rid) if rid in running else
-                  settled_run_info(src.url, src.read_only, rid,
-                                   f"{fields.at[rid, 'status']}|{fields.at[rid, 'ended_at']}"))
-            for rid in ids}
-
-
 def load_history() -> pd.DataFrame:
     """The cached downsampled history plus, for running runs, the points since."""
     tails = st.session_state.setdefault("_cmp_tail", {})
@@ -236,7 +219,10 @@ draw_charts()
 param_diff.show(info, names)  # common params first, then per framework
 
 st.subheader("Summary")
-st.dataframe(tables.summary_table(summary_infos(visible), chart_list, names),
+summaries = data.summaries_by_run(src.url, src.read_only, tuple(visible),
+                                  tuple(dict.fromkeys(k for _, ks in chart_list for k in ks)))
+st.dataframe(tables.summary_table({rid: summaries.get(rid, {}) for rid in visible},
+                                  chart_list, names),
              key="cmp_summary", hide_index=True, width="stretch")
 
 # Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).

@@ -187,16 +187,39 @@ class RunQueries(StoreBase):
                 text("SELECT key, value FROM params WHERE run_id = :r ORDER BY key"), {"r": rid})}
             info["tags"] = dict(conn.execute(
                 text("SELECT key, value FROM tags WHERE run_id = :r ORDER BY key"), {"r": rid}).all())
-            info["metrics"] = {row["key"]: {k: v for k, v in row.items() if k != "key"}
-                               for row in conn.execute(text(
-                "SELECT k.name AS key, s.count, s.first_step, s.last_step, s.last_value AS last, "
-                "s.min_value AS min, s.min_step, s.max_value AS max, s.max_step "
-                "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
-                "WHERE s.run_id = :r ORDER BY k.name"), {"r": rid}).mappings()}
-        for summary in info["metrics"].values():
-            for k in ("last", "min", "max"):
-                summary[k] = float("nan") if summary[k] is None else float(summary[k])
+        info["metrics"] = self.metric_summaries([uid]).get(uid, {})
         return info
+
+    def metric_summaries(self, run_ids: Sequence[str], keys: Sequence[str] | None = None
+                         ) -> dict[str, dict[str, dict[str, Any]]]:
+        """Run id -> metric key -> its summary, as in `run()["metrics"]` (count,
+        first_step, last_step, last, min, min_step, max, max_step), for many runs in one
+        query per 900 runs: Compare's summary table at 500 runs made 500 `run()` calls
+        (2.7 s). Runs without metrics, or unknown ids, are left out."""
+        sql = ("SELECT r.uid, k.name, s.count, s.first_step, s.last_step, s.last_value, "
+               "s.min_value, s.min_step, s.max_value, s.max_step FROM metric_summaries s "
+               "JOIN metric_keys k ON k.id = s.key_id JOIN runs r ON r.id = s.run_id "
+               "WHERE r.uid IN :u")
+        if keys is not None:
+            sql += " AND k.name IN :k"
+        stmt = text(sql + " ORDER BY r.uid, k.name").bindparams(
+            *[bindparam(n, expanding=True) for n in ("u", "k")[:1 + (keys is not None)]])
+        uids = list(dict.fromkeys(run_ids))
+        if keys is not None and not keys:
+            return {}
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        with self._connect() as conn:
+            for i in range(0, len(uids), 900):  # below the drivers' parameter limits
+                args: dict[str, Any] = {"u": uids[i:i + 900]}
+                if keys is not None:
+                    args["k"] = list(keys)
+                for uid, key, count, first, last_step, last, lo, lo_step, hi, hi_step in (
+                        conn.execute(stmt, args)):
+                    out.setdefault(uid, {})[key] = {
+                        "count": count, "first_step": first, "last_step": last_step,
+                        "last": _float(last), "min": _float(lo), "min_step": lo_step,
+                        "max": _float(hi), "max_step": hi_step}
+        return out
 
     def keys(self, run_ids: Iterable[str] | None = None) -> list[str]:
         """Metric keys logged by these runs (all runs when None), sorted."""
@@ -246,3 +269,8 @@ def _decode_param(text_value: str) -> Any:
         return json.loads(text_value)
     except (TypeError, ValueError):
         return text_value
+
+
+def _float(value: Any) -> float:
+    """A stored summary value as a float; NULL (a run of only NaNs) as NaN."""
+    return float("nan") if value is None else float(value)
