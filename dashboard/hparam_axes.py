@@ -70,7 +70,7 @@ def wants_log(values: Sequence[object]) -> bool:
 def axis(name: str, values: Sequence[object], log_ok: bool = True) -> Axis:
     """The axis of one param (or, with `log_ok=False`, the metric): numbers on a
     linear or log10 scale, anything else as sorted categories; a missing value sits
-    on its own tick below the others.
+    on its own "(missing)" tick: below the numbers, after the categories.
 
     >>> a = axis("opt", ["sgd", None, "adam"])
     >>> a.values, a.ticktext
