@@ -60,16 +60,16 @@ def default_params(runs: pd.DataFrame, limit: int = MAX_DEFAULT_PARAMS) -> list[
     >>> default_params(runs)
     ['lr', 'hidden']
     """
-    texts = {c.removeprefix("params."): [readable(v) if shown(v) else ""
-                                         for v in runs[c].tolist()]
-             for c in runs.columns if c.startswith("params.")}
+    values = {c.removeprefix("params."): runs[c].tolist()
+              for c in runs.columns if c.startswith("params.")}
+    texts = {k: [shown(v) for v in vs] for k, vs in values.items()}
     rank = {k: i for i, k in enumerate(COMMON_PARAMS)}
     varying = sorted((k for k, vs in texts.items() if differs(vs)),
                      key=lambda k: (rank.get(k, len(rank)), -sum(v != "" for v in texts[k]), k))
     chosen: list[str] = []
     for k in varying:
         common = _common_name(k)
-        if not (common in chosen and common != k and _repeats(texts[k], texts[common])):
+        if not (common in chosen and common != k and _repeats(values[k], values[common])):
             chosen.append(k)
     if chosen:
         return chosen[:limit]
@@ -86,9 +86,10 @@ def _common_name(param: str) -> str:
     return HPARAM_ALIASES.get(last, last)
 
 
-def _repeats(values: Sequence[str], of: Sequence[str]) -> bool:
-    """Whether every present value in `values` equals the same run's value in `of`."""
-    return all(v == o for v, o in zip(values, of) if v != "")
+def _repeats(values: Sequence[object], of: Sequence[object]) -> bool:
+    """Whether every present value in `values` reads as the same run's value in `of`
+    (as displayed: Keras' float32 0.003000000026 is lr's 0.003)."""
+    return all(readable(v) == readable(o) for v, o in zip(values, of) if shown(v))
 
 
 def hparam_table(runs: pd.DataFrame, run_ids: Sequence[str], params: Sequence[str],

@@ -210,6 +210,9 @@ def test_default_axes_leave_out_a_frameworks_own_name_for_the_same_setting() -> 
     # A framework's name that disagrees with lr is a setting of its own: it stays.
     other = runs.assign(**{"params.learning_rate": [None, None, 0.5, 0.001]})
     assert "learning_rate" in hparams.default_params(other)
+    # Values are compared exactly to find what differs (only aliases as displayed).
+    close = pd.DataFrame({"params.lr": [0.00312341, 0.00312344], "params.seed": [1, 1]})
+    assert hparams.default_params(close) == ["lr"]
 
 
 def test_log_axes_where_values_span_decades() -> None:
