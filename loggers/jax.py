@@ -26,17 +26,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from trackboard.loggers.distributed import NullRun
+from trackboard.loggers.param_values import param_value
 from trackboard.loggers.reopen import start_directory_run
 from trackboard.loggers.run import Run
 from trackboard.loggers.run_owner import RunOwner
-from trackboard.loggers.values import param_value
 from trackboard.loggers.vocabulary import common_from_hparams, record_common
 from trackboard.loggers.vocabulary import log_optimizer as log_optimizer  # re-exported
 from trackboard.storage.extras import require
 
 jax = require("jax", "jax")
 import numpy as np  # noqa: E402
-
 
 
 class MetricWriter(RunOwner):

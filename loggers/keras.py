@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble
+from trackboard.loggers.param_values import param_value
 from trackboard.loggers.run import Run, run_id_and_mode
-from trackboard.loggers.values import param_value
 from trackboard.loggers.vocabulary import common_from_keras, record_common
 from trackboard.storage.extras import require
 

@@ -25,10 +25,11 @@ from typing import Any
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
+from trackboard.loggers.param_values import flatten, param_value
 from trackboard.loggers.run import Run, run_id_and_mode
-from trackboard.loggers.values import check_key, flatten, param_value
 from trackboard.loggers.vocabulary import common_from_lightning, record_common
 from trackboard.storage.extras import require
+from trackboard.storage.rules import check_key
 
 require("lightning", "lightning")
 from lightning.fabric.utilities.logger import (  # noqa: E402

@@ -33,11 +33,11 @@ from typing import Any
 from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
 from trackboard.loggers.coerce import lenient_step as _torch_step
 from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.param_values import param_value
 from trackboard.loggers.reopen import child_run_id, start_directory_run
 from trackboard.loggers.run import Run
 from trackboard.loggers.run_owner import RunOwner
 from trackboard.loggers.summary_proto import read_summary
-from trackboard.loggers.values import param_value
 from trackboard.loggers.vocabulary import log_optimizer as log_optimizer  # re-exported
 from trackboard.storage.extras import require
 

@@ -42,10 +42,12 @@ from urllib.parse import urlsplit
 
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, warn_once
+from trackboard.loggers.param_values import flatten, param_value
 from trackboard.loggers.run import Run
-from trackboard.loggers.values import check_key, flatten, param_value, to_float
+from trackboard.loggers.values import to_float
 from trackboard.loggers.vocabulary import common_from_training_arguments, record_common
 from trackboard.storage.extras import require
+from trackboard.storage.rules import check_key
 
 transformers = require("transformers", "transformers")
 from transformers.trainer_callback import ExportableState  # noqa: E402

@@ -13,11 +13,7 @@ import numbers
 from typing import Any
 
 import numpy as np
-
-# flatten, param_value and check_key: the framework adapters still import them from
-# here; everything else imports them from param_values.py and trackboard.storage.rules.
-from trackboard.loggers.param_values import _magnitude, flatten, param_value  # noqa: F401
-from trackboard.storage.rules import check_key  # noqa: F401
+from trackboard.loggers.param_values import _magnitude
 
 __all__ = ["check_wall_time", "to_float"]
 
