@@ -86,8 +86,9 @@ class ReadOnlyStoreError(TrackboardError):
     """A write was attempted through a store opened read-only."""
 
 
-# Longer lines are cut: a report or a rejected-record note is read, not parsed.
-ONE_LINE_LIMIT = 300
+# Longer lines are cut (a driver may put a whole statement in one): a report or a
+# rejected-record note is read, not parsed; trackboard's own messages stay whole.
+ONE_LINE_LIMIT = 1000
 
 
 def one_line(exc: BaseException, limit: int = ONE_LINE_LIMIT) -> str:
@@ -106,8 +107,8 @@ def one_line(exc: BaseException, limit: int = ONE_LINE_LIMIT) -> str:
     ("KeyError: 'lr'", 'RuntimeError')
     >>> one_line(FileNotFoundError(2, "No such file or directory", "/nope/x.csv"))
     'No such file or directory: /nope/x.csv'
-    >>> len(one_line(ValueError("x" * 1000)))
-    300
+    >>> len(one_line(ValueError("x" * 5000)))
+    1000
     """
     # urls.py imports this module (StoreURLError), so masking is imported when used.
     from trackboard.storage.db.urls import mask_text
