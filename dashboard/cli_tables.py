@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from trackboard.dashboard.metric_choice import decision_order, summary_columns
 from trackboard.dashboard.number_format import duration, moment, readable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RUN_FIELDS = ("id", "name", "project", "status", "framework", "host", "git_commit",
               "command", "notes", "created_at", "ended_at")
