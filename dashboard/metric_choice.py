@@ -11,7 +11,9 @@ Order (`decision_order`), each step keeping the order of the step before on ties
 2. loss-like metrics (lower is better: loss, error, mse, perplexity, ...), then
    accuracy-like ones (higher is better: accuracy, f1, auc, ...), then the others
    (a learning rate, a gradient norm);
-3. counters (`epoch`, `step`, `global_step`) after every metric, `system/*` last.
+3. counters (`epoch`, `step`, `global_step`) after every metric, `system/*` last;
+4. within a step, metrics more of the runs have first (when that is known), then by
+   name: Keras' `val_loss` on 8 runs before Hugging Face's `eval_loss` on 4.
 
 The value that matters (`best_stat`): the minimum of a loss-like metric, the maximum
 of an accuracy-like one, the last value of any other (a learning rate has no best).
@@ -26,7 +28,7 @@ of an accuracy-like one, the last value of any other (a learning rate has no bes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 Stat = Literal["min", "max", "last"]
@@ -89,21 +91,26 @@ def is_metric(key: str) -> bool:
     return key not in COUNTERS and not key.startswith(SYSTEM_PREFIX)
 
 
-def decision_order(keys: Iterable[str]) -> list[str]:
-    """Metric keys in the order people decide by (see the module docstring); names
-    break ties, so the order does not depend on the order of `keys`.
+def decision_order(keys: Iterable[str], runs_with: Mapping[str, int] | None = None
+                   ) -> list[str]:
+    """Metric keys in the order people decide by (see the module docstring).
+    `runs_with` (key -> how many runs have it) breaks ties before names do; the order
+    never depends on the order of `keys`.
 
     >>> decision_order(["eval_loss", "loss", "epoch", "val_loss", "val_accuracy", "f1"])
     ['eval_loss', 'val_loss', 'val_accuracy', 'loss', 'f1', 'epoch']
+    >>> decision_order(["eval_loss", "val_loss"], runs_with={"eval_loss": 1, "val_loss": 2})
+    ['val_loss', 'eval_loss']
     """
     kind = {"min": 0, "max": 1, "last": 2}
+    have = runs_with or {}
 
     def rank(key: str) -> tuple[int, int, int, str]:
         if key.startswith(SYSTEM_PREFIX):
-            return (3, 0, 0, key)
+            return (3, 0, -have.get(key, 0), key)
         if key in COUNTERS:
-            return (2, 0, 0, key)
-        return (0 if is_validation(key) else 1, kind[best_stat(key)], 0, key)
+            return (2, 0, -have.get(key, 0), key)
+        return (0 if is_validation(key) else 1, kind[best_stat(key)], -have.get(key, 0), key)
 
     return sorted(dict.fromkeys(keys), key=rank)
 

@@ -226,5 +226,4 @@ st.dataframe(tables.summary_table({rid: summaries.get(rid, {}) for rid in visibl
              key="cmp_summary", hide_index=True, width="stretch")
 
 # Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).
-hparams.show(info, visible, run_labels, colours, available,
-             chart_list[0][1][0] if chart_list else None)
+hparams.show(info, visible, run_labels, colours, available)
