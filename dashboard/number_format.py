@@ -33,8 +33,10 @@ def readable(value: object) -> str:
     ['0.003431', '0.0034', '3.4e-4', '1e-5', '0.5']
     >>> [readable(v) for v in (32, 123456.7, 12.3456, 2.0, 2.5e7, -0.00012, True, "adam")]
     ['32', '123457', '12.35', '2', '2.5e7', '-1.2e-4', 'True', 'adam']
-    >>> readable(float("nan")), readable(float("-inf"))
-    ('nan', '-inf')
+    >>> readable(float("nan")), readable(float("-inf")), readable(-0.0), readable(10**20)
+    ('nan', '-inf', '0', '100000000000000000000')
+    >>> readable(0.00099995), readable(999999.6), readable(1e300), readable(-5.789e-300)
+    ('0.001', '1e6', '1e300', '-5.789e-300')
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return str(value)
@@ -47,21 +49,31 @@ def readable(value: object) -> str:
         return "inf" if x > 0 else "-inf"
     if x == 0:
         return "0"
-    mag = abs(x)
-    if mag < SMALL or mag >= LARGE:
-        mantissa, _, exponent = f"{x:.{SIGNIFICANT - 1}e}".partition("e")
-        if "." in mantissa:
-            mantissa = mantissa.rstrip("0").rstrip(".")
-        return f"{mantissa}e{int(exponent)}"
-    if mag >= 1:
+    # Which form a number takes is decided on what it rounds to, so a value just
+    # under a boundary reads like the boundary itself (0.00099995 as 0.001, not 1e-3;
+    # 999999.6 as 1e6, not 1000000).
+    exponential = f"{x:.{SIGNIFICANT - 1}e}"
+    if abs(float(exponential)) < SMALL:
+        return _short_exponent(exponential)
+    if abs(x) >= 1:
         # Keep every integer digit (123457, not 1.235e5), then what 4 digits allow.
-        decimals = max(0, SIGNIFICANT - len(str(int(mag))))
+        decimals = max(0, SIGNIFICANT - len(str(int(abs(x)))))
         text = f"{x:.{decimals}f}"
+        if abs(float(text)) >= LARGE:
+            return _short_exponent(exponential)
     else:
         text = f"{x:.{SIGNIFICANT}g}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def _short_exponent(text: str) -> str:
+    """'1.230e-04' -> '1.23e-4'."""
+    mantissa, _, exponent = text.partition("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
