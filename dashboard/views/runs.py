@@ -83,6 +83,7 @@ number_format = None if shown_view is not view else "%.4g"
 event = st.dataframe(
     shown_view, key="runs_table", hide_index=True, on_select="rerun",
     selection_mode="multi-row", width="stretch", height=tables.table_height(len(view)),
+    placeholder="",  # a run without the metric or param: an empty cell, not "None"
     column_config={
         "name": st.column_config.TextColumn("name", pinned=True),
         # A link to the run's page; the row's checkbox selects it for Compare.
