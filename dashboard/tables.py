@@ -29,9 +29,12 @@ VISIBLE_ROWS = 20
 ROW_PX = 35
 # The Runs table's column of links to each run's page.
 RUN_LINK = "open"
-# Tables up to this many cells show their numbers in the one number format (a pandas
-# Styler: about 0.2 s for 500 runs x 25 columns); beyond, the page's own format.
-STYLED_CELLS = 12_500
+# Tables up to this many cells show their numbers in the one number format: the Runs
+# table up to 160 runs x 25 columns, Compare's summary of 50 runs x 8 metrics. A pandas
+# Styler costs Streamlit 25-60x a plain table (40-90 ms at 1,250-3,600 cells, 220 ms
+# at 12,500 on a loaded 2-core machine: python -m bench.readable_tables); beyond, the
+# page's own number format.
+STYLED_CELLS = 4_000
 STATUS_BADGES = {"running": "● running", "crashed": "✖ crashed", "failed": "✖ failed",
                  "killed": "■ killed", "finished": "✓ finished"}
 
@@ -290,9 +293,9 @@ def readable_numbers(frame: pd.DataFrame, columns: Sequence[str],
     """`frame` with `columns` shown in the one number format (number_format.readable)
     while their values stay numbers, so a click on a header still sorts numerically.
 
-    Streamlit shows a pandas Styler's display text; building it costs about 15 us a
-    cell of the whole table, so a table of more than `max_cells` cells is returned
-    as it is (the page then formats its number columns itself).
+    Streamlit shows a pandas Styler's display text, at a cost that grows with every
+    cell of the table (STYLED_CELLS), so a table of more than `max_cells` cells is
+    returned as it is (the page then formats its number columns itself).
     """
     present = [c for c in columns if c in frame.columns]
     if not present or frame.size > max_cells:
