@@ -14,10 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
+
+from tests.test_cli_errors import _command_paths
 
 TRACKBOARD = Path(sys.executable).with_name("trackboard")
 
@@ -65,14 +66,6 @@ def test_wrong_arguments_fail_in_one_line(path: str, args: list[str], says: str,
     # Where to read more, on the same line.
     assert lines[0].endswith(f"(see {' '.join(['trackboard', *path.split()])} --help)"), output
     assert not (tmp_path / "store.db").exists(), "a usage error must not touch the store"
-
-
-def _command_paths(group: click.Group, prefix: str = "") -> list[str]:
-    out = []
-    for name, cmd in group.commands.items():
-        path = f"{prefix}{name}"
-        out.extend(_command_paths(cmd, path + " ") if isinstance(cmd, click.Group) else [path])
-    return out
 
 
 def test_every_command_has_a_wrong_arguments_case() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -31,7 +30,8 @@ from trackboard.dashboard.cli_ui import PORT_ENV
 from trackboard.loggers.demo import PROJECT
 from trackboard.storage import Store
 
-from tests.support.ports import free_port, wait_http
+from tests.support.dashboard import _serve
+from tests.support.ports import free_port
 from tests.test_readme_blocks import BLOCKS as PYTHON_BLOCKS_RUN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,17 +145,9 @@ def _serving(command: str, cwd: Path, env: dict[str, str]) -> Iterator[str]:
     proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env={**env, PORT_ENV: str(port)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/_stcore/health", timeout=90)
+    # The tests' own way to wait for a server and stop its whole process group.
+    with contextmanager(_serve)(f"http://127.0.0.1:{port}", proc) as (base, _):
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 LONG_RUNNING = ("trackboard ui",)

@@ -64,6 +64,16 @@ def _open_row(page: object, row: int) -> object:
     return new
 
 
+def _runs_page(browser: object, base: str, query: str, count: str) -> object:
+    """The Runs page at `query`, once it says how many runs it lists and drew its table."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    page.goto(base + "/" + query)
+    page.get_by_text(count, exact=False).wait_for(timeout=60_000)
+    page.wait_for_selector(".stDataFrame canvas", timeout=60_000)
+    page.wait_for_timeout(1500)  # the grid paints after it appears
+    return page
+
+
 def _y_ticks(page: object, title: str) -> list[str]:
     return page.evaluate(  # type: ignore[attr-defined]
         """title => {
@@ -79,11 +89,7 @@ def test_a_run_row_opens_its_run_page_and_a_fixed_lr_reads_as_its_value(sqlite_u
     newest_first = Store(sqlite_url).runs()["id"].tolist()
     OUT.mkdir(exist_ok=True)
     with ui_server(sqlite_url) as (base, _proc), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(base + "/")
-        page.get_by_text("2 runs", exact=False).wait_for(timeout=60_000)
-        page.wait_for_selector(".stDataFrame canvas", timeout=60_000)
-        page.wait_for_timeout(1000)
+        page = _runs_page(browser, base, "", "2 runs")
         page.screenshot(path=str(OUT / "runs-2.png"))
         run_page = _open_row(page, 0)
         assert run_page.url == f"{base}/run?run={newest_first[0]}"  # type: ignore[attr-defined]
@@ -102,11 +108,7 @@ def test_at_50_runs_the_sorted_rows_open_their_own_pages(sqlite_url: str) -> Non
     runs = Store(sqlite_url).runs()
     best_first = runs.sort_values("metrics.val_loss.min", kind="stable")["id"].tolist()
     with ui_server(sqlite_url) as (base, _proc), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(base + "/?sort=val_loss.min")
-        page.get_by_text("50 runs", exact=False).wait_for(timeout=60_000)
-        page.wait_for_selector(".stDataFrame canvas", timeout=60_000)
-        page.wait_for_timeout(1500)
+        page = _runs_page(browser, base, "?sort=val_loss.min", "50 runs")
         page.screenshot(path=str(OUT / "runs-50.png"))
         assert "sort=val_loss.min" in page.url
         run_page = _open_row(page, 2)
