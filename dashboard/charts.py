@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from trackboard.dashboard import colors
+# Best is the minimum of a loss, the maximum of an accuracy: one rule (metric_choice.py).
+from trackboard.dashboard.metric_choice import higher_is_better
 from trackboard.dashboard.number_format import HOVER_FORMAT
 from trackboard.dashboard.smoothing import smooth
 
@@ -315,16 +317,3 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
-
-
-def higher_is_better(key: str) -> bool:
-    """Whether the best value of a metric is its maximum (accuracy) or minimum (loss).
-
-    >>> higher_is_better("val_accuracy"), higher_is_better("eval_loss")
-    (True, False)
-    """
-    k = key.lower()
-    if any(w in k for w in ("loss", "error", "err", "perplexity", "mse", "mae", "rmse")):
-        return False
-    return any(w in k for w in ("acc", "f1", "auc", "precision", "recall", "score", "iou",
-                                "map", "bleu", "rouge", "r2", "reward", "return"))

@@ -12,23 +12,24 @@ cli_store.py.
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import click
 from trackboard.dashboard.cli_demo import demo_cmd
 from trackboard.dashboard.cli_store import (
+    OneLineErrors,
     checks_store_unless_spooled,
     friendly,
-    one_line,
     open_store,
     store_option,
 )
+from trackboard.dashboard.cli_tables import run_table, runs_table
 from trackboard.dashboard.cli_transfer import export_group, import_group
 from trackboard.dashboard.cli_ui import ui_cmd
+from trackboard.storage.errors import one_line
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trackboard")
 def cli() -> None:
     """trackboard: one experiment store for every framework."""
@@ -41,14 +42,28 @@ for _command in (demo_cmd, export_group, import_group, ui_cmd):
 @cli.command("runs")
 @store_option
 @click.option("--project", default=None, help="Only runs of this project.")
+@click.option("--filter", "filter_text", default=None, metavar="FILTER",
+              help='Only runs that pass a filter, as on the Runs page: '
+                   '\'params.lr < 0.01 and val_loss.min < 0.3\'.')
+@click.option("--metrics", default=None, metavar="KEYS",
+              help="Metric columns, comma-separated (default for the table: the three "
+                   "people decide by, validation losses first; for csv and json: all).")
+@click.option("--no-metrics", is_flag=True, help="No metric columns at all.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
-@click.option("--metrics/--no-metrics", default=True, help="Include last/min/max columns.")
 @friendly
-def runs_cmd(store: str | None, project: str | None, fmt: str, metrics: bool) -> None:
-    """List runs, newest first."""
+def runs_cmd(store: str | None, project: str | None, filter_text: str | None,
+             metrics: str | None, no_metrics: bool, fmt: str) -> None:
+    """List runs, newest first. The table shows each metric's best value (the lowest
+    of a loss, the highest of an accuracy) and its last."""
+    from trackboard.dashboard.metric_choice import default_metrics
+
+    chosen = [k.strip() for k in (metrics or "").split(",") if k.strip()]
     with open_store(store, read_only=True) as s:
-        frame = s.runs(project=project, params=fmt != "table", metrics=metrics)
+        if not chosen and fmt == "table" and not no_metrics:
+            chosen = default_metrics(s.keys())
+        frame = s.runs(project=project, filter=filter_text or None, params=fmt != "table",
+                       metrics=not no_metrics, metric_keys=chosen or None)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
         return
@@ -56,15 +71,10 @@ def runs_cmd(store: str | None, project: str | None, fmt: str, metrics: bool) ->
         click.echo(frame.to_json(orient="records", date_format="iso", indent=2))
         return
     if frame.empty:
-        click.echo("no runs yet" + (f" in project {project!r}" if project else ""))
+        where = " in project " + repr(project) if project else ""
+        click.echo(f"no runs{where}" + (" pass the filter" if filter_text else " yet"))
         return
-    cols = ["id", "name", "project", "framework", "status", "created_at", "duration"]
-    cols += [c for c in frame.columns if c.startswith("metrics.") and c.endswith(".last")][:6]
-    view = frame[cols].copy()
-    view["created_at"] = view["created_at"].dt.strftime("%Y-%m-%d %H:%M")
-    view["duration"] = view["duration"].map(_duration)
-    view.columns = [c.removeprefix("metrics.").removesuffix(".last") for c in view.columns]
-    click.echo(view.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+    click.echo(runs_table(frame, [] if no_metrics else chosen))
 
 
 @cli.command("show")
@@ -79,21 +89,7 @@ def show_cmd(run_id: str, store: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, default=str, indent=2))
         return
-    for key in ("id", "name", "project", "status", "framework", "host", "git_commit",
-                "command", "notes", "created_at", "ended_at"):
-        if info.get(key) is not None and str(info.get(key)) not in ("NaT", "nan"):
-            click.echo(f"{key:>11}: {info[key]}")
-    click.echo(f"{'duration':>11}: {_duration(info['duration'])}")
-    for title in ("params", "tags"):
-        if info[title]:
-            click.echo(f"\n{title}:")
-            for k, v in info[title].items():
-                click.echo(f"  {k} = {json.dumps(v) if not isinstance(v, str) else v}")
-    if info["metrics"]:
-        click.echo("\nmetrics:            last        min        max   steps")
-        for k, m in info["metrics"].items():
-            click.echo(f"  {k:<14} {m['last']:>10.5g} {m['min']:>10.5g} {m['max']:>10.5g}"
-                       f"   {m['first_step']}..{m['last_step']} ({m['count']})")
+    click.echo(run_table(info))
 
 
 @cli.group("db")
@@ -173,15 +169,6 @@ def sync_cmd(store: str | None) -> None:
     click.echo(result.summary())
     if result.remaining:
         sys.exit(1)
-
-
-def _duration(seconds: float) -> str:
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "-"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def main() -> None:

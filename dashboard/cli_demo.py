@@ -18,6 +18,7 @@ from trackboard.dashboard.cli_store import checks_store, friendly, store_option
 def demo_cmd(store: str | None, fast: bool) -> None:
     """Train a small insurance-claims classifier in Keras, PyTorch, Lightning and
     JAX/Flax (those installed), a few hyperparameter settings each, into the store."""
+    from trackboard.dashboard.number_format import counted
     from trackboard.loggers.demo import PROJECT, run_demo
     from trackboard.storage.db.urls import mask_url, resolve_url
 
@@ -30,7 +31,7 @@ def demo_cmd(store: str | None, fast: bool) -> None:
         raise click.ClickException("no framework is installed to train the demo: "
                                    "pip install 'trackboard[keras,torch]'")
     frameworks = sorted({run.framework for run in made})
-    click.echo(f"Made {len(made)} runs ({', '.join(frameworks)}) in "
+    click.echo(f"Made {counted(len(made), 'run')} ({', '.join(frameworks)}) in "
                f"{time.perf_counter() - start:.0f}s.")
     click.echo(f"Open the dashboard:  {ui_command(store)}")
 

@@ -1,5 +1,7 @@
 """What every `trackboard` command shares: the --store option, opening the store
-first, and trackboard's own errors (and database driver errors) as one masked line.
+first, trackboard's own errors (and database driver errors) as one masked line, and
+usage errors (a wrong option, a missing argument) as one line too, all with exit
+status 1 (`OneLineErrors`, the group class of `trackboard`).
 
 Every command takes --store (else $TRACKBOARD_STORE, else ./trackboard.db). The
 command modules (cli.py, cli_ui, cli_demo, cli_transfer) import these; this
@@ -13,8 +15,7 @@ from functools import wraps
 from typing import Any
 
 import click
-from trackboard.storage.db.urls import mask_text
-from trackboard.storage.errors import TrackboardError
+from trackboard.storage.errors import TrackboardError, one_line
 
 STORE_HELP = "Store URL (default: $TRACKBOARD_STORE, else sqlite:///trackboard.db)."
 
@@ -42,14 +43,40 @@ def friendly(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def one_line(exc: BaseException) -> str:
-    """An error as one masked line (a driver's message may span several).
+class OneLineErrors(click.Group):
+    """The `trackboard` group: a usage error anywhere below it (an unknown option, a
+    bad choice, a missing argument or file) is one line with exit status 1, as every
+    other error is, instead of Click's usage text with status 2.
 
-    >>> one_line(ValueError("bad postgresql://u:pw@h/db\\nDETAIL: more"))
-    'bad postgresql://u:***@h/db'
+    Click raises usage errors while it parses arguments (`make_context`) and while it
+    resolves and parses a sub-command (`invoke`); both pass through here. Asking for
+    help (a bare `trackboard export`) still prints the help.
     """
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return mask_text(lines[0] if lines else type(exc).__name__)
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise usage_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise usage_line(exc) from None
+
+
+def usage_line(exc: click.UsageError) -> click.ClickException:
+    """A usage error as one line (exit status 1) that names the help to read;
+    asking for help (no arguments to a group) stays as it is."""
+    from click.exceptions import NoArgsIsHelpError
+
+    if isinstance(exc, NoArgsIsHelpError):
+        return exc
+    where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    message = " ".join(exc.format_message().split()).rstrip(".")  # Click's may span lines
+    return click.ClickException(f"{message}{where}")
 
 
 def checks_store_unless_spooled(f: Callable[..., Any]) -> Callable[..., Any]:

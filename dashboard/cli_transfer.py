@@ -6,11 +6,30 @@ dashboard's Export page calls too; these commands only parse options and print.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 from trackboard.dashboard.cli_store import checks_store, friendly, store_option
 
 _RUN_HELP = "Export this run (id or unique prefix); repeat for several. Default: all runs."
 _PROJECT_HELP = "Only runs of this project."
+
+
+class NewFile(click.Path):
+    """A file to write: its folder must exist, so a typo there is a usage error in one
+    line before anything is read, not an `[Errno 2]` at the end of the export."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        folder = Path(path).parent
+        if not folder.is_dir():
+            self.fail(f"the folder {str(folder)!r} does not exist", param, ctx)
+        return path
 
 
 def _selection(f):  # type: ignore[no-untyped-def]
@@ -70,7 +89,7 @@ def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) 
 @click.option("--server", default="http://127.0.0.1", show_default=True,
               help="Visdom server address.")
 @click.option("--port", default=8097, show_default=True, type=int)
-@click.option("--env", default=None, help="Visdom environment (default: the project, else 'main').")
+@click.option("--env", default="main", show_default=True, help="Visdom environment.")
 @_selection
 @click.option("--follow", is_flag=True,
               help="Keep appending new points of running runs until they finish.")
@@ -80,7 +99,7 @@ def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) 
               help="Points per trace (min/max downsampled beyond; 0 = all).")
 @friendly
 @checks_store  # before the Visdom client connects (and prints its own lines)
-def export_visdom_cmd(server: str, port: int, env: str | None, store: str | None,
+def export_visdom_cmd(server: str, port: int, env: str, store: str | None,
                       project: str | None, run_ids: tuple[str, ...], follow: bool,
                       poll_interval: float, max_points: int) -> None:
     """Push runs to a Visdom server: one window per metric, one trace per run."""
@@ -97,15 +116,16 @@ def _points_command(fmt: str, help_text: str) -> click.Command:
     """`trackboard export csv|parquet OUT`: every point of the runs into one file."""
 
     @click.command(fmt, help=help_text)
-    @click.argument("out", type=click.Path(dir_okay=False))
+    @click.argument("out", type=NewFile())
     @_selection
     @friendly
     def export_points_cmd(out: str, store: str | None, project: str | None,
                           run_ids: tuple[str, ...]) -> None:
+        from trackboard.dashboard.number_format import counted
         from trackboard.storage.interchange.files import export_points
 
         rows = export_points(store, out, fmt, run_ids=run_ids or None, project=project)
-        click.echo(f"wrote {rows:,} rows to {out}")
+        click.echo(f"wrote {counted(rows, 'row')} to {out}")
     return export_points_cmd
 
 

@@ -14,6 +14,9 @@ from trackboard.dashboard.cli_store import friendly, store_option
 # The same defaults as .streamlit/config.toml, passed as flags so an installed
 # trackboard (which has no .streamlit folder beside it) looks and binds the same.
 THEME = {"theme.base": "light", "theme.primaryColor": "#4C6EF5"}
+# The port from the environment, for a service manager (and tests) that start the
+# command as written and choose the port elsewhere.
+PORT_ENV = "TRACKBOARD_UI_PORT"
 
 
 def streamlit_command(port: int, host: str) -> list[str]:
@@ -32,7 +35,8 @@ def streamlit_command(port: int, host: str) -> list[str]:
 
 @click.command("ui")
 @store_option
-@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535),
+              envvar=PORT_ENV, help=f"Port to listen on (or ${PORT_ENV}).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 serves other machines (set "
                    "TRACKBOARD_PASSWORD then).")

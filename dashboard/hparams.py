@@ -19,6 +19,7 @@ import streamlit as st
 from trackboard.dashboard import data, parallel_coords, state
 from trackboard.dashboard.charts import higher_is_better, label
 from trackboard.dashboard.hparam_axes import numbers, wants_log
+from trackboard.dashboard.metric_choice import best_stat, decision_order
 from trackboard.dashboard.number_format import HOVER_FORMAT, readable
 from trackboard.dashboard.param_diff import differs
 from trackboard.dashboard.tables import shown
@@ -29,7 +30,8 @@ MAX_DEFAULT_PARAMS = 6
 
 
 def metric_values(summaries: pd.DataFrame, metric: str, stat: str) -> pd.Series:
-    """Run id -> the metric's `stat` (best: min for a loss, max for an accuracy).
+    """Run id -> the metric's `stat` (best: min for a loss, max for an accuracy, the
+    last value of any other metric; metric_choice.best_stat).
 
     `summaries` has `id` and `metrics.<key>.last|min|max` columns (Store.runs).
 
@@ -40,7 +42,7 @@ def metric_values(summaries: pd.DataFrame, metric: str, stat: str) -> pd.Series:
     if stat not in STATS:
         raise ValueError(f"stat {stat!r}: use one of {', '.join(STATS)}")
     if stat == "best":
-        stat = "max" if higher_is_better(metric) else "min"
+        stat = best_stat(metric)
     col = f"metrics.{metric}.{stat}"
     values = (summaries[col].to_numpy(np.float64) if col in summaries.columns
               else np.full(len(summaries), np.nan))
@@ -145,10 +147,11 @@ def scatter_figure(table: pd.DataFrame, param: str, metric: str, stat: str,
 
 
 def show(runs: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str, str],
-         colours: Mapping[str, str], metrics: Sequence[str], default_metric: str | None
-         ) -> None:
+         colours: Mapping[str, str], metrics: Sequence[str]) -> None:
     """The "Hyperparameters" section of the Compare page (a fragment: its controls
-    redraw only these two charts, not the page's metric charts)."""
+    redraw only these two charts, not the page's metric charts). Its first metric is
+    the first people decide by that the runs shown have (a validation loss when there
+    is one: metric_choice.py)."""
     st.subheader("Hyperparameters")
     # On by default; switched off it stays off in the URL (hpv=0) and across pages.
     state.init_widget("hp_on", "hpv", True, lambda r: r not in ("0", "false"))
@@ -163,7 +166,10 @@ def show(runs: pd.DataFrame, run_ids: Sequence[str], labels: Mapping[str, str],
     if not param_options or not metrics:
         st.caption("The selected runs have no params or no metrics to relate.")
         return
-    first = default_metric if default_metric in metrics else metrics[0]
+    summaries = data.summaries_by_run(data.source().url, data.source().read_only,
+                                      tuple(run_ids), tuple(metrics))
+    runs_with = {m: sum(m in s for s in summaries.values()) for m in metrics}
+    first = next((m for m in decision_order(metrics, runs_with) if runs_with[m]), metrics[0])
     state.init_widget("hp_params", "hp", default_params(runs[runs["id"].isin(run_ids)]),
                       state.split_list)
     state.init_widget("hp_metric", "hpm", first, lambda r: state.parse_choice(r, metrics, first))

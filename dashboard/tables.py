@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pandas as pd
-from trackboard.dashboard.charts import higher_is_better
+from dateutil.tz import tzlocal
+from trackboard.dashboard.metric_choice import best_stat, summary_columns
+from trackboard.dashboard.number_format import readable
 from trackboard.loggers.vocabulary import COMMON_PARAMS
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$&])")
 # The Runs table's default param columns: the common vocabulary, then params at least
@@ -21,6 +27,14 @@ MAX_DEFAULT_PARAMS = 10
 # Streamlit's rows and header are 35 px, plus a 3 px border.
 VISIBLE_ROWS = 20
 ROW_PX = 35
+# The Runs table's column of links to each run's page.
+RUN_LINK = "open"
+# Tables up to this many cells show their numbers in the one number format: the Runs
+# table up to 160 runs x 25 columns, Compare's summary of 50 runs x 8 metrics. A pandas
+# Styler costs Streamlit 25-60x a plain table (40-90 ms at 1,250-3,600 cells, 220 ms
+# at 12,500 on a loaded 2-core machine: python -m bench.readable_tables); beyond, the
+# page's own number format.
+STYLED_CELLS = 4_000
 STATUS_BADGES = {"running": "● running", "crashed": "✖ crashed", "failed": "✖ failed",
                  "killed": "■ killed", "finished": "✓ finished"}
 
@@ -71,7 +85,8 @@ def shown_column(values: pd.Series) -> list[str]:
 def summary_table(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
                   charts: Sequence[tuple[str, list[str]]], names: Mapping[str, str]
                   ) -> pd.DataFrame:
-    """last / min / max and the step of the best value, per chart metric per run.
+    """last / min / max and the best value with its step, per chart metric per run
+    (best: metric_choice.best_stat, the last value of a metric that has no best).
 
     `summaries` maps run id -> metric key -> summary (Store.metric_summaries), in the
     order the rows should take; a chart drawing several alias keys reports the first
@@ -84,14 +99,33 @@ def summary_table(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
             if key is None:
                 continue
             m = metrics[key]
-            best_max = higher_is_better(key)
+            stat = best_stat(key)
             rows.append({"metric": title, "run": names.get(rid, rid), "key": key,
                          "last": m["last"], "min": m["min"], "max": m["max"],
-                         "best": m["max"] if best_max else m["min"],
-                         "best step": m["max_step"] if best_max else m["min_step"],
+                         "best": m[stat], "best step": m[f"{stat}_step"],
                          "steps": m["count"]})
     return pd.DataFrame(rows, columns=["metric", "run", "key", "last", "min", "max", "best",
                                        "best step", "steps"])
+
+
+def metric_summary_table(metrics: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One run's metrics (key -> Store.run()["metrics"] summary, in the order to show):
+    the best value (metric_choice.best_stat), last, min, max, the steps and how many.
+
+    >>> t = metric_summary_table({"val_loss": {"count": 3, "first_step": 0, "last_step": 2,
+    ...     "last": 0.4, "min": 0.3, "min_step": 1, "max": 0.9, "max_step": 0}})
+    >>> t.to_dict("records")[0]  # doctest: +NORMALIZE_WHITESPACE
+    {'metric': 'val_loss', 'best': 0.3, 'best step': 1, 'last': 0.4, 'min': 0.3,
+     'max': 0.9, 'steps': '0..2', 'points': 3}
+    """
+    rows = []
+    for key, m in metrics.items():
+        stat = best_stat(key)
+        rows.append({"metric": key, "best": m[stat], "best step": m[f"{stat}_step"],
+                     "last": m["last"], "min": m["min"], "max": m["max"],
+                     "steps": f"{m['first_step']}..{m['last_step']}", "points": m["count"]})
+    return pd.DataFrame(rows, columns=["metric", "best", "best step", "last", "min", "max",
+                                       "steps", "points"])
 
 
 def default_param_columns(keys: Sequence[str], usage: Mapping[str, float],
@@ -124,23 +158,35 @@ def table_height(rows: int, visible: int = VISIBLE_ROWS) -> int:
     return (max(1, min(rows, visible)) + 1) * ROW_PX + 3
 
 
-def runs_view(frame: pd.DataFrame) -> pd.DataFrame:
-    """The Runs page table: name, status and framework, then the metrics' last/min/max
-    (visible without scrolling sideways), then params, then the other run fields."""
+def runs_view(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """The Runs page table: name, a link to the run's page, status and framework, then
+    the metrics' summaries (visible without scrolling sideways), then params, then the
+    other run fields.
+
+    `metrics` orders the metric columns, each with the value that matters first
+    (metric_choice.summary_columns: `val_loss.min` then `val_loss.last`); None shows
+    every `metrics.*` column of `frame` in its order.
+    """
     view = pd.DataFrame({
         "name": frame["name"],
+        RUN_LINK: run_links(frame["id"]),
         "status": frame["status"].map(lambda s: STATUS_BADGES.get(s, s)),
         "framework": frame["framework"].fillna(""),
     })
-    for c in frame.columns:
-        if c.startswith("metrics."):
-            view[c.removeprefix("metrics.")] = frame[c]
+    if metrics is None:
+        metric_cols = [c.removeprefix("metrics.") for c in frame.columns
+                       if c.startswith("metrics.")]
+    else:
+        metric_cols = [c for k in metrics for c in summary_columns(k)
+                       if f"metrics.{c}" in frame.columns]
+    for c in metric_cols:
+        view[c] = frame[f"metrics.{c}"]
     for c in frame.columns:
         if c.startswith("params."):
             view[c.removeprefix("params.")] = _param_column(frame[c])
     view["project"] = frame["project"]
     view["duration (s)"] = frame["duration"].round(1)
-    view["created"] = frame["created_at"]
+    view["created"] = local_times(frame["created_at"])
     tag_cols = [c for c in frame.columns if c.startswith("tags.")]
     if tag_cols:
         view["tags"] = [", ".join(f"{c[5:]}={row[c]}" for c in tag_cols
@@ -151,6 +197,110 @@ def runs_view(frame: pd.DataFrame) -> pd.DataFrame:
         view["tags"] = ""
     view["id"] = frame["id"]
     return view.reset_index(drop=True)
+
+
+def run_links(run_ids: Iterable[str]) -> list[str]:
+    """Links from the Runs table to each run's page, relative to the app's address (so
+    they work behind a proxy path too); the id is quoted.
+
+    >>> run_links(["4f2a", "tb-x y"])
+    ['run?run=4f2a', 'run?run=tb-x%20y']
+    """
+    return [f"run?run={quote(str(rid), safe='')}" for rid in run_ids]
+
+
+def local_times(values: pd.Series) -> pd.Series:
+    """UTC timestamps as this machine's local time, without the zone, to the second:
+    what a table shows (number_format.moment is the same rule for one value)."""
+    stamps = pd.to_datetime(values, utc=True)
+    return stamps.dt.tz_convert(tzlocal()).dt.tz_localize(None).dt.floor("s")
+
+
+def sort_options(columns: Sequence[str]) -> list[str]:
+    """The Sort choices, as the URL writes them: the default order, then each column
+    ascending and descending.
+
+    >>> sort_options(["name", "loss.min"])
+    ['', 'name', '-name', 'loss.min', '-loss.min']
+    """
+    return ["", *[s for c in columns for s in (c, f"-{c}")]]
+
+
+def sort_label(option: str) -> str:
+    """How a Sort choice reads.
+
+    >>> sort_label(""), sort_label("loss.min"), sort_label("-val_accuracy.max")
+    ('newest first', 'loss.min ↑', 'val_accuracy.max ↓')
+    """
+    if not option:
+        return "newest first"
+    return f"{option[1:]} ↓" if option.startswith("-") else f"{option} ↑"
+
+
+def parse_sort(raw: str | None, columns: Sequence[str]) -> tuple[str, bool] | None:
+    """The Runs table's sort from the URL's `sort`: a column, `-` in front for
+    descending; None (the store's order, newest first) for anything else.
+
+    >>> parse_sort("-val_accuracy.max", ["name", "val_accuracy.max"])
+    ('val_accuracy.max', True)
+    >>> parse_sort("lr", ["name"]) is None, parse_sort(None, ["name"]) is None
+    (True, True)
+    """
+    if not raw:
+        return None
+    descending = raw.startswith("-")
+    column = raw[1:] if descending else raw
+    return (column, descending) if column in columns else None
+
+
+def sort_text(sort: tuple[str, bool] | None) -> str | None:
+    """The URL's `sort` value of a sort (None: the default order).
+
+    >>> sort_text(("val_loss.min", False)), sort_text(("lr", True)), sort_text(None)
+    ('val_loss.min', '-lr', None)
+    """
+    if sort is None:
+        return None
+    column, descending = sort
+    return f"-{column}" if descending else column
+
+
+def sort_view(view: pd.DataFrame, sort: tuple[str, bool] | None) -> pd.DataFrame:
+    """The table sorted by one column (numbers as numbers, text ignoring case), runs
+    without a value last either way; ties keep the store's order (newest first).
+
+    >>> v = pd.DataFrame({"name": ["a", "B", "c"], "loss.min": [0.3, None, 0.1]})
+    >>> sort_view(v, ("loss.min", False))["name"].tolist()
+    ['c', 'a', 'B']
+    >>> sort_view(v, ("loss.min", True))["name"].tolist()
+    ['a', 'c', 'B']
+    >>> sort_view(v, ("name", True))["name"].tolist()
+    ['c', 'B', 'a']
+    """
+    if sort is None:
+        return view
+    column, descending = sort
+    values = view[column]
+    if values.dtype.kind not in "iufcmM":
+        values = values.map(lambda v: "" if v is None or v != v else str(v).lower())
+        values = values.where(values != "", None)
+    order = values.sort_values(ascending=not descending, na_position="last", kind="stable")
+    return view.loc[order.index].reset_index(drop=True)
+
+
+def readable_numbers(frame: pd.DataFrame, columns: Sequence[str],
+                     max_cells: int = STYLED_CELLS) -> pd.DataFrame | Styler:
+    """`frame` with `columns` shown in the one number format (number_format.readable)
+    while their values stay numbers, so a click on a header still sorts numerically.
+
+    Streamlit shows a pandas Styler's display text, at a cost that grows with every
+    cell of the table (STYLED_CELLS), so a table of more than `max_cells` cells is
+    returned as it is (the page then formats its number columns itself).
+    """
+    present = [c for c in columns if c in frame.columns]
+    if not present or frame.size > max_cells:
+        return frame
+    return frame.style.format(readable, subset=present, na_rep="")
 
 
 def _param_column(values: pd.Series) -> pd.Series | list[str]:

@@ -84,3 +84,41 @@ class VisdomUnavailableError(TrackboardError):
 
 class ReadOnlyStoreError(TrackboardError):
     """A write was attempted through a store opened read-only."""
+
+
+# Longer lines are cut (a driver may put a whole statement in one): a report or a
+# rejected-record note is read, not parsed; trackboard's own messages stay whole.
+ONE_LINE_LIMIT = 1000
+
+
+def one_line(exc: BaseException, limit: int = ONE_LINE_LIMIT) -> str:
+    """An error as one line to print or log, every password in it masked: the one
+    rule for the `trackboard` command, the writer's reports and `trackboard sync`.
+
+    trackboard's own errors and ValueErrors (bad input, said for people) read as they
+    are; an OSError as its reason and file; any other error keeps its type name, which
+    its message often needs (KeyError('x') says only 'x'). Only the first non-blank
+    line is kept (a driver's message may go on with DETAIL lines), at most `limit`
+    characters.
+
+    >>> one_line(ValueError("bad postgresql://u:pw@h/db\\nDETAIL: more"))
+    'bad postgresql://u:***@h/db'
+    >>> one_line(KeyError("lr")), one_line(RuntimeError())
+    ("KeyError: 'lr'", 'RuntimeError')
+    >>> one_line(FileNotFoundError(2, "No such file or directory", "/nope/x.csv"))
+    'No such file or directory: /nope/x.csv'
+    >>> len(one_line(ValueError("x" * 5000)))
+    1000
+    """
+    # urls.py imports this module (StoreURLError), so masking is imported when used.
+    from trackboard.storage.db.urls import mask_text
+
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror + (f": {exc.filename}" if exc.filename is not None else "")
+    else:
+        text = str(exc)
+        if not isinstance(exc, (TrackboardError, ValueError)) and text:
+            text = f"{type(exc).__name__}: {text}"
+    lines = [line.strip() for line in mask_text(text).splitlines() if line.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= limit else line[:limit - 1] + "…"

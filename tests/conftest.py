@@ -20,6 +20,29 @@ def _isolated_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACKBOARD_STORE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_writer() -> Iterator[None]:
+    # A test that leaves this process's shared writer (writer_for) on a store it cannot
+    # reach leaves its points to the interpreter's exit, which then prints "N points
+    # could not reach ..." after the test run: give such a Run its own Writer and
+    # close it. The writer is closed here either way, so the session still ends clean.
+    from trackboard.storage.db.urls import mask_url
+    from trackboard.storage.write import writer
+
+    before = {id(w) for w in writer._writers.values()}
+    yield
+    leaked = [w for w in list(writer._writers.values())
+              if id(w) not in before and not w._closing and not w.healthy]
+    for w in leaked:
+        w.close(timeout=5)
+        with writer._writers_lock:
+            if writer._writers.get(w.url) is w:
+                del writer._writers[w.url]
+    if leaked:
+        pytest.fail("the test left the shared writer of an unreachable store open: "
+                    + ", ".join(mask_url(w.url) for w in leaked))
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[postgres.PostgresServer]:
     server = postgres.start_postgres()

@@ -46,7 +46,7 @@ def test_compare_page_in_chromium(sqlite_url: str) -> None:
         assert shot.stat().st_size > 20_000
         # The Runs page is the default page, at "/", with its filter in the URL.
         page.goto(f"{base}/?filter=params.lr%20%3E%200.005")
-        page.get_by_text("1 runs", exact=False).wait_for(timeout=60_000)
+        page.get_by_text("1 run ·", exact=False).wait_for(timeout=60_000)
         assert page.get_by_text("Page not found").count() == 0
 
 

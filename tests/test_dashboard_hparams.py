@@ -261,6 +261,6 @@ def test_runs_table_default_columns_and_order() -> None:
         "framework": ["jax"], "duration": [1.0], "created_at": [pd.Timestamp(0, tz="UTC")],
         "params.lr": [0.1], "tags.seed": ["1"], "metrics.loss.last": [0.5]})
     assert tables.runs_view(frame).columns.tolist() == [
-        "name", "status", "framework", "loss.last", "lr", "project", "duration (s)",
+        "name", "open", "status", "framework", "loss.last", "lr", "project", "duration (s)",
         "created", "tags", "id"]
     assert tables.table_height(500) >= 21 * tables.ROW_PX and tables.table_height(2) < 200

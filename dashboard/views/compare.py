@@ -221,10 +221,9 @@ param_diff.show(info, names)  # common params first, then per framework
 st.subheader("Summary")
 summaries = data.summaries_by_run(src.url, src.read_only, tuple(visible),
                                   tuple(dict.fromkeys(k for _, ks in chart_list for k in ks)))
-st.dataframe(tables.summary_table({rid: summaries.get(rid, {}) for rid in visible},
-                                  chart_list, names),
-             key="cmp_summary", hide_index=True, width="stretch")
+st.dataframe(tables.readable_numbers(  # numbers as on the Run page and in the CLI
+    tables.summary_table({rid: summaries.get(rid, {}) for rid in visible}, chart_list, names),
+    ["last", "min", "max", "best"]), key="cmp_summary", hide_index=True, width="stretch")
 
 # Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).
-hparams.show(info, visible, run_labels, colours, available,
-             chart_list[0][1][0] if chart_list else None)
+hparams.show(info, visible, run_labels, colours, available)

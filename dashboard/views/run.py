@@ -1,36 +1,67 @@
-"""Run page: one run in depth (fields, params, tags, every metric, system metrics)."""
+"""Run page: one run in depth (fields, params, tags, every metric, system metrics).
+
+The run comes from the URL (`/run?run=<id or unique prefix>`, where the Runs table's
+links point), else from the runs selected on another page, else from the picker,
+which searches the runs by name, framework, project and id as you type.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from trackboard.dashboard import auth, charts, data, state, tables
-from trackboard.storage.errors import RunNotFoundError
+from trackboard.dashboard import auth, axis_range, charts, data, metric_choice, state, tables
+from trackboard.dashboard.number_format import duration, moment
+from trackboard.storage.errors import AmbiguousRunIdError, RunNotFoundError
 
 auth.require_password()  # also here: a page may run without app.py
 src = data.source()
 st.title("Run")
-selected = state.selected_runs()
-state.init_widget("run_id", "run", selected[0] if selected else "", str)
-st.text_input("Run id (or a unique prefix)", key="run_id")
-run_id = st.session_state["run_id"].strip()
-state.remember(["run_id"])
-state.write_query({"run": run_id or None})
+runs = data.run_list(src.url, src.read_only)
+if runs.empty:
+    st.info("No runs in this store yet.")
+    st.stop()
+ids = runs["id"].tolist()
+labels = {rid: f"{name} · {framework or '-'} · {project} · {rid}" for rid, name, framework, project
+          in zip(runs["id"], runs["name"], runs["framework"].fillna(""), runs["project"])}
+
+if "run_pick" not in st.session_state:
+    memory = st.session_state.setdefault("_remembered", {})
+    selected = state.selected_runs()
+    wanted = memory.get("run_pick") or st.query_params.get("run") or (
+        selected[0] if selected else None)
+    if wanted and wanted not in labels:
+        # A link may hold a unique prefix of the id (the store resolves it).
+        try:
+            wanted = data.run_info(src.url, src.read_only, wanted)["id"]
+        except (RunNotFoundError, AmbiguousRunIdError) as exc:
+            st.error(tables.md_escape(str(exc)))
+            wanted = None
+    st.session_state["run_pick"] = wanted if wanted in labels else None
+# Streamlit's selectbox filters its options by what is typed: the label holds the
+# run's name, framework, project and id, so any of them finds it.
+st.selectbox("Run", ids, key="run_pick", format_func=labels.__getitem__, index=None,
+             placeholder="Pick a run: type part of its name or id")
+run_id = st.session_state["run_pick"]
+state.remember(["run_pick"])
+state.write_query({"run": run_id})
 if not run_id:
-    st.info("Give a run id, or select runs on the Runs page.")
+    st.info("Pick a run above, open one from the Runs table, or select runs on the "
+            "Runs page.")
     st.stop()
 try:
     info = data.run_info(src.url, src.read_only, run_id)
-except (RunNotFoundError, KeyError) as exc:
-    st.error(tables.md_escape(str(exc).strip("'\"")))
+except RunNotFoundError as exc:  # deleted since the list was read
+    st.error(tables.md_escape(str(exc)))
     st.stop()
 
 # Run names, params and tags are user text: st.text and st.dataframe show them as
 # typed (st.subheader and st.table would read them as markdown).
 st.text(info["name"])
 fields = {k: tables.shown(info.get(k)) for k in (
-    "id", "project", "status", "framework", "host", "git_commit", "created_at", "ended_at")}
-fields["duration (s)"] = f"{info['duration']:.1f}"
+    "id", "project", "status", "framework", "host", "git_commit")}
+# Times to the second, in the server's local time (the store keeps UTC nanoseconds).
+fields.update({k: moment(info.get(k)) for k in ("created_at", "ended_at")})
+fields["duration"] = duration(info["duration"])
 st.dataframe(pd.DataFrame({"field": list(fields), "value": list(fields.values())}
                           ).set_index("field"), key="run_fields", width="stretch")
 if info.get("command"):
@@ -49,12 +80,14 @@ with right:
     st.dataframe(pd.DataFrame({"tag": list(info["tags"]), "value": list(info["tags"].values())}
                               ).set_index("tag"), key="run_tags", width="stretch")
 
+# Metrics in the order people decide by (validation, losses first; system/* last).
+keys = metric_choice.decision_order(info["metrics"])
 st.markdown("**Metrics**")
-summary = pd.DataFrame.from_dict(info["metrics"], orient="index")
-st.dataframe(summary, key="run_metrics", width="stretch")
+summary = tables.metric_summary_table({k: info["metrics"][k] for k in keys})
+st.dataframe(tables.readable_numbers(summary, ["best", "last", "min", "max"]),
+             key="run_metrics", width="stretch", hide_index=True)
 
 uid = info["id"]
-keys = list(info["metrics"])
 hist = data.history(src.url, src.read_only, (uid,), tuple(keys))
 colours = charts.run_colours([uid])
 for title, group in (("Metrics", [k for k in keys if not k.startswith("system/")]),
@@ -67,6 +100,9 @@ for title, group in (("Metrics", [k for k in keys if not k.startswith("system/")
         part = hist[hist["key"] == key]
         fig = charts.metric_figure(charts.with_x(part, "step"), key, names={uid: info["name"]},
                                    colours=colours, smoothing="none", height=280)
+        flat = axis_range.constant_range(part["value"].tolist())
+        if flat is not None:  # a fixed learning rate reads as its value, not as 0
+            fig.update_yaxes(range=flat, autorange=False)
         with cols[i % len(cols)]:
             st.plotly_chart(fig, key=f"run_chart_{title}_{i}", width="stretch",
                             config={"displaylogo": False})

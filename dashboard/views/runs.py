@@ -1,9 +1,10 @@
-"""Runs page: filter, search, sort and select runs; rename, tag and delete them."""
+"""Runs page: filter, search, sort and select runs; open one, rename, tag and delete them."""
 
 from __future__ import annotations
 
 import streamlit as st
-from trackboard.dashboard import auth, data, state, tables
+from trackboard.dashboard import auth, data, metric_choice, state, tables
+from trackboard.dashboard.number_format import counted
 from trackboard.storage.read.filters import FilterError
 
 auth.require_password()  # also here: a page may run without app.py
@@ -14,7 +15,8 @@ state.init_widget("runs_filter", "filter", "", str)
 state.init_widget("runs_search", "q", "", str)
 keys = [k for k in data.all_keys(src.url, src.read_only) if not k.startswith("system/")]
 pkeys = data.param_keys(src.url, src.read_only)
-default_metrics = [k for k in keys if k not in ("epoch", "step")][:3]
+# Default metric columns: the ones people decide by (validation, loss-like first).
+default_metrics = metric_choice.default_metrics(keys)
 # Default param columns: the common vocabulary plus what most runs share, so runs of
 # every framework fill them (not one framework's optimizer details).
 default_params = tables.default_param_columns(pkeys, data.param_usage(src.url, src.read_only))
@@ -24,7 +26,7 @@ st.session_state["runs_metrics"] = [k for k in st.session_state["runs_metrics"] 
 st.session_state["runs_params"] = [k for k in st.session_state["runs_params"] if k in pkeys]
 # The title and the controls share one row (column pickers in a popover) so the table
 # starts high enough for 20 rows to fit a 1080-pixel-high window.
-c0, c1, c2, c3 = st.columns([1.3, 6, 2, 1.2], vertical_alignment="bottom")
+c0, c1, c2, c_sort, c3 = st.columns([1.3, 4.6, 1.8, 1.8, 1.2], vertical_alignment="bottom")
 c0.title("Runs")
 c1.text_input("Filter", key="runs_filter",
               placeholder='framework = "keras" and params.lr < 0.01 and val_loss.min < 0.3',
@@ -33,7 +35,10 @@ c1.text_input("Filter", key="runs_filter",
                    "(contains). Combine with and, or, not, ( ).")
 c2.text_input("Search", key="runs_search", placeholder="name, id, project, tag")
 with c3.popover("Columns", width="stretch"):
-    st.multiselect("Metric columns (last / min / max)", keys, key="runs_metrics")
+    st.multiselect("Metric columns", keys, key="runs_metrics",
+                   help="Each shows its best value first (the lowest of a loss, the "
+                        "highest of an accuracy), then its last; other metrics show "
+                        "last, min and max. Default: validation metrics, losses first.")
     st.multiselect("Param columns", pkeys, key="runs_params",
                    help="Default: the common hyperparameters (lr, optimizer, batch_size, "
                         "...) and the params most runs have.")
@@ -48,27 +53,46 @@ except FilterError as exc:
     st.code(exc.pointer(), language=None)
     st.stop()
 frame = tables.search(frame, st.session_state["runs_search"])
-state.remember(["runs_filter", "runs_search", "runs_metrics", "runs_params"])
+view = tables.runs_view(frame, st.session_state["runs_metrics"])
+# The sort lives in the URL like every other setting (a header click sorts only the
+# table in this tab): `sort=val_loss.min`, `sort=-val_accuracy.max` for descending.
+sort_options = tables.sort_options([c for c in view.columns if c != tables.RUN_LINK])
+state.init_widget("runs_sort", "sort", "", str)
+if st.session_state["runs_sort"] not in sort_options:
+    st.session_state["runs_sort"] = ""
+c_sort.selectbox("Sort", sort_options, key="runs_sort", format_func=tables.sort_label)
+sort = tables.parse_sort(st.session_state["runs_sort"], view.columns)
+view = tables.sort_view(view, sort)
+frame = frame.set_index("id", drop=False).loc[view["id"]].reset_index(drop=True)
+state.remember(["runs_filter", "runs_search", "runs_metrics", "runs_params", "runs_sort"])
 state.write_query({"filter": filter_text or None, "q": st.session_state["runs_search"] or None,
                    "m": ",".join(st.session_state["runs_metrics"]) or None,
                    "p": ",".join(st.session_state["runs_params"]) or None,
+                   "sort": tables.sort_text(sort),
                    "runs": ",".join(state.selected_runs()) or None})
 
 counts = frame["status"].value_counts()
-st.caption(f"{len(frame)} runs · " + " · ".join(f"{tables.STATUS_BADGES.get(s, s)}: {n}"
-                                                 for s, n in counts.items()))
-view = tables.runs_view(frame)
+st.caption(counted(len(frame), "run") + " · " + " · ".join(
+    f"{tables.STATUS_BADGES.get(s, s)}: {n}" for s, n in counts.items()))
 metric_cols = [c for c in view.columns if c.rsplit(".", 1)[-1] in ("last", "min", "max")
                and c.rsplit(".", 1)[0] in st.session_state["runs_metrics"]]
+shown_view = tables.readable_numbers(view, metric_cols)
+# A table too big for that keeps four significant digits (the full value is in the
+# cell's tooltip), so the metric columns stay narrow enough to see without scrolling.
+number_format = None if shown_view is not view else "%.4g"
 event = st.dataframe(
-    view, key="runs_table", hide_index=True, on_select="rerun", selection_mode="multi-row",
-    width="stretch", height=tables.table_height(len(view)),
+    shown_view, key="runs_table", hide_index=True, on_select="rerun",
+    selection_mode="multi-row", width="stretch", height=tables.table_height(len(view)),
+    placeholder="",  # a run without the metric or param: an empty cell, not "None"
     column_config={
         "name": st.column_config.TextColumn("name", pinned=True),
-        # Four significant digits keep the metric columns narrow enough to be seen
-        # without scrolling sideways (the full value is in the cell's tooltip).
-        **{c: st.column_config.NumberColumn(c, format="%.4g") for c in metric_cols},
-        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        # A link to the run's page; the row's checkbox selects it for Compare.
+        tables.RUN_LINK: st.column_config.LinkColumn(
+            tables.RUN_LINK, display_text="open ↗", pinned=True, width="small",
+            help="Open the run's page (in a new tab)"),
+        **{c: st.column_config.NumberColumn(c, format=number_format) for c in metric_cols},
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss",
+                                                   help="Local time of the dashboard's server"),
         "id": st.column_config.TextColumn("id", width="small")})
 
 ids = frame["id"].tolist()

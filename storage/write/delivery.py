@@ -21,8 +21,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from trackboard.storage.db.urls import mask_text
-from trackboard.storage.errors import TrackboardError
+from trackboard.storage.errors import TrackboardError, one_line
 from trackboard.storage.write import spool
 from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import PARAMS, POINTS, RUN, Batch, Record
@@ -49,10 +48,6 @@ def is_outage(exc: BaseException) -> bool:
     except ImportError:
         pass
     return isinstance(exc, TrackboardError)
-
-
-def one_line(exc: BaseException) -> str:
-    return mask_text(f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
 
 
 class Interrupted(Exception):

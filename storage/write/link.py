@@ -23,9 +23,9 @@ from sqlalchemy.engine import Engine
 from trackboard.storage.db.engine import build_engine
 from trackboard.storage.db.migrate import check_schema
 from trackboard.storage.db.urls import mask_text, mask_url
-from trackboard.storage.errors import TrackboardError
+from trackboard.storage.errors import TrackboardError, one_line
 from trackboard.storage.write import spool
-from trackboard.storage.write.delivery import Delivery, Interrupted, is_outage, one_line
+from trackboard.storage.write.delivery import Delivery, Interrupted, is_outage
 from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import Batch, Record
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from trackboard.storage.db.engine import WRITER_SQLITE_CACHE_MIB, build_engine
 from trackboard.storage.db.migrate import check_schema
 from trackboard.storage.db.urls import mask_text, mask_url, resolve_url
+from trackboard.storage.errors import one_line
 from trackboard.storage.write import spool
-from trackboard.storage.write.delivery import Delivery, FileResult, one_line
+from trackboard.storage.write.delivery import Delivery, FileResult
 from trackboard.storage.write.ingest import Ingestor
 
 BATCH_POINTS = 100_000
