@@ -8,6 +8,7 @@ that says where in the text it is.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ MAX_DEPTH = 24
 MAX_COMPARISONS = 100
 _OPS = ("=", "==", "!=", "<", "<=", ">", ">=", "~", "!~", "contains")
 _KEYWORDS = ("and", "or", "not", "contains", "true", "false", "null")
+# Text no store can hold (a NUL, a lone surrogate): refused where it stands.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Characters a bare field or key may hold; anything else needs `backticks`.
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT_CHARS = _IDENT_START | set("0123456789./-:@[]")
@@ -292,5 +295,15 @@ def parse_filter(text: str) -> Any:
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError(text, MAX_FILTER_LENGTH, f"a filter is at most {MAX_FILTER_LENGTH} "
                                                    f"characters; this one has {len(text)}")
+    _check_characters(text)
     return _Parser(text).parse()
 
+
+def _check_characters(text: str) -> None:
+    # What no store holds never reaches one: PostgreSQL's driver refuses a NUL in a
+    # bound value, and a lone surrogate cannot even be encoded to send.
+    bad = _UNSTORABLE.search(text)
+    if bad is not None:
+        c = bad.group()
+        what = "a NUL character" if c == "\x00" else f"the lone surrogate {c!r}"
+        raise FilterError(text, bad.start(), f"{what} cannot be in a filter; remove it")
