@@ -128,3 +128,13 @@ def test_the_longest_values_the_rules_accept_fit_every_column(store_url: str) ->
         assert store.history(["i" * 32], keys=[longest])["value"].tolist() == [1.0]
         store.rename_run("i" * 32, longest[:-1] + "x")
         assert store.run("i" * 32)["name"] == longest[:-1] + "x"
+
+
+
+def test_an_imported_project_name_follows_runs_rule(tmp_path: Path, sqlite_url: str) -> None:
+    # PostgreSQL refused a 251-character project for every run of the import (and
+    # SQLite stored it): now one ValueError at the call, before any file is read.
+    from trackboard.storage.interchange.tensorboard import import_tensorboard
+
+    with pytest.raises(ValueError, match="is 251 characters long; use at most 250"):
+        import_tensorboard(tmp_path, sqlite_url, project="p" * 251, progress=False)
