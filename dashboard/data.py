@@ -105,19 +105,28 @@ def history_tail(run_ids: Sequence[str], keys: Sequence[str], after: int) -> pd.
 def resolve_metrics(patterns: Sequence[str], available: Sequence[str]) -> list[tuple[str, list[str]]]:
     """Chart list from metric choices: names, globs ("val_*") and aliases ("a|b").
 
-    An alias is one chart for several differently named keys; a glob gives one
-    chart per matching key. Returns (chart title, keys it draws) in order.
+    A choice that is the name of a key is always that key, whatever it holds
+    (`acc[0]`, `f1[*]`, `a|b`); otherwise `|` makes an alias (one chart for several
+    differently named keys) and `*`, `?` and `[...]` a glob (one chart per matching
+    key). Returns (chart title, keys it draws) in order.
 
     >>> resolve_metrics(["val_loss|eval_loss", "acc*"], ["acc", "accuracy", "eval_loss", "loss"])
     [('val_loss|eval_loss', ['val_loss', 'eval_loss']), ('acc', ['acc']), ('accuracy', ['accuracy'])]
+    >>> resolve_metrics(["acc[0]", "f1[*]", "loss[t*"], ["acc[0]", "f1[*]", "f1x", "loss[train]"])
+    [('acc[0]', ['acc[0]']), ('f1[*]', ['f1[*]']), ('loss[train]', ['loss[train]'])]
     """
     out: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
+    keys = set(available)
     for pat in patterns:
         pat = pat.strip()
         if not pat:
             continue
-        if "|" in pat:
+        if pat in keys:
+            if pat not in seen:
+                out.append((pat, [pat]))
+                seen.add(pat)
+        elif "|" in pat:
             names = [p.strip() for p in pat.split("|") if p.strip()]
             if pat not in seen:
                 out.append((pat, names))

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from trackboard.dashboard import plain_text
 from trackboard.dashboard.charts import higher_is_better
 from trackboard.loggers.vocabulary import COMMON_PARAMS
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$&])")
 # The Runs table's default param columns: the common vocabulary, then params at least
 # this share of runs have, at most MAX_DEFAULT_PARAMS in all.
 SHARED_FROM = 0.5
@@ -26,12 +25,9 @@ STATUS_BADGES = {"running": "● running", "crashed": "✖ crashed", "failed": "
 
 
 def md_escape(text: object) -> str:
-    """Text shown literally inside Streamlit markdown (no links, HTML or emphasis).
-
-    >>> md_escape("<b>x</b>_1")
-    '\\\\<b\\\\>x\\\\</b\\\\>\\\\_1'
-    """
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Text shown literally inside Streamlit markdown: `plain_text.markdown`, the
+    dashboard's one rule for user text (this name is kept for the pages' callers)."""
+    return plain_text.markdown(text)
 
 
 def shown(value: Any) -> str:
@@ -174,11 +170,20 @@ def _join_tags(frame: pd.DataFrame, tag_cols: list[str]) -> list[str]:
 
 
 def search(frame: pd.DataFrame, text: str) -> pd.DataFrame:
-    """Rows whose name, id, project, framework or tags contain `text` (any case)."""
+    """Rows whose name, id, project, framework or tags contain `text` (any case; plain
+    text, not a pattern).
+
+    >>> runs = pd.DataFrame({"name": ["a", "b"], "id": ["1", "2"], "project": ["p", "p"],
+    ...                      "framework": [None, "torch"], "tags.seed": [float("nan"), "3"]})
+    >>> search(runs, "TORCH")["id"].tolist(), search(runs, "a")["id"].tolist()
+    (['2'], ['1'])
+    """
     text = text.strip().lower()
     if not text:
         return frame
     cols = ["name", "id", "project", "framework"] + [c for c in frame.columns
                                                      if c.startswith("tags.")]
-    hay = frame[cols].astype(str).agg(" ".join, axis=1).str.lower()
+    # fillna first: pandas 3 keeps a missing value (a run without a framework or a
+    # tag) as NaN through astype(str), and join then fails on a float.
+    hay = frame[cols].fillna("").astype(str).agg(" ".join, axis=1).str.lower()
     return frame[hay.str.contains(text, regex=False)]

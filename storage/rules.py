@@ -8,11 +8,15 @@ accepts is never refused by another. Pure functions, no I/O.
 from __future__ import annotations
 
 import numbers
+import re
 from typing import Any
 
 MAX_KEY_LENGTH = 250
 MAX_FRAMEWORK_LENGTH = 64  # the runs table's framework column (PostgreSQL enforces it)
 MAX_STEP = 2**53 - 1  # steps travel through float64 in places; beyond this they'd round
+# Characters no store holds: NUL (PostgreSQL refuses it) and lone surrogates (they
+# cannot be encoded as UTF-8 at all).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def check_key(key: Any) -> str:
@@ -60,6 +64,17 @@ def check_text(text: str, what: str) -> str:
                          f"position {exc.start}); decode bytes with errors='replace' or "
                          "remove the lone surrogate") from None
     return text
+
+
+def first_unstorable(text: str) -> int | None:
+    r"""Where the first character no store holds (a NUL, a lone surrogate) is in
+    `text`, or None: for text to refuse with its position (filters, links).
+
+    >>> first_unstorable("loss"), first_unstorable("lo\x00ss"), first_unstorable("\ud800")
+    (None, 2, 0)
+    """
+    bad = _UNSTORABLE.search(text)
+    return None if bad is None else bad.start()
 
 
 def check_step(step: Any) -> int:

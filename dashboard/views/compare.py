@@ -41,8 +41,8 @@ dupes = info["name"].duplicated(keep=False)
 names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["name"], dupes) if d})
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
-default_metrics = ",".join(k for k in available
-                           if not k.startswith("system/") and k not in ("epoch", "step"))
+default_metrics = state.join_list([k for k in available
+                                   if not k.startswith("system/") and k not in ("epoch", "step")])
 group_options = grouping.options(info)  # framework, status, project, params.*, tags.*
 x_options = list(charts.X_AXES) + [k for k in available]
 

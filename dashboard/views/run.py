@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 from trackboard.dashboard import auth, charts, data, state, tables
-from trackboard.storage.errors import RunNotFoundError
+from trackboard.storage.errors import AmbiguousRunIdError, RunNotFoundError
 
 auth.require_password()  # also here: a page may run without app.py
 src = data.source()
@@ -21,8 +21,8 @@ if not run_id:
     st.stop()
 try:
     info = data.run_info(src.url, src.read_only, run_id)
-except (RunNotFoundError, KeyError) as exc:
-    st.error(tables.md_escape(str(exc).strip("'\"")))
+except (RunNotFoundError, AmbiguousRunIdError) as exc:
+    st.error(tables.md_escape(exc))  # their str is the message itself, quotes balanced
     st.stop()
 
 # Run names, params and tags are user text: st.text and st.dataframe show them as

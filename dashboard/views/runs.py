@@ -50,13 +50,13 @@ except FilterError as exc:
 frame = tables.search(frame, st.session_state["runs_search"])
 state.remember(["runs_filter", "runs_search", "runs_metrics", "runs_params"])
 state.write_query({"filter": filter_text or None, "q": st.session_state["runs_search"] or None,
-                   "m": ",".join(st.session_state["runs_metrics"]) or None,
-                   "p": ",".join(st.session_state["runs_params"]) or None,
+                   "m": state.join_list(st.session_state["runs_metrics"]) or None,
+                   "p": state.join_list(st.session_state["runs_params"]) or None,
                    "runs": ",".join(state.selected_runs()) or None})
 
 counts = frame["status"].value_counts()
-st.caption(f"{len(frame)} runs · " + " · ".join(f"{tables.STATUS_BADGES.get(s, s)}: {n}"
-                                                 for s, n in counts.items()))
+st.caption(f"{len(frame)} runs · " + " · ".join(
+    f"{tables.md_escape(tables.STATUS_BADGES.get(s, s))}: {n}" for s, n in counts.items()))
 view = tables.runs_view(frame)
 metric_cols = [c for c in view.columns if c.rsplit(".", 1)[-1] in ("last", "min", "max")
                and c.rsplit(".", 1)[0] in st.session_state["runs_metrics"]]

@@ -8,13 +8,13 @@ that says where in the text it is.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from trackboard.storage.errors import FilterError
+from trackboard.storage.rules import first_unstorable
 
 RUN_FIELDS = ("name", "project", "status", "framework", "host", "id", "notes", "command",
               "git_commit")
@@ -27,8 +27,6 @@ MAX_DEPTH = 24
 MAX_COMPARISONS = 100
 _OPS = ("=", "==", "!=", "<", "<=", ">", ">=", "~", "!~", "contains")
 _KEYWORDS = ("and", "or", "not", "contains", "true", "false", "null")
-# Text no store can hold (a NUL, a lone surrogate): refused where it stands.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Characters a bare field or key may hold; anything else needs `backticks`.
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT_CHARS = _IDENT_START | set("0123456789./-:@[]")
@@ -302,8 +300,7 @@ def parse_filter(text: str) -> Any:
 def _check_characters(text: str) -> None:
     # What no store holds never reaches one: PostgreSQL's driver refuses a NUL in a
     # bound value, and a lone surrogate cannot even be encoded to send.
-    bad = _UNSTORABLE.search(text)
-    if bad is not None:
-        c = bad.group()
-        what = "a NUL character" if c == "\x00" else f"the lone surrogate {c!r}"
-        raise FilterError(text, bad.start(), f"{what} cannot be in a filter; remove it")
+    at = first_unstorable(text)
+    if at is not None:
+        what = "a NUL character" if text[at] == "\x00" else f"the lone surrogate {text[at]!r}"
+        raise FilterError(text, at, f"{what} cannot be in a filter; remove it")
