@@ -113,6 +113,7 @@ def test_the_cli_refuses_in_one_line(store: tuple[str, str], tmp_path: Path,
     _untouched(outside)
 
 
+@pytest.mark.slow  # a whole page under AppTest; the exporter's own tests above are core
 def test_the_export_page_refuses_a_symlink_inside_the_export_dir(
         store: tuple[str, str], tmp_path: Path, outside: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,7 @@ def _only_run(url: str) -> dict:
     return info
 
 
+@pytest.mark.slow  # a Python subprocess; the host and git tests below are the core's
 def test_a_command_line_that_is_not_utf8_keeps_the_run(store_url: str, tmp_path: Path) -> None:
     """A Latin-1 argument, as a shell in a Latin-1 locale passes it: Python keeps the
     byte 0xe9 as the lone surrogate U+DCE9 in sys.argv, which no database stores."""
@@ -49,6 +50,18 @@ def test_a_command_line_that_is_not_utf8_keeps_the_run(store_url: str, tmp_path:
     info = _only_run(store_url)
     assert info["command"].endswith("--data=/mnt/donn\\xe9es")  # the byte, readable
     assert info["loss"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+
+
+def test_sys_argv_that_is_not_utf8_keeps_the_run(store_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # sys.argv as Python builds it from the bytes b"--data=/mnt/donn\xe9es" (the
+    # subprocess test above runs the real thing).
+    monkeypatch.setattr(sys, "argv", ["train.py", "--data=/mnt/donn\udce9es", "--\udcff"])
+    with Run(project="p", store=store_url, system_metrics=False) as run:
+        run.log({"loss": 1.0}, step=0)
+    info = _only_run(store_url)
+    assert info["command"] == "train.py --data=/mnt/donn\\xe9es --\\xff"
+    assert info["loss"] == [1.0]
 
 
 def test_a_host_name_that_is_not_utf8_keeps_the_run(store_url: str,

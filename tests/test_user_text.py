@@ -162,6 +162,7 @@ def _assert_literal(at: AppTest) -> None:
             assert "<img" not in text and "<a " not in text and "<b>" not in text, text
 
 
+@pytest.mark.slow  # the core suite opens Compare, the page with most user text
 def test_runs_page_shows_user_text_as_typed(ui: dict[str, str]) -> None:
     at = _open("runs")
     _assert_literal(at)
@@ -223,6 +224,7 @@ def test_odd_metric_keys_are_charted_from_a_link(ui: dict[str, str]) -> None:
             0.5, 1.5, 2.5]
 
 
+@pytest.mark.slow
 def test_run_page_shows_user_text_as_typed(ui: dict[str, str]) -> None:
     ids = ui
     at = _open("run", run=ids["link"])
@@ -232,6 +234,7 @@ def test_run_page_shows_user_text_as_typed(ui: dict[str, str]) -> None:
     assert params.loc[HOSTILE["link"], "value"] == HOSTILE["link"]
 
 
+@pytest.mark.slow
 def test_export_page_shows_user_text_as_typed(ui: dict[str, str]) -> None:
     ids = ui
     at = _open("export", runs=",".join(ids.values()))
@@ -242,7 +245,8 @@ def test_export_page_shows_user_text_as_typed(ui: dict[str, str]) -> None:
 @pytest.mark.parametrize("prefix, message", [
     ("tb-", "no run with id 'tb-'; a prefix needs at least 4 characters (`trackboard runs` "
             "lists the ids)"),
-    ("zzzz", "no run with id 'zzzz' or an id starting with it; `trackboard runs` lists them"),
+    pytest.param("zzzz", "no run with id 'zzzz' or an id starting with it; `trackboard runs` "
+                 "lists them", marks=pytest.mark.slow),
 ])
 def test_run_page_id_errors_are_one_balanced_line(ui: dict[str, str], prefix: str,
                                                    message: str) -> None:
@@ -251,8 +255,10 @@ def test_run_page_id_errors_are_one_balanced_line(ui: dict[str, str], prefix: st
 
 
 @pytest.mark.parametrize("page, param", [
-    ("runs", "filter"), ("runs", "q"), ("compare", "runs"), ("compare", "metrics"),
-    ("compare", "group"), ("run", "run"), ("export", "runs"),
+    ("runs", "filter"), ("compare", "runs"),
+    *(pytest.param(page, param, marks=pytest.mark.slow) for page, param in [
+        ("runs", "q"), ("compare", "metrics"), ("compare", "group"), ("run", "run"),
+        ("export", "runs")]),
 ])
 def test_a_link_with_a_nul_is_refused_in_one_line(ui: dict[str, str], page: str,
                                                   param: str) -> None:
