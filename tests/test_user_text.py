@@ -6,7 +6,6 @@ browser half (no request leaves the machine) is tests/test_user_text_browser.py.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import string
@@ -14,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
@@ -24,6 +22,7 @@ from trackboard.loggers import Run
 
 from tests.support.dashboard import APP
 from tests.support.hostile_text import HOSTILE, ODD_KEYS, seed_hostile
+from tests.test_dashboard_pages import _decode  # typed arrays in figure JSON to lists
 
 # Fragments of the hostile texts that only a text shown unescaped could leave in a
 # Markdown source (looked for once its escaped characters are taken out).
@@ -119,16 +118,6 @@ def _markdown_sources(at: AppTest) -> list[str]:
 
 def _figures(at: AppTest) -> list[dict[str, Any]]:
     return [_decode(json.loads(c.proto.spec)) for c in at.get("plotly_chart")]
-
-
-def _decode(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        if set(obj) >= {"dtype", "bdata"}:
-            return np.frombuffer(base64.b64decode(obj["bdata"]), dtype=obj["dtype"]).tolist()
-        return {k: _decode(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_decode(v) for v in obj]
-    return obj
 
 
 def _strings(obj: Any) -> Iterator[str]:
