@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from trackboard.storage import Store
+from trackboard.storage import AmbiguousRunIdError, RunNotFoundError, Store
 from trackboard.storage.db.urls import resolve_url
 
 STORE_ENV = "TRACKBOARD_UI_STORE"
@@ -76,6 +76,26 @@ def run_info(url: str, read_only: bool, run_id: str) -> dict[str, Any]:
 def run_list(url: str, read_only: bool) -> pd.DataFrame:
     """Every run's fields (id, name, project, status...; no params, tags or metrics)."""
     return store(url, read_only).runs(params=False, tags=False, metrics=False)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def resolve_runs(url: str, read_only: bool, given: tuple[str, ...]
+                 ) -> tuple[list[str], list[str]]:
+    """The full ids of `given` (ids or unique prefixes, as a link may carry them), in
+    order and once each, and one line for each that names no run or several."""
+    db = store(url, read_only)
+    exact = set(db.runs(run_ids=list(given), params=False, tags=False, metrics=False)["id"])
+    found: list[str] = []
+    problems: list[str] = []
+    for rid in given:
+        try:
+            full = rid if rid in exact else db.resolve_run_id(rid)
+        except (RunNotFoundError, AmbiguousRunIdError) as exc:
+            problems.append(str(exc))
+            continue
+        if full not in found:
+            found.append(full)
+    return found, problems
 
 
 @st.cache_data(ttl=5, show_spinner=False)

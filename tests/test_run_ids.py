@@ -171,3 +171,33 @@ def test_an_earlier_named_child_keeps_working(tmp_path: Path, sqlite_url: str) -
         runs = store.runs()
         assert sorted(runs["id"]) == sorted([parent, earlier])
         assert runs.set_index("id").loc[earlier, "metrics.acc.last"] == 0.9
+
+
+def test_links_may_name_runs_by_prefix(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compare and Export take the ids of a link as the Run page does: a unique prefix
+    is its run; one that names no run or several is said in one line each."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support.dashboard import APP
+
+    _seed(sqlite_url)
+    monkeypatch.setenv("TRACKBOARD_UI_STORE", sqlite_url)
+    monkeypatch.setenv("TRACKBOARD_UI_READ_ONLY", "0")
+    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
+    for page in ("compare", "export"):
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.run()
+        at.switch_page(f"views/{page}.py")
+        at.query_params["runs"] = "mlps,MLP_SEED3,mlp_s,nope0"
+        at.run()
+        assert not at.exception
+        warnings = [w.value.replace("\\", "") for w in at.warning]
+        assert warnings == [
+            "run id prefix 'mlp_s' matches several runs: mlp_seed3 (name-mlp_seed3), "
+            "mlp_seed31 (name-mlp_seed31); give more characters",
+            "no run with id 'nope0' or an id starting with it; `trackboard runs` lists them"]
+        if page == "compare":
+            assert at.query_params["runs"] == "mlpseed30,MLP_SEED3"
+        else:
+            assert at.text[0].value == ("Selected runs: name-mlpseed30 (mlpseed3), "
+                                        "name-MLP_SEED3 (MLP_SEED)")

@@ -22,7 +22,9 @@ from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported fo
 auth.require_password()  # also here: a page may run without app.py
 src = data.source()
 st.title("Compare")
-run_ids = state.selected_runs()
+run_ids, unknown = data.resolve_runs(src.url, src.read_only, tuple(state.selected_runs()))
+for problem in unknown:  # a link's id that names no run, or a prefix of several
+    st.warning(tables.md_escape(problem))
 if not run_ids:
     st.info("No runs selected. Pick some on the Runs page, or open a link such as "
             "`/compare?runs=<id>,<id>`.")
