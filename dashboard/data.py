@@ -84,7 +84,7 @@ def resolve_runs(url: str, read_only: bool, given: tuple[str, ...]
     """The full ids of `given` (ids or unique prefixes, as a link may carry them), in
     order and once each, and one line for each that names no run or several."""
     db = store(url, read_only)
-    exact = set(db.runs(run_ids=list(given), params=False, tags=False, metrics=False)["id"])
+    exact = db.known_run_ids(given)
     found: list[str] = []
     problems: list[str] = []
     for rid in given:

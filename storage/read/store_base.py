@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import URL, Connection, Engine
 from trackboard.storage.db.driver_errors import store_errors
 from trackboard.storage.db.engine import build_engine
@@ -147,6 +147,19 @@ class StoreBase:
                 f"run id prefix {run_id!r} matches several runs: "
                 f"{_candidates(found[:SHOW_CANDIDATES])}{more}; give more characters")
         return str(found[0][0])
+
+    def known_run_ids(self, run_ids: Iterable[str]) -> set[str]:
+        """The whole ids among `run_ids` that name runs of this store, in one query per
+        900 (a link's selection; prefixes go through resolve_run_id)."""
+        uids = [u for u in dict.fromkeys(run_ids) if isinstance(u, str)]
+        query_text(uids, "run id")
+        stmt = text("SELECT uid FROM runs WHERE uid IN :u").bindparams(
+            bindparam("u", expanding=True))
+        found: set[str] = set()
+        with self._connect() as conn:
+            for i in range(0, len(uids), 900):  # below the drivers' parameter limits
+                found.update(conn.execute(stmt, {"u": uids[i:i + 900]}).scalars())
+        return found
 
     def _writable(self) -> None:
         if self.read_only:
