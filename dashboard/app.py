@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import streamlit as st
-from trackboard.dashboard import auth, data
+from trackboard.dashboard import auth, data, plain_text, state
 
 # No page or nav icons: Streamlit fetches material-icon favicons from
 # fonts.gstatic.com, which fails (a console error) on machines without internet.
@@ -23,6 +23,13 @@ if (PAGES / "export.py").exists():
 # nothing of it runs before the password.
 page = st.navigation(pages, position="sidebar" if auth.signed_in() else "hidden")
 auth.require_password()
+# `%00` in a shared link: ignored in one line here, on every page, instead of a
+# traceback from the store (user text is checked where it is typed: filters, ids).
+ignored = state.drop_unstorable_params()
+if ignored:
+    st.warning(plain_text.markdown(
+        f"Ignored the link's {', '.join(ignored)} parameter(s): they hold a character no "
+        "store can hold (a NUL, %00, or a lone surrogate)."))
 
 src = data.source()
 st.sidebar.caption(f"Store: `{data.current_store().display_url}`"

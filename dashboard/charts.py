@@ -8,14 +8,13 @@ labels understand a few HTML tags: a run named "<b>x" shows as typed.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from trackboard.dashboard import colors
+from trackboard.dashboard import colors, plain_text
 # Best is the minimum of a loss, the maximum of an accuracy: one rule (metric_choice.py).
 from trackboard.dashboard.metric_choice import higher_is_better
 from trackboard.dashboard.number_format import HOVER_FORMAT
@@ -57,12 +56,13 @@ def run_colours(run_ids: Sequence[str]) -> dict[str, str]:
 
 
 def label(text: object) -> str:
-    """Text made safe for Plotly labels (they interpret a subset of HTML).
+    """Text made safe for Plotly labels: `plain_text.html`, the dashboard's one rule
+    for user text in Plotly (this name is kept for the figure builders).
 
     >>> label("<img src=x onerror=alert(1)>")
     '&lt;img src=x onerror=alert(1)&gt;'
     """
-    return html.escape(str(text), quote=False)
+    return plain_text.html(text)
 
 
 def with_x(frame: pd.DataFrame, x: str, x_values: pd.DataFrame | None = None) -> pd.DataFrame:

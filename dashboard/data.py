@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from trackboard.storage import Store
+from trackboard.storage import AmbiguousRunIdError, RunNotFoundError, Store
 from trackboard.storage.db.urls import resolve_url
 
 STORE_ENV = "TRACKBOARD_UI_STORE"
@@ -79,6 +79,26 @@ def run_list(url: str, read_only: bool) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=5, show_spinner=False)
+def resolve_runs(url: str, read_only: bool, given: tuple[str, ...]
+                 ) -> tuple[list[str], list[str]]:
+    """The full ids of `given` (ids or unique prefixes, as a link may carry them), in
+    order and once each, and one line for each that names no run or several."""
+    db = store(url, read_only)
+    exact = db.known_run_ids(given)
+    found: list[str] = []
+    problems: list[str] = []
+    for rid in given:
+        try:
+            full = rid if rid in exact else db.resolve_run_id(rid)
+        except (RunNotFoundError, AmbiguousRunIdError) as exc:
+            problems.append(str(exc))
+            continue
+        if full not in found:
+            found.append(full)
+    return found, problems
+
+
+@st.cache_data(ttl=5, show_spinner=False)
 def runs_info(url: str, read_only: bool, run_ids: tuple[str, ...]) -> pd.DataFrame:
     """The selected runs' rows (names, status, params, tags; no metrics)."""
     if not run_ids:
@@ -105,19 +125,28 @@ def history_tail(run_ids: Sequence[str], keys: Sequence[str], after: int) -> pd.
 def resolve_metrics(patterns: Sequence[str], available: Sequence[str]) -> list[tuple[str, list[str]]]:
     """Chart list from metric choices: names, globs ("val_*") and aliases ("a|b").
 
-    An alias is one chart for several differently named keys; a glob gives one
-    chart per matching key. Returns (chart title, keys it draws) in order.
+    A choice that is the name of a key is always that key, whatever it holds
+    (`acc[0]`, `f1[*]`, `a|b`); otherwise `|` makes an alias (one chart for several
+    differently named keys) and `*`, `?` and `[...]` a glob (one chart per matching
+    key). Returns (chart title, keys it draws) in order.
 
     >>> resolve_metrics(["val_loss|eval_loss", "acc*"], ["acc", "accuracy", "eval_loss", "loss"])
     [('val_loss|eval_loss', ['val_loss', 'eval_loss']), ('acc', ['acc']), ('accuracy', ['accuracy'])]
+    >>> resolve_metrics(["acc[0]", "f1[*]", "loss[t*"], ["acc[0]", "f1[*]", "f1x", "loss[train]"])
+    [('acc[0]', ['acc[0]']), ('f1[*]', ['f1[*]']), ('loss[train]', ['loss[train]'])]
     """
     out: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
+    keys = set(available)
     for pat in patterns:
         pat = pat.strip()
         if not pat:
             continue
-        if "|" in pat:
+        if pat in keys:
+            if pat not in seen:
+                out.append((pat, [pat]))
+                seen.add(pat)
+        elif "|" in pat:
             names = [p.strip() for p in pat.split("|") if p.strip()]
             if pat not in seen:
                 out.append((pat, names))

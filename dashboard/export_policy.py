@@ -110,7 +110,8 @@ class ExportPolicy:
 
         Under an export directory, `typed` is relative to it; `..`, absolute paths
         elsewhere and symlinks leading out are refused (checked on the resolved
-        path, so a symlink inside the directory cannot point outside it).
+        path). Inside the folder, the exporter itself follows no symlink out of it
+        (storage/interchange/fence.py), so nothing planted there leads it elsewhere.
 
         >>> import tempfile; base = Path(tempfile.mkdtemp())
         >>> p = ExportPolicy(fenced=True, export_dir=base, visdom_url=None)

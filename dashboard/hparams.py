@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from trackboard.dashboard import data, parallel_coords, state
+from trackboard.dashboard import data, parallel_coords, plain_text, state
 from trackboard.dashboard.charts import higher_is_better, label
 from trackboard.dashboard.hparam_axes import numbers, wants_log
 from trackboard.dashboard.metric_choice import best_stat, decision_order
@@ -129,7 +129,8 @@ def scatter_figure(table: pd.DataFrame, param: str, metric: str, stat: str,
     numeric = numbers(xs) is not None
     ids = part["id"].tolist()
     fig = go.Figure(go.Scatter(
-        x=xs if numeric else [shown(v) for v in xs], y=part["metric"].tolist(),
+        # Categories are tick labels and hover text: Plotly reads them as HTML.
+        x=xs if numeric else [label(shown(v)) for v in xs], y=part["metric"].tolist(),
         mode="markers", text=[label(labels.get(r, r)) for r in ids], customdata=ids,
         marker={"color": [colours.get(r, "#636EFA") for r in ids], "size": 10,
                 "line": {"width": 1, "color": "white"}},
@@ -194,7 +195,7 @@ def _section(runs: pd.DataFrame, run_ids: tuple[str, ...], labels: dict[str, str
             help="best: the lowest value of a loss, the highest of an accuracy.")
     d.selectbox("Scatter: param", param_options, key="hp_x")
     state.remember(["hp_params", "hp_metric", "hp_stat", "hp_x"])
-    state.write_query({"hp": ",".join(ss["hp_params"]) or None, "hpm": ss["hp_metric"],
+    state.write_query({"hp": state.join_list(ss["hp_params"]) or None, "hpm": ss["hp_metric"],
                        "hps": None if ss["hp_stat"] == "best" else ss["hp_stat"],
                        "hpx": ss["hp_x"]})
     src = data.source()
@@ -204,10 +205,11 @@ def _section(runs: pd.DataFrame, run_ids: tuple[str, ...], labels: dict[str, str
     table = hparam_table(runs, run_ids, list(dict.fromkeys([*params, ss["hp_x"]])), values)
     left_out = len(run_ids) - len(table)
     if table.empty:
-        st.info(f"None of the runs shown has a finite {ss['hp_metric']}.")
+        st.info(f"None of the runs shown has a finite {plain_text.markdown(ss['hp_metric'])}.")
         return
     if left_out:
-        st.caption(f"{left_out} run(s) without a finite {ss['hp_metric']} are left out.")
+        st.caption(f"{left_out} run(s) without a finite {plain_text.markdown(ss['hp_metric'])} "
+                   "are left out.")
     p, s = st.columns([3, 2])
     with p:
         st.plotly_chart(parcoords_figure(table, params, ss["hp_metric"], ss["hp_stat"], labels),

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
+from trackboard.dashboard import plain_text
 from trackboard.dashboard.number_format import readable
 from trackboard.dashboard.tables import shown
 from trackboard.loggers.vocabulary import COMMON_PARAMS
@@ -124,7 +125,7 @@ def show(runs: pd.DataFrame, names: Mapping[str, str]) -> None:
     for fw, table in diff.by_framework.items():
         what = (f"{len(table)} of {diff.totals[fw]} differ" if not show_all
                 else f"{diff.totals[fw]} params")
-        with st.expander(f"{fw}-only params · {what}", expanded=False):
+        with st.expander(f"{plain_text.markdown(fw)}-only params · {what}", expanded=False):
             if table.empty:
                 st.caption("None differs between the runs that have it.")
             else:

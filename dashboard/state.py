@@ -12,19 +12,51 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
+from trackboard.storage.rules import first_unstorable
 
 SELECTED = "selected_runs"   # read by every page (Export included): list of run ids
 
 
 def split_list(raw: str | None, sep: str = ",") -> list[str]:
-    """'a, b,,c' -> ['a', 'b', 'c'].
+    """'a, b,,c' -> ['a', 'b', 'c']; an item in backticks is taken whole, so a metric
+    or param key may hold a comma (a backtick inside one is written twice).
 
     >>> split_list(" a, b,,c")
     ['a', 'b', 'c']
+    >>> split_list("loss, `acc,top5`, `a``b`")
+    ['loss', 'acc,top5', 'a`b']
     """
     if not raw:
         return []
-    return [p.strip() for p in str(raw).split(sep) if p.strip()]
+    text, items, i = str(raw), [], 0
+    while i < len(text):
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if text.startswith("`", i):
+            chars, i = [], i + 1
+            while i < len(text) and not (text[i] == "`" and not text.startswith("``", i)):
+                chars.append(text[i])
+                i += 2 if text.startswith("``", i) else 1
+            items.append("".join(chars))
+            end = text.find(sep, i)
+        else:
+            end = text.find(sep, i)
+            items.append(text[i:len(text) if end < 0 else end].strip())
+        i = len(text) if end < 0 else end + len(sep)
+    return [item for item in items if item]
+
+
+def join_list(items: Sequence[str], sep: str = ",") -> str:
+    """The URL form of a list of names: `split_list` reads it back unchanged.
+
+    >>> join_list(["loss", "acc,top5", "a`b"])
+    'loss,`acc,top5`,a`b'
+    >>> split_list(join_list(["loss", "acc,top5", "`x`", " pad "])) == ["loss", "acc,top5", "`x`", " pad "]
+    True
+    """
+    return sep.join(f"`{item.replace('`', '``')}`" if (
+        sep in item or item.startswith("`") or item != item.strip()) else item
+        for item in items)
 
 
 def parse_float(raw: str | None, default: float, lo: float, hi: float) -> float:
@@ -49,6 +81,25 @@ def parse_choice(raw: str | None, options: Sequence[str], default: str) -> str:
     'log'
     """
     return raw if raw in options else default
+
+
+def unstorable(value: str) -> bool:
+    r"""Whether `value` holds text no store can hold (`%00` in a link is a NUL).
+
+    >>> unstorable("loss"), unstorable("lo\x00ss"), unstorable("\ud800")
+    (False, True, True)
+    """
+    return first_unstorable(value) is not None
+
+
+def drop_unstorable_params() -> list[str]:
+    """Remove the URL parameters whose value no store can hold, before any page reads
+    them; returns their names (the app says once that they were ignored)."""
+    bad = [name for name in list(st.query_params)
+           if any(unstorable(v) for v in st.query_params.get_all(name))]
+    for name in bad:
+        del st.query_params[name]
+    return bad
 
 
 def selected_runs() -> list[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pandas as pd
 from dateutil.tz import tzlocal
+from trackboard.dashboard import plain_text
 from trackboard.dashboard.metric_choice import best_stat, summary_columns
 from trackboard.dashboard.number_format import readable
 from trackboard.loggers.vocabulary import COMMON_PARAMS
@@ -18,7 +18,6 @@ from trackboard.loggers.vocabulary import COMMON_PARAMS
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$&])")
 # The Runs table's default param columns: the common vocabulary, then params at least
 # this share of runs have, at most MAX_DEFAULT_PARAMS in all.
 SHARED_FROM = 0.5
@@ -40,12 +39,9 @@ STATUS_BADGES = {"running": "● running", "crashed": "✖ crashed", "failed": "
 
 
 def md_escape(text: object) -> str:
-    """Text shown literally inside Streamlit markdown (no links, HTML or emphasis).
-
-    >>> md_escape("<b>x</b>_1")
-    '\\\\<b\\\\>x\\\\</b\\\\>\\\\_1'
-    """
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Text shown literally inside Streamlit markdown: `plain_text.markdown`, the
+    dashboard's one rule for user text (this name is kept for the pages' callers)."""
+    return plain_text.markdown(text)
 
 
 def shown(value: Any) -> str:
@@ -324,11 +320,20 @@ def _join_tags(frame: pd.DataFrame, tag_cols: list[str]) -> list[str]:
 
 
 def search(frame: pd.DataFrame, text: str) -> pd.DataFrame:
-    """Rows whose name, id, project, framework or tags contain `text` (any case)."""
+    """Rows whose name, id, project, framework or tags contain `text` (any case; plain
+    text, not a pattern).
+
+    >>> runs = pd.DataFrame({"name": ["a", "b"], "id": ["1", "2"], "project": ["p", "p"],
+    ...                      "framework": [None, "torch"], "tags.seed": [float("nan"), "3"]})
+    >>> search(runs, "TORCH")["id"].tolist(), search(runs, "a")["id"].tolist()
+    (['2'], ['1'])
+    """
     text = text.strip().lower()
     if not text:
         return frame
     cols = ["name", "id", "project", "framework"] + [c for c in frame.columns
                                                      if c.startswith("tags.")]
-    hay = frame[cols].astype(str).agg(" ".join, axis=1).str.lower()
+    # fillna first: pandas 3 keeps a missing value (a run without a framework or a
+    # tag) as NaN through astype(str), and join then fails on a float.
+    hay = frame[cols].fillna("").astype(str).agg(" ".join, axis=1).str.lower()
     return frame[hay.str.contains(text, regex=False)]

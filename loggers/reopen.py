@@ -11,6 +11,11 @@ handle; its copy opens the run on first use (`PendingRun`), so the rank check of
 `start_run` runs in the child after the user's code set up distributed training.
 A copy never finishes the run: the writer that created it does. The writers'
 shared life cycle (close, `with`, reopening, copies) is `loggers.run_owner.RunOwner`.
+
+Derived ids (docs/logging.md#run-ids): a directory's run is `<20 hex>-tb`, a named
+add_hparams child `<20 hex>-hp`, hash first so that a short prefix tells runs apart.
+Earlier versions put the marker first (`tb-<hash>`); a store that holds a run under
+that form keeps it (`stored_form`).
 """
 
 from __future__ import annotations
@@ -22,25 +27,89 @@ from dataclasses import dataclass
 from typing import Any
 
 from trackboard.loggers import run as run_module
-from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.distributed import NullRun, process_rank, start_run
 from trackboard.loggers.guard import warn_once
 from trackboard.loggers.run import Run
+from trackboard.storage.db.urls import resolve_url
+from trackboard.storage.errors import TrackboardError
+from trackboard.storage.read.run_state import stored_run
+from trackboard.storage.rules import MAX_KEY_LENGTH, storable_text
+
+# Hex digits of a derived id's hash (80 bits): ids stay unique across every
+# directory a team will ever log, and fit the 32-character id column with a marker.
+_DIGEST_LENGTH = 20
 
 
 def directory_run_id(directory: str, project: str) -> str:
     """The run id of a log directory: the same absolute path (and project) always
     gives the same id, so reopening a directory continues its run, as TensorBoard
-    shows one run per directory.
+    shows one run per directory. The hash comes first, so a few leading characters
+    tell runs apart (`trackboard show 3f2a`); `-tb` says where the id came from.
 
     >>> directory_run_id("runs/exp1", "churn") == directory_run_id("./runs/exp1/", "churn")
     True
     >>> directory_run_id("runs/exp1", "churn") == directory_run_id("runs/exp2", "churn")
     False
-    >>> len(directory_run_id("runs/exp1", "churn"))
-    23
+    >>> len(directory_run_id("runs/exp1", "churn")), directory_run_id("runs/exp1", "c")[-3:]
+    (23, '-tb')
     """
     path = os.path.abspath(os.path.normpath(os.fspath(directory)))
-    return "tb-" + hashlib.sha256(f"{project}\0{path}".encode()).hexdigest()[:20]
+    return _digest(project, path) + "-tb"
+
+
+def child_run_id(parent_id: str, child_name: str) -> str:
+    """The id of a named child run (add_hparams' run_name) of a parent run:
+    logging the same child again continues it instead of adding a duplicate.
+
+    >>> child_run_id("3f2a-tb", "trial-3") == child_run_id("3f2a-tb", "trial-3")
+    True
+    >>> child_run_id("3f2a-tb", "trial-3") == child_run_id("9c0d-tb", "trial-3")
+    False
+    >>> child_run_id("3f2a-tb", "trial-3")[-3:]
+    '-hp'
+    """
+    return _digest(parent_id, child_name) + "-hp"
+
+
+def earlier_form(run_id: str) -> str | None:
+    """The id earlier trackboard versions derived for the same directory or child
+    run (the marker first: `tb-<hash>`, `hp-<hash>`), or None for other ids.
+
+    >>> earlier_form("0123456789abcdef0123-tb")
+    'tb-0123456789abcdef0123'
+    >>> earlier_form("0123456789abcdef") is None
+    True
+    """
+    head, sep, marker = run_id.rpartition("-")
+    if sep and marker in ("tb", "hp") and len(head) == _DIGEST_LENGTH:
+        return f"{marker}-{head}"
+    return None
+
+
+def stored_form(run_id: str, store: str | None) -> str:
+    """`run_id` (a derived id), or its earlier form when the store already holds the
+    run under that one: a directory logged by an older trackboard keeps its run.
+    A store that cannot be read gives `run_id` (the Run itself then warns)."""
+    earlier = earlier_form(run_id)
+    if earlier is None or process_rank() != 0:
+        return run_id
+    try:
+        return earlier if stored_run(resolve_url(store), earlier) is not None else run_id
+    except TrackboardError:
+        return run_id
+
+
+def directory_name(directory: str | os.PathLike[str]) -> str:
+    """A run's name from its directory: the last part, as the store can hold it
+    (a folder name need not be UTF-8, and may hold control characters)."""
+    name = os.path.basename(os.path.normpath(os.fspath(directory))) or "run"
+    return storable_text(name, MAX_KEY_LENGTH, one_line=True)
+
+
+def _digest(*parts: str) -> str:
+    # surrogatepass: a path that is not UTF-8 hashes too (valid text hashes as before).
+    joined = "\0".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(joined).hexdigest()[:_DIGEST_LENGTH]
 
 
 def start_directory_run(framework: str, directory: str | None, *, project: str | None,
@@ -51,22 +120,11 @@ def start_directory_run(framework: str, directory: str | None, *, project: str |
     otherwise, named after the directory unless `name` is given."""
     project = project or "default"
     if directory and id is None and not os.environ.get("TRACKBOARD_RUN_ID", "").strip():
-        id = directory_run_id(directory, project)  # noqa: A001
+        id = stored_form(directory_run_id(directory, project),  # noqa: A001
+                         run_args.get("store"))
     if directory and name is None:
-        name = os.path.basename(os.path.normpath(os.fspath(directory)))
+        name = directory_name(directory)
     return start_run(framework=framework, project=project, name=name, id=id, **run_args)
-
-
-def child_run_id(parent_id: str, child_name: str) -> str:
-    """The id of a named child run (add_hparams' run_name) of a parent run:
-    logging the same child again continues it instead of adding a duplicate.
-
-    >>> child_run_id("tb-1", "trial-3") == child_run_id("tb-1", "trial-3")
-    True
-    >>> child_run_id("tb-1", "trial-3") == child_run_id("tb-2", "trial-3")
-    False
-    """
-    return "hp-" + hashlib.sha256(f"{parent_id}\0{child_name}".encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import math
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -25,13 +24,20 @@ from trackboard.loggers.guard import warn_once
 from trackboard.loggers.param_values import encode_params as _encode_params
 from trackboard.loggers.provenance import command_line as _command_line
 from trackboard.loggers.provenance import git_commit as _git_commit
+from trackboard.loggers.provenance import host_name as _host_name
 from trackboard.loggers.run_ids import run_id_and_mode
 from trackboard.loggers.system import DEFAULT_INTERVAL, SystemSampler
 from trackboard.loggers.values import check_wall_time, to_float
 from trackboard.storage.db.urls import mask_url
 from trackboard.storage.errors import TrackboardError
 from trackboard.storage.read.run_state import StoredRun, stored_run
-from trackboard.storage.rules import MAX_STEP, check_key, check_step, check_text
+from trackboard.storage.rules import (
+    MAX_STEP,
+    check_framework,
+    check_key,
+    check_step,
+    check_text,
+)
 from trackboard.storage.write.records import (
     NOTES,
     PARAMS,
@@ -84,7 +90,7 @@ class Run:
         if name is not None:
             check_key(name)
         if framework is not None:
-            check_text(framework, "framework")
+            check_framework(framework)
         if notes is not None:
             notes = check_text(str(notes), "notes")
         uid, resume = run_id_and_mode(id, resume)
@@ -116,7 +122,7 @@ class Run:
         self.created_at = stored.created_at if stored is not None else now
         record: dict[str, Any] = {
             "uid": self._uid, "project": self.project, "name": self.name,
-            "framework": framework, "host": socket.gethostname(),
+            "framework": framework, "host": _host_name(),
             "git_commit": _git_commit(), "command": _command_line(),
             "created_at": self.created_at, "status": "running",
         }

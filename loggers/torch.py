@@ -34,7 +34,12 @@ from trackboard.loggers.coerce import lenient_scalar as _torch_scalar
 from trackboard.loggers.coerce import lenient_step as _torch_step
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.param_values import param_value
-from trackboard.loggers.reopen import child_run_id, start_directory_run
+from trackboard.loggers.reopen import (
+    child_run_id,
+    directory_name,
+    start_directory_run,
+    stored_form,
+)
 from trackboard.loggers.run import Run
 from trackboard.loggers.run_owner import RunOwner
 from trackboard.loggers.summary_proto import read_summary
@@ -99,7 +104,7 @@ class SummaryWriter(RunOwner):
             started = start_directory_run(
                 "torch", self.log_dir if named_dir else None, project=project, store=store,
                 config=config, id=id,
-                name=name or os.path.basename(os.path.normpath(self.log_dir)))
+                name=name or directory_name(self.log_dir))
         super().__init__(started, owned=run is None)
         if self.purge_step is not None:
             self.run.purge(self.purge_step)
@@ -192,7 +197,8 @@ class SummaryWriter(RunOwner):
             child = start_run(
                 framework="torch", project=parent.project, name=f"{parent.name}/{label}",
                 store=parent.store_url, config=params, tags={"parent": parent.id},
-                id=child_run_id(parent.id, label) if run_name else secrets.token_hex(8),
+                id=(stored_form(child_run_id(parent.id, label), parent.store_url) if run_name
+                    else secrets.token_hex(8)),
                 system_metrics=False)
             with child:
                 if metrics:

@@ -8,10 +8,15 @@ accepts is never refused by another. Pure functions, no I/O.
 from __future__ import annotations
 
 import numbers
+import re
 from typing import Any
 
 MAX_KEY_LENGTH = 250
+MAX_FRAMEWORK_LENGTH = 64  # the runs table's framework column (PostgreSQL enforces it)
 MAX_STEP = 2**53 - 1  # steps travel through float64 in places; beyond this they'd round
+# Characters no store holds: NUL (PostgreSQL refuses it) and lone surrogates (they
+# cannot be encoded as UTF-8 at all).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def check_key(key: Any) -> str:
@@ -61,6 +66,17 @@ def check_text(text: str, what: str) -> str:
     return text
 
 
+def first_unstorable(text: str) -> int | None:
+    r"""Where the first character no store holds (a NUL, a lone surrogate) is in
+    `text`, or None: for text to refuse with its position (filters, links).
+
+    >>> first_unstorable("loss"), first_unstorable("lo\x00ss"), first_unstorable("\ud800")
+    (None, 2, 0)
+    """
+    bad = _UNSTORABLE.search(text)
+    return None if bad is None else bad.start()
+
+
 def check_step(step: Any) -> int:
     """A step: a non-negative integer (numpy integers and integral tensors too)."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
@@ -74,6 +90,61 @@ def check_step(step: Any) -> int:
     if step > MAX_STEP:
         raise ValueError(f"step {step} is too large; steps must be below 2**53")
     return step
+
+
+def check_framework(framework: Any) -> str:
+    """A run's framework name: a short label (at most 64 characters, no control
+    characters), the same rule on SQLite and PostgreSQL.
+
+    >>> check_framework("torch")
+    'torch'
+    >>> check_framework("pytorch " * 10)
+    Traceback (most recent call last):
+    ...
+    ValueError: framework 'pytorch pytorch pytorch pytorch pytorch pytorch pytorch ... is 80 characters long; use at most 64 (e.g. 'torch', 'keras'), and put longer text in tags or notes
+    """
+    if not isinstance(framework, str) or not framework or framework.isspace():
+        raise ValueError(f"framework={framework!r}: give a short name such as 'torch'")
+    if len(framework) > MAX_FRAMEWORK_LENGTH:
+        raise ValueError(f"framework {_short(framework)} is {len(framework)} characters long; "
+                         f"use at most {MAX_FRAMEWORK_LENGTH} (e.g. 'torch', 'keras'), and put "
+                         "longer text in tags or notes")
+    check_text(framework, "framework")
+    if any(ord(c) < 32 for c in framework):
+        raise ValueError(f"framework {framework!r} contains control characters; remove them")
+    return framework
+
+
+def storable_text(text: str, max_length: int | None = None, *, one_line: bool = False) -> str:
+    r"""`text` as the store can always hold it, for text trackboard reads from the
+    system rather than from the user (a command line, a host name, a directory name):
+    such text must never cost a run its place, so it is repaired, not refused.
+
+    Bytes that are not UTF-8 (Python keeps them as lone surrogates, e.g. the argument
+    `--data=/mnt/donn\xe9es` of a Latin-1 shell) are written as `\xNN`, NUL characters
+    are removed, with `one_line` other control characters are written as `\xNN` too
+    (names refuse them: check_key), and the result is cut to `max_length` characters.
+
+    >>> storable_text("--data=/mnt/donn\udce9es")
+    '--data=/mnt/donn\\xe9es'
+    >>> storable_text("a\x00b\tc", one_line=True)
+    'ab\\x09c'
+    >>> storable_text("abcdef", 4)
+    'abcd'
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # the bytes the text was decoded from, when it came with surrogateescape
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # other lone surrogates: written as \udXXX
+            raw = text.encode("utf-8", "backslashreplace")
+        text = raw.decode("utf-8", "backslashreplace")
+    if one_line and any(ord(c) < 32 for c in text):
+        text = "".join(f"\\x{ord(c):02x}" if ord(c) < 32 else c for c in text)
+    return text if max_length is None else text[:max_length]
 
 
 def _short(value: Any) -> str:

@@ -78,7 +78,7 @@ def test_runs_page_filter_and_search(seeded: tuple[str, dict[str, str]]) -> None
     at.text_input(key="runs_search").set_value("TORCH").run()
     assert at.dataframe[0].value["name"].tolist() == ["torch-run"]
     at.text_input(key="runs_filter").set_value("params.lr <").run()
-    assert "Bad filter at position 11: expected a value" in at.error[0].value
+    assert "Bad filter at position 11\\: expected a value" in at.error[0].value  # escaped
     assert at.code[0].value.splitlines()[1] == " " * 11 + "^"
 
 

@@ -22,7 +22,9 @@ from trackboard.dashboard.smoothing import smooth  # noqa: F401  (re-exported fo
 auth.require_password()  # also here: a page may run without app.py
 src = data.source()
 st.title("Compare")
-run_ids = state.selected_runs()
+run_ids, unknown = data.resolve_runs(src.url, src.read_only, tuple(state.selected_runs()))
+for problem in unknown:  # a link's id that names no run, or a prefix of several
+    st.warning(tables.md_escape(problem))
 if not run_ids:
     st.info("No runs selected. Pick some on the Runs page, or open a link such as "
             "`/compare?runs=<id>,<id>`.")
@@ -41,8 +43,8 @@ dupes = info["name"].duplicated(keep=False)
 names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["name"], dupes) if d})
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
-default_metrics = ",".join(k for k in available
-                           if not k.startswith("system/") and k not in ("epoch", "step"))
+default_metrics = state.join_list([k for k in available
+                                   if not k.startswith("system/") and k not in ("epoch", "step")])
 group_options = grouping.options(info)  # framework, status, project, params.*, tags.*
 x_options = list(charts.X_AXES) + [k for k in available]
 

@@ -30,7 +30,10 @@ def _file_bytes(url: str, read_only: bool, run_ids: tuple[str, ...], fmt: str) -
 def _selection(runs_frame: pd.DataFrame) -> list[str]:
     known = list(runs_frame["id"])
     wanted = st.session_state.get(state.SELECTED) or state.split_list(st.query_params.get("runs"))
-    chosen = [r for r in wanted if r in set(known)]
+    src = data.source()
+    chosen, unknown = data.resolve_runs(src.url, src.read_only, tuple(wanted))
+    for problem in unknown:
+        st.warning(tables.md_escape(problem))
     names = dict(zip(runs_frame["id"], runs_frame["name"]))
     projects = dict(zip(runs_frame["id"], runs_frame["project"]))
     if chosen:

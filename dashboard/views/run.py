@@ -50,8 +50,8 @@ if not run_id:
     st.stop()
 try:
     info = data.run_info(src.url, src.read_only, run_id)
-except RunNotFoundError as exc:  # deleted since the list was read
-    st.error(tables.md_escape(str(exc)))
+except (RunNotFoundError, AmbiguousRunIdError) as exc:
+    st.error(tables.md_escape(exc))  # their str is the message itself, quotes balanced
     st.stop()
 
 # Run names, params and tags are user text: st.text and st.dataframe show them as

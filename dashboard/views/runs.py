@@ -66,14 +66,14 @@ view = tables.sort_view(view, sort)
 frame = frame.set_index("id", drop=False).loc[view["id"]].reset_index(drop=True)
 state.remember(["runs_filter", "runs_search", "runs_metrics", "runs_params", "runs_sort"])
 state.write_query({"filter": filter_text or None, "q": st.session_state["runs_search"] or None,
-                   "m": ",".join(st.session_state["runs_metrics"]) or None,
-                   "p": ",".join(st.session_state["runs_params"]) or None,
+                   "m": state.join_list(st.session_state["runs_metrics"]) or None,
+                   "p": state.join_list(st.session_state["runs_params"]) or None,
                    "sort": tables.sort_text(sort),
                    "runs": ",".join(state.selected_runs()) or None})
 
 counts = frame["status"].value_counts()
 st.caption(counted(len(frame), "run") + " · " + " · ".join(
-    f"{tables.STATUS_BADGES.get(s, s)}: {n}" for s, n in counts.items()))
+    f"{tables.md_escape(tables.STATUS_BADGES.get(s, s))}: {n}" for s, n in counts.items()))
 metric_cols = [c for c in view.columns if c.rsplit(".", 1)[-1] in ("last", "min", "max")
                and c.rsplit(".", 1)[0] in st.session_state["runs_metrics"]]
 shown_view = tables.readable_numbers(view, metric_cols)

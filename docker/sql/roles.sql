@@ -4,8 +4,12 @@
 --   owner_user   owns the schema and runs `trackboard db upgrade` (migrations); not a
 --                superuser, cannot create roles or databases
 --   writer_user  what training machines log in as: reads and writes trackboard's rows,
---                cannot create or alter tables, read server files or run programs
+--                cannot create or alter tables, change the schema version, read
+--                server files or run programs
 --   ro_user      the dashboard: reads every table, changes nothing
+--
+-- None of them may connect to any other database of the server (the maintenance
+-- databases postgres and template1 included, which PUBLIC may connect to by default).
 --
 -- psql variables (-v NAME=VALUE; psql quotes them, so any name or password is safe):
 --   owner_user owner_password writer_user writer_password ro_user ro_password (all required)
@@ -79,10 +83,23 @@ ALTER DATABASE :"dbname" OWNER TO :"owner_user";
 GRANT USAGE, CREATE ON SCHEMA public TO :"owner_user";
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE :"dbname" FROM PUBLIC;
+-- Every role may connect to the maintenance databases through PUBLIC unless told
+-- otherwise: trackboard's logins stay in trackboard's database (superusers still
+-- connect; grant CONNECT to any other role of yours that needs them).
+SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', datname)
+  FROM pg_database WHERE datname IN ('postgres', 'template1') AND datname <> :'dbname' \gexec
 -- TEMPORARY: the writer rewrites already stored points through a temporary staging table.
 GRANT CONNECT, TEMPORARY ON DATABASE :"dbname" TO :"writer_user";
 GRANT CONNECT ON DATABASE :"dbname" TO :"ro_user";
 GRANT USAGE ON SCHEMA public TO :"writer_user", :"ro_user";
+
+-- The schema version (Alembic's table): every client refuses a store whose version it
+-- does not know, so only the owner, who migrates, may change it. Made here when
+-- missing, as Alembic makes it, so that it exists before the first migration and the
+-- default privileges below (for tables made later) never give the writer a write on it.
+CREATE TABLE IF NOT EXISTS public.alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
 
 -- Tables made before this setup (e.g. by a superuser in an older deployment) move to
 -- the owner, so later migrations (run as the owner) can alter them.
@@ -93,6 +110,9 @@ SELECT format('ALTER TABLE public.%I OWNER TO %I', tablename, :'owner_user')
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"writer_user";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"writer_user";
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"ro_user";
+-- ... but the schema version is read-only to both (the writer checks it, never sets it).
+REVOKE ALL ON public.alembic_version FROM PUBLIC, :"writer_user", :"ro_user";
+GRANT SELECT ON public.alembic_version TO :"writer_user", :"ro_user";
 -- ... and on what later migrations create (as the owner).
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner_user" IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"writer_user";

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trackboard.storage.errors import FilterError
+from trackboard.storage.rules import first_unstorable
 
 RUN_FIELDS = ("name", "project", "status", "framework", "host", "id", "notes", "command",
               "git_commit")
@@ -292,5 +293,14 @@ def parse_filter(text: str) -> Any:
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError(text, MAX_FILTER_LENGTH, f"a filter is at most {MAX_FILTER_LENGTH} "
                                                    f"characters; this one has {len(text)}")
+    _check_characters(text)
     return _Parser(text).parse()
 
+
+def _check_characters(text: str) -> None:
+    # What no store holds never reaches one: PostgreSQL's driver refuses a NUL in a
+    # bound value, and a lone surrogate cannot even be encoded to send.
+    at = first_unstorable(text)
+    if at is not None:
+        what = "a NUL character" if text[at] == "\x00" else f"the lone surrogate {text[at]!r}"
+        raise FilterError(text, at, f"{what} cannot be in a filter; remove it")

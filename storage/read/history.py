@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from trackboard.storage.gc_pause import gc_paused
 from trackboard.storage.read import downsample
-from trackboard.storage.read.store_base import StoreBase
+from trackboard.storage.read.store_base import StoreBase, query_text
 
 
 class HistoryReads(StoreBase):
@@ -35,6 +35,8 @@ class HistoryReads(StoreBase):
         """
         if isinstance(run_ids, str):
             run_ids = [run_ids]
+        query_text(run_ids, "run id")
+        query_text(keys or (), "metric key")
         if max_points is not None and max_points < 2:
             raise ValueError("max_points must be at least 2 (each bucket keeps its min and max)")
         parts_step: list[np.ndarray] = []

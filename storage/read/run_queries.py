@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 from trackboard.storage.gc_pause import gc_paused
-from trackboard.storage.read.store_base import StoreBase
+from trackboard.storage.read.store_base import StoreBase, query_text
 
 _RUN_COLUMNS = ["id", "name", "project", "status", "framework", "host", "git_commit",
                 "command", "notes", "created_at", "ended_at", "heartbeat_at", "duration"]
@@ -50,6 +50,11 @@ class RunQueries(StoreBase):
         from trackboard.storage.db import schema
         from trackboard.storage.read.filter_sql import filter_condition
 
+        if project is not None:
+            query_text([project], "project")
+        for what, values in (("run id", run_ids), ("param key", param_keys),
+                             ("metric key", metric_keys)):
+            query_text(values or (), what)
         r, p = schema.runs, schema.projects
         stmt = select(r.c.id.label("rid"), r.c.uid.label("id"), r.c.name,
                       p.c.name.label("project"), r.c.status, r.c.framework, r.c.host,
@@ -205,6 +210,8 @@ class RunQueries(StoreBase):
         stmt = text(sql + " ORDER BY r.uid, k.name").bindparams(
             *[bindparam(n, expanding=True) for n in ("u", "k")[:1 + (keys is not None)]])
         uids = list(dict.fromkeys(run_ids))
+        query_text(uids, "run id")
+        query_text(keys or (), "metric key")
         if keys is not None and not keys:
             return {}
         out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -229,6 +236,7 @@ class RunQueries(StoreBase):
                     "SELECT DISTINCT k.name FROM metric_summaries s JOIN metric_keys k "
                     "ON k.id = s.key_id ORDER BY k.name")).scalars())
             uids = list(run_ids)
+            query_text(uids, "run id")
             if not uids:
                 return []
             stmt = text("SELECT DISTINCT k.name FROM metric_summaries s JOIN metric_keys k ON "
@@ -243,6 +251,7 @@ class RunQueries(StoreBase):
                 return list(conn.execute(text(
                     "SELECT DISTINCT key FROM params ORDER BY key")).scalars())
             uids = list(run_ids)
+            query_text(uids, "run id")
             if not uids:
                 return []
             stmt = text("SELECT DISTINCT p.key FROM params p JOIN runs r ON r.id = p.run_id "

@@ -74,9 +74,11 @@ def stored_run(store: str, uid: str) -> StoredRun | None:
                 return None
             # System samples have a step sequence of their own: a resumed sampler must
             # go on after it, or it would overwrite the samples already stored.
+            # substr, not LIKE: SQLite's LIKE ignores case, so a user's "System/loss"
+            # would count as a system sample there and not on PostgreSQL.
             last, last_system = conn.execute(text(
-                "SELECT MAX(CASE WHEN k.name NOT LIKE 'system/%' THEN s.last_step END), "
-                "MAX(CASE WHEN k.name LIKE 'system/%' THEN s.last_step END) "
+                "SELECT MAX(CASE WHEN substr(k.name, 1, 7) <> 'system/' THEN s.last_step END), "
+                "MAX(CASE WHEN substr(k.name, 1, 7) = 'system/' THEN s.last_step END) "
                 "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
                 "WHERE s.run_id = :r"), {"r": row["id"]}).one()
     except DBAPIError as exc:

@@ -1,18 +1,19 @@
 """StoreBase: what every part of Store stands on.
 
 Opening a database (URL, engine, schema check), connections whose driver errors
-leave as trackboard's own, run ids given as prefixes, and the read-only guard.
+leave as trackboard's own, run ids given as prefixes (compared exactly, never with
+LIKE), the check of user text a read compares with, and the read-only guard.
 The queries themselves live beside it, one module per concern, and Store
 (store.py) puts them together: run_queries.py, history.py, admin.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import URL, Connection, Engine
 from trackboard.storage.db.driver_errors import store_errors
 from trackboard.storage.db.engine import build_engine
@@ -23,12 +24,38 @@ from trackboard.storage.errors import (
     ReadOnlyStoreError,
     RunNotFoundError,
 )
+from trackboard.storage.rules import check_text
 
 # A run still "running" whose writer has been silent this long is shown as crashed.
 # Writers send a heartbeat at least every 10 s, so a minute leaves ample slack.
 CRASH_AFTER_S = 60.0
 
+# A run id prefix needs this many characters; an ambiguous one lists this many runs.
+MIN_PREFIX = 4
+SHOW_CANDIDATES = 5
+
 _Self = TypeVar("_Self", bound="StoreBase")
+
+
+def query_text(values: Iterable[str], what: str) -> None:
+    r"""User text a read compares with stored text (ids, keys, project names) must be
+    text a store can hold: a NUL character or a lone surrogate raises ValueError in
+    one line, the same on both backends (PostgreSQL's driver would refuse it with an
+    error of its own, SQLite would just find nothing).
+
+    >>> query_text(["loss", "val/acc"], "metric key")
+    >>> query_text(["lo\x00ss"], "metric key")
+    Traceback (most recent call last):
+    ...
+    ValueError: metric key 'lo\x00ss' contains a NUL character ('\x00'); remove it, e.g. text.replace('\x00', '')
+    """
+    for value in values:
+        if isinstance(value, str):
+            check_text(value, what)
+
+
+def _candidates(rows: Sequence[Any]) -> str:
+    return ", ".join(f"{uid} ({name})" for uid, name in rows)
 
 
 class StoreBase:
@@ -81,23 +108,58 @@ class StoreBase:
         return f"Store({self.display_url!r}{', read_only=True' if self.read_only else ''})"
 
     def resolve_run_id(self, run_id: str) -> str:
-        """The full id of a run given its id or a unique prefix of it (at least 4 chars)."""
+        """The full id of a run given its id or a unique prefix of it (at least 4
+        characters). The prefix is compared exactly, character by character and
+        case-sensitively, on both backends: `mlp_s` never finds `mlpseed30`.
+        RunNotFoundError when no run matches, AmbiguousRunIdError (naming the
+        candidates) when several do: a rename or a delete never guesses."""
         if not isinstance(run_id, str) or not run_id:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+            raise RunNotFoundError(f"no run with id {run_id!r}; `trackboard runs` lists them")
+        try:
+            query_text([run_id], "run id")
+        except ValueError as exc:  # no stored id holds such text
+            raise RunNotFoundError(str(exc)) from None
         with self._connect() as conn:
             if conn.execute(text("SELECT 1 FROM runs WHERE uid = :u"), {"u": run_id}).first():
                 return run_id
-            if len(run_id) < 4:
-                raise RunNotFoundError(f"no run with id {run_id!r}")
-            like = run_id.replace("\\", "").replace("%", "").replace("_", "") + "%"
-            found = list(conn.execute(text("SELECT uid FROM runs WHERE uid LIKE :p LIMIT 2"),
-                                      {"p": like}).scalars())
+            if len(run_id) < MIN_PREFIX:
+                raise RunNotFoundError(
+                    f"no run with id {run_id!r}; a prefix needs at least {MIN_PREFIX} "
+                    "characters (`trackboard runs` lists the ids)")
+            # substr, not LIKE: `_` and `%` are LIKE wildcards, and SQLite's LIKE
+            # ignores case. A scan of the runs table, which holds one row per run.
+            found = conn.execute(text(
+                "SELECT uid, name FROM runs WHERE substr(uid, 1, :n) = :p ORDER BY uid "
+                "LIMIT :most"), {"n": len(run_id), "p": run_id, "most": SHOW_CANDIDATES + 1}
+            ).all()
+            if not found:
+                near = conn.execute(text(
+                    "SELECT uid, name FROM runs WHERE lower(substr(uid, 1, :n)) = :p "
+                    "ORDER BY uid LIMIT :most"),
+                    {"n": len(run_id), "p": run_id.lower(), "most": SHOW_CANDIDATES}).all()
         if not found:
-            raise RunNotFoundError(f"no run with id {run_id!r}; `trackboard runs` lists them")
+            hint = (f"; ids are case-sensitive: did you mean {_candidates(near)}?" if near
+                    else "; `trackboard runs` lists them")
+            raise RunNotFoundError(f"no run with id {run_id!r} or an id starting with it{hint}")
         if len(found) > 1:
-            raise AmbiguousRunIdError(f"run id prefix {run_id!r} matches several runs; "
-                                      "give more characters")
-        return found[0]
+            more = " and more" if len(found) > SHOW_CANDIDATES else ""
+            raise AmbiguousRunIdError(
+                f"run id prefix {run_id!r} matches several runs: "
+                f"{_candidates(found[:SHOW_CANDIDATES])}{more}; give more characters")
+        return str(found[0][0])
+
+    def known_run_ids(self, run_ids: Iterable[str]) -> set[str]:
+        """The whole ids among `run_ids` that name runs of this store, in one query per
+        900 (a link's selection; prefixes go through resolve_run_id)."""
+        uids = [u for u in dict.fromkeys(run_ids) if isinstance(u, str)]
+        query_text(uids, "run id")
+        stmt = text("SELECT uid FROM runs WHERE uid IN :u").bindparams(
+            bindparam("u", expanding=True))
+        found: set[str] = set()
+        with self._connect() as conn:
+            for i in range(0, len(uids), 900):  # below the drivers' parameter limits
+                found.update(conn.execute(stmt, {"u": uids[i:i + 900]}).scalars())
+        return found
 
     def _writable(self) -> None:
         if self.read_only:

@@ -16,6 +16,10 @@ TensorBoard reads several values per event, and it makes the file ~10x fewer
 records. Re-exporting a run rewrites its one file under a fixed name, and a
 manifest (.trackboard-export.json) remembers where each run went, so a renamed
 run's old directory is cleaned up: nothing is ever duplicated.
+
+Everything is written inside `outdir` (storage/interchange/fence.py): a symlink in
+it that leads elsewhere (a project or run folder, the manifest, a half-written
+file) is refused in one line, never followed.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 from trackboard.storage.extras import require
+from trackboard.storage.interchange.fence import ExportFence
 from trackboard.storage.interchange.selection import select_runs
 from trackboard.storage.interchange.tensorboard.format import (
     native_crc_available,
@@ -90,8 +95,8 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
     with opened_store(store) as db:
         frame = select_runs(db, run_ids, project)
         out = Path(outdir)
-        out.mkdir(parents=True, exist_ok=True)
-        manifest = _load_manifest(out)
+        fence = ExportFence(out)
+        manifest = _load_manifest(fence)
         result = ExportResult(out)
         taken: set[str] = set()
         infos = {rid: db.run(rid) for rid in frame["id"]}
@@ -109,11 +114,11 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
             taken.add(rel)
             old = manifest.get(row.id)
             if old is not None and old != rel:
-                _remove_run_files(out, old, row.id)
-            result.points += _write_run(db, row, infos[row.id], out, rel, fast)
+                _remove_run_files(fence, old, row.id)
+            result.points += _write_run(db, row, infos[row.id], fence, rel, fast)
             result.runs[row.id] = rel
             manifest[row.id] = rel
-            _save_manifest(out, manifest)
+            _save_manifest(fence, manifest)
             bar.update(1)
             bar.set_postfix(points=result.points)
         bar.close()
@@ -124,16 +129,18 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
 # -- one run -------------------------------------------------------------------------
 
 
-def _write_run(db: Store, row: Any, info: dict[str, Any], out: Path, rel: str,
+def _write_run(db: Store, row: Any, info: dict[str, Any], fence: ExportFence, rel: str,
                fast: bool) -> int:
     from tensorboard.compat.proto import event_pb2
 
     created = _seconds(row.created_at, time.time())
     ended = _seconds(row.ended_at, None)
-    run_dir = out / rel
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = fence.folder(rel)
     final = run_dir / f"events.out.tfevents.{int(created):010d}.trackboard-{row.id}"
     partial = run_dir / f".partial-{row.id}"  # no "tfevents": TensorBoard ignores it
+    # Made anew here (never through a symlink of that name); the record writer then
+    # opens the empty file by its path.
+    os.close(fence.new_file(partial))
     writer = open_record_writer(str(partial), fast=fast)
     try:
         writer.write(event_pb2.Event(wall_time=created,
@@ -173,9 +180,9 @@ def _seconds(stamp: Any, default: float | None) -> float | None:
     return float(pd.Timestamp(stamp).timestamp())
 
 
-def _load_manifest(out: Path) -> dict[str, str]:
-    path = out / MANIFEST
-    if not path.exists():
+def _load_manifest(fence: ExportFence) -> dict[str, str]:
+    path = fence.root / MANIFEST
+    if not fence.readable(path):
         return {}
     try:
         data = json.loads(path.read_text())
@@ -185,19 +192,18 @@ def _load_manifest(out: Path) -> dict[str, str]:
                          "move it away or export into another directory") from None
 
 
-def _save_manifest(out: Path, runs: dict[str, str]) -> None:
-    path = out / MANIFEST
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"format": 1, "runs": runs}, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+def _save_manifest(fence: ExportFence, runs: dict[str, str]) -> None:
+    fence.write_text(fence.root / MANIFEST,
+                     json.dumps({"format": 1, "runs": runs}, indent=1, sort_keys=True))
 
 
-def _remove_run_files(out: Path, rel: str, run_id: str) -> None:
-    """Remove a run's files from the directory it was exported to before (renamed run)."""
-    run_dir = out / rel
+def _remove_run_files(fence: ExportFence, rel: str, run_id: str) -> None:
+    """Remove a run's files from the directory it was exported to before (renamed run);
+    `rel` comes from the manifest, so it must lead inside the fence too."""
+    run_dir = fence.folder(rel)
     for stale in run_dir.glob(f"*.tfevents.*.trackboard-{run_id}"):
         stale.unlink()
     folder = run_dir
-    while folder != out and folder.is_dir() and not any(folder.iterdir()):
+    while folder != fence.root and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent

@@ -34,7 +34,7 @@ from trackboard.storage.gc_pause import gc_paused
 from trackboard.storage.interchange.tensorboard.format import EVENT_FILE_MARK
 from trackboard.storage.interchange.tensorboard.run_reader import RunReader
 from trackboard.storage.read.store import Store, opened_store
-from trackboard.storage.rules import MAX_KEY_LENGTH
+from trackboard.storage.rules import MAX_KEY_LENGTH, check_key
 from trackboard.storage.write.ingest import Ingestor
 
 # Points of one run held in memory so that a tag going back can still drop them.
@@ -108,6 +108,8 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
 
     >>> import_tensorboard("runs/", "sqlite:///trackboard.db", project="old")  # doctest: +SKIP
     """
+    if project is not None:
+        check_key(project)  # Run's rule: a project name fits the column on every backend
     require("tensorboard", "tensorboard")
     from tqdm import tqdm
 
