@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from trackboard.loggers import Run
-from trackboard.loggers.vocabulary import COMMON_PARAMS
+from trackboard.loggers.vocabulary import COMMON_PARAMS, record_common, uncounted_name
 
 from tests.support.loggers import last_json, run_info, run_python, tiny_classification
 
@@ -35,6 +35,30 @@ def test_param_defaults_keep_what_the_user_logged(sqlite_url: str) -> None:
         run.log_params({"optimizer": "mine"})
         run.log_param_defaults({"optimizer": "Adam", "seed": 2})  # a later default updates
     assert params_of(sqlite_url, run.id) == {"lr": 0.1, "optimizer": "mine", "seed": 2}
+
+
+def test_what_the_user_wrote_is_kept_as_written_beside_the_common_names(
+        sqlite_url: str) -> None:
+    # The rule (loggers/vocabulary.py): the user's keys exactly as written, the common
+    # names an adapter read from the framework's objects beside them, no other copy,
+    # and a common name the user wrote wins.
+    written = {"learning_rate": 0.1, "num_epochs": 3, "seed": 7}
+    with Run(project="vocab", config=written, store=sqlite_url,
+             system_metrics=False) as run:
+        record_common(run, {"lr": 0.1, "optimizer": "Adam", "seed": 1, "epochs": None},
+                      taken=written)
+    assert params_of(sqlite_url, run.id) == {**written, "lr": 0.1, "optimizer": "Adam"}
+
+
+def test_keras_optimizer_names_lose_only_keras_own_counter() -> None:
+    # Keras names the optimizers it creates adam, adam_1, adam_2, ... per process.
+    assert [uncounted_name(n, "Adam") for n in ("adam", "adam_1", "adam_12")] == ["adam"] * 3
+    assert uncounted_name("adam_w_3", "AdamW") == "adam_w"
+    assert uncounted_name("sgd_1", "SGD") == "sgd"
+    # Names the user chose stay as they are, counter or not.
+    assert uncounted_name("fast_adam", "Adam") == "fast_adam"
+    assert uncounted_name("adam_w_1", "Adam") == "adam_w_1"
+    assert uncounted_name("adam_x", "Adam") == "adam_x"
 
 
 def test_the_documented_table_lists_every_common_name() -> None:
