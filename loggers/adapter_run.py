@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.guard import warn_once
 from trackboard.loggers.run import Run
 from trackboard.loggers.run_ids import run_id_and_mode
 from trackboard.loggers.training_steps import RunSteps
@@ -93,3 +94,17 @@ class AdapterRun:
 
     def __repr__(self) -> str:
         return f"AdapterRun({self.framework!r}, id={self.id!r})"
+
+
+def log_params_leniently(owner: object, run: Run | NullRun, params: Mapping[str, Any]) -> None:
+    """Log JSON-ready params from inside a framework hook: a key the store refuses
+    (empty, too long, NUL) warns once on `owner` and costs no other param its place."""
+    try:
+        run.log_params(params)
+    except ValueError:
+        for key, value in params.items():
+            try:
+                run.log_params({key: value})
+            except ValueError as exc:
+                warn_once(owner, f"param:{key[:40]}", f"trackboard: hyperparameter "
+                          f"{key[:40]!r} was not stored ({exc})")

@@ -26,7 +26,7 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
-from trackboard.loggers.adapter_run import AdapterRun
+from trackboard.loggers.adapter_run import AdapterRun, log_params_leniently
 from trackboard.loggers.distributed import NullRun
 from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
 from trackboard.loggers.param_values import flatten, param_value
@@ -153,7 +153,7 @@ class TrackboardLogger(Logger):
         training has reached (0 before it)."""
         run = self.experiment
         if params is not None:
-            _store_params(self, run, _flat_params(
+            log_params_leniently(self, run, _flat_params(
                 _sanitize_callable_params(_convert_params(params))))
         if metrics is not None:
             if not isinstance(metrics, Mapping):
@@ -257,19 +257,6 @@ class TrackboardLogger(Logger):
             self._slot.steps.training_starts(run, start)
         else:  # a strategy that restores later: the first logged point is one past it
             self._resume_at_first_log = True
-
-
-def _store_params(owner: object, run: Run | NullRun, flat: dict[str, Any]) -> None:
-    try:
-        run.log_params(flat)
-    except ValueError:
-        # One odd key must not cost the others: store them one by one.
-        for key, value in flat.items():
-            try:
-                run.log_params({key: value})
-            except ValueError as exc:
-                warn_once(owner, f"param:{key}", f"trackboard: hyperparameter {key!r} "
-                          f"was not stored ({exc})")
 
 
 def _flat_params(params: Mapping[Any, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from trackboard.loggers.adapter_run import log_params_leniently
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, warn_once
 from trackboard.loggers.param_values import flatten, param_value
@@ -266,14 +267,8 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
             params.update(args.to_dict())
         if trial_params:
             params.update({f"trial.{k}": v for k, v in trial_params.items()})
-        clean: dict[str, Any] = {}
-        for key, value in flatten({str(k): param_value(v, strict=False)
-                                   for k, v in params.items()}).items():
-            try:
-                clean[check_key(key)] = value
-            except ValueError as exc:
-                warn_once(self, f"param:{key[:40]}", f"trackboard: param not stored ({exc})")
-        run.log_params(clean)
+        log_params_leniently(self, run, flatten({str(k): param_value(v, strict=False)
+                                                 for k, v in params.items()}))
         if args is not None:
             # The common names (lr, batch_size, ...) beside the Trainer's own; the
             # user's config wins (docs/hyperparameters.md).
