@@ -187,9 +187,11 @@ class TrackboardLogger(Logger):
         try:
             trainer = self._trainer() if self._trainer is not None else None
             if trainer is not None:
-                default = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop",
-                                          None), "_batches_that_stepped", None)
-                updates = lightning_updates(step, default, int(trainer.global_step))
+                try:  # Lightning's own step while it trains (private: None if it moves)
+                    default = trainer.fit_loop.epoch_loop._batches_that_stepped
+                except AttributeError:
+                    default = None
+                updates = lightning_updates(step, default, trainer.global_step)
                 if updates is not None:
                     if self._resume_at_first_log:
                         self._resume_at_first_log = False
