@@ -3,10 +3,12 @@
 The task is a synthetic, seeded insurance-claims table (will this policy file a
 claim this year?) made with NumPy, so nothing is downloaded. Each framework
 trains the same two-layer MLP over a few hyperparameter settings through its
-trackboard adapter, logging the same names (`loss`, `val_loss`, `accuracy`,
-`val_accuracy`, `epoch`) so the runs line up in the dashboard; every run also has
-the common hyperparameter names (`lr`, `optimizer`, `batch_size`, `epochs`, ...;
-docs/hyperparameters.md), so `params.lr < 0.01` selects across frameworks.
+trackboard adapter, on the same schedule (every batch, the last one partial, one
+optimizer update each), logging the same names (`loss`, `val_loss`, `accuracy`,
+`val_accuracy`, `epoch`) at the same steps (the updates completed) so the runs line
+up in the dashboard; every run also has the common hyperparameter names (`lr`,
+`optimizer`, `batch_size`, `epochs`, ...; docs/hyperparameters.md), the demo's own
+settings under those names too, so `params.lr < 0.01` selects across frameworks.
 
     >>> from trackboard.loggers.demo import run_demo
     >>> made = run_demo(store="sqlite:///demo.db", fast=True)   # doctest: +SKIP
@@ -45,17 +47,17 @@ class ClaimsData:
 class Setting:
     """One hyperparameter setting of the demo MLP."""
 
-    learning_rate: float
+    lr: float
     hidden: int
     batch_size: int = 128
 
     @property
     def label(self) -> str:
-        return f"lr{self.learning_rate:g}-h{self.hidden}"
+        return f"lr{self.lr:g}-h{self.hidden}"
 
     def params(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "hidden": self.hidden,
-                "batch_size": self.batch_size}
+        """The setting under the common names (docs/hyperparameters.md): stored once."""
+        return {"lr": self.lr, "hidden": self.hidden, "batch_size": self.batch_size}
 
 
 @dataclass
@@ -166,7 +168,7 @@ def _keras(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
         model = keras.Sequential([keras.Input((data.x_train.shape[1],)),
                                   keras.layers.Dense(s.hidden, activation="relu"),
                                   keras.layers.Dense(1, activation="sigmoid")])
-        model.compile(optimizer=keras.optimizers.Adam(s.learning_rate),
+        model.compile(optimizer=keras.optimizers.Adam(s.lr),
                       loss="binary_crossentropy", metrics=["accuracy"])
         name = f"keras-{keras.backend.backend()}-{s.label}"
         callback = TrackboardCallback(project=PROJECT, name=name, store=store,
@@ -196,7 +198,7 @@ def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
         start = time.perf_counter()
         torch.manual_seed(0)
         model = _torch_mlp(s.hidden, x.shape[1])
-        opt = torch.optim.Adam(model.parameters(), lr=s.learning_rate)
+        opt = torch.optim.Adam(model.parameters(), lr=s.lr)
         name = f"torch-{s.label}"
         # A fresh log_dir per demo: one directory is one run (as TensorBoard shows it),
         # so a fixed runs/<name> would continue the previous demo's runs.
@@ -247,7 +249,7 @@ def _lightning(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[Dem
     bce = torch.nn.functional.binary_cross_entropy_with_logits
 
     class ClaimsMLP(L.LightningModule):
-        def __init__(self, learning_rate: float, hidden: int, batch_size: int) -> None:
+        def __init__(self, lr: float, hidden: int, batch_size: int) -> None:
             super().__init__()
             self.save_hyperparameters()
             self.net = _torch_mlp(hidden, data.x_train.shape[1])
@@ -268,7 +270,7 @@ def _lightning(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[Dem
             self._step(batch, "val_")
 
         def configure_optimizers(self) -> Any:
-            return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
+            return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
     train = TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
     val = TensorDataset(torch.from_numpy(data.x_val), torch.from_numpy(data.y_val))
@@ -314,7 +316,7 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
         start = time.perf_counter()
         model = MLP(s.hidden)
         params = model.init(jax.random.PRNGKey(0), x[:1])
-        tx = optax.adam(s.learning_rate)
+        tx = optax.adam(s.lr)
         opt_state = tx.init(params)
 
         @jax.jit
@@ -328,25 +330,26 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
         name = f"flax-{s.label}"
         rng = np.random.default_rng(0)
         with MetricWriter(project=PROJECT, name=name, store=store) as writer:
-            # optax keeps its settings in closures: the common names are the
-            # program's own (learning_rate is also recorded as lr).
+            # optax keeps its settings in closures: the program names them itself,
+            # under the common names (write_hparams stores what it is given).
             writer.write_hparams({**s.params(), "optimizer": "Adam", "epochs": p.epochs,
                                   "seed": 0})
             step = 0
-            batches = len(x) // s.batch_size  # whole batches: one compiled shape
             for epoch in range(p.epochs):
                 order = rng.permutation(len(x))
-                losses, accs = [], []
-                for b in range(batches):
-                    idx = order[b * s.batch_size:(b + 1) * s.batch_size]
+                total, correct = 0.0, 0.0
+                # Every batch, the last one partial, as the other frameworks train (a
+                # second compiled shape): the same updates, so the same steps.
+                for i in range(0, len(x), s.batch_size):
+                    idx = order[i:i + s.batch_size]
                     params, opt_state, loss, acc = train_step(params, opt_state,
                                                               x[idx], y[idx])
-                    losses.append(loss)
-                    accs.append(acc)
+                    total += loss * len(idx)
+                    correct += acc * len(idx)
                     step += 1
                 val_loss, val_acc = metrics(model, params, xv, yv)
                 writer.write_scalars(step, {
-                    "loss": jnp.mean(jnp.stack(losses)), "accuracy": jnp.mean(jnp.stack(accs)),
+                    "loss": total / len(x), "accuracy": correct / len(x),
                     "val_loss": val_loss, "val_accuracy": val_acc, "epoch": epoch})
         yield DemoRun("jax", name, writer.run.id, float(val_acc),
                           time.perf_counter() - start)

@@ -9,10 +9,11 @@ Code written against clu's writers (`write_scalars`, `write_hparams`,
 `ensure_flushes` and `write_values` around it) can take this one without
 depending on clu. JAX arrays are copied to the host as NumPy (np.asarray: about
 4 us a scalar, a tenth of jax.device_get on a dict). Images, histograms and the
-like warn once and are dropped; texts are kept as run tags. Hyperparameters under
-usual names (`learning_rate`, `num_epochs`, ...) are also recorded under the common
-ones (`lr`, `epochs`, ...; docs/hyperparameters.md); `log_optimizer(writer, state)`
-records the rate of an `optax.inject_hyperparams` state.
+like warn once and are dropped; texts are kept as run tags. `write_hparams` stores
+exactly what it is given, as clu's writers do (name your settings `lr`, `epochs`,
+... to line them up with other frameworks: docs/hyperparameters.md);
+`log_optimizer(writer, state)` records the common names of an
+`optax.inject_hyperparams` state.
 
 `logdir=` (clu's writers take one) identifies the run: a writer on a workdir that
 already has a run continues it, as a Flax training loop restored from the
@@ -30,7 +31,6 @@ from trackboard.loggers.param_values import param_value
 from trackboard.loggers.reopen import start_directory_run
 from trackboard.loggers.run import Run
 from trackboard.loggers.run_owner import RunOwner
-from trackboard.loggers.vocabulary import common_from_hparams, record_common
 from trackboard.loggers.vocabulary import log_optimizer as log_optimizer  # re-exported
 from trackboard.storage.extras import require
 
@@ -100,9 +100,9 @@ class MetricWriter(RunOwner):
         params = {str(k): param_value(v, strict=False) for k, v in hparams.items()}
         run = self._live_run()
         if run is not None:
+            # Exactly what was written (clu's writers' tests read back just that): no
+            # common-name copies of the user's own keys (loggers/vocabulary.py).
             run.log_params(params)
-            # `learning_rate` is also `lr`, etc. (docs/hyperparameters.md).
-            record_common(run, common_from_hparams(params))
 
     def write_texts(self, step: int, texts: Mapping[str, Any]) -> None:
         """Keep texts as run tags (the latest text per key)."""

@@ -6,14 +6,17 @@
 
 Per epoch it logs what Keras puts in History (`loss`, `val_loss`, every compiled
 metric) plus `epoch` (Keras' 0-based epoch index, as in `History.epoch`) and
-`learning_rate`, at the optimizer's step count. Params: fit's `epochs` and `steps`,
-the optimizer's config (`optimizer.*`) and the common names `lr`, `optimizer`,
-`epochs`, `weight_decay`, `seed`, `precision`, `grad_accum_steps`
-(docs/hyperparameters.md). With `log_every_n_steps=N` it also
-logs the batch logs every N steps as `batch_<name>`, the names Keras' own
-TensorBoard callback uses. `evaluate()` outside fit logs `evaluation_<name>`.
-One callback is one run: a later fit() or evaluate() reopens it by id, and
-`TrackboardCallback(id=...)` continues it in a new process (`initial_epoch`).
+`learning_rate`, at the optimizer's step count (`optimizer.iterations`: the
+updates completed, trackboard's step in every framework). Params: fit's `epochs`
+and `steps`, the optimizer's config (`optimizer.*`, its name without Keras'
+per-process counter) and the common names `lr`, `optimizer`, `epochs`,
+`weight_decay`, `seed`, `precision`, `grad_accum_steps` (docs/hyperparameters.md).
+With `log_every_n_steps=N` it also logs the batch logs every N steps as
+`batch_<name>`, the names Keras' own TensorBoard callback uses. `evaluate()`
+outside fit logs `evaluation_<name>`. One callback is one run: a later fit() or
+evaluate() reopens it by id, and `TrackboardCallback(id=...)` continues it in a
+new process (`initial_epoch`); where the steps go is the policy of
+trackboard.loggers.training_steps.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.adapter_run import AdapterRun
+from trackboard.loggers.distributed import NullRun
 from trackboard.loggers.guard import framework_hook, hook_trouble
 from trackboard.loggers.param_values import param_value
-from trackboard.loggers.run import Run, run_id_and_mode
-from trackboard.loggers.vocabulary import common_from_keras, record_common
+from trackboard.loggers.run import Run
+from trackboard.loggers.vocabulary import common_from_keras, record_common, uncounted_name
 from trackboard.storage.extras import require
 
 keras = require("keras", "keras")
@@ -60,20 +64,15 @@ class TrackboardCallback(keras.callbacks.Callback):
                 or log_every_n_steps < 1):
             raise ValueError(f"log_every_n_steps={log_every_n_steps!r}: pass a whole number "
                              ">= 1, or None to log once per epoch")
-        self.run: Run | NullRun | None = run
-        self._owns_run = run is None
-        # A bad id is the user's to fix, here; $TRACKBOARD_RUN_ID is read at open.
-        self._id = run.id if run is not None else run_id_and_mode(id, None)[0]
-        self._run_args = {"project": project or "default", "name": name, "store": store}
-        self._config = config
+        self._slot = AdapterRun("keras", run, id=id, config=config,
+                                project=project or "default", name=name, store=store)
+        self._config_keys = tuple(config or ())
         self.log_every_n_steps = log_every_n_steps
-        self._steps_done = 0
-        # Added to the optimizer's step count: keeps a run's steps increasing when a
-        # model is recompiled (its optimizer restarts at 0) between two fit() calls,
-        # or when fit(initial_epoch=k) starts on a fresh optimizer.
-        self._offset = 0
-        self._last_step: int | None = None  # the last step this callback stored
-        self._trained = False  # an epoch ended here (in this process): no resume then
+        # fit(initial_epoch=k) on a fresh optimizer (weights loaded, optimizer not):
+        # the training stands at epoch k's first update although the optimizer counts
+        # from 0; added to the optimizer's count.
+        self._base = 0
+        self._steps_done = 0  # the step of the last update done (batch logging adds to it)
         self._in_fit = False
         self._fit_starts = False  # on_epoch_begin of a fit's first epoch still to come
         self._batch_keys: tuple[str, ...] = ()
@@ -82,12 +81,31 @@ class TrackboardCallback(keras.callbacks.Callback):
             # An instance attribute, so the class keeps Keras' default (no-op) hook.
             self.on_train_batch_end = self._log_batch  # type: ignore[method-assign]
 
+    @property
+    def run(self) -> Run | NullRun | None:
+        """The run this callback logs into (None before the first fit or evaluate)."""
+        return self._slot.run
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        # Keras builds a CallbackList, which calls this, for every fit(), evaluate()
+        # and predict(); validation inside fit() reuses fit's list. A fit still under
+        # way here has raised (TerminateOnNaN(raise_error=True), an error in a
+        # callback or the model): Keras calls no on_train_end then, so end it here.
+        if self._in_fit:
+            self._fit_raised()
+
+    @framework_hook
+    def _fit_raised(self) -> None:
+        self._in_fit = self._fit_starts = False
+        self._slot.finish("failed")
+
     # -- fit --------------------------------------------------------------------------
 
     @framework_hook
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = True
-        run = self._ensure_run()
+        run = self._slot.live()
         backend = keras.backend.backend()
         run.set_tags({"keras_backend": backend})
         params: dict[str, Any] = {"keras_backend": backend, "keras_version": keras.__version__}
@@ -97,16 +115,11 @@ class TrackboardCallback(keras.callbacks.Callback):
                 params[key] = fit[key]
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
-            config = param_value(optimizer.get_config(), strict=False)
-            if isinstance(config.get("learning_rate"), float):
-                config["learning_rate"] = _float32(config["learning_rate"])
-            params["optimizer"] = config
-            params["learning_rate"] = _learning_rate(optimizer)
+            params["optimizer"] = _optimizer_config(optimizer)
         run.log_params(params)
         # The common names (lr, optimizer, epochs, ...) beside Keras' own; the user's
         # config wins, also on a reopened run that did not log it again.
-        record_common(run, common_from_keras(keras, self.model, fit), taken=self._config or ())
-        self._steps_done = self._optimizer_steps(default=0) + self._offset
+        record_common(run, common_from_keras(keras, self.model, fit), taken=self._config_keys)
         self._fit_starts = True
 
     @framework_hook
@@ -118,32 +131,16 @@ class TrackboardCallback(keras.callbacks.Callback):
         self._fit_starts = False
         iterations = self._optimizer_steps(default=0)
         steps = (self.params or {}).get("steps")
-        if self._trained:
-            if iterations + self._offset < self._last_step:  # type: ignore[operator]
-                # Recompiled between two fit() calls: continue after what was stored.
-                self._offset = self._last_step - iterations
-        elif epoch > 0 and iterations == 0 and isinstance(steps, int):
-            # fit(initial_epoch=k) on a fresh optimizer (weights loaded, optimizer
-            # not): place the epochs where the first training put them.
-            self._offset = epoch * steps
-        self._steps_done = iterations + self._offset
-        run = self.run
-        if (not self._trained and self._steps_done > 0
-                and getattr(run, "resumed", False)
-                and self._steps_done + 1 < run.step):  # type: ignore[union-attr]
-            # A run continued from an earlier process (id=, initial_epoch=k): what
-            # it stored after the resume point is replaced, as TensorBoard's
-            # purge_step shows it. A fit from step 0 is no resume: like Lightning's
-            # logger, it overwrites step by step.
-            run.purge(self._steps_done + 1)  # type: ignore[union-attr]
+        fresh = epoch > 0 and iterations == 0 and isinstance(steps, int)
+        self._base = epoch * steps if fresh else 0  # type: ignore[operator]
+        self._steps_done = self._slot.steps.training_starts(self.run, iterations + self._base)
 
     @framework_hook
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         run = self.run
         if run is None:
             return
-        self._steps_done = self._optimizer_steps(default=self._steps_done + 1 - self._offset) \
-            + self._offset
+        self._steps_done = self._step(default=self._steps_done + 1)
         values = {**(logs or {}), "epoch": epoch}
         if "learning_rate" not in values:
             # ReduceLROnPlateau and LearningRateScheduler put the rate this epoch used
@@ -151,21 +148,19 @@ class TrackboardCallback(keras.callbacks.Callback):
             # the optimizer still holds that rate. Keras' TensorBoard logs it always.
             _collect_learning_rate(getattr(self.model, "optimizer", None), values)
         run.log(values, step=self._steps_done)
-        self._last_step = self._steps_done
-        self._trained = True
+        self._slot.steps.stored(self._steps_done)
 
     @framework_hook
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = False
-        if self.run is not None and self._owns_run:
-            self.run.finish("finished")
+        self._slot.finish()
 
     # -- evaluate (outside fit; validation inside fit is logged as val_* per epoch) ---
 
     @framework_hook
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
         if not self._in_fit:
-            self._ensure_run()
+            self._slot.live()
 
     @framework_hook
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -173,26 +168,12 @@ class TrackboardCallback(keras.callbacks.Callback):
             return
         # Keras' TensorBoard callback writes these as evaluation_<name>_vs_iterations
         # at the optimizer's step; every trackboard series is "vs steps" already.
-        step = self._optimizer_steps(default=self._steps_done - self._offset) + self._offset
+        step = self._step(default=self._steps_done)
         self.run.log({f"evaluation_{k}": v for k, v in logs.items()}, step=step)
-        self._last_step = max(step, self._last_step or 0)
-        if self._owns_run:
-            self.run.finish("finished")
+        self._slot.steps.stored(step)
+        self._slot.finish()
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _ensure_run(self) -> Run | NullRun:
-        run = self.run
-        if run is None or (self._owns_run and run.finished):
-            kwargs: dict[str, Any] = dict(self._run_args)
-            if self._id is not None:
-                kwargs.update(id=self._id, resume="allow")
-            run = self.run = start_run(framework="keras", **kwargs)
-            if isinstance(run, Run):
-                self._id = run.id
-                if self._config and not getattr(run, "resumed", False):
-                    run.log_params(self._config)
-        return run
 
     def _log_batch(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Runs on Keras' callback thread pool (async_safe): Run.log only enqueues.
@@ -210,12 +191,30 @@ class TrackboardCallback(keras.callbacks.Callback):
         except Exception as exc:  # noqa: BLE001 - training goes on
             hook_trouble(self, "on_train_batch_end", exc)
 
+    def _step(self, default: int) -> int:
+        """The step now: the optimizer's updates (placed by `_base` and the policy's
+        offset), or `default` for a model without an optimizer."""
+        iterations = self._optimizer_steps(default=-1)
+        return default if iterations < 0 else self._slot.steps.step(iterations + self._base)
+
     def _optimizer_steps(self, default: int) -> int:
         optimizer = getattr(self.model, "optimizer", None)
         iterations = getattr(optimizer, "iterations", None)
         if iterations is None:
             return default
         return int(keras.ops.convert_to_numpy(iterations))
+
+
+def _optimizer_config(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's config as params: its rate as the decimal the user wrote, and
+    its name without the counter Keras adds per process (`adam_2` -> `adam`)."""
+    config = param_value(optimizer.get_config(), strict=False)
+    if isinstance(config.get("learning_rate"), float):
+        config["learning_rate"] = _float32(config["learning_rate"])
+    if isinstance(config.get("name"), str):
+        base = keras.src.utils.naming.to_snake_case(type(optimizer).__name__)
+        config["name"] = uncounted_name(config["name"], base)
+    return config
 
 
 def _collect_learning_rate(optimizer: Any, logs: dict[str, Any]) -> None:
@@ -232,14 +231,6 @@ def _collect_learning_rate(optimizer: Any, logs: dict[str, Any]) -> None:
             logs[key] = float(keras.ops.convert_to_numpy(rate))
 
 
-def _learning_rate(optimizer: Any) -> Any:
-    """The optimizer's learning rate as a number (a schedule: its config)."""
-    rate = getattr(optimizer, "_learning_rate", None)
-    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        return param_value(keras.optimizers.schedules.serialize(rate), strict=False)
-    return _float32(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
-
-
 def _float32(value: float) -> float:
     """A float32 read back as the shortest decimal it stands for: Keras keeps the
     learning rate in a float32 variable, and 0.01 should read 0.01, not 0.0099999998.
@@ -248,4 +239,3 @@ def _float32(value: float) -> float:
     0.01
     """
     return float(str(np.float32(value)))
-

@@ -5,9 +5,11 @@
     trainer.fit(model, train_loader, val_loader)
     trainer.test(model, test_loader)          # the same run, at the step fit ended on
 
-Metrics are stored as Lightning logs them (`self.log("val_loss", ...)`), at
-Lightning's step, including the `epoch` key Lightning adds (0-based). Only global
-rank zero logs. `finalize` maps Lightning's "success" to our "finished" and
+Metrics are stored as Lightning logs them (`self.log("val_loss", ...)`), including
+the `epoch` key Lightning adds (0-based), at the trainer's count of optimizer
+updates (`trainer.global_step`: trackboard's step in every framework; Lightning's
+own loggers write one less while it trains, see trackboard.loggers.training_steps).
+Only global rank zero logs. `finalize` maps Lightning's "success" to our "finished" and
 "failed" to "failed"; a later stage (validate, test, predict, another fit) on the
 same logger reopens that run by id, so one logger is one run for the whole program.
 At fit() the trainer's and its first optimizer's settings are also recorded under
@@ -19,14 +21,17 @@ from __future__ import annotations
 
 import os
 import secrets
+import weakref
 from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
-from trackboard.loggers.distributed import NullRun, start_run
+from trackboard.loggers.adapter_run import AdapterRun, log_params_leniently
+from trackboard.loggers.distributed import NullRun
 from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
 from trackboard.loggers.param_values import flatten, param_value
 from trackboard.loggers.run import Run, run_id_and_mode
+from trackboard.loggers.training_steps import lightning_updates
 from trackboard.loggers.vocabulary import common_from_lightning, record_common
 from trackboard.storage.extras import require
 from trackboard.storage.rules import check_key
@@ -78,20 +83,21 @@ class TrackboardLogger(Logger):
         # The id (Lightning's `version`) is fixed now, so `version`, `name`, `log_dir`
         # and the checkpoint folder are the same before and after the run opens, in
         # every process that unpickles this logger, and after a restart with `id=`.
-        self._id = run_id_and_mode(id, None)[0] or secrets.token_hex(8)
+        run_id = run_id_and_mode(id, None)[0] or secrets.token_hex(8)
         # A run continued by id keeps its stored name unless a name is given here.
-        self._name_given = name is not None
-        self._name = name or f"run-{self._id[:6]}"
-        self._store = store
-        self._config = config
+        self._name = name or f"run-{run_id[:6]}"
         self._save_dir = os.fspath(save_dir)
         self._prefix = prefix
-        self._run: Run | NullRun | None = run
-        self._owns_run = run is None
-        # The last step this logger stored, and whether the run (re)opened here still
-        # has to decide about replacing stored steps (see _first_log).
-        self._last_step: int | None = None
-        self._opened = False
+        self._config_keys = tuple(_flat_params(config)) if config else ()
+        self._slot = AdapterRun("lightning", run, id=run_id,
+                                config=_flat_params(config) if config else None,
+                                project=self._project, name=name, store=store)
+        # The Trainer, as Lightning shows it to log_graph at the start of each stage
+        # (loggers get no other reference): its count of updates is the step.
+        self._trainer: weakref.ReferenceType[Any] | None = None
+        # A fit resumed from a checkpoint whose step was not visible at its start:
+        # its first logged point decides what to replace (see _fit_starts).
+        self._resume_at_first_log = False
 
     # -- what Lightning reads ------------------------------------------------------
 
@@ -99,10 +105,15 @@ class TrackboardLogger(Logger):
     @rank_zero_experiment
     def experiment(self) -> Run | NullRun:
         """The trackboard Run (opened on first use, reopened after finalize)."""
-        run = self._run
-        if run is None or (self._owns_run and run.finished):
-            run = self._run = self._open()
-        return run
+        slot = self._slot
+        if slot.run is None or (slot.owned and slot.run.finished):
+            try:
+                return slot.live()
+            except Exception as exc:  # noqa: BLE001 - a store problem must not stop fit()
+                warn_once(self, "open", f"trackboard: could not open run {slot.id!r} ({exc}); "
+                          "training goes on without recording")
+                slot.run = NullRun()
+        return slot.run
 
     @property
     def name(self) -> str:
@@ -112,7 +123,7 @@ class TrackboardLogger(Logger):
     @property
     def version(self) -> str:
         """The run's id."""
-        return self._id
+        return self._slot.id  # type: ignore[return-value]
 
     @property
     def save_dir(self) -> str:
@@ -126,7 +137,7 @@ class TrackboardLogger(Logger):
     @property
     def log_dir(self) -> str:
         """`save_dir/name/version`, created when asked for (files saved next to the run)."""
-        path = os.path.join(self.root_dir, self._id)
+        path = os.path.join(self.root_dir, self.version)
         os.makedirs(path, exist_ok=True)
         return path
 
@@ -134,23 +145,23 @@ class TrackboardLogger(Logger):
 
     @rank_zero_only
     @framework_hook
-    def log_hyperparams(self, params: dict[str, Any] | Namespace | None, *args: Any,
-                        **kwargs: Any) -> None:
-        if params is None:
-            return
-        params = _sanitize_callable_params(_convert_params(params))
-        flat = _flat_params(params)
+    def log_hyperparams(self, params: dict[str, Any] | Namespace | None,
+                        metrics: Mapping[str, Any] | Any = None, step: int | None = None,
+                        *args: Any, **kwargs: Any) -> None:
+        """Store hyperparameters as params and, as TensorBoardLogger does, `metrics`
+        (a dict, or one number stored as `hp_metric`) at `step`, else at the step
+        training has reached (0 before it)."""
         run = self.experiment
-        try:
-            run.log_params(flat)
-        except ValueError:
-            # One odd key must not cost the others: store them one by one.
-            for key, value in flat.items():
-                try:
-                    run.log_params({key: value})
-                except ValueError as exc:
-                    warn_once(self, f"param:{key}", f"trackboard: hyperparameter {key!r} "
-                              f"was not stored ({exc})")
+        if params is not None:
+            log_params_leniently(self, run, _flat_params(
+                _sanitize_callable_params(_convert_params(params))))
+        if metrics is not None:
+            if not isinstance(metrics, Mapping):
+                metrics = {"hp_metric": metrics}
+            if step is None:
+                updates = self._updates()
+                step = 0 if updates is None else self._slot.steps.step(updates)
+            self._record(dict(metrics), step)
 
     @rank_zero_only
     @framework_hook
@@ -158,27 +169,35 @@ class TrackboardLogger(Logger):
         # Lightning calls this for every logger at the start of each stage, after
         # log_hyperparams and after the optimizers are set up: the one hook that
         # sees the trainer. Only fit() has the training settings (a test-only
-        # Trainer's defaults must not replace them).
+        # Trainer's defaults must not replace them), and only fit() trains.
         trainer = getattr(model, "_trainer", None)
-        if trainer is None or getattr(trainer.state, "fn", None) != "fit":
+        if trainer is None:
             return
-        record_common(self.experiment, common_from_lightning(trainer),
-                      taken=self._config or ())
+        self._trainer = weakref.ref(trainer)
+        if getattr(trainer.state, "fn", None) != "fit":
+            return
+        run = self.experiment
+        record_common(run, common_from_lightning(trainer), taken=self._config_keys)
+        self._fit_starts(run, trainer)
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         # Guarded inline rather than by @framework_hook: Lightning calls this every
         # logged step, and the decorator's extra call frame is a measurable share.
         try:
-            run = self._run
-            if run is None or (self._owns_run and run.finished):
-                run = self.experiment
-            if self._prefix:
-                metrics = _add_prefix(dict(metrics), self._prefix, self.LOGGER_JOIN_CHAR)
-            if self._opened and step is not None:
-                self._first_log(run, step)
-            run.log(metrics, step=step)
-            self._last_step = step if step is not None else run.step - 1
+            trainer = self._trainer() if self._trainer is not None else None
+            if trainer is not None:
+                try:  # Lightning's own step while it trains (private: None if it moves)
+                    default = trainer.fit_loop.epoch_loop._batches_that_stepped
+                except AttributeError:
+                    default = None
+                updates = lightning_updates(step, default, trainer.global_step)
+                if updates is not None:
+                    if self._resume_at_first_log:
+                        self._resume_at_first_log = False
+                        self._slot.steps.training_starts(self.experiment, max(updates - 1, 0))
+                    step = self._slot.steps.step(updates)
+            self._record(metrics, step)
         except Exception as exc:  # noqa: BLE001 - training goes on
             hook_trouble(self, "log_metrics", exc)
 
@@ -191,53 +210,55 @@ class TrackboardLogger(Logger):
     @rank_zero_only
     @framework_hook
     def finalize(self, status: str) -> None:
-        if self._run is None or self._run.finished:
+        if not self._slot.is_open:
             return  # nothing was ever logged (e.g. a fast_dev_run without metrics)
-        if not self._owns_run or status not in ("success", "failed"):
+        if status not in ("success", "failed"):
             # "finished" comes before a SLURM requeue: keep the run open, store the data.
-            self._run.flush()
+            self._slot.run.flush()  # type: ignore[union-attr]
             return
-        self._run.finish("finished" if status == "success" else "failed")
+        self._slot.finish("finished" if status == "success" else "failed")
 
     # -- pickling: ddp_spawn, multiprocessing, Trainer pickles ------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        # A Run holds threads and a store connection. The copy keeps the id and
-        # reopens the same run when it first logs.
+        # A Run holds threads and a store connection (the AdapterRun leaves it out):
+        # the copy keeps the id and reopens the same run when it first logs.
         state = self.__dict__.copy()
-        state["_run"] = None
-        state["_opened"] = False
+        state["_trainer"] = None
         state.pop("_trackboard_warned", None)
         return state
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _open(self) -> Run | NullRun:
-        try:
-            run = start_run(framework="lightning", project=self._project,
-                            name=self._name if self._name_given else None,
-                            store=self._store, id=self._id, resume="allow")
-        except Exception as exc:  # noqa: BLE001 - a store problem must not stop fit()
-            warn_once(self, "open", f"trackboard: could not open run {self._id!r} ({exc}); "
-                      "training goes on without recording")
-            return NullRun()
-        if self._config and not getattr(run, "resumed", False):
-            run.log_params(_flat_params(self._config))
-        self._opened = True
-        return run
+    def _record(self, metrics: Mapping[str, Any], step: int | None) -> None:
+        slot = self._slot
+        run = slot.run
+        if run is None or (slot.owned and run.finished):
+            run = self.experiment
+        if self._prefix:
+            metrics = _add_prefix(dict(metrics), self._prefix, self.LOGGER_JOIN_CHAR)
+        run.log(metrics, step=step)
+        slot.steps.stored(step if step is not None else run.step - 1)
 
-    def _first_log(self, run: Run | NullRun, step: int) -> None:
-        """On the first point after the run opened: a fit resumed from a checkpoint
-        (`ckpt_path`) in a new process logs steps the store already holds; as
-        TensorBoard's purge_step, what was stored from that step on is dropped, so
-        the curve shows the resumed training once. Steps below what this logger
-        itself logged in this process never purge (test/validate after fit log at
-        the step fit ended on), and neither does step 0 (a fresh Trainer's test())."""
-        self._opened = False
-        if self._last_step is not None or step <= 0 or not getattr(run, "resumed", False):
+    def _updates(self) -> int | None:
+        """The trainer's count of optimizer updates (None: no trainer seen)."""
+        trainer = self._trainer() if self._trainer is not None else None
+        return None if trainer is None else int(trainer.global_step)
+
+    def _fit_starts(self, run: Run | NullRun, trainer: Any) -> None:
+        """A fit starts: where its steps go (trackboard.loggers.training_steps). Lightning
+        restores a checkpoint's counts only after this hook; the checkpoint it loaded
+        for that already says where the training stands."""
+        if trainer.ckpt_path is None:
+            self._slot.steps.training_starts(run, int(trainer.global_step))
             return
-        if step <= run.step - 1:
-            run.purge(step)
+        loaded = getattr(getattr(trainer, "_checkpoint_connector", None),
+                         "_loaded_checkpoint", None)
+        start = loaded.get("global_step") if isinstance(loaded, Mapping) else None
+        if isinstance(start, int):
+            self._slot.steps.training_starts(run, start)
+        else:  # a strategy that restores later: the first logged point is one past it
+            self._resume_at_first_log = True
 
 
 def _flat_params(params: Mapping[Any, Any]) -> dict[str, Any]:
@@ -248,4 +269,3 @@ def _flat_params(params: Mapping[Any, Any]) -> dict[str, Any]:
     {'opt.lr': 0.1, 'opt.betas': [0.9, 0.99], '1': '1+2j'}
     """
     return flatten(param_value(dict(params), strict=False))
-

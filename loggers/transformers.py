@@ -16,7 +16,8 @@ One run follows the Trainer through the whole program:
   Transformers' own W&B and MLflow callbacks merge them: arguments win). Values of
   any type are stored: JSON where possible, else a readable string. Beside them,
   the common names `lr`, `optimizer`, `batch_size`, ... (docs/hyperparameters.md).
-- Every `on_log` is stored at `state.global_step`, keys as the Trainer names them
+- Every `on_log` is stored at `state.global_step` (the updates completed:
+  trackboard's step in every framework), keys as the Trainer names them
   (`loss`, `learning_rate`, `grad_norm`, `eval_loss`, `epoch`, ...); `on_predict`
   stores `predict()`'s metrics the same way.
 - The run is finished when `train()` ends. An event after that (evaluate, predict)
@@ -27,6 +28,7 @@ One run follows the Trainer through the whole program:
   holds (the callback is an `ExportableState`, so its run id is saved in the
   checkpoint's trainer_state.json), and drops the points that run stored after
   the checkpoint's step: they are trained again, as TensorBoard's purge_step shows.
+  Both are the one policy of trackboard.loggers.training_steps.
 - `hyperparameter_search` logs every trial into a run of its own (tagged with the
   search and trial), never into the main run.
 - Only the world process zero logs. No hook raises because of trackboard's own
@@ -40,10 +42,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from trackboard.loggers.adapter_run import log_params_leniently
 from trackboard.loggers.distributed import NullRun, start_run
 from trackboard.loggers.guard import framework_hook, warn_once
 from trackboard.loggers.param_values import flatten, param_value
 from trackboard.loggers.run import Run
+from trackboard.loggers.training_steps import RunSteps
 from trackboard.loggers.values import to_float
 from trackboard.loggers.vocabulary import common_from_training_arguments, record_common
 from trackboard.storage.extras import require
@@ -73,11 +77,12 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
         self._run_args: dict[str, Any] = {
             "project": project or "default", "name": name, "store": store,
             "config": None if config is None else param_value(dict(config), strict=False)}
-        # The main run (not a trial's): its id, and the absolute step its last
-        # train() ended at, after which a further train() continues.
+        # The main run (not a trial's): its id, and where its steps go (a second
+        # train() continues after the first, a resumed one replaces what the
+        # interrupted try stored past its checkpoint).
         self._main_id: str | None = run.id if run is not None else None
-        self._main_trained_to: int | None = None
-        self._offset = 0          # added to state.global_step in the current train()
+        self._main_steps = RunSteps()
+        self._steps = self._main_steps  # the current run's: the main run's or a trial's
         self._training = False    # between on_train_begin and on_train_end
         self._trial: dict[str, Any] | None = None  # Run kwargs of the current trial's run
         self._trials = 0
@@ -96,13 +101,8 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
         self._trial = None
         resume_id = self._checkpoint_run_id(state) if state.global_step > 0 else None
         run = self._open_main(resume_id or self._main_id, system_metrics=True)
-        if state.global_step > 0:
-            # Points stored after the checkpoint's step are trained again now; the
-            # checkpoint's own step was logged before it was saved, so it stays.
-            run.purge(state.global_step + 1)
-            self._offset = 0
-        else:
-            self._offset = self._main_trained_to or 0
+        self._steps = self._main_steps
+        self._steps.training_starts(run, state.global_step)
         self._log_params(run, args, model, optimizer=kwargs.get("optimizer"))
 
     @framework_hook
@@ -132,8 +132,7 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
         if not state.is_world_process_zero:
             return
         self._training = False
-        if self._trial is None:
-            self._main_trained_to = self._offset + state.global_step
+        self._steps.stored(self._steps.step(state.global_step))
         if self.run is not None and self.run is not self._user_run:
             self.run.finish("finished")
 
@@ -180,13 +179,14 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
                 if not getattr(run, "resumed", False):
                     self._log_params(run, args, model)
             reopened = True
-        step = self._offset + state.global_step
+        step = self._steps.step(state.global_step)
         try:
             run.log(values, step=step)
         except ValueError:
             if run.finished:
                 raise
             run.log(self._numbers(values), step=step)
+        self._steps.stored(step)
         if reopened and not self._training:
             run.finish("finished")
 
@@ -237,7 +237,7 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
         # An explicit new id: TRACKBOARD_RUN_ID (the main run's) must never be reused.
         self._trial = {**self._run_args, "name": f"{search}-{label}",
                        "id": secrets.token_hex(8), "tags": {"hp_search": search, "trial": label}}
-        self._offset = 0
+        self._steps = RunSteps()  # a trial is a run of its own, from step 0
         run = self._open_trial(resume="never", system_metrics=True)
         self._log_params(run, args, model, trial_params=state.trial_params)
 
@@ -267,14 +267,8 @@ class TrackboardCallback(transformers.TrainerCallback, ExportableState):
             params.update(args.to_dict())
         if trial_params:
             params.update({f"trial.{k}": v for k, v in trial_params.items()})
-        clean: dict[str, Any] = {}
-        for key, value in flatten({str(k): param_value(v, strict=False)
-                                   for k, v in params.items()}).items():
-            try:
-                clean[check_key(key)] = value
-            except ValueError as exc:
-                warn_once(self, f"param:{key[:40]}", f"trackboard: param not stored ({exc})")
-        run.log_params(clean)
+        log_params_leniently(self, run, flatten({str(k): param_value(v, strict=False)
+                                                 for k, v in params.items()}))
         if args is not None:
             # The common names (lr, batch_size, ...) beside the Trainer's own; the
             # user's config wins (docs/hyperparameters.md).

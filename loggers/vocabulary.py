@@ -1,31 +1,45 @@
-"""One hyperparameter vocabulary across frameworks.
+"""One hyperparameter vocabulary across frameworks, and the one rule for what a run's
+params hold.
 
 Every framework names the same training settings differently: Keras' optimizer
 holds `learning_rate`, Transformers' arguments `learning_rate` and
 `per_device_train_batch_size`, Lightning's trainer `max_epochs` and
 `accumulate_grad_batches`, a torch optimizer `param_groups[0]["lr"]`. So that
 runs of several frameworks line up in the dashboard (`params.lr < 0.01`, group
-by `params.optimizer`, the param diff), every adapter also records what it can
-see under the names in `COMMON_PARAMS`, beside the framework's own names (which
-stay as they were).
+by `params.optimizer`, the param diff), the names in `COMMON_PARAMS` mean the same
+setting in every run.
+
+**The rule: a setting is stored once under its common name, plus what the user or
+the framework itself wrote, under their own names; trackboard adds no other copy.**
+
+- What the user writes (`config=`, `log_params`, clu's `write_hparams`, a
+  LightningModule's `save_hyperparameters`, torch's `add_hparams`) is stored exactly
+  as written: `num_epochs` stays `num_epochs`, no `epochs` is added beside it.
+- What the framework itself holds as its configuration is stored under its own
+  names (Keras' optimizer config as `optimizer.*`, fit's `epochs` and `steps`,
+  the Trainer's TrainingArguments, a model config).
+- The common names are read by the adapter from the framework's objects (the
+  optimizer, the trainer, fit's arguments; `log_optimizer` for torch and optax),
+  never copied from the user's own dicts, and never written over a value the user
+  logged under that name (`record_common` -> `Run.log_param_defaults`).
+- `HPARAM_ALIASES` lists the other usual names of a common setting; the dashboard
+  reads it to recognise a framework's own name beside the common one (Keras'
+  `optimizer.learning_rate` beside `lr`). It never renames what is stored.
 
 The extractors here are pure: they read a framework object and return
-{common name: value} with only what is visible. `record_common` stores such a
-dict through `Run.log_param_defaults`, so a value the user logged under one of
-these names (config=, log_params, a LightningModule's hparams, write_hparams) is
-never overwritten. docs/hyperparameters.md has the table per framework.
+{common name: value} with only what is visible. Frameworks are never imported
+here: each extractor is handed the framework's objects by the adapter that
+already imported it. docs/hyperparameters.md has the table per framework.
 
-Frameworks are never imported here: each extractor is handed the framework's
-objects by the adapter that already imported it.
-
-    >>> common_from_hparams({"learning_rate": 3e-4, "num_epochs": 5, "hidden": 64})
-    {'lr': 0.0003, 'epochs': 5}
+    >>> sorted(COMMON_PARAMS)[:3]
+    ['batch_size', 'epochs', 'grad_accum_steps']
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,8 +50,10 @@ COMMON_PARAMS: tuple[str, ...] = (
     "lr", "optimizer", "batch_size", "epochs", "max_steps", "weight_decay", "seed",
     "precision", "grad_accum_steps")
 
-#: Names users commonly give these settings in their own hyperparameter dicts
-#: (clu's write_hparams, Flax configs) -> the common name.
+#: Other usual names of the common settings (Keras' and the Trainer's
+#: `learning_rate`, Flax configs' `num_epochs`, ...) -> the common name. The
+#: dashboard uses it to recognise a framework's own name beside the common one;
+#: nothing stored is renamed or copied by it (see the rule above).
 HPARAM_ALIASES: dict[str, str] = {
     "learning_rate": "lr", "base_learning_rate": "lr", "init_learning_rate": "lr",
     "optim": "optimizer",
@@ -77,22 +93,32 @@ def record_common(run: Any, values: Mapping[str, Any], *, taken: Iterable[str] =
         run.log_param_defaults(clean)
 
 
-def common_from_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """The common names for a user's own hyperparameters under other usual names
-    (a JAX program's `learning_rate` -> `lr`). Names that already are common ones
-    need nothing; the user's own keys stay as they are.
+def uncounted_name(name: str, class_name: str) -> str:
+    """A Keras object's name without the counter Keras adds to generated names in
+    one process: `Adam()` is named `adam`, the next one `adam_1`, then `adam_2`
+    (Keras' `auto_name`: the class name in snake case, then `uniquify`). A name the
+    user gave that is not the class's own is kept as it is, counter or not.
 
-    >>> common_from_hparams({"lr": 0.1, "learning_rate": 0.2, "wd": 1e-4, "seed": 3})
-    {'weight_decay': 0.0001}
+    >>> uncounted_name("adam_2", "Adam"), uncounted_name("adam", "Adam")
+    ('adam', 'adam')
+    >>> uncounted_name("adam_w_1", "AdamW"), uncounted_name("my_opt_1", "Adam")
+    ('adam_w', 'my_opt_1')
     """
-    out: dict[str, Any] = {}
-    for key, value in hparams.items():
-        common = HPARAM_ALIASES.get(key)
-        if common is None or common in hparams or common in out:
-            continue
-        if isinstance(value, (bool, int, float, str)):
-            out[common] = value
-    return out
+    base = _snake_case(class_name)
+    if name == base or re.fullmatch(re.escape(base) + r"_\d+", name):
+        return base
+    return name
+
+
+def _snake_case(name: str) -> str:
+    """Keras' `to_snake_case` (keras/src/utils/naming.py), the base of `auto_name`.
+
+    >>> _snake_case("AdamW"), _snake_case("SGD"), _snake_case("LossScaleOptimizer")
+    ('adam_w', 'sgd', 'loss_scale_optimizer')
+    """
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def common_from_torch_optimizer(optimizer: Any) -> dict[str, Any]:

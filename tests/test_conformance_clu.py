@@ -77,12 +77,11 @@ def test_write_pointcloud(writer: MetricWriter) -> None:
 
 
 def test_hparams(writer: MetricWriter, sqlite_url: str) -> None:
+    """Exactly what was written: no common-name copy (`epochs`) of clu's names."""
     writer.write_hparams(dict(batch_size=512, num_epochs=90))
     writer.flush()
-    # Beside clu's names, the common vocabulary: num_epochs is also `epochs`
-    # (docs/hyperparameters.md).
     assert run_info(sqlite_url, writer.run.id)["params"] == {"batch_size": 512,
-                                                             "num_epochs": 90, "epochs": 90}
+                                                             "num_epochs": 90}
 
 
 def test_hparams_nested(writer: MetricWriter, sqlite_url: str) -> None:

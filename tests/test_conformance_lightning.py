@@ -4,7 +4,8 @@ Modelled on tests/tests_pytorch/loggers/test_all.py, test_logger.py and test_csv
 Lightning-AI/pytorch-lightning (read, not copied): each test names the behaviour it
 mirrors. Theirs check calls on mocked experiments; ours train real tiny models and
 read the store. Where we deliberately differ (no integer versions, no files, no
-empty name), the test says so and README's Lightning table lists it.
+empty name, steps that count the updates completed), the test says so and
+docs/frameworks.md's Lightning section lists it.
 """
 
 from __future__ import annotations
@@ -71,10 +72,11 @@ def test_loggers_fit_test(sqlite_url: str, tmp_path: Path) -> None:
     model = EpochEndModel()
     t.fit(model, loader(), loader())
     t.test(model, loader())
-    # Lightning's three calls (0: train, 0: validation, 1: test) land on two steps.
+    # Lightning's three calls (0: train, 0: validation, 1: test) land on one step:
+    # all three come after the one update (deliberate difference, docs/frameworks.md:
+    # trackboard's step is the updates completed; Lightning writes one less in fit).
     assert by_step(sqlite_url, ours.version) == [
-        (0, ["early_stop_on", "epoch", "train_some_val", "val_loss"]),
-        (1, ["epoch", "test_loss"]),
+        (1, ["early_stop_on", "epoch", "test_loss", "train_some_val", "val_loss"]),
     ]
     assert stored_runs(sqlite_url) == [ours.version]
 
@@ -99,7 +101,7 @@ def test_loggers_pickle(sqlite_url: str, tmp_path: Path) -> None:
 class LazyInitExperimentCheck(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if trainer.global_rank == 0:
-            assert isinstance(trainer.logger._run, Run)  # opened before setup hooks
+            assert isinstance(trainer.logger._slot.run, Run)  # opened before setup hooks
 
 
 class RankZeroLoggerCheck(Callback):
@@ -123,7 +125,7 @@ def test_logger_initialization_with_ddp_spawn(sqlite_url: str, tmp_path: Path) -
                   callbacks=[LazyInitExperimentCheck(), RankZeroLoggerCheck()])
     t.fit(TinyClassifier(), loader())
     assert stored_runs(sqlite_url) == [ours.version]
-    assert [s for s, _ in series(sqlite_url, ours.version)["loss_step"]] == [0, 1]
+    assert [s for s, _ in series(sqlite_url, ours.version)["loss_step"]] == [1, 2]
     params = run_info(sqlite_url, ours.version)["params"]
     assert params["before_spawn"] == 1 and params["lr"] == 0.1
 
@@ -320,11 +322,40 @@ def test_log_hyperparams(sqlite_url: str) -> None:
                       "dict.a.b": "c", "list": [1, 2, 3], "layer": "BatchNorm1d"}
 
 
+def test_log_hyperparams_with_metrics(sqlite_url: str) -> None:
+    """test_tensorboard_log_hparams_and_metrics (TensorBoardLogger, the one logger that
+    stores them): the metrics passed with the hyperparameters are kept, one-element
+    tensors as numbers; a bare number is `hp_metric`; `step` places them (none: 0)."""
+    ours = TrackboardLogger(store=sqlite_url)
+    ours.log_hyperparams({"float": 0.3, "dict": {"a": {"b": "c"}}},
+                         {"abc": torch.tensor([0.54]), "hp/acc": 0.75})
+    ours.log_hyperparams({"int": 1}, 0.25, step=7)
+    ours.finalize("success")
+    assert run_info(sqlite_url, ours.version)["params"] == {"float": 0.3, "dict.a.b": "c",
+                                                           "int": 1}
+    assert series(sqlite_url, ours.version) == {
+        "abc": [(0, float(torch.tensor(0.54)))], "hp/acc": [(0, 0.75)],
+        "hp_metric": [(7, 0.25)]}
+
+
+def test_log_hyperparams_with_metrics_inside_fit(sqlite_url: str, tmp_path: Path) -> None:
+    """Lightning's docs: log_hyperparams(self.hparams, {"hp/metric": ...}) from a hook;
+    without a step the metrics land at the step training has reached."""
+
+    class Reports(TinyClassifier):
+        def on_train_end(self) -> None:
+            self.logger.log_hyperparams(self.hparams, {"hp/final": 1.5})
+
+    ours = TrackboardLogger(store=sqlite_url, save_dir=tmp_path)
+    trainer(ours, tmp_path, max_epochs=1).fit(Reports(), loader())
+    assert series(sqlite_url, ours.version)["hp/final"] == [(4, 1.5)]  # 4 updates done
+
+
 def test_fit_logger(sqlite_url: str, tmp_path: Path) -> None:
     """test_fit_csv_logger: max_steps=10 with every step logged."""
     ours = TrackboardLogger(store=sqlite_url, save_dir=tmp_path)
     trainer(ours, tmp_path, max_steps=10, max_epochs=None).fit(TinyClassifier(), loader())
-    assert [s for s, _ in series(sqlite_url, ours.version)["loss_step"]] == list(range(10))
+    assert [s for s, _ in series(sqlite_url, ours.version)["loss_step"]] == list(range(1, 11))
 
 
 def test_append_metrics(sqlite_url: str) -> None:

@@ -27,17 +27,27 @@ def test_demo_fills_the_store_with_comparable_runs(sqlite_url: str,
         runs = store.runs(project=PROJECT)
     assert len(runs) == 8 and set(runs["status"]) == {"finished"}
     assert runs.groupby("framework").size().to_dict() == {f: 2 for f in FRAMEWORKS}
+    steps = {}
     for run in runs.itertuples():
         stored = series(sqlite_url, run.id)
         assert SHARED_KEYS <= set(stored), (run.framework, sorted(stored))
         assert [v for _, v in stored["epoch"]] == [0.0, 1.0, 2.0], run.framework
         assert all(0.5 < v <= 1.0 for _, v in stored["val_accuracy"]), run.framework
-    assert set(runs["params.learning_rate"]) == {0.01, 0.003}
+        steps[run.name] = {k: [s for s, _ in stored[k]] for k in ("loss", "val_accuracy")}
+    # One schedule, one step meaning (updates completed): 960 examples in batches of
+    # 128 are 8 updates an epoch, the last batch partial, in every framework.
+    assert {str(v) for v in steps.values()} == {str({"loss": [8, 16, 24],
+                                                     "val_accuracy": [8, 16, 24]})}, steps
     # The common vocabulary (docs/hyperparameters.md), from the adapters: a filter
     # on params.lr selects the same setting in every framework.
     for column in ("lr", "optimizer", "batch_size", "epochs", "seed"):
         assert runs[f"params.{column}"].notna().all(), column
     assert set(runs["params.lr"]) == {0.01, 0.003}
+    # Each setting once under its common name: the demo writes `lr`, and no adapter
+    # adds a copy (Keras' own optimizer config keeps its `optimizer.learning_rate`).
+    assert "params.learning_rate" not in runs.columns
+    keras_runs = runs[runs["framework"] == "keras"]
+    assert set(keras_runs["params.optimizer.name"]) == {"adam"}  # not adam_1, adam_2
     assert set(runs["params.optimizer"]) == {"Adam"}
     assert set(runs["params.epochs"]) == {3} and set(runs["params.batch_size"]) == {128}
     has = runs.set_index("name").filter(like="params.").notna()

@@ -93,8 +93,10 @@ def test_store_holds_the_keras_history_on_every_backend(backend: str, sqlite_url
     assert info["tags"]["keras_backend"] == backend
     assert info["params"]["keras_backend"] == backend
     assert info["params"]["optimizer.name"] == "adam"
-    assert info["params"]["learning_rate"] == 0.01  # as the user wrote it, not float32
-    assert info["params"]["optimizer.learning_rate"] == 0.01
+    # The rate once under the common name and once in Keras' own optimizer config, as
+    # the user wrote it (not float32's 0.0099999998); no third copy.
+    assert info["params"]["optimizer.learning_rate"] == info["params"]["lr"] == 0.01
+    assert "learning_rate" not in info["params"]
     assert info["params"]["epochs"] == 2
 
     # Per-epoch logging defines no batch hook, so Keras keeps steps asynchronous
@@ -322,3 +324,125 @@ def test_a_finished_run_warns_and_training_goes_on(lifecycle: tuple[str, dict]) 
     assert all("training goes on" in m for m in messages)
     assert series(url, run_id) == {"loss": [(0, 1.0)]}
     assert "not a valid run id" in got["bad_id"]
+
+
+# A fit that raises (TerminateOnNaN(raise_error=True) stops at once: Keras then calls no
+# on_train_end), followed by evaluate / predict / fit on the same callback; and the
+# optimizer names Keras counts per process (adam, adam_1, adam_2).
+RAISES = r"""
+import json, sys
+import numpy as np
+import keras
+from trackboard.loggers.keras import TrackboardCallback
+
+store = sys.argv[1]
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 4)).astype("float32")
+y = (x[:, 0] > 0).astype("float32")
+
+def model(optimizer=None):
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, activation="relu"),
+                          keras.layers.Dense(1)])
+    m.compile(optimizer=optimizer or keras.optimizers.Adam(0.01), loss="mse",
+              metrics=["mae"])
+    return m
+
+class Poison(keras.callbacks.Callback):
+    # After the first epoch the weights turn NaN: the next batch's loss is NaN.
+    def on_epoch_end(self, epoch, logs=None):
+        self.saved = self.model.get_weights()
+        self.model.set_weights([np.full_like(w, np.nan) for w in self.saved])
+
+def crash(m, cb):
+    poison = Poison()
+    try:
+        m.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[
+            cb, poison, keras.callbacks.TerminateOnNaN(raise_error=True)])
+    except RuntimeError as exc:
+        m.set_weights(poison.saved)
+        return str(exc)
+    return None
+
+def steps(m):
+    return int(keras.ops.convert_to_numpy(m.optimizer.iterations))
+
+out = {}
+for then in ("evaluate", "predict", "fit"):
+    m, cb = model(), TrackboardCallback(project="keras-raise", name=then, store=store)
+    out[then] = {"error": crash(m, cb), "crash_step": steps(m)}
+    if then == "evaluate":
+        out[then]["result"] = m.evaluate(x, y, verbose=0, callbacks=[cb], return_dict=True)
+    elif then == "predict":
+        m.predict(x, verbose=0, callbacks=[cb])
+    else:
+        out[then]["history"] = m.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                                     callbacks=[cb]).history
+    out[then]["run"] = cb.run.id
+
+names = {}
+for label, opt in [("first", None), ("second", None), ("third", None),
+                   ("named", keras.optimizers.Adam(0.01, name="fast_adam")),
+                   ("adamw", keras.optimizers.AdamW(0.01))]:
+    m = model(opt)
+    cb = TrackboardCallback(project="keras-names", name=label, store=store)
+    m.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    names[label] = [cb.run.id, m.optimizer.name]
+out["names"] = names
+print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def raised(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('keras-raise') / 'trackboard.db'}"
+    _, out, _ = run_python(RAISES, url, env={"KERAS_BACKEND": "torch"}, timeout=300)
+    return url, last_json(out)
+
+
+@pytest.mark.slow
+def test_evaluate_after_a_fit_that_raised_is_stored_and_ends_the_run(
+        raised: tuple[str, dict]) -> None:
+    url, got = raised
+    case = got["evaluate"]
+    assert "NaN or Inf" in case["error"]  # TerminateOnNaN(raise_error=True) raised
+    stored = series(url, case["run"])
+    assert [s for s, _ in stored["loss"]] == [4]  # the first epoch, before the NaN
+    # evaluate's metrics, at the optimizer's step (the NaN batch did update it).
+    assert stored["evaluation_loss"] == [(case["crash_step"], case["result"]["loss"])]
+    assert stored["evaluation_mae"] == [(case["crash_step"], case["result"]["mae"])]
+    assert run_info(url, case["run"])["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_predict_after_a_fit_that_raised_leaves_the_run_failed(
+        raised: tuple[str, dict]) -> None:
+    url, got = raised
+    run = got["predict"]["run"]
+    # The fit failed, and the run says so (it was "running" until the process ended).
+    assert run_info(url, run)["status"] == "failed"
+    assert [s for s, _ in series(url, run)["loss"]] == [4]
+
+
+@pytest.mark.slow
+def test_fit_after_a_fit_that_raised_continues_the_run(raised: tuple[str, dict]) -> None:
+    url, got = raised
+    case = got["fit"]
+    stored = series(url, case["run"])
+    # The model kept its optimizer (5 updates, the last on the NaN batch, whose moments
+    # stay NaN: the loss is NaN, stored as it is): one more epoch after them.
+    assert [s for s, _ in stored["loss"]] == [4, case["crash_step"] + 4]
+    assert repr(stored["loss"][1][1]) == repr(case["history"]["loss"][0])
+    assert run_info(url, case["run"])["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_optimizer_names_are_stored_without_keras_counter(raised: tuple[str, dict]) -> None:
+    url, got = raised
+    names = got["names"]
+    # Keras counts the optimizers it names in one process; the run holds the name.
+    counted = [names[k][1] for k in ("first", "second", "third")]
+    assert len(set(counted)) == 3 and all(n.startswith("adam_") for n in counted), counted
+    stored = {k: run_info(url, rid)["params"]["optimizer.name"] for k, (rid, _) in names.items()}
+    assert stored == {"first": "adam", "second": "adam", "third": "adam",
+                      "named": "fast_adam", "adamw": "adam_w"}

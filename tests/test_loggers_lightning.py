@@ -1,7 +1,9 @@
 """TrackboardLogger in real Lightning Trainers through a whole program: validate and
 test before and after fit, fit twice, resume from a checkpoint, pickling into a
 spawned process, directories, hyperparameters of any type, and trouble that must
-not stop training. The reference is what Lightning itself hands its loggers."""
+not stop training. The reference is what Lightning itself hands its loggers, at
+trackboard's step: the trainer's count of optimizer updates when it logged
+(Lightning's own loggers write one less while it trains)."""
 
 from __future__ import annotations
 
@@ -67,17 +69,22 @@ class TinyClassifier(L.LightningModule):
 
 
 class Recorder(Logger):
-    """A real Lightning logger that keeps every call: what Lightning handed over."""
+    """A real Lightning logger that keeps every call: what Lightning handed over, at
+    the trainer's count of updates when it did (the trainer as log_graph shows it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[int, dict[str, float]]] = []
         self.finalized: list[str] = []
+        self.trainer: Any = None
 
     name, version = "recorder", "0"
 
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        self.trainer = model.trainer
+
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.calls.append((step, dict(metrics)))  # type: ignore[arg-type]
+        self.calls.append((self.trainer.global_step, dict(metrics)))
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         pass
@@ -131,7 +138,9 @@ def test_store_holds_what_lightning_logged(sqlite_url: str, tmp_path: Path) -> N
     assert {"loss_step", "loss_epoch", "val_loss", "epoch"} <= set(stored)
     assert stored.keys() == expected.keys()
     for key, points in expected.items():
-        assert [s for s, _ in stored[key]] == [s for s, _ in points], key
+        # Lightning writes the metrics of its Nth update at N - 1; trackboard at N,
+        # as Keras, the Trainer and a torch or Flax loop count (docs/frameworks.md).
+        assert [s for s, _ in stored[key]] == [s + 1 for s, _ in points], key
         # The CSV holds the floats Lightning passed as repr() text: exact round trip.
         assert [v for _, v in stored[key]] == [v for _, v in points], key
     assert {v for _, v in stored["epoch"]} == {0.0, 1.0}  # Lightning's 0-based epoch
@@ -149,7 +158,7 @@ def test_a_failing_fit_ends_the_run_failed(sqlite_url: str, tmp_path: Path) -> N
         trainer([ours], tmp_path).fit(TinyClassifier(fail_at_step=2), loader())
     info = run_info(sqlite_url, ours.version)
     assert info["status"] == "failed" and info["framework"] == "lightning"
-    assert [s for s, _ in series(sqlite_url, ours.version)["loss_step"]] == [0, 1]
+    assert [s for s, _ in series(sqlite_url, ours.version)["loss_step"]] == [1, 2]
 
 
 @pytest.mark.slow
@@ -191,7 +200,7 @@ def test_fit_twice_continues_the_run(sqlite_url: str, tmp_path: Path) -> None:
     t.fit_loop.max_epochs = 2
     t.fit(model, loader())
     stored = series(sqlite_url, ours.version)
-    assert [s for s, _ in stored["loss_step"]] == list(range(8))  # 2 epochs x 4 batches
+    assert [s for s, _ in stored["loss_step"]] == list(range(1, 9))  # 2 epochs x 4 batches
     assert stored == recorder.expected()
     assert stored_runs(sqlite_url) == [ours.version]
     assert run_info(sqlite_url, ours.version)["status"] == "finished"
@@ -207,11 +216,11 @@ def test_fit_resumed_from_a_checkpoint_replaces_the_steps_after_it(
     trainer([first], tmp_path, max_epochs=4, enable_checkpointing=True,
             callbacks=[every_epoch]).fit(TinyClassifier(attempt=1), loader(), loader())
     before = series(sqlite_url, "resumable")
-    assert [s for s, _ in before["attempt"]] == list(range(16))
+    assert [s for s, _ in before["attempt"]] == list(range(1, 17))
 
     # A new logger with the same id (as in a restarted process) and the checkpoint
     # written after the second epoch: global step 8. It trains one epoch less, so
-    # the first attempt's steps 12-15 are never logged again: only a purge drops them.
+    # the first attempt's steps 13-16 are never logged again: only a purge drops them.
     second = TrackboardLogger(project="lightning-test", store=sqlite_url, id="resumable",
                               save_dir=tmp_path)
     assert (second.name, second.version) == (first.name, first.version)
@@ -222,12 +231,13 @@ def test_fit_resumed_from_a_checkpoint_replaces_the_steps_after_it(
 
     after = series(sqlite_url, "resumable")
     assert stored_runs(sqlite_url) == ["resumable"]
-    # Steps 0-7 from the first attempt, 8-11 from the resumed one, each once.
-    assert after["attempt"] == [(s, 1.0) for s in range(8)] + [(s, 2.0) for s in range(8, 12)]
+    # Steps 1-8 from the first attempt (step 8, the checkpoint's, was logged before it
+    # was saved), 9-12 from the resumed one, each once.
+    assert after["attempt"] == [(s, 1.0) for s in range(1, 9)] + [(s, 2.0) for s in range(9, 13)]
     resumed = recorder.expected()
     for key, points in after.items():
-        kept = [p for p in before[key] if p[0] < 8]
-        assert points == kept + [p for p in resumed.get(key, []) if p[0] >= 8], key
+        kept = [p for p in before[key] if p[0] <= 8]
+        assert points == kept + [p for p in resumed.get(key, []) if p[0] > 8], key
     info = run_info(sqlite_url, "resumable")
     assert info["status"] == "finished" and info["params"]["attempt"] == 2
 

@@ -264,3 +264,63 @@ def test_bulk_encoder_writes_what_protobuf_writes() -> None:
         parsed = event_pb2.Event.FromString(data)
         assert parsed.step == steps[i] and parsed.wall_time == walls[i]
         assert [v.tensor.double_val[0] for v in parsed.summary.value][1] == vals[i, 1]
+
+
+HUGE_STEP = 2**31 + 5  # beyond the int32 TensorBoard's HParams plugin reports steps in
+
+
+@pytest.mark.slow
+def test_hparams_tab_shows_every_run_it_can_when_one_run_has_huge_steps(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """One run at step 2**31 + 5 and others normal, through a real TensorBoard: the
+    HParams tab lists the runs with params (not the run without params, whose empty
+    session would be a row of blanks), the huge run's points are all in its scalars,
+    and the export says why that run's params are not in the HParams tab."""
+    normal = []
+    for i, lr in enumerate((0.1, 0.01)):
+        with Run(project="steps", name=f"ok{i}", config={"lr": lr}, store=sqlite_url,
+                 system_metrics=False) as run:
+            for step in range(10):
+                run.log({"loss": 1.0 / (step + 1 + i)}, step=step)
+        normal.append(run)
+    with Run(project="steps", name="bare", store=sqlite_url, system_metrics=False) as bare:
+        for step in range(10):
+            bare.log({"loss": 0.5}, step=step)
+    with Run(project="steps", name="huge", config={"lr": 0.5}, store=sqlite_url,
+             system_metrics=False) as huge:
+        for step in (0, 1, HUGE_STEP):
+            huge.log({"loss": 2.0}, step=step)
+    out = tmp_path / "tb"
+    result = export_tensorboard(sqlite_url, out, project="steps")
+    assert list(result.notes) == [result.runs[huge.id]]
+    assert "2147483653" in result.notes[result.runs[huge.id]]
+    assert f"note: {result.runs[huge.id]}: its steps reach 2147483653" in result.summary()
+
+    with tensorboard_server(out, tmp_path / "tensorboard.log") as base:
+        # Wait until TensorBoard has read the huge run (its step is all there).
+        q = urllib.parse.urlencode({"run": result.runs[huge.id], "tag": "loss"})
+        rows = _poll(f"{base}/data/plugin/scalars/scalars?{q}", 3)
+        assert [r[1] for r in rows] == [0, 1, HUGE_STEP]  # type: ignore[index]
+        for run in (*normal, bare):
+            q = urllib.parse.urlencode({"run": result.runs[run.id], "tag": "loss"})
+            _poll(f"{base}/data/plugin/scalars/scalars?{q}", 10)
+        experiment = _post(f"{base}/data/plugin/hparams/experiment",
+                           {"experimentName": "", "includeMetrics": True})
+        assert [h["name"] for h in experiment["hparamInfos"]] == ["lr"]  # type: ignore[index]
+        groups = _post(f"{base}/data/plugin/hparams/session_groups", {
+            "experimentName": "", "startIndex": 0, "sliceSize": 100,
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                "STATUS_RUNNING"],
+            "colParams": [{"hparam": "lr"}, {"metric": {"tag": "loss", "group": ""}}]})
+    by_name = {g["name"]: g for g in groups["sessionGroups"]}  # type: ignore[index]
+    assert sorted(by_name) == sorted(result.runs[r.id] for r in normal)
+    for run in normal:
+        group = by_name[result.runs[run.id]]
+        assert group["hparams"] == {"lr": run_lr(run, sqlite_url)}
+        loss = [m for m in group["metricValues"] if m["name"]["tag"] == "loss"]
+        assert loss[0]["trainingStep"] == 9
+        assert loss[0]["value"] == _f32(Store(sqlite_url).run(run.id)["metrics"]["loss"]["last"])
+
+
+def run_lr(run: Run, url: str) -> float:
+    return Store(url).run(run.id)["params"]["lr"]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from trackboard.loggers import Run
-from trackboard.loggers.vocabulary import COMMON_PARAMS
+from trackboard.loggers.vocabulary import COMMON_PARAMS, record_common, uncounted_name
 
 from tests.support.loggers import last_json, run_info, run_python, tiny_classification
 
@@ -35,6 +35,30 @@ def test_param_defaults_keep_what_the_user_logged(sqlite_url: str) -> None:
         run.log_params({"optimizer": "mine"})
         run.log_param_defaults({"optimizer": "Adam", "seed": 2})  # a later default updates
     assert params_of(sqlite_url, run.id) == {"lr": 0.1, "optimizer": "mine", "seed": 2}
+
+
+def test_what_the_user_wrote_is_kept_as_written_beside_the_common_names(
+        sqlite_url: str) -> None:
+    # The rule (loggers/vocabulary.py): the user's keys exactly as written, the common
+    # names an adapter read from the framework's objects beside them, no other copy,
+    # and a common name the user wrote wins.
+    written = {"learning_rate": 0.1, "num_epochs": 3, "seed": 7}
+    with Run(project="vocab", config=written, store=sqlite_url,
+             system_metrics=False) as run:
+        record_common(run, {"lr": 0.1, "optimizer": "Adam", "seed": 1, "epochs": None},
+                      taken=written)
+    assert params_of(sqlite_url, run.id) == {**written, "lr": 0.1, "optimizer": "Adam"}
+
+
+def test_keras_optimizer_names_lose_only_keras_own_counter() -> None:
+    # Keras names the optimizers it creates adam, adam_1, adam_2, ... per process.
+    assert [uncounted_name(n, "Adam") for n in ("adam", "adam_1", "adam_12")] == ["adam"] * 3
+    assert uncounted_name("adam_w_3", "AdamW") == "adam_w"
+    assert uncounted_name("sgd_1", "SGD") == "sgd"
+    # Names the user chose stay as they are, counter or not.
+    assert uncounted_name("fast_adam", "Adam") == "fast_adam"
+    assert uncounted_name("adam_w_1", "Adam") == "adam_w_1"
+    assert uncounted_name("adam_x", "Adam") == "adam_x"
 
 
 def test_the_documented_table_lists_every_common_name() -> None:
@@ -90,7 +114,7 @@ def test_keras_fit_records_the_common_names(sqlite_url: str) -> None:
         "weight_decay": 0.004, "seed": 3, "precision": "32-true"}
     params = params_of(sqlite_url, ids["adamw"])
     assert params["optimizer.name"] == "adam_w"          # Keras' own names stay
-    assert params["learning_rate.class_name"] == "ExponentialDecay"
+    assert params["optimizer.learning_rate.class_name"] == "ExponentialDecay"
     assert common_of(sqlite_url, ids["sgd"]) == {
         "lr": 0.5, "optimizer": "SGD", "epochs": 1, "seed": 3, "precision": "32-true",
         "grad_accum_steps": 2}
@@ -204,32 +228,34 @@ def test_torch_log_optimizer_records_the_common_names(sqlite_url: str,
                                              "weight_decay": 0}
 
 
-# -- JAX / clu: write_hparams under usual names, optax's injected hyperparameters --------
+# -- JAX / clu: write_hparams stores what was written; optax's injected hyperparameters --
 
 @pytest.mark.slow
-def test_jax_write_hparams_and_optax_state_give_the_common_names(sqlite_url: str) -> None:
+def test_jax_write_hparams_is_kept_as_written_and_optax_state_gives_the_common_names(
+        sqlite_url: str) -> None:
     import optax
     from trackboard.loggers.jax import MetricWriter, log_optimizer
 
     state = optax.inject_hyperparams(optax.adamw)(learning_rate=0.02, weight_decay=0.1) \
         .init({"w": np.zeros(3, "float32")})
+    written = {"learning_rate": 0.02, "num_epochs": 3, "batch_size": 64, "seed": 1,
+               "optimizer": "adamw", "wd": 0.1}
     with MetricWriter(project="vocab", store=sqlite_url) as writer:
-        writer.write_hparams({"learning_rate": 0.02, "num_epochs": 3, "batch_size": 64,
-                              "seed": 1, "optimizer": "adamw", "wd": 0.1})
+        writer.write_hparams(written)
         writer.write_scalars(0, {"loss": 1.0})
-    assert common_of(sqlite_url, writer.run.id) == {
-        "lr": 0.02, "epochs": 3, "batch_size": 64, "seed": 1, "optimizer": "adamw",
-        "weight_decay": 0.1}
-    assert params_of(sqlite_url, writer.run.id)["learning_rate"] == 0.02  # the user's stays
+    # Exactly what was written (clu's writers do the same): no `lr` or `epochs` copies.
+    assert params_of(sqlite_url, writer.run.id) == written
 
-    # The user's own `lr` wins over its alias and over the optimizer state.
+    # The common names come from the optimizer's state, beside the user's own names;
+    # the user's own `lr` wins over it.
     with MetricWriter(project="vocab", store=sqlite_url) as writer:
-        writer.write_hparams({"lr": 0.5, "learning_rate": 0.25})
+        writer.write_hparams({"learning_rate": 0.25, "num_epochs": 3})
         log_optimizer(writer, state)
-    common = common_of(sqlite_url, writer.run.id)
-    assert common["lr"] == 0.5
-    assert common["weight_decay"] == pytest.approx(0.1)
-
+    params = params_of(sqlite_url, writer.run.id)
+    assert params["learning_rate"] == 0.25 and params["num_epochs"] == 3
+    assert params["lr"] == pytest.approx(0.02) and "epochs" not in params
+    assert params["weight_decay"] == pytest.approx(0.1)
     with MetricWriter(project="vocab", store=sqlite_url) as writer:
+        writer.write_hparams({"lr": 0.5})
         log_optimizer(writer, state)
-    assert common_of(sqlite_url, writer.run.id)["lr"] == pytest.approx(0.02)
+    assert common_of(sqlite_url, writer.run.id)["lr"] == 0.5

@@ -8,7 +8,8 @@ One directory per run, `<project>/<name>-<id[:8]>`, holding one event file:
     carries the exact float64 in `double_val`, which TensorBoard ignores for a
     DT_FLOAT tensor and trackboard's importer reads back (format.SCALAR_DTYPE); encoded in bulk by scalar_events.py;
   - params as an HParams session (start + end info), from which TensorBoard's
-    HParams dashboard builds its table of runs, params and final metrics;
+    HParams dashboard builds its table of runs, params and final metrics: only for
+    runs with params whose steps the HParams plugin can read (run_summaries.py);
   - notes and tags as text summaries (both in run_summaries.py).
 
 Points that share a step and wall time (one `Run.log` call) go into one Event:
@@ -44,6 +45,7 @@ from trackboard.storage.interchange.tensorboard.format import (
 )
 from trackboard.storage.interchange.tensorboard.run_summaries import (
     hparams_end,
+    hparams_session,
     hparams_start,
     run_texts,
     text_summary,
@@ -65,11 +67,14 @@ class ExportResult:
     runs: dict[str, str] = field(default_factory=dict)
     points: int = 0
     seconds: float = 0.0
+    #: What a user should know about single runs (run directory: note).
+    notes: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         rate = f" ({self.points / self.seconds:,.0f} points/s)" if self.seconds > 0 else ""
+        notes = "".join(f"\nnote: {rel}: {note}" for rel, note in self.notes.items())
         return (f"exported {len(self.runs)} run(s), {self.points:,} points to {self.outdir}"
-                f"{rate}\nopen it with: python -m tensorboard.main --logdir {self.outdir}")
+                f"{rate}{notes}\nopen it with: python -m tensorboard.main --logdir {self.outdir}")
 
 
 def run_dir_name(project: str, name: str, run_id: str) -> str:
@@ -115,7 +120,10 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
             old = manifest.get(row.id)
             if old is not None and old != rel:
                 _remove_run_files(fence, old, row.id)
-            result.points += _write_run(db, row, infos[row.id], fence, rel, fast)
+            session, note = hparams_session(infos[row.id])
+            if note is not None:
+                result.notes[rel] = note
+            result.points += _write_run(db, row, infos[row.id], fence, rel, fast, session)
             result.runs[row.id] = rel
             manifest[row.id] = rel
             _save_manifest(fence, manifest)
@@ -130,7 +138,7 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
 
 
 def _write_run(db: Store, row: Any, info: dict[str, Any], fence: ExportFence, rel: str,
-               fast: bool) -> int:
+               fast: bool, session: bool) -> int:
     from tensorboard.compat.proto import event_pb2
 
     created = _seconds(row.created_at, time.time())
@@ -145,13 +153,14 @@ def _write_run(db: Store, row: Any, info: dict[str, Any], fence: ExportFence, re
     try:
         writer.write(event_pb2.Event(wall_time=created,
                                      file_version="brain.Event:2").SerializeToString())
-        writer.write(event_pb2.Event(wall_time=created, step=0, summary=hparams_start(
-            info["params"], rel, created)).SerializeToString())
+        if session:
+            writer.write(event_pb2.Event(wall_time=created, step=0, summary=hparams_start(
+                info["params"], rel, created)).SerializeToString())
         for tag, text in run_texts(info).items():
             writer.write(event_pb2.Event(wall_time=created, step=0,
                                          summary=text_summary(tag, text)).SerializeToString())
         points = write_scalars(db, row.id, writer)
-        end = hparams_end(row.status, ended)
+        end = hparams_end(row.status, ended) if session else None
         if end is not None:
             writer.write(event_pb2.Event(wall_time=ended or created, step=0,
                                          summary=end).SerializeToString())

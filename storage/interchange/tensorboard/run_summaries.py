@@ -1,5 +1,13 @@
 """The summaries that describe a run in its exported event file: its params as an
-HParams session (start and end info) and its notes and tags as text."""
+HParams session (start and end info) and its notes and tags as text.
+
+TensorBoard's HParams plugin makes every run that holds a session a row of its
+table, and answers for all rows at once: one row it cannot build fails the tab for
+every run. So a session is written only for a run that has params, and only when
+the plugin can read the run's steps: it reports each metric's last step as an
+int32 (`MetricValue.training_step`), and a run whose steps reach 2**31 would make
+that fail (`hparams_session`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,32 @@ import json
 from typing import Any
 
 from trackboard.storage.interchange.tensorboard.format import NOTES_TAG, TAGS_TAG
+
+#: The largest step TensorBoard's HParams plugin can report (an int32 field).
+HPARAMS_MAX_STEP = 2**31 - 1
+
+
+def hparams_session(info: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether a run (Store.run's dict) gets an HParams session, and why not when it
+    has params but cannot: (write it, a note for the export's summary).
+
+    >>> hparams_session({"params": {}, "metrics": {}})
+    (False, None)
+    >>> hparams_session({"params": {"lr": 0.1}, "metrics": {"loss": {"last_step": 9}}})
+    (True, None)
+    >>> ok, note = hparams_session({"params": {"lr": 1}, "metrics": {"x": {"last_step": 2**31}}})
+    >>> ok, note[:26]
+    (False, 'its steps reach 2147483648')
+    """
+    if not info.get("params"):
+        return False, None
+    last = max((int(m["last_step"]) for m in info.get("metrics", {}).values()
+                if m.get("last_step") is not None), default=0)
+    if last > HPARAMS_MAX_STEP:
+        return False, (f"its steps reach {last}, beyond the {HPARAMS_MAX_STEP} TensorBoard's "
+                       "HParams tab can show: its params are left out of that tab (the "
+                       "scalars are all there)")
+    return True, None
 
 
 def hparams_start(params: dict[str, Any], trial: str, created: float) -> Any:
