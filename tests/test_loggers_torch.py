@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from trackboard.loggers import Run
 from trackboard.loggers.torch import FileWriter, SummaryWriter
 from trackboard.storage import Store
+from trackboard.storage.write.writer import writer_for
 
 from tests.support.loggers import (
     check_continued_after_close,
@@ -421,5 +422,7 @@ def test_an_unreachable_store_never_stops_the_training_loop(tmp_path: Path) -> N
         writer.add_scalar("loss", 0.5, 1)  # reopens: still no store
         writer.add_text("t", "x")
         writer.close()
+    shared = writer_for(store)  # the process's writer for this store: closed here, not at exit
+    shared.close(timeout=5)
     spooled = list((tmp_path / "spool").rglob("*.spool"))
     assert spooled and sum(p.stat().st_size for p in spooled) > 0
