@@ -1,0 +1,346 @@
+"""The media records of a batch (histograms, images, texts) into the store.
+
+Two phases, so that the slow part never holds the database's write lock:
+
+- `prepare` (before the transaction, on the writer thread or in `trackboard sync`):
+  every record is checked against the same rules the loggers apply (a record from a
+  damaged spool file raises ValueError, and delivery sets it aside alone), then
+  histograms are packed and raw images encoded (storage/media/images.py; Pillow lets go
+  of the interpreter lock while it encodes, so the training loop runs on) and hashed;
+- `write` (inside the batch's transaction): purges, then blobs through the BlobStore
+  seam, then one upsert per row, then each touched series' count and step range.
+
+"Later call wins" by wall time, as for points: a histogram or text replaces the stored
+one of its (key, step) only when logged later; an image strip replaces the older strip
+of its (key, step) as a whole (a strip of 3 logged over a strip of 5 leaves 3), and a
+spooled copy of an older strip delivered late changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+import numpy as np
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+from trackboard.storage.db.blobs import (
+    BlobStore,
+    SqlBlobStore,
+    blob_hash,
+    delete_unreferenced,
+    lock_for_put,
+)
+from trackboard.storage.media import images as codec
+from trackboard.storage.media.limits import (
+    MAX_ENCODED_BYTES,
+    MAX_IMAGES_PER_STEP,
+    check_buckets,
+    check_image_size,
+    check_text_size,
+)
+from trackboard.storage.media.packing import pack_array, pack_edges
+from trackboard.storage.rules import MAX_STEP, check_key, check_text
+from trackboard.storage.write.records import HISTOGRAM, IMAGE, TEXT, Record
+
+KIND = {HISTOGRAM: "histogram", IMAGE: "image", TEXT: "text"}
+TABLE = {"histogram": "histograms", "image": "images", "text": "texts"}
+ENCODED = frozenset(codec.MIME_TYPES)
+
+
+@dataclass
+class Prepared:
+    """A batch's media, checked and encoded: rows keyed by run uid, not yet by series."""
+
+    histograms: list[tuple[Any, ...]] = field(default_factory=list)
+    images: list[tuple[Any, ...]] = field(default_factory=list)
+    texts: list[tuple[Any, ...]] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.histograms or self.images or self.texts)
+
+
+class MediaIngest:
+    """Writes the media of batches into one store; caches series ids between batches."""
+
+    def __init__(self, dialect: str, blob_store: BlobStore | None = None) -> None:
+        self.dialect = dialect
+        self.blobs: BlobStore = blob_store or SqlBlobStore()
+        self._series: dict[tuple[int, str, str], int] = {}
+
+    def forget(self) -> None:
+        """Ids cached in a transaction that rolled back may not exist."""
+        self._series.clear()
+
+    # -- before the transaction -------------------------------------------------------
+
+    def prepare(self, records: list[Record]) -> Prepared:
+        """Check every record (ValueError names the first bad one), then pack and encode."""
+        for rec in records:
+            _check(rec)
+        out = Prepared()
+        encoded: dict[tuple[Any, ...], tuple[str, str, int, int, int]] = {}
+        for rec in records:
+            op, uid, step, wall, key = rec[:5]
+            if op == HISTOGRAM:
+                edges, counts = rec[5], rec[6]
+                out.histograms.append((
+                    uid, key, step, float(wall), float(rec[7]), rec[8], rec[9], rec[10],
+                    *(None if v is None else float(v) for v in rec[11:15]), len(counts),
+                    pack_edges(np.frombuffer(edges, np.float64) if isinstance(edges, array)
+                               else np.asarray(edges, np.float64)),
+                    pack_array(np.frombuffer(counts, np.float64) if isinstance(counts, array)
+                               else np.asarray(counts, np.float64))))
+            elif op == TEXT:
+                out.texts.append((uid, key, step, float(wall), rec[5]))
+            else:
+                index, size, caption, fmt, width, height, channels, data = rec[5:13]
+                ident = (fmt, width, height, channels, data)
+                done = encoded.get(ident)  # the same image twice in a batch: encoded once
+                if done is None:
+                    if fmt == "raw":
+                        pixels = np.frombuffer(data, np.uint8).reshape(height, width, channels)
+                        fmt, data = codec.encode_pixels(pixels)
+                    else:
+                        width, height, channels = codec.encoded_size(data)
+                        check_image_size(height, width, channels)
+                    h = blob_hash(data)
+                    out.blobs.setdefault(h, data)
+                    done = encoded[ident] = (h, fmt, width, height, channels)
+                out.images.append((uid, key, step, float(wall), index, size, caption, *done))
+        return out
+
+    # -- in the transaction -----------------------------------------------------------
+
+    def write(self, conn: Connection, prepared: Prepared, run_ids: Mapping[str, int],
+              purged: Mapping[str, list[tuple[int, float]]]) -> int:
+        """Write the prepared rows (minus those a purge seen so far removes); returns
+        how many values were written."""
+        if purged:
+            prepared = _drop_purged(prepared, purged)
+        touched: set[tuple[str, int]] = set()
+        hist = self._rows(conn, prepared.histograms, "histogram", run_ids, touched)
+        txt = self._rows(conn, prepared.texts, "text", run_ids, touched)
+        img = self._rows(conn, prepared.images, "image", run_ids, touched)
+        if hist:
+            conn.execute(text(
+                "INSERT INTO histograms (series_id, step, wall_time, count, nan_count, "
+                "posinf_count, neginf_count, min, max, sum, sum_squares, buckets, edges, "
+                "counts) VALUES (:s, :st, :w, :c, :nan, :pinf, :ninf, :mn, :mx, :sm, :sq, "
+                ":n, :e, :k) ON CONFLICT (series_id, step) DO UPDATE SET "
+                "wall_time = excluded.wall_time, count = excluded.count, "
+                "nan_count = excluded.nan_count, posinf_count = excluded.posinf_count, "
+                "neginf_count = excluded.neginf_count, min = excluded.min, max = excluded.max, "
+                "sum = excluded.sum, sum_squares = excluded.sum_squares, "
+                "buckets = excluded.buckets, edges = excluded.edges, counts = excluded.counts "
+                "WHERE excluded.wall_time >= histograms.wall_time"),
+                [dict(zip(("s", "st", "w", "c", "nan", "pinf", "ninf", "mn", "mx", "sm", "sq",
+                           "n", "e", "k"), r)) for r in _latest(hist)])
+        if txt:
+            conn.execute(text(
+                "INSERT INTO texts (series_id, step, wall_time, value) VALUES (:s, :st, :w, :v) "
+                "ON CONFLICT (series_id, step) DO UPDATE SET wall_time = excluded.wall_time, "
+                "value = excluded.value WHERE excluded.wall_time >= texts.wall_time"),
+                [dict(zip(("s", "st", "w", "v"), r)) for r in _latest(txt)])
+        if img:
+            self._write_images(conn, img, prepared.blobs)
+        self._summarise(conn, touched)
+        return len(hist) + len(txt) + len(img)
+
+    def purge(self, conn: Connection, run_id: int, from_step: int, before: float) -> None:
+        """A PURGE record: remove the run's media at steps >= from_step logged before
+        wall time `before` (and the blobs no image names any more)."""
+        series = conn.execute(text(
+            "SELECT id, kind FROM media_series WHERE run_id = :r AND last_step >= :s"),
+            {"r": run_id, "s": from_step}).all()
+        args = {"s": from_step, "w": before}
+        hashes: list[str] = []
+        for sid, kind in series:
+            table = TABLE[kind]
+            where = f"WHERE series_id = {int(sid)} AND step >= :s AND wall_time < :w"
+            if kind == "image":
+                hashes += conn.execute(text(f"SELECT blob FROM images {where}"), args).scalars()
+            conn.execute(text(f"DELETE FROM {table} {where}"), args)
+        self._summarise(conn, {(kind, sid) for sid, kind in series})
+        delete_unreferenced(conn, self.blobs, hashes)
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _rows(self, conn: Connection, rows: list[tuple[Any, ...]], kind: str,
+              run_ids: Mapping[str, int], touched: set[tuple[str, int]]) -> list[tuple[Any, ...]]:
+        """Rows with (series id, step, ...) in place of (uid, key, step, ...)."""
+        if not rows:
+            return []
+        wanted = {(run_ids[r[0]], kind, r[1]) for r in rows}
+        missing = [w for w in wanted if w not in self._series]
+        if missing:
+            conn.execute(text(
+                "INSERT INTO media_series (run_id, kind, key, count, first_step, last_step) "
+                "VALUES (:r, :k, :n, 0, 0, 0) ON CONFLICT (run_id, kind, key) DO NOTHING"),
+                [{"r": r, "k": k, "n": n} for r, k, n in missing])
+            for r, k, n in missing:
+                self._series[(r, k, n)] = int(conn.execute(text(
+                    "SELECT id FROM media_series WHERE run_id = :r AND kind = :k AND key = :n"),
+                    {"r": r, "k": k, "n": n}).scalar_one())
+        out = []
+        for r in rows:
+            sid = self._series[(run_ids[r[0]], kind, r[1])]
+            touched.add((kind, sid))
+            out.append((sid, *r[2:]))
+        return out
+
+    def _write_images(self, conn: Connection, rows: list[tuple[Any, ...]],
+                      blobs: Mapping[str, bytes]) -> None:
+        # rows: (series, step, wall, index, strip_size, caption, hash, format, w, h, c)
+        lock_for_put(conn)  # before `has`: no deletion of unreferenced blobs runs now
+        needed = {r[6] for r in rows}
+        missing = needed - self.blobs.has(conn, needed)
+        self.blobs.put(conn, {h: blobs[h] for h in missing})
+        # The latest strip of each (series, step) in this batch replaces every image
+        # logged there before it; an older strip changes nothing.
+        newest: dict[tuple[int, int], float] = {}
+        for r in rows:
+            at = (r[0], r[1])
+            newest[at] = max(newest.get(at, r[2]), r[2])
+        rows = [r for r in rows if r[2] == newest[(r[0], r[1])]]
+        conn.execute(text("DELETE FROM images WHERE series_id = :s AND step = :st AND "
+                          "wall_time < :w"),
+                     [{"s": s, "st": st, "w": w} for (s, st), w in newest.items()])
+        conn.execute(text(
+            "INSERT INTO images (series_id, step, idx, wall_time, blob, format, width, height, "
+            "channels, caption) SELECT :s, :st, :i, :w, :b, :f, :wd, :ht, :ch, :cap "
+            "WHERE NOT EXISTS (SELECT 1 FROM images WHERE series_id = :s AND step = :st "
+            "AND wall_time > :w) ON CONFLICT (series_id, step, idx) DO UPDATE SET "
+            "wall_time = excluded.wall_time, blob = excluded.blob, format = excluded.format, "
+            "width = excluded.width, height = excluded.height, channels = excluded.channels, "
+            "caption = excluded.caption WHERE excluded.wall_time >= images.wall_time"),
+            [{"s": r[0], "st": r[1], "w": r[2], "i": r[3], "cap": r[5], "b": r[6], "f": r[7],
+              "wd": r[8], "ht": r[9], "ch": r[10]} for r in rows])
+
+    def _summarise(self, conn: Connection, touched: Iterable[tuple[str, int]]) -> None:
+        """Each touched series' count of steps and its step range, from its rows."""
+        by_kind: dict[str, list[int]] = {}
+        for kind, sid in touched:
+            by_kind.setdefault(kind, []).append(sid)
+        for kind, sids in by_kind.items():
+            table = TABLE[kind]
+            steps = "count(DISTINCT step)" if kind == "image" else "count(*)"
+            conn.execute(text(
+                f"UPDATE media_series SET count = (SELECT {steps} FROM {table} t WHERE "
+                "t.series_id = media_series.id), first_step = COALESCE((SELECT min(step) "
+                f"FROM {table} t WHERE t.series_id = media_series.id), 0), last_step = "
+                f"COALESCE((SELECT max(step) FROM {table} t WHERE t.series_id = "
+                "media_series.id), 0) WHERE id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)), {"ids": sorted(sids)})
+
+
+def _latest(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per (series, step): the latest logged (one upsert may not touch a row
+    twice). Rows are (series, step, wall, ...)."""
+    best: dict[tuple[int, int], tuple[Any, ...]] = {}
+    for r in rows:
+        old = best.get((r[0], r[1]))
+        if old is None or r[2] >= old[2]:
+            best[(r[0], r[1])] = r
+    return list(best.values())
+
+
+def _drop_purged(prepared: Prepared, purged: Mapping[str, list[tuple[int, float]]]) -> Prepared:
+    """Rows logged before a purge of their run that covers their step: they may reach
+    this process after the purge itself (a split batch, a spool file)."""
+    def keep(r: tuple[Any, ...]) -> bool:
+        cuts = purged.get(r[0])
+        return cuts is None or not any(r[2] >= s and r[3] < w for s, w in cuts)
+
+    return Prepared([r for r in prepared.histograms if keep(r)],
+                    [r for r in prepared.images if keep(r)],
+                    [r for r in prepared.texts if keep(r)], prepared.blobs)
+
+
+# -- the checks (the loggers' rules, applied again to what comes out of a spool file) --
+
+def _check(rec: Any) -> None:
+    if type(rec) is not tuple or len(rec) < 6:
+        raise ValueError("malformed media record")
+    op, uid, step, wall, key = rec[:5]
+    want = {HISTOGRAM: 15, IMAGE: 13, TEXT: 6}[op]
+    if len(rec) != want:
+        raise ValueError(f"malformed {KIND[op]} record ({len(rec)} fields, not {want})")
+    if not isinstance(uid, str):
+        raise ValueError(f"malformed {KIND[op]} record (run id {uid!r})")
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        raise ValueError(f"malformed {KIND[op]} record (step {step!r})")
+    if not _real(wall) or not math.isfinite(wall):
+        raise ValueError(f"malformed {KIND[op]} record (wall time {wall!r})")
+    check_key(key)
+    if op == HISTOGRAM:
+        _check_histogram(rec)
+    elif op == TEXT:
+        if not isinstance(rec[5], str):
+            raise ValueError(f"text {key!r} is not a str")
+        check_text_size(check_text(rec[5], f"text {key!r}"), f"text {key!r}")
+    else:
+        _check_image(rec)
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _check_histogram(rec: Record) -> None:
+    key, edges, counts = rec[4], rec[5], rec[6]
+    if not isinstance(edges, (array, tuple, list)) or not isinstance(counts, (array, tuple, list)):
+        raise ValueError(f"histogram {key!r}: edges and counts must be arrays")
+    n = len(counts)
+    if n:
+        check_buckets(n, "buckets")
+    if len(edges) != (n + 1 if n else 0):
+        raise ValueError(f"histogram {key!r}: {len(edges)} edges for {n} buckets; give one "
+                         "edge more than buckets")
+    if n:
+        e = np.asarray(edges, np.float64)
+        c = np.asarray(counts, np.float64)
+        if not (np.all(np.isfinite(e)) and np.all(np.diff(e) > 0)):
+            raise ValueError(f"histogram {key!r}: edges must be finite and increasing")
+        if not (np.all(np.isfinite(c)) and np.all(c >= 0)):
+            raise ValueError(f"histogram {key!r}: counts must be finite and not negative")
+    count, nan, posinf, neginf = rec[7:11]
+    if not (_real(count) and count >= 0) or not all(
+            type(v) is int and v >= 0 for v in (nan, posinf, neginf)):
+        raise ValueError(f"histogram {key!r}: malformed counts of values")
+    for v in rec[11:15]:
+        if v is not None and not _real(v):
+            raise ValueError(f"histogram {key!r}: min, max, sum and sum_squares are numbers")
+
+
+def _check_image(rec: Record) -> None:
+    key = rec[4]
+    index, size, caption, fmt, width, height, channels, data = rec[5:13]
+    if not (type(index) is int and type(size) is int and 0 <= index < size
+            and size <= MAX_IMAGES_PER_STEP):
+        raise ValueError(f"image {key!r}: malformed place in its strip ({index} of {size})")
+    if caption is not None:
+        if not isinstance(caption, str):
+            raise ValueError(f"image {key!r}: the caption is not a str")
+        check_text_size(check_text(caption, "caption"), "caption")
+    if not isinstance(data, bytes):
+        raise ValueError(f"image {key!r}: no image bytes")
+    if fmt == "raw":
+        if not all(type(v) is int for v in (width, height, channels)):
+            raise ValueError(f"image {key!r}: malformed size")
+        check_image_size(height, width, channels)
+        if len(data) != width * height * channels:
+            raise ValueError(f"image {key!r}: {len(data)} bytes of pixels for "
+                             f"{height} x {width} x {channels}")
+    elif fmt in ENCODED:
+        if len(data) > MAX_ENCODED_BYTES:
+            raise ValueError(f"image {key!r}: the file is over 16 MiB")
+        if codec.sniff_format(data) != fmt:
+            raise ValueError(f"image {key!r}: the bytes are not a {fmt} file")
+    else:
+        raise ValueError(f"image {key!r}: unknown format {fmt!r}")
