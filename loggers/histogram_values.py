@@ -98,20 +98,20 @@ def _count_numpy(a: np.ndarray, buckets: int) -> Counted:
     vmin, vmax = lo, hi
     lo, hi = value_range(lo, hi)
     edges = uniform_edges(lo, hi, buckets)
-    if math.isfinite(hi - lo) and hi - lo <= np.finfo(a.dtype).max:
+    if hi - lo <= np.finfo(a.dtype).max / 4:
         scaled = np.subtract(a, lo, dtype=a.dtype)
         scaled *= a.dtype.type(buckets / (hi - lo))
-    else:  # the range itself overflows the values' type: work on halves
+    else:  # a range near the type's limit: halves (no overflow), divided (no subnormals)
         scaled = np.subtract(a / 2, lo / 2, dtype=np.float64)
-        scaled *= buckets / (hi / 2 - lo / 2)
+        scaled /= (hi / 2 - lo / 2) / buckets
     np.clip(scaled, 0, buckets, out=scaled)
     counts = np.bincount(scaled.astype(np.intp), minlength=buckets + 1).astype(np.float64)
     counts[buckets - 1] += counts[buckets]  # the largest value belongs to the last bucket
     with np.errstate(over="ignore"):
         sum_squares = float(np.dot(a, a))
-    if not math.isfinite(sum_squares):  # float32 squares can overflow: do it in float64
-        wide = a.astype(np.float64)
-        sum_squares = float(np.dot(wide, wide))
+        if not math.isfinite(sum_squares) and a.dtype != np.float64:
+            wide = a.astype(np.float64)  # float32 squares can overflow: float64 then
+            sum_squares = float(np.dot(wide, wide))
     return Counted(edges, counts[:buckets], total, nan, posinf, neginf, vmin, vmax,
                    float(a.sum(dtype=np.float64)), sum_squares)
 
@@ -146,10 +146,10 @@ def _count_torch(t: Any, buckets: int) -> Counted:
     vmin, vmax = lo, hi
     lo, hi = value_range(lo, hi)
     edges = uniform_edges(lo, hi, buckets)
-    if math.isfinite(hi - lo) and hi - lo <= _finfo_max(t):
+    if hi - lo <= _finfo_max(t) / 4:
         scaled = (t - lo).mul_(buckets / (hi - lo))
-    else:
-        scaled = (t.double() / 2 - lo / 2).mul_(buckets / (hi / 2 - lo / 2))
+    else:  # as in _count_numpy
+        scaled = (t.double() / 2 - lo / 2).div_((hi / 2 - lo / 2) / buckets)
     # Small integer indexes: bincount is several times faster on uint8/int16 than int64.
     index = scaled.clamp_(0, buckets).to(_small_int(t, buckets))
     counts = index.bincount(minlength=buckets + 1).double().cpu().numpy()

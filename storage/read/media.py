@@ -49,10 +49,9 @@ class MediaReads(StoreBase):
         uids = _uids(run_ids)
         with self._connect() as conn:
             rows = _series(conn, uids, kind, None)
-        cols = ("run_id", "kind", "key", "count", "first_step", "last_step")
-        return pd.DataFrame([(r[0], r[2], r[1], r[4], r[5], r[6]) for r in rows],
-                            columns=list(cols)).astype(
-            {"count": np.int64, "first_step": np.int64, "last_step": np.int64})
+        return _frame([(r[0], r[2], r[1], r[4], r[5], r[6]) for r in rows],
+                      ("run_id", "kind", "key", "count", "first_step", "last_step"),
+                      {"count": np.int64})
 
     def media_steps(self, run_ids: str | Sequence[str], key: str, kind: str) -> pd.DataFrame:
         """The steps at which runs logged `key` (of `kind`): run_id, step, ascending per
@@ -67,7 +66,7 @@ class MediaReads(StoreBase):
                 steps = conn.execute(text(f"SELECT DISTINCT step FROM {table} WHERE "
                                           "series_id = :s ORDER BY step"), {"s": sid}).scalars()
                 out.extend((uid, int(s)) for s in steps)
-        return pd.DataFrame(out, columns=["run_id", "step"]).astype({"step": np.int64})
+        return _frame(out, ("run_id", "step"))
 
     def histograms(self, run_ids: str | Sequence[str], keys: Sequence[str] | None = None,
                    steps: Steps = None, *, step_range: StepRange = None,
@@ -80,11 +79,7 @@ class MediaReads(StoreBase):
         data = [(uid, key, st, w, c, nan, pinf, ninf, mn, mx, sm, sq, unpack_array(e),
                  unpack_array(k)) for uid, key, st, w, c, nan, pinf, ninf, mn, mx, sm, sq, e, k
                 in rows]
-        frame = pd.DataFrame(data, columns=list(HISTOGRAM_COLUMNS))
-        return frame.astype({"step": np.int64, "wall_time": np.float64, "count": np.float64,
-                             "nan_count": np.int64, "posinf_count": np.int64,
-                             "neginf_count": np.int64, "min": np.float64, "max": np.float64,
-                             "sum": np.float64, "sum_squares": np.float64})
+        return _frame(data, HISTOGRAM_COLUMNS)
 
     def distributions(self, run_ids: str | Sequence[str], keys: Sequence[str] | None = None,
                       steps: Steps = None, *, step_range: StepRange = None,
@@ -97,9 +92,7 @@ class MediaReads(StoreBase):
         rows = self._media_rows("histogram", run_ids, keys, steps, step_range, max_steps)
         bands = np.array([percentile_bands(unpack_array(e), unpack_array(k), mn, mx)
                           for *_, mn, mx, _sm, _sq, e, k in rows]).reshape(-1, len(BAND_COLUMNS))
-        frame = pd.DataFrame({"run_id": [r[0] for r in rows], "key": [r[1] for r in rows],
-                              "step": np.array([r[2] for r in rows], np.int64),
-                              "wall_time": np.array([r[3] for r in rows], np.float64)})
+        frame = _frame([r[:4] for r in rows], ("run_id", "key", "step", "wall_time"))
         for i, name in enumerate(BAND_COLUMNS):
             frame[name] = bands[:, i]
         return frame
@@ -109,9 +102,7 @@ class MediaReads(StoreBase):
         """Images as a DataFrame, one row per (run, key, step, index in the step's strip):
         IMAGE_COLUMNS. The bytes are not in it: `image_bytes(hash)` gives them."""
         rows = self._media_rows("image", run_ids, keys, steps, step_range, None)
-        return pd.DataFrame(rows, columns=list(IMAGE_COLUMNS)).astype(
-            {"step": np.int64, "index": np.int64, "wall_time": np.float64, "width": np.int64,
-             "height": np.int64, "channels": np.int64, "size": np.int64})
+        return _frame(rows, IMAGE_COLUMNS)
 
     def image_bytes(self, hash_: str) -> bytes | None:
         """The stored file (its format is the `format` column of images()) of an image
@@ -126,8 +117,7 @@ class MediaReads(StoreBase):
               steps: Steps = None, *, step_range: StepRange = None) -> pd.DataFrame:
         """Texts as a DataFrame, one row per (run, key, step): TEXT_COLUMNS."""
         rows = self._media_rows("text", run_ids, keys, steps, step_range, None)
-        return pd.DataFrame(rows, columns=list(TEXT_COLUMNS)).astype(
-            {"step": np.int64, "wall_time": np.float64})
+        return _frame(rows, TEXT_COLUMNS)
 
     # -- the one read all of them share -----------------------------------------------
 
@@ -164,6 +154,24 @@ _SELECT = {
 }
 _ORDER = {"histogram": " ORDER BY h.step", "image": " ORDER BY h.step, h.idx",
           "text": " ORDER BY h.step"}
+
+
+# Column types; every other column holds Python objects: text as typed (None for a
+# missing caption), edges and counts as float64 arrays.
+_TYPES = {name: np.int64 for name in (
+    "step", "first_step", "last_step", "nan_count", "posinf_count",
+    "neginf_count", "index", "width", "height", "channels", "size")}
+_TYPES.update({name: np.float64 for name in (
+    "wall_time", "count", "min", "max", "sum", "sum_squares")})
+
+
+def _frame(rows: list[tuple[Any, ...]], columns: Sequence[str],
+           types: dict[str, Any] | None = None) -> pd.DataFrame:
+    """A DataFrame of `rows` with the documented column types, also when empty."""
+    types = {**_TYPES, **(types or {})}
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
+    return pd.DataFrame({name: pd.Series(list(col), dtype=types.get(name, object))
+                         for name, col in zip(columns, cols)})
 
 
 def _uids(run_ids: str | Sequence[str]) -> list[str]:
