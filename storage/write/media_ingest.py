@@ -4,11 +4,12 @@ Two phases, so that the slow part never holds the database's write lock:
 
 - `prepare` (before the transaction, on the writer thread or in `trackboard sync`):
   every record is checked against the same rules the loggers apply (a record from a
-  damaged spool file raises ValueError, and delivery sets it aside alone), then
-  histograms are packed and raw images encoded (storage/media/images.py; Pillow lets go
-  of the interpreter lock while it encodes, so the training loop runs on) and hashed;
-- `write` (inside the batch's transaction): purges, then blobs through the BlobStore
-  seam, then one upsert per row, then each touched series' count and step range.
+  damaged spool file raises ValueError, and delivery sets it aside alone), histograms
+  are packed, and the images start encoding (storage/media/images.py) and hashing on a
+  thread of their own, while the writer thread stores the batch's points;
+- `write` (inside the batch's transaction, after the points): waits for the encoding,
+  then blobs through the BlobStore seam, one upsert per row, and each touched series'
+  count and step range.
 
 "Later call wins" by wall time, as for points: a histogram or text replaces the stored
 one of its (key, step) only when logged later; an image strip replaces the older strip
@@ -19,6 +20,7 @@ spooled copy of an older strip delivered late changes nothing.
 from __future__ import annotations
 
 import math
+import threading
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,15 +56,75 @@ ENCODED = frozenset(codec.MIME_TYPES)
 
 @dataclass
 class Prepared:
-    """A batch's media, checked and encoded: rows keyed by run uid, not yet by series."""
+    """A batch's media, checked, packed and being encoded: rows keyed by run uid, not yet
+    by series. Image rows are complete once `resolve()` has waited for the encoder."""
 
     histograms: list[tuple[Any, ...]] = field(default_factory=list)
     images: list[tuple[Any, ...]] = field(default_factory=list)
     texts: list[tuple[Any, ...]] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    # (uid, key, step, wall, index, strip_size, caption, job) until resolved
+    pending: list[tuple[Any, ...]] = field(default_factory=list)
+    encoding: _Encoding | None = None
+
+    def resolve(self) -> Prepared:
+        """Wait for the images' encoding (raises what it raised); image rows then hold
+        (..., hash, format, width, height, channels)."""
+        if self.encoding is not None:
+            done = self.encoding.wait()
+            for h, data, *_ in done:
+                self.blobs.setdefault(h, data)
+            self.images = [(*row[:7], *done[row[7]][0:1], *done[row[7]][2:])
+                           for row in self.pending]
+            self.encoding, self.pending = None, []
+        return self
 
     def __bool__(self) -> bool:
-        return bool(self.histograms or self.images or self.texts)
+        return bool(self.histograms or self.images or self.texts or self.pending)
+
+
+class _Encoding:
+    """The images of a batch, encoded on a thread of their own while the writer thread
+    stores the batch's points (Pillow and hashlib let go of the interpreter lock): on a
+    machine with a core to spare, images cost scalar ingest little (bench/media.py).
+    Where no thread can be started (interpreter shutdown), they are encoded here."""
+
+    def __init__(self, jobs: list[tuple[str, int, int, int, bytes]]) -> None:
+        self._jobs = jobs
+        self._result: list[tuple[Any, ...]] = []
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, name="trackboard-encoder", daemon=True)
+        try:
+            self._thread.start()
+        except RuntimeError:
+            self._thread = None
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            self._result = [_encode(*job) for job in self._jobs]
+        except BaseException as exc:  # noqa: BLE001 - re-raised by wait(), in the writer
+            self._error = exc
+
+    def wait(self) -> list[tuple[Any, ...]]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def _encode(fmt: str, width: int, height: int, channels: int,
+            data: bytes) -> tuple[str, bytes, str, int, int, int]:
+    """(hash, bytes, format, width, height, channels) of one image as stored."""
+    if fmt == "raw":
+        pixels = np.frombuffer(data, np.uint8).reshape(height, width, channels)
+        fmt, data = codec.encode_pixels(pixels)
+    else:
+        width, height, channels = codec.encoded_size(data)
+        check_image_size(height, width, channels)
+    return blob_hash(data), data, fmt, width, height, channels
 
 
 class MediaIngest:
@@ -84,7 +146,7 @@ class MediaIngest:
         for rec in records:
             _check(rec)
         out = Prepared()
-        encoded: dict[tuple[Any, ...], tuple[str, str, int, int, int]] = {}
+        jobs: dict[tuple[Any, ...], int] = {}  # the same image twice in a batch: encoded once
         for rec in records:
             op, uid, step, wall, key = rec[:5]
             if op == HISTOGRAM:
@@ -99,20 +161,12 @@ class MediaIngest:
             elif op == TEXT:
                 out.texts.append((uid, key, step, float(wall), rec[5]))
             else:
-                index, size, caption, fmt, width, height, channels, data = rec[5:13]
-                ident = (fmt, width, height, channels, data)
-                done = encoded.get(ident)  # the same image twice in a batch: encoded once
-                if done is None:
-                    if fmt == "raw":
-                        pixels = np.frombuffer(data, np.uint8).reshape(height, width, channels)
-                        fmt, data = codec.encode_pixels(pixels)
-                    else:
-                        width, height, channels = codec.encoded_size(data)
-                        check_image_size(height, width, channels)
-                    h = blob_hash(data)
-                    out.blobs.setdefault(h, data)
-                    done = encoded[ident] = (h, fmt, width, height, channels)
-                out.images.append((uid, key, step, float(wall), index, size, caption, *done))
+                index, size, caption, *job = rec[5:13]
+                ident = tuple(job)
+                at = jobs.setdefault(ident, len(jobs))
+                out.pending.append((uid, key, step, float(wall), index, size, caption, at))
+        if jobs:
+            out.encoding = _Encoding(list(jobs))
         return out
 
     # -- in the transaction -----------------------------------------------------------
@@ -121,6 +175,7 @@ class MediaIngest:
               purged: Mapping[str, list[tuple[int, float]]]) -> int:
         """Write the prepared rows (minus those a purge seen so far removes); returns
         how many values were written."""
+        prepared.resolve()
         if purged:
             prepared = _drop_purged(prepared, purged)
         touched: set[tuple[str, int]] = set()
