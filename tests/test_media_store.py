@@ -42,7 +42,7 @@ def test_histograms_round_trip_exactly(store_url: str) -> None:
         values[20:22] = -np.inf
         logged[step] = Histogram(values, bins=32)
         run.log({"w": logged[step], "loss": float(step)}, step=step)
-    weights = Histogram.from_counts([0.0, 0.5, 2.0], [1.5, 2.25], sum=3.0)
+    weights = Histogram.from_counts([0.1, 0.7, 2.3], [1 / 3, 2.25], sum=3.0)
     nothing = Histogram([np.nan, np.nan, np.inf], bins=8)
     run.log({"weighted": weights, "nothing": nothing}, step=7)
     run.finish()
@@ -60,8 +60,8 @@ def test_histograms_round_trip_exactly(store_url: str) -> None:
         assert (row.min, row.max, row.sum, row.sum_squares) == (h.min, h.max, h.sum,
                                                                 h.sum_squares)
     w = df[df.key == "weighted"].iloc[0]
-    assert w.counts.tolist() == [1.5, 2.25] and w.edges.tolist() == [0.0, 0.5, 2.0]
-    assert np.isnan(w["min"]) and w["sum"] == 3.0 and w["count"] == 3.75
+    assert w.counts.tolist() == [1 / 3, 2.25] and w.edges.tolist() == [0.1, 0.7, 2.3]
+    assert np.isnan(w["min"]) and w["sum"] == 3.0 and w["count"] == 1 / 3 + 2.25
     n = df[df.key == "nothing"].iloc[0]
     assert len(n.edges) == 0 and (n["count"], n.nan_count, n.posinf_count) == (3.0, 2, 1)
 
@@ -72,6 +72,8 @@ def test_distributions_are_tensorboards_bands(store_url: str) -> None:
 
     run = _run(store_url)
     hs = [Histogram(RNG.gamma(2.0 + s, size=2000), bins=40) for s in range(3)]
+    # Observed min and max inside the outer buckets: the bands are clamped to them.
+    hs.append(Histogram.from_counts([0.0, 1.0, 2.0, 3.0], [5, 0, 7], min=0.4, max=2.5))
     for s, h in enumerate(hs):
         run.log({"act": h}, step=s * 10)
     run.log({"none": Histogram([np.nan], bins=4)}, step=0)
@@ -95,7 +97,9 @@ def test_images_round_trip_pixel_for_pixel_and_are_stored_once(store_url: str) -
     a, b = _run(store_url, "a"), _run(store_url, "b")
     a.log({"samples": [Image(grey, caption="grey"), Image(rgb, caption="rgb"),
                        Image(rgba, caption="rgba")], "float": Image(floats)}, step=3)
+    a.flush()  # the same image again in later batches, from two runs
     a.log({"samples": [Image(rgb)]}, step=4)
+    a.flush()
     b.log({"same": Image(rgb, caption="in run b")}, step=0)
     a.finish()
     b.finish()
@@ -135,6 +139,7 @@ def test_texts_are_kept_per_step_and_the_later_call_wins(store_url: str) -> None
     run = _run(store_url)
     for step in range(3):
         run.log({"notes": Text(f"step {step} ✓")}, step=step)
+    run.flush()  # stored: the later call replaces it in the store, not in a batch
     run.log({"notes": Text("step 1, again")}, step=1)
     run.finish()
     df = Store(store_url).texts(run.id)
@@ -146,13 +151,16 @@ def test_texts_are_kept_per_step_and_the_later_call_wins(store_url: str) -> None
 def test_later_call_wins_by_wall_time_not_by_arrival(store_url: str) -> None:
     run = _run(store_url)
     img = [Image(np.full((2, 2), v, np.uint8)) for v in range(5)]
-    run.log({"h": Histogram([1.0], bins=1), "strip": img[:4]}, step=5, wall_time=2000.0)
-    # Logged earlier, delivered later (a spool file replayed after newer records):
-    run.log({"h": Histogram([9.0, 9.0], bins=1), "strip": img[:1]}, step=5, wall_time=1000.0)
+    run.log({"h": Histogram([1.0], bins=1), "strip": img[:3]}, step=5, wall_time=2000.0)
+    run.flush()
+    # Logged earlier, delivered later (a spool file replayed after newer records), and
+    # a longer strip: none of it lands, not even the images the newer strip lacks.
+    run.log({"h": Histogram([9.0, 9.0], bins=1), "strip": img[:5]}, step=5, wall_time=1000.0)
     run.flush()
     mid = Store(store_url)
     assert mid.histograms(run.id).iloc[0]["count"] == 1.0
-    assert mid.images(run.id)["index"].tolist() == [0, 1, 2, 3]
+    assert mid.images(run.id)["index"].tolist() == [0, 1, 2]
+    assert (mid.images(run.id).wall_time == 2000.0).all()
     # A later strip replaces the older one as a whole, also when it is shorter.
     run.log({"strip": img[3:5]}, step=5, wall_time=3000.0)
     run.finish()

@@ -102,8 +102,9 @@ def test_image_layouts_and_dtypes() -> None:
     img = Image(grey)
     assert (img.height, img.width, img.channels) == (5, 7, 1)
     assert (_pixels(img)[:, :, 0] == grey).all()
-    floats = hwc / 255.0
-    assert (_pixels(Image(floats)) == hwc).all()  # rounded to the nearest level
+    levels = np.maximum(hwc, 1)
+    floats = (levels - 0.4) / 255.0
+    assert (_pixels(Image(floats)) == levels).all()  # rounded to the nearest level
     assert (_pixels(Image(hwc.astype(np.int64))) == hwc).all()
     rgba = rng.integers(0, 256, (3, 3, 4), dtype=np.uint8)
     # 3 x 3 x 4 could be CHW with 3 channels; layout= settles it.
