@@ -7,7 +7,7 @@ CLI or the dashboard, refused on a store opened read-only.
 from __future__ import annotations
 
 from sqlalchemy import text
-from trackboard.storage.db.blobs import BlobStore, SqlBlobStore
+from trackboard.storage.db.blobs import BlobStore
 from trackboard.storage.read.media_admin import delete_run_media
 from trackboard.storage.read.store_base import StoreBase
 from trackboard.storage.rules import check_key
@@ -16,7 +16,7 @@ from trackboard.storage.rules import check_key
 class StoreAdmin(StoreBase):
     """The administrative writes of Store (see Store for the whole API)."""
 
-    blob_store: BlobStore = SqlBlobStore()
+    blob_store: BlobStore  # the seam image bytes go through (set by MediaReads)
 
     def rename_run(self, run_id: str, name: str) -> None:
         self._writable()
