@@ -240,3 +240,14 @@ def test_read_api_selects_keys_and_steps(store_url: str) -> None:
     assert isinstance(store.texts(a.id), pd.DataFrame) and store.texts(a.id).empty
     with pytest.raises(ValueError, match="max_steps"):
         store.histograms(a.id, max_steps=0)
+
+
+def test_a_resumed_run_goes_on_after_its_last_media_step(store_url: str) -> None:
+    with Run(id="media-only", store=store_url, system_metrics=False) as run:
+        for step in range(5):
+            run.log({"notes": Text(str(step)), "h": Histogram([step])}, step=step)
+    again = Run(id="media-only", store=store_url, system_metrics=False)
+    assert again.resumed and again.step == 5
+    again.log({"notes": Text("after the resume")})
+    again.finish()
+    assert Store(store_url).texts("media-only").text.tolist()[-2:] == ["4", "after the resume"]
