@@ -251,3 +251,28 @@ def test_a_resumed_run_goes_on_after_its_last_media_step(store_url: str) -> None
     again.log({"notes": Text("after the resume")})
     again.finish()
     assert Store(store_url).texts("media-only").text.tolist()[-2:] == ["4", "after the resume"]
+
+
+def test_bands_match_tensorboard_on_awkward_histograms() -> None:
+    from tensorboard.compat.proto.summary_pb2 import HistogramProto
+    from tensorboard.plugins.distribution.compressor import compress_histogram_proto
+    from trackboard.storage.media.histograms import percentile_bands_many
+
+    rng = np.random.default_rng(21)
+    cases = []
+    for n in (1, 2, 5, 64):
+        for _ in range(30):
+            counts = rng.integers(0, 4, n) * rng.integers(0, 2, n)  # many empty buckets
+            edges = np.cumsum(rng.random(n + 1) + 0.01) - 3.0
+            lo = edges[0] + rng.random() * (edges[1] - edges[0])
+            hi = edges[-1] - rng.random() * (edges[-1] - edges[-2])
+            cases.append((edges, counts.astype(float), lo, hi))
+    got = percentile_bands_many([c[0] for c in cases], [c[1] for c in cases],
+                                [c[2] for c in cases], [c[3] for c in cases])
+    for (edges, counts, lo, hi), row in zip(cases, got):
+        if not counts.sum():
+            assert np.isnan(row).all()
+            continue
+        proto = HistogramProto(min=lo, max=hi, num=counts.sum(), bucket_limit=edges[1:],
+                               bucket=counts)
+        assert row.tolist() == [v for _, v in compress_histogram_proto(proto)]

@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from trackboard.storage.db.blobs import BlobStore, SqlBlobStore
-from trackboard.storage.media.histograms import BAND_COLUMNS, percentile_bands
+from trackboard.storage.media.histograms import BAND_COLUMNS, percentile_bands_many
 from trackboard.storage.media.packing import unpack_array
 from trackboard.storage.read.store_base import StoreBase
 
@@ -90,8 +90,9 @@ class MediaReads(StoreBase):
         normal distribution), as TensorBoard computes them. Columns: run_id, key, step,
         wall_time, then BAND_COLUMNS (NaN where a histogram has no finite value)."""
         rows = self._media_rows("histogram", run_ids, keys, steps, step_range, max_steps)
-        bands = np.array([percentile_bands(unpack_array(e), unpack_array(k), mn, mx)
-                          for *_, mn, mx, _sm, _sq, e, k in rows]).reshape(-1, len(BAND_COLUMNS))
+        bands = percentile_bands_many([unpack_array(r[12]) for r in rows],
+                                      [unpack_array(r[13]) for r in rows],
+                                      [r[8] for r in rows], [r[9] for r in rows])
         frame = _frame([r[:4] for r in rows], ("run_id", "key", "step", "wall_time"))
         for i, name in enumerate(BAND_COLUMNS):
             frame[name] = bands[:, i]
