@@ -77,8 +77,12 @@ def test_distributions_are_tensorboards_bands(store_url: str) -> None:
     for s, h in enumerate(hs):
         run.log({"act": h}, step=s * 10)
     run.log({"none": Histogram([np.nan], bins=4)}, step=0)
+    # min and max not known: the bands span the filled buckets
+    run.log({"raw": Histogram.from_counts([0.0, 1.0, 2.0, 3.0, 4.0], [0, 2, 3, 0])}, step=0)
     run.finish()
     df = Store(store_url).distributions(run.id)
+    raw = df[df.key == "raw"].iloc[0]
+    assert (raw.bp0, raw.bp10000) == (1.0, 3.0) and 1.0 < raw.bp5000 < 3.0
     assert list(df.columns) == ["run_id", "key", "step", "wall_time", *BAND_COLUMNS]
     assert df.loc[df.key == "none", list(BAND_COLUMNS)].isna().all(axis=None)
     for h, row in zip(hs, df[df.key == "act"].itertuples(index=False)):
