@@ -125,6 +125,23 @@ def test_images_round_trip_pixel_for_pixel_and_are_stored_once(store_url: str) -
     assert store.image_bytes("0" * 64) is None
 
 
+@pytest.mark.parametrize("thread", [True, False])
+def test_images_encode_on_a_thread_or_inline_alike(sqlite_url: str, thread: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from trackboard.storage.write import media_ingest
+
+    monkeypatch.setattr(media_ingest, "ENCODER_THREAD", thread)
+    pixels = [RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8) for _ in range(3)]
+    run = _run(sqlite_url)
+    for step, px in enumerate(pixels):
+        run.log({"img": Image(px), "loss": float(step)}, step=step)
+    run.finish()
+    store = Store(sqlite_url)
+    rows = store.images(run.id)
+    assert [np.array_equal(decode_image(store.image_bytes(h), 3), px)
+            for h, px in zip(rows.hash, pixels)] == [True] * 3
+
+
 def test_encoded_images_keep_their_bytes(store_url: str) -> None:
     from PIL import Image as PILImage
 
