@@ -5,6 +5,7 @@ Framework adapters live in their own modules (trackboard.loggers.keras, .torch,
 this package needs only the core dependencies.
 """
 
+from trackboard.loggers.media import Histogram, Image, Text
 from trackboard.loggers.run import Run
 
-__all__ = ["Run"]
+__all__ = ["Histogram", "Image", "Run", "Text"]

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from trackboard.loggers.guard import warn_once
+from trackboard.loggers.media import media_records
 from trackboard.loggers.param_values import encode_params as _encode_params
 from trackboard.loggers.provenance import command_line as _command_line
 from trackboard.loggers.provenance import git_commit as _git_commit
@@ -45,6 +46,7 @@ from trackboard.storage.write.records import (
     PURGE,
     STATUS,
     TAGS,
+    Record,
 )
 from trackboard.storage.write.writer import Writer, writer_for
 
@@ -194,7 +196,9 @@ class Run:
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None, *,
             wall_time: float | None = None) -> None:
-        """Record metric values at a step (default: one past the last step used).
+        """Record metric values at a step (default: one past the last step used):
+        numbers, and Histogram, Image (or a list of them: the step's strip) and Text
+        values (trackboard.loggers.media, docs/media.md).
 
         Logging a step again replaces its values (the later call wins). `wall_time`
         (seconds since the epoch) stamps the points with a time the caller measured,
@@ -212,11 +216,30 @@ class Run:
                              f"{type(metrics).__name__}; e.g. run.log({{'loss': 0.3}})")
         values: list[float] = []
         known = self._known_keys
+        media: list[Record] | None = None
         for key, value in metrics.items():
             if key not in known:
                 known.add(check_key(key))
-            values.append(value if type(value) is float else to_float(key, value))
+            if type(value) is float:
+                values.append(value)
+                continue
+            try:
+                values.append(to_float(key, value))
+            except ValueError:  # a Histogram, Image, Text or strip? (free for numbers)
+                found = media_records(self._uid, step, wall, key, value)
+                if found is None:
+                    raise
+                media = found if media is None else media + found
         self._step = step + 1
+        if media is not None:
+            for rec in media:
+                self._writer.submit(rec)
+            if values:
+                media_keys = {r[4] for r in media}
+                keys = tuple(k for k in metrics if k not in media_keys)
+                self._writer.submit((POINTS, self._uid, step, wall, keys, array("d", values)),
+                                    len(values))
+            return
         if values:
             keys = tuple(metrics)
             if keys == self._last_keys:

@@ -199,3 +199,22 @@ def test_bad_setup_fails_loudly_and_changes_nothing(roles: Roles, override: dict
         f"SELECT count(*) FROM pg_roles WHERE rolname IN "
         f"('{roles.owner}', '{roles.writer}', '{roles.ro}', 'samename')") == "0"
     assert roles.server.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'") == "t"
+
+
+def test_writer_logs_media_and_the_reader_sees_them(roles: Roles) -> None:
+    import numpy as np
+    from trackboard.loggers import Histogram, Image, Text
+    from trackboard.storage.media.images import decode_image
+
+    assert roles.setup().returncode == 0
+    assert _upgrade_as(roles.url("owner")).returncode == 0
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    with Run(project="team", name="media", store=roles.url("writer"),
+             system_metrics=False) as run:
+        run.log({"w": Histogram([1.0, 2.0, 3.0], bins=3), "img": Image(pixels),
+                 "notes": Text("hi")}, step=0)
+    with Store(roles.url("ro"), read_only=True) as store:
+        assert store.histograms(run.id)["count"].tolist() == [3.0]
+        image = store.images(run.id).iloc[0]
+        assert (decode_image(store.image_bytes(image["hash"]), 3) == pixels).all()
+        assert store.texts(run.id)["text"].tolist() == ["hi"]

@@ -21,11 +21,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -122,4 +124,79 @@ metric_summaries = Table(
     Index("ix_metric_summaries_key_run", "key_id", "run_id", "last_value", "min_value",
           "max_value"),
     sqlite_with_rowid=False,
+)
+
+# -- media (migration 0004): histograms, images and texts per step -----------------
+#
+# One row per logged value, never per bucket or pixel: a histogram's edges and counts
+# are packed, compressed arrays (storage/media/packing.py); an image row points at its
+# encoded bytes by content hash, so an image logged twice is stored once. The bytes
+# live behind one seam, storage/db/blobs.py (the `blobs` table here; an object store
+# later). media_series names each (run, kind, key) once and keeps its step range, so
+# listing a run's media keys never scans the values. No foreign keys on the value
+# tables (as for points); deleting a run removes their rows explicitly.
+
+MEDIA_KINDS: tuple[str, ...] = ("histogram", "image", "text")
+
+media_series = Table(
+    "media_series", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # one of MEDIA_KINDS
+    Column("key", String(255), nullable=False),
+    Column("count", BigInteger, nullable=False),  # steps with a value
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "kind", "key", name="uq_media_series_run_kind_key"),
+)
+
+histograms = Table(
+    "histograms", metadata,
+    Column("series_id", Integer, primary_key=True, autoincrement=False),
+    Column("step", BigInteger, primary_key=True, autoincrement=False),
+    Column("wall_time", Double, nullable=False),
+    Column("count", Double, nullable=False),  # every value, NaN and infinities included
+    Column("nan_count", BigInteger, nullable=False),
+    Column("posinf_count", BigInteger, nullable=False),
+    Column("neginf_count", BigInteger, nullable=False),
+    Column("min", Double, nullable=True),  # of the finite values; NULL when there are none
+    Column("max", Double, nullable=True),
+    Column("sum", Double, nullable=True),
+    Column("sum_squares", Double, nullable=True),
+    Column("buckets", Integer, nullable=False),
+    Column("edges", LargeBinary, nullable=False),  # packing.pack_edges: buckets + 1 values
+    Column("counts", LargeBinary, nullable=False),  # packing.pack_array: buckets values
+    sqlite_with_rowid=False,
+)
+
+images = Table(
+    "images", metadata,
+    Column("series_id", Integer, primary_key=True, autoincrement=False),
+    Column("step", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),  # place in the step's strip
+    Column("wall_time", Double, nullable=False),
+    Column("blob", String(64), nullable=False),  # sha256 hex of the encoded bytes
+    Column("format", String(8), nullable=False),  # webp, png, jpeg, gif
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("channels", SmallInteger, nullable=False),
+    Column("caption", Text, nullable=True),
+    Index("ix_images_blob", "blob"),
+    sqlite_with_rowid=False,
+)
+
+texts = Table(
+    "texts", metadata,
+    Column("series_id", Integer, primary_key=True, autoincrement=False),
+    Column("step", BigInteger, primary_key=True, autoincrement=False),
+    Column("wall_time", Double, nullable=False),
+    Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+blobs = Table(
+    "blobs", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
 )

@@ -7,12 +7,16 @@ CLI or the dashboard, refused on a store opened read-only.
 from __future__ import annotations
 
 from sqlalchemy import text
+from trackboard.storage.db.blobs import BlobStore
+from trackboard.storage.read.media_admin import delete_run_media
 from trackboard.storage.read.store_base import StoreBase
 from trackboard.storage.rules import check_key
 
 
 class StoreAdmin(StoreBase):
     """The administrative writes of Store (see Store for the whole API)."""
+
+    blob_store: BlobStore  # the seam image bytes go through (set by MediaReads)
 
     def rename_run(self, run_id: str, name: str) -> None:
         self._writable()
@@ -46,4 +50,5 @@ class StoreAdmin(StoreBase):
             rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
             for table in ("points", "point_buckets", "metric_summaries", "params", "tags"):
                 conn.execute(text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": rid})
+            delete_run_media(conn, rid, self.blob_store)
             conn.execute(text("DELETE FROM runs WHERE id = :r"), {"r": rid})

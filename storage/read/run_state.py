@@ -39,7 +39,7 @@ class StoredRun:
     status: str
     created_at: float
     ended_at: float | None
-    last_step: int | None  # the highest step of its non-system metrics; None: no points
+    last_step: int | None  # the highest step of its non-system metrics and media; None: none
     last_system_step: int | None = None  # the same for its system/* samples
 
 
@@ -61,7 +61,8 @@ def stored_run(store: str, uid: str) -> StoredRun | None:
     engine = build_engine(url, read_only=not is_sqlite(url))
     try:
         with engine.connect() as conn, conn.begin():
-            if current_revision(conn) is None:
+            revision = current_revision(conn)
+            if revision is None:
                 return None
             if engine.dialect.name == "postgresql":
                 conn.execute(text(f"SET LOCAL statement_timeout = "
@@ -81,6 +82,12 @@ def stored_run(store: str, uid: str) -> StoredRun | None:
                 "MAX(CASE WHEN substr(k.name, 1, 7) = 'system/' THEN s.last_step END) "
                 "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
                 "WHERE s.run_id = :r"), {"r": row["id"]}).one()
+            if revision >= "0004":  # media (histograms, images, texts) share the steps
+                media_last = conn.execute(text(
+                    "SELECT MAX(last_step) FROM media_series WHERE run_id = :r "
+                    "AND count > 0"), {"r": row["id"]}).scalar()
+                if media_last is not None and (last is None or media_last > last):
+                    last = media_last
     except DBAPIError as exc:
         reason = mask_text(str(exc.orig)).strip().splitlines()
         raise StoreUnavailableError(

@@ -6,8 +6,8 @@ tagging, deleting.
 
 Store is one class for users, assembled from one module per concern:
 store_base.py (opening, connections, run ids), run_queries.py (projects, the runs
-table, one run, keys), history.py (metric points, downsampled) and admin.py
-(rename, tags, delete).
+table, one run, keys), history.py (metric points, downsampled), media.py (histograms,
+distributions, images, texts) and admin.py (rename, tags, delete).
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ from contextlib import contextmanager
 from sqlalchemy.engine import URL
 from trackboard.storage.read.admin import StoreAdmin
 from trackboard.storage.read.history import HistoryReads
+from trackboard.storage.read.media import MediaReads
 from trackboard.storage.read.run_queries import RunQueries
 from trackboard.storage.read.store_base import CRASH_AFTER_S
 
 __all__ = ["CRASH_AFTER_S", "Store", "opened_store"]
 
 
-class Store(RunQueries, HistoryReads, StoreAdmin):
+class Store(RunQueries, HistoryReads, MediaReads, StoreAdmin):
     """A trackboard database.
 
     >>> store = Store("sqlite:///trackboard.db")               # doctest: +SKIP
     >>> store.runs(project="churn")                            # doctest: +SKIP
     >>> store.history([run_id], keys=["loss"], max_points=2000)  # doctest: +SKIP
+    >>> store.histograms([run_id], keys=["weights/fc1"])          # doctest: +SKIP
 
     `Store(url, read_only=False, crash_after=60.0, engine=None)`: `url` as
     resolve_url takes it (None: $TRACKBOARD_STORE, else ./trackboard.db); a running

@@ -200,7 +200,8 @@ class Delivery:
             uids = batch.uids()
         except (TypeError, IndexError):  # an unhashable or missing run id somewhere
             uids = set()
-            for group in (batch.points, batch.params, batch.tags, batch.status, batch.notes):
+            for group in (batch.points, batch.params, batch.tags, batch.status, batch.notes,
+                          batch.media):
                 ok = [r for r in group if record_uid(r) is not None]
                 bad.extend(r for r in group if record_uid(r) is None)
                 group[:] = ok

@@ -10,7 +10,8 @@ boundary bucket per level already stored. A batch that rewrites steps already st
 (resumed runs, spool replays) recomputes the touched buckets from the stored
 points instead, so roll-ups stay exact whatever the delivery order (rollup_writer.py).
 This module holds the rest of a batch: runs (new and resumed), keys, params, tags,
-notes, status, heartbeats and purges.
+notes, status, heartbeats and purges; histograms, images and texts go through
+media_ingest.py (checked and encoded before the transaction, written inside it).
 
 "Later value wins" is decided by wall time (stamped when log() was called), not
 by delivery order: a spool replayed after newer data cannot overwrite it.
@@ -33,6 +34,7 @@ from trackboard.storage.write.multirow import (
     replace_clause,
     write_rows,
 )
+from trackboard.storage.write.media_ingest import MediaIngest, Prepared
 from trackboard.storage.write.records import Batch
 from trackboard.storage.write.rollup_writer import IN_CHUNK, SERIES_SHIFT, RollupWriter
 
@@ -61,6 +63,7 @@ class Ingestor:
         self._key_insert = MultiRowInsert("metric_keys", ("name",), mark=m,
                                           on_conflict="ON CONFLICT (name) DO NOTHING")
         self._rollups = RollupWriter(self.dialect, m)
+        self._media = MediaIngest(self.dialect)
         self._kv_upsert = {table: MultiRowInsert(
             table, ("run_id", "key", "value"), mark=m,
             on_conflict=replace_clause(("run_id", "key"), ("run_id", "key", "value")))
@@ -70,6 +73,8 @@ class Ingestor:
 
     def apply(self, batch: Batch, *, heartbeat: float | None = None) -> int:
         """Write `batch` in one transaction; returns the number of points written."""
+        # Media are checked, packed and encoded before the transaction (media_ingest.py).
+        media = self._media.prepare(batch.media) if batch.media else None
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 # Take the write lock up front: a read lock upgraded later can fail
@@ -77,9 +82,10 @@ class Ingestor:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 try:
-                    return self._apply(conn, batch, heartbeat)
+                    return self._apply(conn, batch, heartbeat, media)
                 except BaseException:
                     # Ids cached during a transaction that rolls back may not exist.
+                    self._media.forget()
                     self._run_ids.clear()
                     self._key_ids.clear()
                     self._key_sets.clear()
@@ -88,7 +94,8 @@ class Ingestor:
 
     # -- steps -----------------------------------------------------------------------
 
-    def _apply(self, conn: Connection, batch: Batch, heartbeat: float | None) -> int:
+    def _apply(self, conn: Connection, batch: Batch, heartbeat: float | None,
+               media: Prepared | None = None) -> int:
         for uid, record in batch.runs.items():
             resumed_at = record.get("resumed_at")
             if uid not in self._run_ids or (
@@ -109,6 +116,12 @@ class Ingestor:
             self._purged.setdefault(uid, []).append((from_step, before))
         if self._purged and points:
             points = self._drop_purged(points)
+        if batch.media and self.dialect == "postgresql":
+            # Media rows of a run are written after its points: every run of the batch
+            # is locked now, in id order, as _write_points would (no deadlock between
+            # two writers); taking a lock again in this transaction does not wait.
+            for rid in sorted({self._run_ids[u] for u in batch.uids()}):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x7B000000 + rid})
         if batch.purges:
             if self.dialect == "postgresql":
                 # Every run of the batch, in id order, as _write_points takes them:
@@ -117,7 +130,11 @@ class Ingestor:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                                  {"k": 0x7B000000 + rid})
             self._purge_stored(conn, batch.purges)
+            for _, uid, from_step, before in batch.purges:
+                self._media.purge(conn, self._run_ids[uid], from_step, before)
         written = self._write_points(conn, points) if points else 0
+        if media:
+            self._media.write(conn, media, self._run_ids, self._purged)
         for _, uid, values in batch.params:
             self._upsert_kv(conn, "params", self._run_ids[uid], values)
         for _, uid, values in batch.tags:

@@ -1,8 +1,8 @@
 """What flows from a Run to the store: small tuples of plain values.
 
 The same tuples sit in the writer's queue and in spool files, so they hold only
-str/int/float/tuple/dict/None and array('d') (cheap to build in the training
-loop, compact in memory, safe to unpickle). A points record keeps its values in
+str/int/float/bytes/tuple/dict/None and array('d') (cheap to build in the training
+loop, compact in memory, msgpack-encodable: never pickled). A points record keeps its values in
 an array('d') and its keys in a tuple that Run reuses while the keys repeat, so a
 queued point costs about 8 bytes plus a share of the record.
 """
@@ -23,6 +23,19 @@ NOTES = 5    # (NOTES, run_uid, text)
 PURGE = 6    # (PURGE, run_uid, from_step, before_wall): drop the run's points (not
              # system/*) at steps >= from_step logged before wall time before_wall
 
+# Media (docs/media.md): one record per (key, step), per image of a strip. Later call
+# (by wall time) wins per (run, key, step), as for points; a purge removes them too.
+HISTOGRAM = 7  # (HISTOGRAM, run_uid, step, wall_time, key, edges array('d') (n + 1),
+               #  counts array('d') (n), count, nan_count, posinf_count, neginf_count,
+               #  min, max, sum, sum_squares)   min..sum_squares: float or None
+IMAGE = 8      # (IMAGE, run_uid, step, wall_time, key, index, strip_size, caption,
+               #  format, width, height, channels, data)   format "raw": data holds
+               #  height x width x channels uint8 pixels, row by row; "png", "jpeg",
+               #  "webp", "gif": data is that file (width, height, channels 0: read
+               #  from it at ingest). strip_size: images logged under the key at the step.
+TEXT = 9       # (TEXT, run_uid, step, wall_time, key, text)
+MEDIA = (HISTOGRAM, IMAGE, TEXT)
+
 # A RUN record may also carry "resumed_at" (a time): the run continues a stored run
 # of that uid (status back to running, name kept unless "rename" is true).
 
@@ -42,6 +55,7 @@ class Batch:
     # Applied before the batch's points: what a purge removes is decided by wall
     # time, so its place among the batch's other records does not matter.
     purges: list[Record] = field(default_factory=list)
+    media: list[Record] = field(default_factory=list)  # HISTOGRAM, IMAGE, TEXT
 
     def add(self, rec: Record) -> None:
         op = rec[0]
@@ -59,6 +73,8 @@ class Batch:
             self.notes.append(rec)
         elif op == PURGE:
             self.purges.append(rec)
+        elif op in MEDIA:
+            self.media.append(rec)
         else:
             raise ValueError(f"unknown record type {op!r}")
 
@@ -68,7 +84,7 @@ class Batch:
     def uids(self) -> set[str]:
         out = set(self.runs)
         for group in (self.points, self.params, self.tags, self.status, self.notes,
-                      self.purges):
+                      self.purges, self.media):
             out.update(r[1] for r in group)
         return out
 
@@ -77,11 +93,31 @@ class Batch:
         out: list[Record] = [(RUN, r) for r in self.runs.values()]
         # Purges after the points: a batch split up (e.g. to retry) and applied in
         # this order never applies a purge before points logged ahead of it.
-        for group in (self.points, self.params, self.tags, self.notes, self.purges,
-                      self.status):
+        for group in (self.points, self.media, self.params, self.tags, self.notes,
+                      self.purges, self.status):
             out.extend(group)
         return out
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.points or self.params or self.tags
-                    or self.status or self.notes or self.purges)
+                    or self.status or self.notes or self.purges or self.media)
+
+
+def record_bytes(rec: Record) -> int:
+    """Roughly the bytes a record carries beyond its small fields: what bounds a spool
+    frame (an image is up to 16 MiB; a points record counts as small).
+
+    >>> record_bytes((TEXT, "r1", 0, 1.0, "notes", "hello")), record_bytes((POINTS, "r1"))
+    (5, 0)
+    """
+    try:
+        op = rec[0]
+        if op == IMAGE:
+            return len(rec[12])
+        if op == HISTOGRAM:
+            return 8 * (len(rec[5]) + len(rec[6]))
+        if op == TEXT:
+            return len(rec[5])
+    except (TypeError, IndexError):
+        pass
+    return 0

@@ -25,14 +25,19 @@ import sys
 import zlib
 from typing import Any
 
+from collections.abc import Iterator
+
 import msgpack
 import numpy as np
-from trackboard.storage.write.records import POINTS, Record
+from trackboard.storage.write.records import MEDIA, POINTS, Record, record_bytes
 
 MAGIC = b"TBSPOOL1"
 VERSION = 1
 FRAME_HEAD = struct.Struct("<II")  # payload length, CRC32
 FRAME_RECORDS = 8192  # records per frame: bounds what a damaged frame can take with it
+# Bytes of media per frame (images are up to 16 MiB each): frames stay far below
+# MAX_FRAME, and a damaged frame takes few images with it.
+FRAME_BYTES = 64 << 20
 MAX_FRAME = 1 << 30  # a length beyond this is damage, not data
 _EXT_FLOAT64 = 1
 _LITTLE = sys.byteorder == "little"
@@ -212,6 +217,37 @@ def decode_frame(payload: bytes) -> tuple[tuple[Record, ...], tuple[Record, ...]
         start = end
         recs.append((POINTS, uids[u], step, wall, key_sets[k], vals))
     return others, tuple(recs)
+
+
+def frame_slices(records: list[Record]) -> Iterator[list[Record]]:
+    """`records` cut into the lists that go into one frame each: at most FRAME_RECORDS
+    records, and about FRAME_BYTES of media (a frame holds at least one record).
+
+    >>> [len(p) for p in frame_slices([(8, "r", 0, 1.0, "k", 0, 1, None, "raw", 1, 1, 1,
+    ...                                  bytes(40 << 20))] * 3)]
+    [2, 1]
+    """
+    for i in range(0, len(records), FRAME_RECORDS):
+        part = records[i:i + FRAME_RECORDS]
+        try:
+            plain = _MEDIA_OPS.isdisjoint(map(_OP, part))  # C loops: points stay cheap
+        except (TypeError, IndexError, KeyError):
+            plain = False
+        if plain:
+            yield part
+            continue
+        start, size = 0, 0
+        for j, rec in enumerate(part):
+            size += record_bytes(rec)
+            if size >= FRAME_BYTES:
+                yield part[start:j + 1]
+                start, size = j + 1, 0
+        if start < len(part):
+            yield part[start:]
+
+
+_MEDIA_OPS = frozenset(MEDIA)
+_OP = operator.itemgetter(0)
 
 
 def frame(payload: bytes) -> list[bytes]:

@@ -26,11 +26,11 @@ import msgpack
 from trackboard.storage.write.records import Record
 from trackboard.storage.write.spool.folder import SUFFIX
 from trackboard.storage.write.spool.frames import (
-    FRAME_RECORDS,
     MAGIC,
     VERSION,
     encode_records,
     frame,
+    frame_slices,
 )
 
 
@@ -63,8 +63,7 @@ class SpoolWriter:
         with self._lock:
             if self._fd is None:
                 self._open()
-            for i in range(0, len(records), FRAME_RECORDS):
-                part = records[i:i + FRAME_RECORDS]
+            for part in frame_slices(records):
                 try:
                     payload = encode_records(part)
                 except (TypeError, ValueError, OverflowError):
