@@ -33,7 +33,7 @@ log = logging.getLogger("trackboard")
 
 HEARTBEAT_INTERVAL = 10.0  # seconds between heartbeats of runs that log nothing
 SETTLE_S = 5.0  # seconds the store must stay healthy before an outage is over
-_EPISODE_KINDS = ("outage", "spool-error", "spill", "replay")  # said once per episode
+_EPISODE_KINDS = ("outage", "spool-error", "spill", "replay", "shed")  # said once per episode
 _FIRST_BACKOFF = 0.25
 
 

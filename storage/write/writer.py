@@ -251,22 +251,26 @@ class Writer:
             link.report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
         self._ready.set()
         while True:
+            stuck = False
             try:
-                self._cycle()
+                stuck = not self._cycle()
             except Exception as exc:  # a bug of ours must not kill the thread silently
                 log.debug("trackboard writer error", exc_info=True)
                 link.last_error = repr(exc)
                 link.report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
                 self._staging.release_markers()
-            if self._closing and not self._queue and not self._staging.staged:
-                return
+            if self._closing and (stuck or (not self._queue and not self._staging.staged)):
+                return  # stuck: neither the store nor the disk takes records; close() counts them
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             self._woken = False
 
-    def _cycle(self) -> None:
+    def _cycle(self) -> bool:
+        """Deliver what waits, batch after batch. False when a batch could be neither
+        stored nor spooled (it waits in memory for the next cycle)."""
         link, staging = self._link, self._staging
-        while True:
+        moved = True
+        while moved:
             batch = staging.take()
             if batch is DISK:
                 staging.close_retired()  # the batch in flight is done: noted
@@ -276,7 +280,7 @@ class Writer:
             if not batch:
                 break
             try:
-                self._deliver(batch)
+                moved = self._deliver(batch)
             finally:
                 staging.landed()
         link.heartbeat(self._runs, self._live)
@@ -286,8 +290,11 @@ class Writer:
                 staging.close_retired(journal_too=True)  # so that they can be delivered
                 link.replay_spool(self.batch_points)
         link.settle()
+        return moved
 
-    def _deliver(self, chunks: list[Chunk]) -> None:
+    def _deliver(self, chunks: list[Chunk]) -> bool:
+        """Store the batch, or spool it in an outage. False if neither took it: it is
+        back in memory (staging.to_disk)."""
         records: list[Record] = []
         markers: list[threading.Event] = []
         for c in chunks:
@@ -307,10 +314,11 @@ class Writer:
             else:
                 # In an outage, also what was stored before it hit: delivering it again
                 # is harmless, telling it apart is not worth the risk.
-                self._staging.to_disk(chunks)
+                return self._staging.to_disk(chunks)
         finally:
             for done in markers:
                 done.set()
+        return True
 
 
 # -- one writer per (process, store) ------------------------------------------------
