@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import click
 from trackboard.dashboard.cli_demo import demo_cmd
@@ -171,8 +170,8 @@ def sync_cmd(store: str | None) -> None:
 
     result = deliver_spool(store)
     click.echo(result.summary())
-    if result.remaining:
-        sys.exit(1)
+    if result.problem:  # set aside or still waiting: exit 1, said in one line
+        raise click.ClickException(result.problem)
 
 
 def _duration(seconds: float) -> str:

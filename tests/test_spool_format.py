@@ -153,8 +153,11 @@ def test_a_bad_file_or_record_never_blocks_the_others(tmp_path: Path) -> None:
     foreign.write_bytes(b"hello, not a spool file at all")
 
     result = CliRunner().invoke(cli, ["sync", "--store", url])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # things were set aside: said, exit 1
     out = result.output
+    assert out.splitlines()[-1] == ("Error: not everything was delivered: 8 record(s) the "
+                                    "store refused set aside, 2 spool file(s) set aside in "
+                                    "rejected/ (see above)"), out
     # good (50 x 2 points) and the readable records of the wrong file (20 x 2); none of
     # the damaged file's points sit before its damaged frame (one frame holds them all).
     assert "delivered 140 points from 2 spool file(s)" in out, out
@@ -189,7 +192,7 @@ def test_an_old_pickle_spool_is_refused_unread(tmp_path: Path) -> None:
     fresh = _spool_file(directory, [_run("new"), *_points("new", range(5))])
 
     result = CliRunner().invoke(cli, ["sync", "--store", url])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a file was set aside
     assert "delivered 10 points from 1 spool file(s)" in result.output
     assert f"rejected {legacy}: written by an older trackboard as a Python pickle" \
         in result.output

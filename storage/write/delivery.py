@@ -277,7 +277,7 @@ class Delivery:
                 if points >= batch_points:
                     result.points += self.deliver(pending, runs)
                     pending, points = [], 0
-                    if not reader.bad_frames:  # else positions would not line up
+                    if reader.counted:  # past damage, positions no longer line up
                         _note_progress(path, reader.position)
             if pending:
                 result.points += self.deliver(pending, runs)
@@ -294,8 +294,8 @@ class Delivery:
         result.rejected_points = self.rejected_points - rejected_before[1]
         if reader.damage and result.outcome == "delivered":
             result.outcome = "rejected"
-            result.reason = (f"damaged: {reader.damage}; {result.points} points before it "
-                             "were delivered")
+            result.reason = (f"damaged: {reader.damage}; the {result.points} points of its "
+                             "intact frames were delivered")
         if reader.torn:
             result.notes.append(f"its last {reader.torn_bytes} bytes were cut short by a "
                                 "crash mid-write and are ignored")

@@ -38,6 +38,25 @@ class SyncResult:
         """Spool files still waiting to be delivered."""
         return [f for f, _ in self.waiting]
 
+    @property
+    def problem(self) -> str | None:
+        """One line when anything was set aside or is left waiting (`trackboard sync`
+        then exits 1), else None.
+
+        >>> SyncResult("sqlite:///t.db", rejected=[("a.spool", "damaged")]).problem
+        'not everything was delivered: 1 spool file(s) set aside in rejected/ (see above)'
+        """
+        parts = []
+        if self.rejected_records:
+            parts.append(f"{self.rejected_records} record(s) the store refused set aside")
+        if self.rejected:
+            parts.append(f"{len(self.rejected)} spool file(s) set aside in rejected/")
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} spool file(s) still waiting")
+        if not parts:
+            return None
+        return f"not everything was delivered: {', '.join(parts)} (see above)"
+
     def summary(self) -> str:
         """What happened, one line per fact, e.g.
 
@@ -105,8 +124,10 @@ def _count(result: SyncResult, one: FileResult) -> None:
     result.delivered_points += one.points
     name = str(one.path)
     result.notes += [f"{one.path.name}: {n}" for n in one.notes]
+    if one.outcome == "delivered" or one.points:
+        result.delivered_files += 1  # files points came from, a damaged one too
     if one.outcome == "delivered":
-        result.delivered_files += 1
+        pass
     elif one.outcome == "rejected":
         moved = one.path.parent / spool.REJECTED / one.path.name
         result.rejected.append((name, f"{one.reason}; moved to {moved}"))
