@@ -255,11 +255,17 @@ class Delivery:
 
     # -- files ---------------------------------------------------------------------
 
-    def deliver_file(self, path: Path, batch_points: int) -> FileResult:
+    def deliver_file(self, path: Path, batch_points: int,
+                     batch_records: int | None = None) -> FileResult:
         """Deliver one spool file (already locked by the caller). On success it is
         removed; a damaged or foreign file is moved to rejected/ after what it holds
         that can be read is delivered; on an outage it stays where it is (delivering
-        it again later is harmless: points are upserted, later call wins)."""
+        it again later is harmless: points are upserted, later call wins).
+
+        Records go to the store in batches of at most `batch_points` points and
+        `batch_records` records (default: as many as points), so memory stays bounded
+        also for a file of millions of records without points."""
+        batch_records = batch_records or batch_points
         result = FileResult(path)
         reader = spool.SpoolReader(path)
         runs: dict[str, dict[str, Any]] = {}
@@ -274,7 +280,7 @@ class Delivery:
                         runs[rec[1]["uid"]] = rec[1]
                     points += record_points(rec)
                 pending.extend(chunk)
-                if points >= batch_points:
+                if points >= batch_points or len(pending) >= batch_records:
                     result.points += self.deliver(pending, runs)
                     pending, points = [], 0
                     if reader.counted:  # past damage, positions no longer line up

@@ -153,6 +153,10 @@ class StoreLink:
     def replay_spool(self, batch_points: int) -> None:
         """Deliver every spool file of this store that no live writer holds."""
         assert self.delivery is not None
+        for path, why in spool.odd_entries(self.spool_directory):  # never opened
+            if spool.set_aside(path, why) is not None:
+                log.warning("trackboard: %s in the spool folder is %s; moved to %s",
+                            path.name, why, path.parent / spool.REJECTED)
         for path, fh in spool.claimable(self.spool_directory):
             try:
                 result = self.delivery.deliver_file(path, batch_points)

@@ -76,12 +76,18 @@ class SyncResult:
 
 
 def deliver_spool(store: str | None = None, *, spool_directory: Path | None = None,
-                  batch_points: int = BATCH_POINTS) -> SyncResult:
+                  batch_points: int = BATCH_POINTS,
+                  batch_records: int | None = None) -> SyncResult:
     """Deliver every spool file of `store` that no running process holds; returns what
-    was delivered, set aside and left waiting (and why)."""
+    was delivered, set aside and left waiting (and why). Batches hold at most
+    `batch_points` points and `batch_records` records (default: as many as points)."""
     url = resolve_url(store)
     directory = spool_directory or spool.spool_dir(url)
     result = SyncResult(url)
+    for path, why in spool.odd_entries(directory):  # never opened: a FIFO would block
+        moved = spool.set_aside(path, why)
+        result.rejected.append((str(path), f"{why}; moved to {moved}" if moved else
+                                f"{why}; could not be moved aside"))
     files = spool.pending_files(directory)
     if not files:
         return result
@@ -100,7 +106,7 @@ def deliver_spool(store: str | None = None, *, spool_directory: Path | None = No
                 if outage is not None:
                     result.waiting.append((str(path), outage))
                     continue
-                one = delivery.deliver_file(path, batch_points)
+                one = delivery.deliver_file(path, batch_points, batch_records)
             finally:
                 fh.close()
             _count(result, one)

@@ -13,7 +13,6 @@ pickle format is refused unread, since unpickling can run code.
 from __future__ import annotations
 
 import os
-import stat
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import IO, Any
 import msgpack
 import numpy as np
 from trackboard.storage.write.records import Record
+from trackboard.storage.write.spool.folder import open_regular
 from trackboard.storage.write.spool.frames import (
     FRAME_HEAD,
     MAGIC,
@@ -39,33 +39,6 @@ _LEADS[[0xDC, 0xDD, 0xDE, 0xDF]] = True
 
 class LegacySpoolError(ValueError):
     """A spool file written by an older trackboard (a Python pickle): never read."""
-
-
-def open_regular(path: Path) -> IO[bytes]:
-    """`path` opened for reading if it is a regular file. A FIFO is opened without
-    blocking, a symlink is not followed; anything but a regular file raises
-    ValueError saying what it is (OSError if it cannot be opened at all)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        if os.path.islink(path):
-            raise ValueError("a symbolic link, not a spool file; not followed") from None
-        raise exc
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise ValueError(f"not a regular file ({kind_of(mode)}), so not a spool file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
-def kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 class SpoolReader:
