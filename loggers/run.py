@@ -31,7 +31,7 @@ from trackboard.loggers.values import check_wall_time, to_float
 from trackboard.storage.db.urls import mask_url
 from trackboard.storage.errors import TrackboardError
 from trackboard.storage.read.run_state import StoredRun, stored_run
-from trackboard.storage.rules import MAX_STEP, check_key, check_step, check_text
+from trackboard.storage.rules import MAX_STEP, check_key, check_step, check_tags, check_text
 from trackboard.storage.write.records import (
     NOTES,
     PARAMS,
@@ -90,7 +90,7 @@ class Run:
         uid, resume = run_id_and_mode(id, resume)
         # Validated before anything is sent: a refused Run leaves nothing in the store.
         params = _encode_params(config) if config else {}
-        clean_tags = _clean_tags(tags) if tags else {}
+        clean_tags = check_tags(tags) if tags else {}
         self._sampler: SystemSampler | None = None
         if system_metrics is not False:
             # True: the default interval; a number: seconds between samples. Built
@@ -287,7 +287,7 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Attach string tags (numbers are turned into text)."""
-        clean = _clean_tags(tags)
+        clean = check_tags(tags)
         if clean:
             self._writer.submit((TAGS, self._uid, clean))
 
@@ -315,19 +315,6 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(id={self._uid!r}, project={self.project!r}, name={self.name!r})"
-
-
-def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
-    if not isinstance(tags, Mapping):
-        raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
-    clean = {}
-    for key, value in tags.items():
-        check_key(key)
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
-                             "text, e.g. set_tags({'seed': '3'})")
-        clean[key] = check_text(str(value), f"tag {key!r}")
-    return clean
 
 
 def exit_status(exc_type: type[BaseException] | None) -> str:

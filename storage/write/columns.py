@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+from trackboard.storage.write.door import check_steps, check_walls
 
 _UID, _STEP, _WALL, _KEYS, _VALUES = (itemgetter(i) for i in range(1, 6))
 
@@ -79,7 +80,8 @@ def point_columns(records: list[tuple[Any, ...]], run_ids: Mapping[str, int],
     """(run id, key id, step, wall time, value) of every point, in arrival order.
 
     Records are (POINTS, uid, step, wall, (key, ...), array('d')) as Run sends them,
-    or (POINTS, uid, step, wall, {key: value}) as importers do.
+    or (POINTS, uid, step, wall, {key: value}) as importers do. A step or wall time
+    the store's rules refuse raises RecordRefused (storage/write/door.py).
     """
     if set(map(len, records)) != {6}:
         records = [r if len(r) == 6 else
@@ -87,8 +89,9 @@ def point_columns(records: list[tuple[Any, ...]], run_ids: Mapping[str, int],
                    for r in records]
     n = len(records)
     run = np.fromiter(map(run_ids.__getitem__, map(_UID, records)), np.int64, n)
-    step = np.fromiter(map(_STEP, records), np.int64, n)
+    step = check_steps(list(map(_STEP, records)))  # the store's rules, as numpy columns
     wall = np.fromiter(map(_WALL, records), np.float64, n)
+    check_walls(wall)
     groups = key_sets.groups(list(map(_KEYS, records)), key_ids)
     value = np.frombuffer(b"".join(map(_VALUES, records)), np.float64)
     lengths = key_sets.lengths[groups]

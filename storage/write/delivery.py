@@ -24,6 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from trackboard.storage.db.urls import mask_text
 from trackboard.storage.errors import TrackboardError
 from trackboard.storage.write import spool
+from trackboard.storage.write.door import NameRefused, RecordRefused
 from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import PARAMS, POINTS, RUN, Batch, Record
 
@@ -165,9 +166,12 @@ class Delivery:
             return []
         if len(part) == 1:
             rec = part[0]
-            if _canonical_points(rec):
-                # A well-formed points record can only be refused for its run (tested
-                # above) or its keys: every later record with these keys would be too.
+            if _canonical_points(rec) and (isinstance(error, NameRefused) or not isinstance(
+                    error, RecordRefused)):
+                # A well-formed points record that the database refuses, or whose key
+                # names the rules refuse, is refused for its run (tested above) or its
+                # keys: every later record with these keys would be too. (One the rules
+                # refuse for its step or time says nothing about its keys.)
                 self.poisoned_keys.add(rec[4])
             self._reject(part, one_line(error))
             return []

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
-from trackboard.storage.write import pgcopy
+from trackboard.storage.write import door, pgcopy
 from trackboard.storage.write.columns import KeySets, point_columns
 from trackboard.storage.write.multirow import (
     MultiRowInsert,
@@ -89,12 +89,14 @@ class Ingestor:
     # -- steps -----------------------------------------------------------------------
 
     def _apply(self, conn: Connection, batch: Batch, heartbeat: float | None) -> int:
+        _check(batch)  # the store's rules at its door, before anything is written
         for uid, record in batch.runs.items():
             resumed_at = record.get("resumed_at")
             if uid not in self._run_ids or (
                     resumed_at is not None and self._resumed.get(uid) != resumed_at):
                 # A resume record reopens the run once, also when this process
                 # already wrote the run before (finish, then Run(id=...) again).
+                door.check_run(record)
                 self._run_ids[uid] = self._ensure_run(conn, record)
                 if resumed_at is not None:
                     self._resumed[uid] = resumed_at
@@ -186,6 +188,7 @@ class Ingestor:
         missing = [n for n in dict.fromkeys(names) if n not in self._key_ids]
         if not missing:
             return self._key_ids
+        door.check_names(missing)  # once per name: interned names are valid
         write_rows(conn, self._key_insert, [(n,) for n in missing])
         agg = "json_group_object" if self.dialect == "sqlite" else "json_object_agg"
         select = text(f"SELECT {agg}(name, id) FROM metric_keys WHERE name IN :names"
@@ -297,6 +300,21 @@ class Ingestor:
             return
         writer = self._points_insert if fresh else self._points_upsert
         writer.write_columns(cur, (run_id, key_id, step, wall, value))
+
+def _check(batch: Batch) -> None:
+    """The store's rules for a batch's few non-point records (storage/write/door.py);
+    points are checked as columns, their key names as they are interned."""
+    for _, _, values in batch.params:
+        door.check_values(values, "param")
+    for _, _, values in batch.tags:
+        door.check_values(values, "tag")
+    for _, _, notes in batch.notes:
+        door.check_notes(notes)
+    for _, _, status, ended in batch.status:
+        door.check_status(status, ended)
+    for _, _, from_step, stamp in batch.purges:
+        door.check_purge(from_step, stamp)
+
 
 def _purged_record(rec: tuple, cuts: list[tuple[int, float]]) -> list[tuple]:
     """A points record as purges (from_step, before_wall) of its run leave it: whole,
