@@ -190,11 +190,14 @@ class Run:
             wall_time: float | None = None) -> None:
         """Record metric values at a step (default: one past the last step used).
 
-        Logging a step again replaces its values (the later call wins). `wall_time`
-        (seconds since the epoch) stamps the points with a time the caller measured,
-        e.g. SummaryWriter's `walltime`; by default the time of this call.
+        Logging a step again replaces its values: the later call wins, whatever the
+        wall times. `wall_time` (seconds since the epoch) is stored as the points' time,
+        e.g. SummaryWriter's `walltime`; by default the time of this call. It is data:
+        the order of calls decides what replaces what and what a purge() removes.
         """
-        wall = time.time() if wall_time is None else check_wall_time(wall_time)
+        stamp = time.time()  # the time of the call: orders this record among the others
+        if wall_time is not None:
+            wall_time = check_wall_time(wall_time)
         if self._finished:
             raise ValueError(f"run {self.name!r} is finished; start a new Run to log more")
         if step is None:
@@ -217,8 +220,12 @@ class Run:
                 keys = self._last_keys  # share one tuple while the keys repeat
             else:
                 self._last_keys = keys
-            self._writer.submit((POINTS, self._uid, step, wall, keys, array("d", values)),
-                                len(values))
+            if wall_time is None:
+                self._writer.submit((POINTS, self._uid, step, stamp, keys, array("d", values)),
+                                    len(values))
+            else:  # the caller's wall time rides along as data
+                self._writer.submit((POINTS, self._uid, step, stamp, keys, array("d", values),
+                                     wall_time), len(values))
 
     def log_aside(self, metrics: Mapping[str, float], step: int) -> None:
         """Record values on a step sequence of their own (system metrics): like log(),
@@ -243,9 +250,9 @@ class Run:
         if self._finished:
             raise ValueError(f"run {self.name!r} is finished; purge before finish()")
         step = check_step(step)
-        # Points logged before this call carry a wall time <= now; spinning past
-        # `now` makes every later point's time strictly greater, so "before the
-        # call" is exactly "wall time < the cutoff".
+        # Points logged before this call carry a call time <= now; spinning past
+        # `now` makes every later call's time strictly greater, so "before the
+        # call" is exactly "call time < the cutoff" (whatever wall_time= said).
         now = time.time()
         while time.time() <= now:
             pass

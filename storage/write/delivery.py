@@ -116,9 +116,10 @@ class Delivery:
     # -- records -------------------------------------------------------------------
 
     def deliver(self, records: list[Record], runs: dict[str, dict[str, Any]],
-                heartbeat: float | None = None) -> int:
+                heartbeat: float | None = None, *, replay: bool = False) -> int:
         """Store `records` (their runs' records come from `runs`); returns the points
-        stored. Poison is set aside; raises Interrupted on an outage."""
+        stored. Poison is set aside; raises Interrupted on an outage. `replay`: the
+        records were read back from a spool file (Ingestor.apply says what changes)."""
         if self.poisoned_runs or self.poisoned_keys:
             records = self._drop_poisoned(records)
         work: deque[list[Record]] = deque([records])
@@ -135,7 +136,7 @@ class Delivery:
             if not batch:
                 continue
             try:
-                n = self.ingestor.apply(batch, heartbeat=heartbeat)
+                n = self.ingestor.apply(batch, heartbeat=heartbeat, replay=replay)
                 written += n
                 self.delivered += n
                 continue
@@ -285,12 +286,12 @@ class Delivery:
                     points += record_points(rec)
                 pending.extend(chunk)
                 if points >= batch_points or len(pending) >= batch_records:
-                    result.points += self.deliver(pending, runs)
+                    result.points += self.deliver(pending, runs, replay=True)
                     pending, points = [], 0
                     if reader.counted:  # past damage, positions no longer line up
                         _note_progress(path, reader.position)
             if pending:
-                result.points += self.deliver(pending, runs)
+                result.points += self.deliver(pending, runs, replay=True)
         except Interrupted as exc:
             result.outcome, result.reason = "waiting", f"store unavailable: {exc}"
             result.cause = exc.cause

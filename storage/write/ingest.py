@@ -12,14 +12,23 @@ points instead, so roll-ups stay exact whatever the delivery order (rollup_write
 This module holds the rest of a batch: runs (new and resumed), keys, params, tags,
 notes, status, heartbeats and purges.
 
-"Later value wins" is decided by wall time (stamped when log() was called), not
-by delivery order: a spool replayed after newer data cannot overwrite it.
+"The later call wins": the order of log() calls decides, never the wall time the
+caller passed (that is data). A writer delivers its records in call order, so a batch
+keeps the last record of a step (arrival order), a stored point is simply replaced,
+and a purge removes every stored point it covers; points that arrive with or after a
+purge are judged by their call stamps. Records read back from a spool file
+(`replay=True`: after an outage, a crash, `trackboard sync`) may arrive after newer
+records of another process, which the store cannot tell apart by order: there a point
+replaces a stored one only if its wall time is not older, and a purge removes only
+stored points with older wall times (exact as long as callers never pass wall_time=;
+docs/logging.md says what holds).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from array import array
 from typing import Any
 
 import numpy as np
@@ -49,15 +58,20 @@ class Ingestor:
         self._run_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
         self._key_sets = KeySets()
+        self._replay = False  # the batch being applied was read back from a spool file
         self._resumed: dict[str, float] = {}  # uid -> resumed_at of the resume applied
-        # Purges seen, per run: (from_step, before_wall). Points logged before a purge
-        # may reach this process after it (a batch split up on a retry, a spool frame
-        # read in another order): they are dropped on arrival, not only at the purge.
+        # Purges seen, per run: (from_step, stamp). Points logged before a purge may
+        # reach this process after it (a batch split up on a retry, a spool frame read
+        # in another order): they are dropped on arrival (by call stamp), not only at
+        # the purge.
         self._purged: dict[str, list[tuple[int, float]]] = {}
         self._points_insert = MultiRowInsert("points", _POINT_COLS, mark=m)
-        self._points_upsert = MultiRowInsert(
+        # In call order (live): replace. Read back from a spool file: only by a point
+        # whose wall time is not older (see the module docstring).
+        self._points_upsert = {replay: MultiRowInsert(
             "points", _POINT_COLS, mark=m, on_conflict=replace_clause(
-                _POINT_COLS[:3], _POINT_COLS, " WHERE excluded.wall_time >= points.wall_time"))
+                _POINT_COLS[:3], _POINT_COLS, pgcopy.REPLAY_CONDITION if replay else ""))
+            for replay in (False, True)}
         self._key_insert = MultiRowInsert("metric_keys", ("name",), mark=m,
                                           on_conflict="ON CONFLICT (name) DO NOTHING")
         self._rollups = RollupWriter(self.dialect, m)
@@ -68,8 +82,11 @@ class Ingestor:
 
     # -- public ------------------------------------------------------------------
 
-    def apply(self, batch: Batch, *, heartbeat: float | None = None) -> int:
-        """Write `batch` in one transaction; returns the number of points written."""
+    def apply(self, batch: Batch, *, heartbeat: float | None = None,
+              replay: bool = False) -> int:
+        """Write `batch` in one transaction; returns the number of points written.
+        `replay`: the records were read back from a spool file, not delivered in call
+        order (see the module docstring)."""
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 # Take the write lock up front: a read lock upgraded later can fail
@@ -77,6 +94,7 @@ class Ingestor:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 try:
+                    self._replay = replay
                     return self._apply(conn, batch, heartbeat)
                 except BaseException:
                     # Ids cached during a transaction that rolls back may not exist.
@@ -218,9 +236,10 @@ class Ingestor:
 
     def _purge_stored(self, conn: Connection, purges: list[tuple]) -> None:
         """Apply PURGE records to the store: remove the run's non-system points at steps
-        >= from_step logged before the purge (wall time < before_wall), then rebuild the
-        touched series' roll-ups and summaries. Wall time decides, not arrival: a spool
-        file delivered late cannot lose points logged after the purge."""
+        >= from_step logged before the purge, then rebuild the touched series' roll-ups
+        and summaries. In call order everything stored was logged before the purge; a
+        purge read back from a spool file (maybe a second time, after points logged
+        after it were stored) removes only points with older wall times."""
         for _, uid, from_step, before in purges:
             rid = self._run_ids[uid]
             # Only series with a point at or past from_step (their summary says so).
@@ -230,9 +249,14 @@ class Ingestor:
                 "ORDER BY s.key_id"), {"r": rid, "s": from_step}).scalars().all()
             for kid in kids:
                 args = {"r": rid, "k": kid, "s": from_step}
-                gone = conn.execute(text(
-                    "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s "
-                    "AND wall_time < :w"), {**args, "w": before}).rowcount
+                if self._replay:
+                    gone = conn.execute(text(
+                        "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s "
+                        "AND wall_time < :w"), {**args, "w": before}).rowcount
+                else:
+                    gone = conn.execute(text(
+                        "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s"),
+                        args).rowcount
                 if gone:
                     self._rollups.rebuild_after_purge(conn, (rid << SERIES_SHIFT) | kid, from_step)
 
@@ -296,9 +320,10 @@ class Ingestor:
             if fresh:
                 pgcopy.copy_points(cur, "points", run_id, key_id, step, wall, value)
             else:
-                pgcopy.upsert_points(cur, run_id, key_id, step, wall, value)
+                pgcopy.upsert_points(cur, run_id, key_id, step, wall, value,
+                                     replay=self._replay)
             return
-        writer = self._points_insert if fresh else self._points_upsert
+        writer = self._points_insert if fresh else self._points_upsert[self._replay]
         writer.write_columns(cur, (run_id, key_id, step, wall, value))
 
 def _check(batch: Batch) -> None:
@@ -317,28 +342,42 @@ def _check(batch: Batch) -> None:
 
 
 def _purged_record(rec: tuple, cuts: list[tuple[int, float]]) -> list[tuple]:
-    """A points record as purges (from_step, before_wall) of its run leave it: whole,
-    with only its system/* values, or gone.
+    """A points record as purges (from_step, stamp) of its run leave it: whole, with
+    only its system/* values, or gone. The record's call stamp decides, never the wall
+    time its caller passed.
 
     >>> from array import array
     >>> rec = (0, "r", 5, 10.0, ("loss", "system/cpu"), array("d", [1.0, 2.0]))
     >>> _purged_record(rec, [(3, 11.0)])
-    [(0, 'r', 5, 10.0, {'system/cpu': 2.0})]
+    [(0, 'r', 5, 10.0, ('system/cpu',), array('d', [2.0]))]
     >>> len(_purged_record(rec, [(3, 9.0)])), len(_purged_record(rec, [(6, 11.0)]))
     (1, 1)
+    >>> _purged_record((*rec, 99.0), [(3, 11.0)])  # wall time 99.0, logged before the cut
+    [(0, 'r', 5, 10.0, ('system/cpu',), array('d', [2.0]), 99.0)]
     """
-    step, wall = rec[2], rec[3]
-    if not any(step >= from_step and wall < before for from_step, before in cuts):
+    step, stamp = rec[2], rec[3]
+    if not any(step >= from_step and stamp < before for from_step, before in cuts):
         return [rec]
     values = rec[4] if len(rec) == 5 else dict(zip(rec[4], rec[5]))
     kept = {k: v for k, v in values.items() if k.startswith("system/")}
-    return [(rec[0], rec[1], step, wall, kept)] if kept else []
+    if not kept:
+        return []
+    out = (rec[0], rec[1], step, stamp, tuple(kept), array("d", kept.values()))
+    return [out + rec[6:7]]
 
 
 def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,
             value: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Sort by (series, step, wall) and keep the latest-logged point of each step."""
-    order = np.lexsort((wall, step, series))
+    """Sort by (series, step) and keep the point of each step that arrived last: the
+    batch holds its records in call order, so the later call wins (a stable sort keeps
+    arrival order among equal steps; wall times do not take part).
+
+    >>> s, st, w, v = _dedupe(np.array([1, 1, 1]), np.array([5, 4, 5]),
+    ...                       np.array([9e9, 0.0, 1.0]), np.array([1.0, 2.0, 3.0]))
+    >>> st.tolist(), v.tolist(), w.tolist()
+    ([4, 5], [2.0, 3.0], [0.0, 1.0])
+    """
+    order = np.lexsort((step, series))  # stable: arrival order among equal keys
     series, step, wall, value = series[order], step[order], wall[order], value[order]
     last = np.r_[(series[1:] != series[:-1]) | (step[1:] != step[:-1]), True]
     return series[last], step[last], wall[last], value[last]
