@@ -130,7 +130,7 @@ class Delivery:
                 part = self._drop_poisoned(part)
             batch, bad = self._batch(part, runs)
             if bad:
-                self._reject(bad, "malformed record")
+                self.set_aside(bad, "malformed record")
                 gone = {id(r) for r in bad}
                 part = [r for r in part if id(r) not in gone]  # never judged twice
             if not batch:
@@ -163,7 +163,7 @@ class Delivery:
         uid = next(iter(groups))
         if uid is not None and not self._run_accepted(uid, runs, heartbeat):
             self.poisoned_runs.add(uid)
-            self._reject(part, f"the store refuses run {uid!r} itself ({one_line(error)})")
+            self.set_aside(part, f"the store refuses run {uid!r} itself ({one_line(error)})")
             return []
         if len(part) == 1:
             rec = part[0]
@@ -174,7 +174,7 @@ class Delivery:
                 # keys: every later record with these keys would be too. (One the rules
                 # refuse for its step or time says nothing about its keys.)
                 self.poisoned_keys.add(rec[4])
-            self._reject(part, one_line(error))
+            self.set_aside(part, one_line(error))
             return []
         half = len(part) // 2
         return [part[:half], part[half:]]
@@ -229,10 +229,14 @@ class Delivery:
             else:
                 keep.append(rec)
         if bad:
-            self._reject(bad, "the store refused an earlier record of the same run or keys")
+            self.set_aside(bad, "the store refused an earlier record of the same run or keys")
         return keep
 
-    def _reject(self, records: list[Record], why: str) -> None:
+    def set_aside(self, records: list[Record], why: str) -> None:
+        """Set records the store refuses aside in rejected/ (readable spool files),
+        count and report them (`why`: one line). Used for what a batch's bisection
+        isolates, and by callers that know a record breaks the store's rules already
+        (the TensorBoard importer's refused tags)."""
         points = sum(record_points(r) for r in records)
         self.rejected_points += points
         self.rejected_records += len(records)
