@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import secrets
 import socket
 import sys
@@ -112,6 +113,7 @@ class Run:
         self._param_keys: set[str] = set(params)
         self._last_keys: tuple[str, ...] = ()
         self._lock = threading.Lock()  # only for finish(): log() stays lock-free
+        self._pid = os.getpid()  # a forked child logs into this run but never ends it
         now = time.time()
         self.created_at = stored.created_at if stored is not None else now
         record: dict[str, Any] = {
@@ -299,9 +301,16 @@ class Run:
             self._writer.submit((TAGS, self._uid, clean))
 
     def finish(self, status: str = "finished", *, timeout: float = 60.0) -> None:
-        """End the run and wait (up to `timeout` s) until its data is stored. Idempotent."""
+        """End the run and wait (up to `timeout` s) until its data is stored. Idempotent.
+        In a forked child (a DataLoader worker) it only waits: the process that started
+        the run ends it."""
         if status not in ("finished", "failed", "killed"):
             raise ValueError(f"status {status!r}: use 'finished', 'failed' or 'killed'")
+        if os.getpid() != self._pid:
+            # A forked child (a DataLoader worker): what it logged is stored, but the
+            # run belongs to the process that started it, which ends it.
+            self._writer.flush(timeout)
+            return
         with self._lock:
             if self._finished:
                 return

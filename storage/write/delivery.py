@@ -256,6 +256,12 @@ class Delivery:
                      f"({points} points): {why}; set aside in {where}. Everything else is "
                      "stored")
 
+    def forget_inherited_files(self) -> None:
+        """In a forked child: the rejected/ file being written is the parent's."""
+        if self._rejected is not None:
+            self._rejected.forget_inherited()
+            self._rejected = None
+
     def close(self) -> Path | None:
         """Close the rejected/ file of this delivery; returns its path if it has records."""
         if self._rejected is None:

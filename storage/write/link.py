@@ -172,6 +172,11 @@ class StoreLink:
                     self.report("replay", f"trackboard: spool file {path}: {result.reason}")
                 return
 
+    def forget_inherited_files(self) -> None:
+        """In a forked child: the rejected/ file being written is the parent's."""
+        if self.delivery is not None:
+            self.delivery.forget_inherited_files()
+
     # -- outages and their episodes -------------------------------------------------
 
     def failed(self, exc: BaseException) -> None:

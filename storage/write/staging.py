@@ -174,6 +174,12 @@ class Staging:
             self._protect_locked()
             return self.staged_points >= self.batch_points
 
+    def forget_inherited_files(self) -> None:
+        """In a forked child: the spool files are the parent's (see fork.py)."""
+        for segment in (self._journal, *self._retired):
+            if segment is not None:
+                segment.forget_inherited()
+
     # -- closing ----------------------------------------------------------------------
 
     def close(self) -> Path | None:

@@ -138,6 +138,18 @@ class SpoolWriter:
                 os.close(fd)
             return path if keep and records else None
 
+    def forget_inherited(self) -> None:
+        """In a forked child: this file is the parent's. Close the child's copy of its
+        descriptor without unlocking it (the lock belongs to the open file, which the
+        parent still holds) and never write or remove it from here."""
+        fd, self._fd, self.path = self._fd, None, None
+        self.records = self.unconfirmed = 0
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def _write(self, parts: list[bytes]) -> None:
         assert self._fd is not None
         if self.broken is not None:
