@@ -14,9 +14,9 @@ first record starts new threads, a new connection and spool files of its own.
 A fork copies locks in the state other threads held them: had the parent's writer
 thread been inside SQLite, its driver or an import at that moment, the child's writer
 would wait forever for a lock nobody will release. So a fork waits (at most
-FORK_WAIT_S) until each writer thread is outside the store (`fork_gate`, held around
-every connection and delivery; idle writers hold nothing): a DataLoader starting its
-workers waits at most for the batch in flight.
+FORK_WAIT_S) until each writer thread is outside the store (`fork_gate`, held while
+it connects and while it applies a batch; idle writers hold nothing): a DataLoader
+starting its workers waits at most for the transaction in flight.
 
 Children of multiprocessing leave with os._exit, which skips atexit: a writer there
 delivers what it holds from multiprocessing's own exit finalizers instead. A plain

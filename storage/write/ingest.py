@@ -27,6 +27,7 @@ docs/logging.md says what holds).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from array import array
 from typing import Any
@@ -51,8 +52,10 @@ _POINT_COLS = ("run_id", "key_id", "step", "wall_time", "value")
 class Ingestor:
     """Writes batches into one store; caches run and key ids between batches."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, gate: threading.Lock | None = None) -> None:
         self.engine = engine
+        # Held while a batch is applied: a fork waits for it (storage/write/fork.py).
+        self._gate = gate or threading.Lock()
         self.dialect = engine.dialect.name
         m = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._run_ids: dict[str, int] = {}
@@ -87,7 +90,7 @@ class Ingestor:
         """Write `batch` in one transaction; returns the number of points written.
         `replay`: the records were read back from a spool file, not delivered in call
         order (see the module docstring)."""
-        with self.engine.connect() as conn:
+        with self._gate, self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 # Take the write lock up front: a read lock upgraded later can fail
                 # with SQLITE_BUSY without the busy handler ever waiting.

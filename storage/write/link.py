@@ -13,6 +13,7 @@ says each kind of trouble once per episode, once per writer for most).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +45,11 @@ class StoreLink:
     def __init__(self, url: str, spool_directory: Path, header: Callable[[], list[Record]],
                  *, engine_options: dict[str, Any], max_backoff: float,
                  settle_s: float = SETTLE_S,
-                 heartbeat_interval: float = HEARTBEAT_INTERVAL) -> None:
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL,
+                 gate: threading.Lock | None = None) -> None:
         self.url = url
+        # Held while connecting and while each batch is applied (see fork.py).
+        self._gate = gate or threading.Lock()
         self.spool_directory = spool_directory
         self._header = header  # run records for rejected/ files
         self._engine_options = engine_options
@@ -84,15 +88,8 @@ class StoreLink:
         """Connect (first time: check the schema), or probe the store during an outage;
         failure starts or continues the outage."""
         try:
-            if self.engine is None:
-                self.engine = build_engine(self.url, **self._engine_options)
-            if self.ingestor is None:
-                check_schema(self.engine)
-                self.ingestor = Ingestor(self.engine)
-                self.delivery = Delivery(self.ingestor, self.spool_directory, self.report,
-                                         self._header)
-            else:
-                self._probe()
+            with self._gate:
+                self._connect()
         except Exception as exc:
             if isinstance(exc, TrackboardError) and not is_outage(exc):
                 self.report("schema", f"trackboard: {exc}")
@@ -101,6 +98,17 @@ class StoreLink:
         if self._outage_since is not None:
             self._outage_since = None
             self._healthy_since = time.monotonic()
+
+    def _connect(self) -> None:
+        if self.engine is None:
+            self.engine = build_engine(self.url, **self._engine_options)
+        if self.ingestor is None:
+            check_schema(self.engine)
+            self.ingestor = Ingestor(self.engine, gate=self._gate)
+            self.delivery = Delivery(self.ingestor, self.spool_directory, self.report,
+                                     self._header)
+        else:
+            self._probe()
 
     def retry_due(self) -> bool:
         return self._outage_since is not None and time.monotonic() >= self._retry_at

@@ -114,9 +114,12 @@ class Writer(InheritedByFork):
     def _fresh(self) -> None:
         """The queue, the store link, the staging, the two threads (not started)."""
         p = self._parts
+        # Held while the writer thread is inside the store or its driver (see fork.py).
+        self.fork_gate = threading.Lock()
         self._link = StoreLink(self.url, self.spool_directory, self._run_header,
                                engine_options=p["engine_options"], max_backoff=p["max_backoff"],
-                               settle_s=p["settle_s"], heartbeat_interval=p["heartbeat_interval"])
+                               settle_s=p["settle_s"], heartbeat_interval=p["heartbeat_interval"],
+                               gate=self.fork_gate)
         self._queue: deque[Record] = deque()
         self._produced = 0   # points queued (producer threads only)
         self._staging = Staging(self._queue, self.spool_directory, self._link,
@@ -126,8 +129,6 @@ class Writer(InheritedByFork):
         self._wake = threading.Event()
         self._guard_wake = threading.Event()
         self._ready = threading.Event()  # the first connection attempt is over
-        # Held while the writer thread works in the store or its driver (see fork.py).
-        self.fork_gate = threading.Lock()
         self._woken = False  # a full-batch wake-up is pending (saves producers Event.set calls)
         self._guard_woken = False
         self._closing = False
@@ -268,11 +269,10 @@ class Writer(InheritedByFork):
     def _run_thread(self) -> None:
         link = self._link
         try:
-            with self.fork_gate:
-                link.connect()
-                self._ready.set()
-                if link.ingestor is not None:
-                    link.replay_spool(self.batch_points)  # left by runs that ended in an outage
+            link.connect()
+            self._ready.set()
+            if link.ingestor is not None:
+                link.replay_spool(self.batch_points)  # left by runs that ended in an outage
         except Exception as exc:
             log.debug("trackboard writer error", exc_info=True)
             link.report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
@@ -280,8 +280,7 @@ class Writer(InheritedByFork):
         while True:
             stuck = False
             try:
-                with self.fork_gate:
-                    stuck = not self._cycle()
+                stuck = not self._cycle()
             except Exception as exc:  # a bug of ours must not kill the thread silently
                 log.debug("trackboard writer error", exc_info=True)
                 link.last_error = repr(exc)
