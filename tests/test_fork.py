@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from trackboard.loggers import Run
 from trackboard.storage import Store
-from trackboard.storage.write.spool import pending_files
+from trackboard.storage.write.records import POINTS
+from trackboard.storage.write.spool import SpoolReader, pending_files
 from trackboard.storage.write.writer import Writer
 
 
@@ -26,6 +27,12 @@ def _child_logs(run: Run, name: str, flush: bool, report: multiprocessing.Queue)
         assert run.flush(30)
         report.put((name, run._writer.points_written))
     # else: nothing more; the child ends (os._exit) with its points still in memory
+
+
+def _spooled(directory: Path) -> int:
+    """Points records in the spool files of `directory` so far."""
+    return sum(1 for path in pending_files(directory) for chunk in SpoolReader(path)
+               for rec in chunk if rec[0] == POINTS)
 
 
 def _series(url: str, run_id: str) -> dict[str, list[int]]:
@@ -44,7 +51,7 @@ def test_forked_children_store_their_points_and_the_parent_keeps_its_own(
     for step in range(10):
         run.log({"parent": float(step)}, step=step)
     deadline = time.time() + 10
-    while not pending_files(spool) and time.time() < deadline:
+    while _spooled(spool) < 10 and time.time() < deadline:
         time.sleep(0.05)
     (journal,) = pending_files(spool)
     size = journal.stat().st_size
