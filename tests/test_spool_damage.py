@@ -174,3 +174,20 @@ def test_a_large_damaged_region_is_skipped_quickly(tmp_path: Path) -> None:
     got = [r[2] for chunk in reader for r in chunk if r[0] == POINTS]
     assert got == list(range(20)) and reader.damage is not None
     assert time.perf_counter() - t0 < 5.0  # generous for a shared CI machine
+
+
+def test_a_damaged_file_description_costs_only_itself(tmp_path: Path) -> None:
+    """The first frame (the file's description) damaged, by its length or a byte: the
+    magic says it is a spool file, and every intact frame after it is still read."""
+    for corrupt in ("length", "byte"):
+        directory = tmp_path / corrupt
+        path, _ = _ten_frames(directory)
+        info_at = len(MAGIC)
+        if corrupt == "length":
+            _corrupt(path, info_at, struct.pack("<I", 0xFFFFFFF0))
+        else:
+            _corrupt(path, info_at + FRAME_HEAD.size + 3, b"\xff")
+        reader = SpoolReader(path)
+        got = [r[2] for chunk in reader for r in chunk if r[0] == POINTS]
+        assert got == list(range(1000)), corrupt
+        assert reader.damage is not None and not reader.torn

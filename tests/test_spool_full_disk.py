@@ -13,11 +13,9 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from array import array
 from pathlib import Path
 
-import pytest
 from trackboard.storage import Store
 from trackboard.storage.write.records import POINTS, RUN
 from trackboard.storage.write.spool import SpoolReader, SpoolWriter

@@ -161,6 +161,7 @@ class SpoolReader:
                            else f"impossible frame length {length}")
                     if not self._damaged(at, nxt, size, why):
                         return
+                    first = False  # a damaged description: the frames after it still count
                     at = nxt  # type: ignore[assignment]
                     continue
                 # A map is the file's description or a stored-mark; record frames are
@@ -175,7 +176,7 @@ class SpoolReader:
                     nxt = _next_frame(fh, at + 1, size, likely=end)
                     if not self._damaged(at, nxt, size, "checksum mismatch"):
                         return
-                    first = False
+                    first = False  # a damaged description: the frames after it still count
                     at = nxt  # type: ignore[assignment]
                     continue
                 if first and not is_map:
