@@ -16,6 +16,7 @@ import sys
 from array import array
 from pathlib import Path
 
+import pytest
 from trackboard.storage import Store
 from trackboard.storage.write.records import POINTS, RUN
 from trackboard.storage.write.spool import SpoolReader, SpoolWriter
@@ -135,3 +136,22 @@ def test_what_memory_cannot_hold_while_the_disk_is_full_is_counted_and_said(
     lost_steps = 40_000 - len(stored & set(range(40_000)))
     assert counters["lost"] == 3 * lost_steps > 0
     assert f"{counters['lost']} points were lost" in stderr
+
+
+def test_a_store_that_is_only_behind_loses_nothing_while_the_disk_is_full(
+        tmp_path: Path) -> None:
+    """A burst into a reachable store with the spool's disk full: the backlog passes
+    max_pending_points and cannot be spooled, but the store takes it soon, so nothing
+    is dropped. (Needs the tmpfs: a file size limit would refuse the store's file too.)"""
+    with spool_on_a_full_disk(tmp_path) as disk:
+        if disk.mode != "tmpfs":
+            pytest.skip("needs a mountable tmpfs (RLIMIT_FSIZE would also refuse the store)")
+        url = f"sqlite:///{tmp_path / 'live.db'}"
+        Store(url).close()
+        args = [url, *disk.child_args(), "100000", "0", "30000"]
+        done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True,
+                              text=True, timeout=240, env={**os.environ})
+        assert done.returncode == 0, done.stderr
+        counters = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counters["lost"] == 0, done.stderr
+    assert _stored_steps(url, counters["id"]) == set(range(100_000))

@@ -342,7 +342,9 @@ class Staging:
             todo.append(item)
         refusals = self.spool_refusals
         if todo and not self._journal_locked(todo):
-            if over and self.spool_refusals > refusals:  # tried and refused: the disk is full
+            if over and self.spool_refusals > refusals and not self.link.healthy:
+                # Tried and refused (the disk is full) while the store is away: nothing
+                # takes records. (A store that is only behind takes them soon.)
                 self._shed_locked()
             return
         if over:
