@@ -12,7 +12,6 @@ cli_store.py.
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 from trackboard.dashboard.cli_demo import demo_cmd
@@ -167,8 +166,8 @@ def sync_cmd(store: str | None) -> None:
 
     result = deliver_spool(store)
     click.echo(result.summary())
-    if result.remaining:
-        sys.exit(1)
+    if result.problem:  # set aside or still waiting: exit 1, said in one line
+        raise click.ClickException(result.problem)
 
 
 def main() -> None:

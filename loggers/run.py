@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import secrets
 import sys
 import threading
@@ -37,6 +38,7 @@ from trackboard.storage.rules import (
     check_framework,
     check_key,
     check_step,
+    check_tags,
     check_text,
 )
 from trackboard.storage.write.records import (
@@ -98,7 +100,7 @@ class Run:
         uid, resume = run_id_and_mode(id, resume)
         # Validated before anything is sent: a refused Run leaves nothing in the store.
         params = _encode_params(config) if config else {}
-        clean_tags = _clean_tags(tags) if tags else {}
+        clean_tags = check_tags(tags) if tags else {}
         self._sampler: SystemSampler | None = None
         if system_metrics is not False:
             # True: the default interval; a number: seconds between samples. Built
@@ -120,6 +122,7 @@ class Run:
         self._param_keys: set[str] = set(params)
         self._last_keys: tuple[str, ...] = ()
         self._lock = threading.Lock()  # only for finish(): log() stays lock-free
+        self._pid = os.getpid()  # a forked child logs into this run but never ends it
         now = time.time()
         self.created_at = stored.created_at if stored is not None else now
         record: dict[str, Any] = {
@@ -200,11 +203,14 @@ class Run:
         numbers, and Histogram, Image (or a list of them: the step's strip) and Text
         values (trackboard.loggers.media, docs/media.md).
 
-        Logging a step again replaces its values (the later call wins). `wall_time`
-        (seconds since the epoch) stamps the points with a time the caller measured,
-        e.g. SummaryWriter's `walltime`; by default the time of this call.
+        Logging a step again replaces its values: the later call wins, whatever the
+        wall times. `wall_time` (seconds since the epoch) is stored as the points' time,
+        e.g. SummaryWriter's `walltime`; by default the time of this call. It is data:
+        the order of calls decides what replaces what and what a purge() removes.
         """
-        wall = time.time() if wall_time is None else check_wall_time(wall_time)
+        stamp = time.time()  # the time of the call: orders this record among the others
+        if wall_time is not None:
+            wall_time = check_wall_time(wall_time)
         if self._finished:
             raise ValueError(f"run {self.name!r} is finished; start a new Run to log more")
         if step is None:
@@ -226,7 +232,7 @@ class Run:
             try:
                 values.append(to_float(key, value))
             except ValueError:  # a Histogram, Image, Text or strip? (free for numbers)
-                found = media_records(self._uid, step, wall, key, value)
+                found = media_records(self._uid, step, stamp, key, value)
                 if found is None:
                     raise
                 media = found if media is None else media + found
@@ -237,8 +243,10 @@ class Run:
             if values:
                 media_keys = {r[4] for r in media}
                 keys = tuple(k for k in metrics if k not in media_keys)
-                self._writer.submit((POINTS, self._uid, step, wall, keys, array("d", values)),
-                                    len(values))
+                point: Record = (POINTS, self._uid, step, stamp, keys, array("d", values))
+                if wall_time is not None:  # the caller's wall time rides along as data
+                    point += (wall_time,)
+                self._writer.submit(point, len(values))
             return
         if values:
             keys = tuple(metrics)
@@ -246,8 +254,12 @@ class Run:
                 keys = self._last_keys  # share one tuple while the keys repeat
             else:
                 self._last_keys = keys
-            self._writer.submit((POINTS, self._uid, step, wall, keys, array("d", values)),
-                                len(values))
+            if wall_time is None:
+                self._writer.submit((POINTS, self._uid, step, stamp, keys, array("d", values)),
+                                    len(values))
+            else:  # the caller's wall time rides along as data
+                self._writer.submit((POINTS, self._uid, step, stamp, keys, array("d", values),
+                                     wall_time), len(values))
 
     def log_aside(self, metrics: Mapping[str, float], step: int) -> None:
         """Record values on a step sequence of their own (system metrics): like log(),
@@ -272,9 +284,9 @@ class Run:
         if self._finished:
             raise ValueError(f"run {self.name!r} is finished; purge before finish()")
         step = check_step(step)
-        # Points logged before this call carry a wall time <= now; spinning past
-        # `now` makes every later point's time strictly greater, so "before the
-        # call" is exactly "wall time < the cutoff".
+        # Points logged before this call carry a call time <= now; spinning past
+        # `now` makes every later call's time strictly greater, so "before the
+        # call" is exactly "call time < the cutoff" (whatever wall_time= said).
         now = time.time()
         while time.time() <= now:
             pass
@@ -316,14 +328,21 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Attach string tags (numbers are turned into text)."""
-        clean = _clean_tags(tags)
+        clean = check_tags(tags)
         if clean:
             self._writer.submit((TAGS, self._uid, clean))
 
     def finish(self, status: str = "finished", *, timeout: float = 60.0) -> None:
-        """End the run and wait (up to `timeout` s) until its data is stored. Idempotent."""
+        """End the run and wait (up to `timeout` s) until its data is stored. Idempotent.
+        In a forked child (a DataLoader worker) it only waits: the process that started
+        the run ends it."""
         if status not in ("finished", "failed", "killed"):
             raise ValueError(f"status {status!r}: use 'finished', 'failed' or 'killed'")
+        if os.getpid() != self._pid:
+            # A forked child (a DataLoader worker): what it logged is stored, but the
+            # run belongs to the process that started it, which ends it.
+            self._writer.flush(timeout)
+            return
         with self._lock:
             if self._finished:
                 return
@@ -344,19 +363,6 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(id={self._uid!r}, project={self.project!r}, name={self.name!r})"
-
-
-def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
-    if not isinstance(tags, Mapping):
-        raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
-    clean = {}
-    for key, value in tags.items():
-        check_key(key)
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
-                             "text, e.g. set_tags({'seed': '3'})")
-        clean[key] = check_text(str(value), f"tag {key!r}")
-    return clean
 
 
 def exit_status(exc_type: type[BaseException] | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Mapping
 from typing import Any
 
 MAX_KEY_LENGTH = 250
@@ -145,6 +146,30 @@ def storable_text(text: str, max_length: int | None = None, *, one_line: bool = 
     if one_line and any(ord(c) < 32 for c in text):
         text = "".join(f"\\x{ord(c):02x}" if ord(c) < 32 else c for c in text)
     return text if max_length is None else text[:max_length]
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    """Tags as the store holds them: checked keys, values as text (numbers become
+    text; anything else, bools included, is refused). Run.set_tags and Store.set_tags
+    both use this.
+
+    >>> check_tags({"seed": 3, "team": "pricing"})
+    {'seed': '3', 'team': 'pricing'}
+    >>> check_tags({"ok": True})
+    Traceback (most recent call last):
+    ...
+    ValueError: tag 'ok' has a bool value; tags are text, e.g. set_tags({'seed': '3'})
+    """
+    if not isinstance(tags, Mapping):
+        raise ValueError(f"set_tags() takes a dict, got {type(tags).__name__}")
+    clean = {}
+    for key, value in tags.items():
+        check_key(key)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(f"tag {key!r} has a {type(value).__name__} value; tags are "
+                             "text, e.g. set_tags({'seed': '3'})")
+        clean[key] = check_text(str(value), f"tag {key!r}")
+    return clean
 
 
 def _short(value: Any) -> str:

@@ -93,6 +93,8 @@ def test_rollups_exact_on_postgres_too(pg_url: str) -> None:
 
 
 def test_replaying_older_data_does_not_overwrite_newer() -> None:
+    """From a spool file the store cannot know the order of calls: the newer wall time
+    stays. Delivered live, in call order, the later call replaces it."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = build_engine(f"sqlite:///{Path(tmp) / 'r.db'}")
         check_schema(engine)
@@ -100,11 +102,15 @@ def test_replaying_older_data_does_not_overwrite_newer() -> None:
         newer = Batch(runs={"r1": RUN}, points=[(POINTS, "r1", 5, 200.0, {"a": 2.0})])
         older = Batch(runs={"r1": RUN}, points=[(POINTS, "r1", 5, 100.0, {"a": 1.0})])
         ing.apply(newer)
-        ing.apply(older)  # e.g. a spool file delivered late
+        ing.apply(older, replay=True)  # a spool file delivered late
         from trackboard.storage import Store
 
-        hist = Store(engine=engine, store=str(engine.url)).history(["r1"])
-        assert hist["value"].tolist() == [2.0]
+        store = Store(engine=engine, store=str(engine.url))
+        assert store.history(["r1"])["value"].tolist() == [2.0]
+        check_rollups(engine)
+        # In call order (live delivery) the later call wins, whatever its wall time.
+        ing.apply(older)
+        assert store.history(["r1"])["value"].tolist() == [1.0]
         check_rollups(engine)
         engine.dispose()
 

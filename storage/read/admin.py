@@ -10,7 +10,7 @@ from sqlalchemy import text
 from trackboard.storage.db.blobs import BlobStore
 from trackboard.storage.read.media_admin import delete_run_media
 from trackboard.storage.read.store_base import StoreBase
-from trackboard.storage.rules import check_key
+from trackboard.storage.rules import check_key, check_tags
 
 
 class StoreAdmin(StoreBase):
@@ -26,14 +26,17 @@ class StoreAdmin(StoreBase):
             conn.execute(text("UPDATE runs SET name = :n WHERE uid = :u"), {"n": name, "u": uid})
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Set tags (numbers become text); the rules of Run.set_tags apply, and a
+        refused tag raises ValueError before anything is written."""
         self._writable()
+        tags = check_tags(tags)
         uid = self.resolve_run_id(run_id)
         with self._connect(begin=True) as conn:
             rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
             for k, v in tags.items():
                 conn.execute(text("INSERT INTO tags (run_id, key, value) VALUES (:r, :k, :v) "
                                   "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"),
-                             {"r": rid, "k": str(k), "v": str(v)})
+                             {"r": rid, "k": k, "v": v})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._writable()

@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+from trackboard.storage.write.door import check_steps, check_walls
 
 _UID, _STEP, _WALL, _KEYS, _VALUES = (itemgetter(i) for i in range(1, 6))
 
@@ -78,17 +79,26 @@ def point_columns(records: list[tuple[Any, ...]], run_ids: Mapping[str, int],
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(run id, key id, step, wall time, value) of every point, in arrival order.
 
-    Records are (POINTS, uid, step, wall, (key, ...), array('d')) as Run sends them,
-    or (POINTS, uid, step, wall, {key: value}) as importers do.
+    Records are (POINTS, uid, step, stamp, (key, ...), array('d')) as Run sends them
+    (the stamp is the wall time), (POINTS, uid, step, stamp, keys, values, wall_time)
+    when the caller passed a wall time, or (POINTS, uid, step, wall, {key: value}) as
+    importers do. A step or wall time the store's rules refuse raises RecordRefused
+    (storage/write/door.py).
     """
-    if set(map(len, records)) != {6}:
+    lengths_seen = set(map(len, records))
+    if lengths_seen != {6}:
+        walls = [r[6] if len(r) == 7 else r[3] for r in records] if 7 in lengths_seen else None
         records = [r if len(r) == 6 else
+                   (r[0], r[1], r[2], r[3], r[4], r[5]) if len(r) == 7 else
                    (r[0], r[1], r[2], r[3], tuple(r[4]), array("d", r[4].values()))
                    for r in records]
+    else:
+        walls = None
     n = len(records)
     run = np.fromiter(map(run_ids.__getitem__, map(_UID, records)), np.int64, n)
-    step = np.fromiter(map(_STEP, records), np.int64, n)
-    wall = np.fromiter(map(_WALL, records), np.float64, n)
+    step = check_steps(list(map(_STEP, records)))  # the store's rules, as numpy columns
+    wall = np.fromiter(map(_WALL, records) if walls is None else walls, np.float64, n)
+    check_walls(wall)
     groups = key_sets.groups(list(map(_KEYS, records)), key_ids)
     value = np.frombuffer(b"".join(map(_VALUES, records)), np.float64)
     lengths = key_sets.lengths[groups]

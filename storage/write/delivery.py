@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from trackboard.storage.errors import TrackboardError, one_line
 from trackboard.storage.write import spool
+from trackboard.storage.write.door import NameRefused, RecordRefused
 from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import PARAMS, POINTS, RUN, Batch, Record
 
@@ -110,9 +111,10 @@ class Delivery:
     # -- records -------------------------------------------------------------------
 
     def deliver(self, records: list[Record], runs: dict[str, dict[str, Any]],
-                heartbeat: float | None = None) -> int:
+                heartbeat: float | None = None, *, replay: bool = False) -> int:
         """Store `records` (their runs' records come from `runs`); returns the points
-        stored. Poison is set aside; raises Interrupted on an outage."""
+        stored. Poison is set aside; raises Interrupted on an outage. `replay`: the
+        records were read back from a spool file (Ingestor.apply says what changes)."""
         if self.poisoned_runs or self.poisoned_keys:
             records = self._drop_poisoned(records)
         work: deque[list[Record]] = deque([records])
@@ -123,13 +125,13 @@ class Delivery:
                 part = self._drop_poisoned(part)
             batch, bad = self._batch(part, runs)
             if bad:
-                self._reject(bad, "malformed record")
+                self.set_aside(bad, "malformed record")
                 gone = {id(r) for r in bad}
                 part = [r for r in part if id(r) not in gone]  # never judged twice
             if not batch:
                 continue
             try:
-                n = self.ingestor.apply(batch, heartbeat=heartbeat)
+                n = self.ingestor.apply(batch, heartbeat=heartbeat, replay=replay)
                 written += n
                 self.delivered += n
                 continue
@@ -156,15 +158,18 @@ class Delivery:
         uid = next(iter(groups))
         if uid is not None and not self._run_accepted(uid, runs, heartbeat):
             self.poisoned_runs.add(uid)
-            self._reject(part, f"the store refuses run {uid!r} itself ({one_line(error)})")
+            self.set_aside(part, f"the store refuses run {uid!r} itself ({one_line(error)})")
             return []
         if len(part) == 1:
             rec = part[0]
-            if _canonical_points(rec):
-                # A well-formed points record can only be refused for its run (tested
-                # above) or its keys: every later record with these keys would be too.
+            if _canonical_points(rec) and (isinstance(error, NameRefused) or not isinstance(
+                    error, RecordRefused)):
+                # A well-formed points record that the database refuses, or whose key
+                # names the rules refuse, is refused for its run (tested above) or its
+                # keys: every later record with these keys would be too. (One the rules
+                # refuse for its step or time says nothing about its keys.)
                 self.poisoned_keys.add(rec[4])
-            self._reject(part, one_line(error))
+            self.set_aside(part, one_line(error))
             return []
         half = len(part) // 2
         return [part[:half], part[half:]]
@@ -220,10 +225,14 @@ class Delivery:
             else:
                 keep.append(rec)
         if bad:
-            self._reject(bad, "the store refused an earlier record of the same run or keys")
+            self.set_aside(bad, "the store refused an earlier record of the same run or keys")
         return keep
 
-    def _reject(self, records: list[Record], why: str) -> None:
+    def set_aside(self, records: list[Record], why: str) -> None:
+        """Set records the store refuses aside in rejected/ (readable spool files),
+        count and report them (`why`: one line). Used for what a batch's bisection
+        isolates, and by callers that know a record breaks the store's rules already
+        (the TensorBoard importer's refused tags)."""
         points = sum(record_points(r) for r in records)
         self.rejected_points += points
         self.rejected_records += len(records)
@@ -243,6 +252,12 @@ class Delivery:
                      f"({points} points): {why}; set aside in {where}. Everything else is "
                      "stored")
 
+    def forget_inherited_files(self) -> None:
+        """In a forked child: the rejected/ file being written is the parent's."""
+        if self._rejected is not None:
+            self._rejected.forget_inherited()
+            self._rejected = None
+
     def close(self) -> Path | None:
         """Close the rejected/ file of this delivery; returns its path if it has records."""
         if self._rejected is None:
@@ -251,11 +266,17 @@ class Delivery:
 
     # -- files ---------------------------------------------------------------------
 
-    def deliver_file(self, path: Path, batch_points: int) -> FileResult:
+    def deliver_file(self, path: Path, batch_points: int,
+                     batch_records: int | None = None) -> FileResult:
         """Deliver one spool file (already locked by the caller). On success it is
         removed; a damaged or foreign file is moved to rejected/ after what it holds
         that can be read is delivered; on an outage it stays where it is (delivering
-        it again later is harmless: points are upserted, later call wins)."""
+        it again later is harmless: points are upserted, later call wins).
+
+        Records go to the store in batches of at most `batch_points` points and
+        `batch_records` records (default: as many as points), so memory stays bounded
+        also for a file of millions of records without points."""
+        batch_records = batch_records or batch_points
         result = FileResult(path)
         reader = spool.SpoolReader(path)
         runs: dict[str, dict[str, Any]] = {}
@@ -270,13 +291,13 @@ class Delivery:
                         runs[rec[1]["uid"]] = rec[1]
                     points += record_points(rec)
                 pending.extend(chunk)
-                if points >= batch_points:
-                    result.points += self.deliver(pending, runs)
+                if points >= batch_points or len(pending) >= batch_records:
+                    result.points += self.deliver(pending, runs, replay=True)
                     pending, points = [], 0
-                    if not reader.bad_frames:  # else positions would not line up
+                    if reader.counted:  # past damage, positions no longer line up
                         _note_progress(path, reader.position)
             if pending:
-                result.points += self.deliver(pending, runs)
+                result.points += self.deliver(pending, runs, replay=True)
         except Interrupted as exc:
             result.outcome, result.reason = "waiting", f"store unavailable: {exc}"
             result.cause = exc.cause
@@ -290,8 +311,8 @@ class Delivery:
         result.rejected_points = self.rejected_points - rejected_before[1]
         if reader.damage and result.outcome == "delivered":
             result.outcome = "rejected"
-            result.reason = (f"damaged: {reader.damage}; {result.points} points before it "
-                             "were delivered")
+            result.reason = (f"damaged: {reader.damage}; the {result.points} points of its "
+                             "intact frames were delivered")
         if reader.torn:
             result.notes.append(f"its last {reader.torn_bytes} bytes were cut short by a "
                                 "crash mid-write and are ignored")

@@ -13,20 +13,30 @@ This module holds the rest of a batch: runs (new and resumed), keys, params, tag
 notes, status, heartbeats and purges; histograms, images and texts go through
 media_ingest.py (checked and encoded before the transaction, written inside it).
 
-"Later value wins" is decided by wall time (stamped when log() was called), not
-by delivery order: a spool replayed after newer data cannot overwrite it.
+"The later call wins": the order of log() calls decides, never the wall time the
+caller passed (that is data). A writer delivers its records in call order, so a batch
+keeps the last record of a step (arrival order), a stored point is simply replaced,
+and a purge removes every stored point it covers; points that arrive with or after a
+purge are judged by their call stamps. Records read back from a spool file
+(`replay=True`: after an outage, a crash, `trackboard sync`) may arrive after newer
+records of another process, which the store cannot tell apart by order: there a point
+replaces a stored one only if its wall time is not older, and a purge removes only
+stored points with older wall times (exact as long as callers never pass wall_time=;
+docs/logging.md says what holds).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from array import array
 from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
-from trackboard.storage.write import pgcopy
+from trackboard.storage.write import door, pgcopy
 from trackboard.storage.write.columns import KeySets, point_columns
 from trackboard.storage.write.multirow import (
     MultiRowInsert,
@@ -44,22 +54,29 @@ _POINT_COLS = ("run_id", "key_id", "step", "wall_time", "value")
 class Ingestor:
     """Writes batches into one store; caches run and key ids between batches."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, gate: threading.Lock | None = None) -> None:
         self.engine = engine
+        # Held while a batch is applied: a fork waits for it (storage/write/fork.py).
+        self._gate = gate or threading.Lock()
         self.dialect = engine.dialect.name
         m = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._run_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
         self._key_sets = KeySets()
+        self._replay = False  # the batch being applied was read back from a spool file
         self._resumed: dict[str, float] = {}  # uid -> resumed_at of the resume applied
-        # Purges seen, per run: (from_step, before_wall). Points logged before a purge
-        # may reach this process after it (a batch split up on a retry, a spool frame
-        # read in another order): they are dropped on arrival, not only at the purge.
+        # Purges seen, per run: (from_step, stamp). Points logged before a purge may
+        # reach this process after it (a batch split up on a retry, a spool frame read
+        # in another order): they are dropped on arrival (by call stamp), not only at
+        # the purge.
         self._purged: dict[str, list[tuple[int, float]]] = {}
         self._points_insert = MultiRowInsert("points", _POINT_COLS, mark=m)
-        self._points_upsert = MultiRowInsert(
+        # In call order (live): replace. Read back from a spool file: only by a point
+        # whose wall time is not older (see the module docstring).
+        self._points_upsert = {replay: MultiRowInsert(
             "points", _POINT_COLS, mark=m, on_conflict=replace_clause(
-                _POINT_COLS[:3], _POINT_COLS, " WHERE excluded.wall_time >= points.wall_time"))
+                _POINT_COLS[:3], _POINT_COLS, pgcopy.REPLAY_CONDITION if replay else ""))
+            for replay in (False, True)}
         self._key_insert = MultiRowInsert("metric_keys", ("name",), mark=m,
                                           on_conflict="ON CONFLICT (name) DO NOTHING")
         self._rollups = RollupWriter(self.dialect, m)
@@ -71,17 +88,21 @@ class Ingestor:
 
     # -- public ------------------------------------------------------------------
 
-    def apply(self, batch: Batch, *, heartbeat: float | None = None) -> int:
-        """Write `batch` in one transaction; returns the number of points written."""
+    def apply(self, batch: Batch, *, heartbeat: float | None = None,
+              replay: bool = False) -> int:
+        """Write `batch` in one transaction; returns the number of points written.
+        `replay`: the records were read back from a spool file, not delivered in call
+        order (see the module docstring)."""
         # Media are checked, packed and encoded before the transaction (media_ingest.py).
         media = self._media.prepare(batch.media) if batch.media else None
-        with self.engine.connect() as conn:
+        with self._gate, self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 # Take the write lock up front: a read lock upgraded later can fail
                 # with SQLITE_BUSY without the busy handler ever waiting.
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 try:
+                    self._replay = replay
                     return self._apply(conn, batch, heartbeat, media)
                 except BaseException:
                     # Ids cached during a transaction that rolls back may not exist.
@@ -96,12 +117,14 @@ class Ingestor:
 
     def _apply(self, conn: Connection, batch: Batch, heartbeat: float | None,
                media: Prepared | None = None) -> int:
+        _check(batch)  # the store's rules at its door, before anything is written
         for uid, record in batch.runs.items():
             resumed_at = record.get("resumed_at")
             if uid not in self._run_ids or (
                     resumed_at is not None and self._resumed.get(uid) != resumed_at):
                 # A resume record reopens the run once, also when this process
                 # already wrote the run before (finish, then Run(id=...) again).
+                door.check_run(record)
                 self._run_ids[uid] = self._ensure_run(conn, record)
                 if resumed_at is not None:
                     self._resumed[uid] = resumed_at
@@ -203,6 +226,7 @@ class Ingestor:
         missing = [n for n in dict.fromkeys(names) if n not in self._key_ids]
         if not missing:
             return self._key_ids
+        door.check_names(missing)  # once per name: interned names are valid
         write_rows(conn, self._key_insert, [(n,) for n in missing])
         agg = "json_group_object" if self.dialect == "sqlite" else "json_object_agg"
         select = text(f"SELECT {agg}(name, id) FROM metric_keys WHERE name IN :names"
@@ -232,9 +256,10 @@ class Ingestor:
 
     def _purge_stored(self, conn: Connection, purges: list[tuple]) -> None:
         """Apply PURGE records to the store: remove the run's non-system points at steps
-        >= from_step logged before the purge (wall time < before_wall), then rebuild the
-        touched series' roll-ups and summaries. Wall time decides, not arrival: a spool
-        file delivered late cannot lose points logged after the purge."""
+        >= from_step logged before the purge, then rebuild the touched series' roll-ups
+        and summaries. In call order everything stored was logged before the purge; a
+        purge read back from a spool file (maybe a second time, after points logged
+        after it were stored) removes only points with older wall times."""
         for _, uid, from_step, before in purges:
             rid = self._run_ids[uid]
             # Only series with a point at or past from_step (their summary says so).
@@ -244,9 +269,14 @@ class Ingestor:
                 "ORDER BY s.key_id"), {"r": rid, "s": from_step}).scalars().all()
             for kid in kids:
                 args = {"r": rid, "k": kid, "s": from_step}
-                gone = conn.execute(text(
-                    "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s "
-                    "AND wall_time < :w"), {**args, "w": before}).rowcount
+                if self._replay:
+                    gone = conn.execute(text(
+                        "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s "
+                        "AND wall_time < :w"), {**args, "w": before}).rowcount
+                else:
+                    gone = conn.execute(text(
+                        "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s"),
+                        args).rowcount
                 if gone:
                     self._rollups.rebuild_after_purge(conn, (rid << SERIES_SHIFT) | kid, from_step)
 
@@ -310,34 +340,64 @@ class Ingestor:
             if fresh:
                 pgcopy.copy_points(cur, "points", run_id, key_id, step, wall, value)
             else:
-                pgcopy.upsert_points(cur, run_id, key_id, step, wall, value)
+                pgcopy.upsert_points(cur, run_id, key_id, step, wall, value,
+                                     replay=self._replay)
             return
-        writer = self._points_insert if fresh else self._points_upsert
+        writer = self._points_insert if fresh else self._points_upsert[self._replay]
         writer.write_columns(cur, (run_id, key_id, step, wall, value))
 
+def _check(batch: Batch) -> None:
+    """The store's rules for a batch's few non-point records (storage/write/door.py);
+    points are checked as columns, their key names as they are interned."""
+    for _, _, values in batch.params:
+        door.check_values(values, "param")
+    for _, _, values in batch.tags:
+        door.check_values(values, "tag")
+    for _, _, notes in batch.notes:
+        door.check_notes(notes)
+    for _, _, status, ended in batch.status:
+        door.check_status(status, ended)
+    for _, _, from_step, stamp in batch.purges:
+        door.check_purge(from_step, stamp)
+
+
 def _purged_record(rec: tuple, cuts: list[tuple[int, float]]) -> list[tuple]:
-    """A points record as purges (from_step, before_wall) of its run leave it: whole,
-    with only its system/* values, or gone.
+    """A points record as purges (from_step, stamp) of its run leave it: whole, with
+    only its system/* values, or gone. The record's call stamp decides, never the wall
+    time its caller passed.
 
     >>> from array import array
     >>> rec = (0, "r", 5, 10.0, ("loss", "system/cpu"), array("d", [1.0, 2.0]))
     >>> _purged_record(rec, [(3, 11.0)])
-    [(0, 'r', 5, 10.0, {'system/cpu': 2.0})]
+    [(0, 'r', 5, 10.0, ('system/cpu',), array('d', [2.0]))]
     >>> len(_purged_record(rec, [(3, 9.0)])), len(_purged_record(rec, [(6, 11.0)]))
     (1, 1)
+    >>> _purged_record((*rec, 99.0), [(3, 11.0)])  # wall time 99.0, logged before the cut
+    [(0, 'r', 5, 10.0, ('system/cpu',), array('d', [2.0]), 99.0)]
     """
-    step, wall = rec[2], rec[3]
-    if not any(step >= from_step and wall < before for from_step, before in cuts):
+    step, stamp = rec[2], rec[3]
+    if not any(step >= from_step and stamp < before for from_step, before in cuts):
         return [rec]
     values = rec[4] if len(rec) == 5 else dict(zip(rec[4], rec[5]))
     kept = {k: v for k, v in values.items() if k.startswith("system/")}
-    return [(rec[0], rec[1], step, wall, kept)] if kept else []
+    if not kept:
+        return []
+    out = (rec[0], rec[1], step, stamp, tuple(kept), array("d", kept.values()))
+    return [out + rec[6:7]]
 
 
 def _dedupe(series: np.ndarray, step: np.ndarray, wall: np.ndarray,
             value: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Sort by (series, step, wall) and keep the latest-logged point of each step."""
-    order = np.lexsort((wall, step, series))
+    """Sort by (series, step) and keep the point of each step that arrived last: the
+    batch holds its records in call order, so the later call wins (a stable sort keeps
+    arrival order among equal steps; wall times do not take part).
+
+    >>> s, st, w, v = _dedupe(np.array([1, 1, 1]), np.array([5, 4, 5]),
+    ...                       np.array([9e9, 0.0, 1.0]), np.array([1.0, 2.0, 3.0]))
+    >>> st.tolist(), v.tolist(), w.tolist()
+    ([4, 5], [2.0, 3.0], [0.0, 1.0])
+    """
+    order = np.lexsort((step, series))  # stable: arrival order among equal keys
     series, step, wall, value = series[order], step[order], wall[order], value[order]
     last = np.r_[(series[1:] != series[:-1]) | (step[1:] != step[:-1]), True]
     return series[last], step[last], wall[last], value[last]

@@ -13,6 +13,7 @@ says each kind of trouble once per episode, once per writer for most).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,7 @@ log = logging.getLogger("trackboard")
 
 HEARTBEAT_INTERVAL = 10.0  # seconds between heartbeats of runs that log nothing
 SETTLE_S = 5.0  # seconds the store must stay healthy before an outage is over
-_EPISODE_KINDS = ("outage", "spool-error", "spill", "replay")  # said once per episode
+_EPISODE_KINDS = ("outage", "spool-error", "spill", "replay", "shed")  # said once per episode
 _FIRST_BACKOFF = 0.25
 
 
@@ -44,8 +45,11 @@ class StoreLink:
     def __init__(self, url: str, spool_directory: Path, header: Callable[[], list[Record]],
                  *, engine_options: dict[str, Any], max_backoff: float,
                  settle_s: float = SETTLE_S,
-                 heartbeat_interval: float = HEARTBEAT_INTERVAL) -> None:
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL,
+                 gate: threading.Lock | None = None) -> None:
         self.url = url
+        # Held while connecting and while each batch is applied (see fork.py).
+        self._gate = gate or threading.Lock()
         self.spool_directory = spool_directory
         self._header = header  # run records for rejected/ files
         self._engine_options = engine_options
@@ -84,15 +88,8 @@ class StoreLink:
         """Connect (first time: check the schema), or probe the store during an outage;
         failure starts or continues the outage."""
         try:
-            if self.engine is None:
-                self.engine = build_engine(self.url, **self._engine_options)
-            if self.ingestor is None:
-                check_schema(self.engine)
-                self.ingestor = Ingestor(self.engine)
-                self.delivery = Delivery(self.ingestor, self.spool_directory, self.report,
-                                         self._header)
-            else:
-                self._probe()
+            with self._gate:
+                self._connect()
         except Exception as exc:
             if isinstance(exc, TrackboardError) and not is_outage(exc):
                 self.report("schema", f"trackboard: {exc}")
@@ -101,6 +98,17 @@ class StoreLink:
         if self._outage_since is not None:
             self._outage_since = None
             self._healthy_since = time.monotonic()
+
+    def _connect(self) -> None:
+        if self.engine is None:
+            self.engine = build_engine(self.url, **self._engine_options)
+        if self.ingestor is None:
+            check_schema(self.engine)
+            self.ingestor = Ingestor(self.engine, gate=self._gate)
+            self.delivery = Delivery(self.ingestor, self.spool_directory, self.report,
+                                     self._header)
+        else:
+            self._probe()
 
     def retry_due(self) -> bool:
         return self._outage_since is not None and time.monotonic() >= self._retry_at
@@ -153,6 +161,10 @@ class StoreLink:
     def replay_spool(self, batch_points: int) -> None:
         """Deliver every spool file of this store that no live writer holds."""
         assert self.delivery is not None
+        for path, why in spool.odd_entries(self.spool_directory):  # never opened
+            if spool.set_aside(path, why) is not None:
+                log.warning("trackboard: %s in the spool folder is %s; moved to %s",
+                            path.name, why, path.parent / spool.REJECTED)
         for path, fh in spool.claimable(self.spool_directory):
             try:
                 result = self.delivery.deliver_file(path, batch_points)
@@ -167,6 +179,11 @@ class StoreLink:
                 else:
                     self.report("replay", f"trackboard: spool file {path}: {result.reason}")
                 return
+
+    def forget_inherited_files(self) -> None:
+        """In a forked child: the rejected/ file being written is the parent's."""
+        if self.delivery is not None:
+            self.delivery.forget_inherited_files()
 
     # -- outages and their episodes -------------------------------------------------
 

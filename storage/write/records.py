@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Operation codes: the first element of every record tuple.
-POINTS = 0   # (POINTS, run_uid, step, wall_time, (key, ...), array('d', values))
-             # or (POINTS, run_uid, step, wall_time, {key: float}) from importers
+POINTS = 0   # (POINTS, run_uid, step, stamp, (key, ...), array('d', values)[, wall_time])
+             # or (POINTS, run_uid, step, stamp, {key: float}) from importers. `stamp`:
+             # the time of the log() call, which orders records; it is also the points'
+             # wall time unless the caller passed one (then the 7th field: data only)
 RUN = 1      # (RUN, {uid, project, name, framework, host, git_commit, command, created_at, status})
 PARAMS = 2   # (PARAMS, run_uid, {key: json_text})
 TAGS = 3     # (TAGS, run_uid, {key: str})
 STATUS = 4   # (STATUS, run_uid, status, ended_at)
 NOTES = 5    # (NOTES, run_uid, text)
-PURGE = 6    # (PURGE, run_uid, from_step, before_wall): drop the run's points (not
-             # system/*) at steps >= from_step logged before wall time before_wall
+PURGE = 6    # (PURGE, run_uid, from_step, stamp): drop the run's points (not
+             # system/*) at steps >= from_step logged before the call at `stamp`
 
 # Media (docs/media.md): one record per (key, step), per image of a strip. Later call
 # (by wall time) wins per (run, key, step), as for points; a purge removes them too.
@@ -52,8 +54,8 @@ class Batch:
     tags: list[Record] = field(default_factory=list)
     status: list[Record] = field(default_factory=list)
     notes: list[Record] = field(default_factory=list)
-    # Applied before the batch's points: what a purge removes is decided by wall
-    # time, so its place among the batch's other records does not matter.
+    # Applied before the batch's points: which of them a purge removes is decided by
+    # their call stamps, so its place among the batch's other records does not matter.
     purges: list[Record] = field(default_factory=list)
     media: list[Record] = field(default_factory=list)  # HISTOGRAM, IMAGE, TEXT
 

@@ -6,6 +6,13 @@ Producers never take the staging lock: they only append to `queue`. The writer t
 (taking a batch, confirming or spooling it) and the spool guard thread (staging,
 spilling, overflow) take it in every public method here; the `_locked` methods expect
 it held.
+
+When the spool's disk refuses a write (full), nothing is half-written (the spool file is
+cut back, spool/writer.py) and what could not be spooled stays in memory and is tried
+again, with a backoff, until the disk or the store takes it. Memory then holds at most
+`max_pending_points`: while neither the store nor the disk takes anything, older points
+beyond that are dropped, counted in `points_lost` and said at once (and the total at
+exit). Nothing is dropped without a count.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from trackboard.storage.write.records import POINTS, Record
 
 FLUSH = object()  # queue marker: (FLUSH, event)
 DISK = object()  # staged marker: the records before it wait in closed spool files
+_FIRST_SPOOL_BACKOFF = 0.25  # seconds before trying a refused spool write again
+_MAX_SPOOL_BACKOFF = 2.0
 
 
 class Chunk:
@@ -71,6 +80,10 @@ class Staging:
         # Files the backlog was moved to (overflow): kept open until the writer gets to
         # them, so that it can still note in them what of the batch in flight it stored.
         self._retired: list[spool.SpoolWriter] = []
+        # After the disk refused a spool write: no new try before this (monotonic) time.
+        self._spool_retry_at = 0.0
+        self._spool_backoff = _FIRST_SPOOL_BACKOFF
+        self.spool_refusals = 0  # spool writes the disk refused
 
     # -- the writer thread ------------------------------------------------------------
 
@@ -111,10 +124,25 @@ class Staging:
                     except OSError:
                         pass  # the replay rewrites these points again: slower, still exact
 
-    def to_disk(self, chunks: list[Chunk]) -> None:
-        """These chunks leave memory: they must be (and stay) in a spool file."""
+    def to_disk(self, chunks: list[Chunk]) -> bool:
+        """These chunks leave memory: they must be (and stay) in a spool file. If the
+        disk refuses them, they go back to the head of what waits in memory instead
+        (their flush markers are released: nothing is gained by waiting for a full
+        disk) and False is returned."""
         with self._lock:
-            self._to_disk_locked(chunks)
+            if self._to_disk_locked(chunks):
+                return True
+            for c in reversed(chunks):
+                if c.markers:
+                    for rec in c.records:
+                        if rec[0] is FLUSH:
+                            rec[1].set()
+                    c.records = [r for r in c.records if r[0] is not FLUSH]
+                    c.markers = 0
+                if c.records:
+                    self.staged.appendleft(c)
+                    self.staged_points += c.points
+            return False
 
     def close_retired(self, *, journal_too: bool = False) -> None:
         """Close the files the backlog was moved to (the batch in flight is noted in
@@ -146,6 +174,12 @@ class Staging:
             self._protect_locked()
             return self.staged_points >= self.batch_points
 
+    def forget_inherited_files(self) -> None:
+        """In a forked child: the spool files are the parent's (see fork.py)."""
+        for segment in (self._journal, *self._retired):
+            if segment is not None:
+                segment.forget_inherited()
+
     # -- closing ----------------------------------------------------------------------
 
     def close(self) -> Path | None:
@@ -154,8 +188,12 @@ class Staging:
         with self._lock:
             self._stage_locked()
             left = [c for c in (*self._inflight, *self.staged) if c is not DISK]
-            if left:
-                self._to_disk_locked(left)
+            if left and not self._to_disk_locked(left, now=True):
+                for c in left:
+                    if c.segment is None:
+                        self.points_lost += c.points
+                    else:  # on disk already: it must stay there
+                        c.segment.keep = True
             self._close_retired_locked()
             path = None
             if self._journal is not None:
@@ -232,8 +270,15 @@ class Staging:
         self.consumed += points
         return taken
 
-    def _journal_locked(self, chunks: list[Chunk]) -> bool:
-        """Append chunks (in order) to the current spool file. False if it failed."""
+    def _journal_locked(self, chunks: list[Chunk], *, now: bool = False) -> bool:
+        """Append chunks (in order) to the current spool file. False if the disk
+        refused them (nothing of them is in the file then) or refused the last try
+        less than a backoff ago (unless `now`)."""
+        if not now and time.monotonic() < self._spool_retry_at:
+            return False
+        if self._journal is not None and self._journal.broken is not None:
+            self._journal.close(keep=True)  # what it holds is whole; new records go elsewhere
+            self._journal = None
         if self._journal is None:
             self._journal = spool.SpoolWriter(self.spool_directory, self._header)
         journal = self._journal
@@ -244,8 +289,13 @@ class Staging:
         except OSError as exc:
             self.link.last_error = f"spool: {exc}"
             self.link.report("spool-error", f"trackboard: cannot write the spool file in "
-                             f"{self.spool_directory}: {exc}")
+                             f"{self.spool_directory}: {exc}; what waits stays in memory "
+                             "and is written when the disk has room again")
+            self.spool_refusals += 1
+            self._spool_retry_at = time.monotonic() + self._spool_backoff
+            self._spool_backoff = min(self._spool_backoff * 2, _MAX_SPOOL_BACKOFF)
             return False
+        self._spool_backoff = _FIRST_SPOOL_BACKOFF
         if bad:
             self.points_lost += sum(len(r[4]) for r in bad if r[0] == POINTS)
             self.link.report("unspoolable", f"trackboard: {len(bad)} record(s) hold values "
@@ -256,11 +306,12 @@ class Staging:
             journal.unconfirmed += len(c.records)
         return True
 
-    def _to_disk_locked(self, chunks: list[Chunk]) -> None:
+    def _to_disk_locked(self, chunks: list[Chunk], *, now: bool = False) -> bool:
+        """Keep these chunks on disk (spooling those that are not yet). False, with
+        nothing changed, when the disk refuses them."""
         fresh = [c for c in chunks if c.segment is None]
-        if fresh and not self._journal_locked(fresh):
-            self.points_lost += sum(c.points for c in fresh)
-            chunks = [c for c in chunks if c.segment is not None]
+        if fresh and not self._journal_locked(fresh, now=now):
+            return False
         for c in chunks:
             segment = c.segment
             assert segment is not None
@@ -269,6 +320,7 @@ class Staging:
             if segment.mark_limit is None or start < segment.mark_limit:
                 segment.mark_limit = start
             self.points_spooled += c.points
+        return True
 
     def _close_retired_locked(self) -> None:
         for segment in self._retired:
@@ -288,10 +340,44 @@ class Staging:
             if not (over or item.since <= limit):
                 break  # the rest is younger still
             todo.append(item)
+        refusals = self.spool_refusals
         if todo and not self._journal_locked(todo):
+            if over and self.spool_refusals > refusals and not self.link.healthy:
+                # Tried and refused (the disk is full) while the store is away: nothing
+                # takes records. (A store that is only behind takes them soon.)
+                self._shed_locked()
             return
         if over:
             self._overflow_locked()
+
+    def _shed_locked(self) -> None:
+        """Neither the store nor the disk takes records and memory holds more than
+        `max_pending_points`: drop the oldest (not the batch in flight) down to that,
+        counted in `points_lost` and said now; flush markers among them are released."""
+        dropped = 0
+        kept: deque[Any] = deque()
+        markers: list[Record] = []
+        excess = self.staged_points - self.max_pending_points
+        for item in self.staged:
+            if item is DISK or excess <= 0 or item.segment is not None:
+                kept.append(item)
+                continue
+            markers.extend(r for r in item.records if r[0] is FLUSH)
+            dropped += item.points
+            excess -= item.points
+        if not dropped:
+            return
+        self.staged = kept
+        self.staged_points -= dropped
+        self.consumed += dropped
+        self.points_lost += dropped
+        for rec in markers:
+            rec[1].set()
+        self.link.report("shed", f"trackboard: the store is unavailable and the spool's disk "
+                         f"is full ({self.link.last_error}): points beyond "
+                         f"{self.max_pending_points} waiting in memory are dropped, oldest "
+                         "first, until one of them takes records again (the count is "
+                         "reported at exit)")
 
     def _overflow_locked(self) -> None:
         """The backlog is past `max_pending_points`: it is all in the spool file now,

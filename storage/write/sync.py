@@ -39,6 +39,25 @@ class SyncResult:
         """Spool files still waiting to be delivered."""
         return [f for f, _ in self.waiting]
 
+    @property
+    def problem(self) -> str | None:
+        """One line when anything was set aside or is left waiting (`trackboard sync`
+        then exits 1), else None.
+
+        >>> SyncResult("sqlite:///t.db", rejected=[("a.spool", "damaged")]).problem
+        'not everything was delivered: 1 spool file(s) set aside in rejected/ (see above)'
+        """
+        parts = []
+        if self.rejected_records:
+            parts.append(f"{self.rejected_records} record(s) the store refused set aside")
+        if self.rejected:
+            parts.append(f"{len(self.rejected)} spool file(s) set aside in rejected/")
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} spool file(s) still waiting")
+        if not parts:
+            return None
+        return f"not everything was delivered: {', '.join(parts)} (see above)"
+
     def summary(self) -> str:
         """What happened, one line per fact, e.g.
 
@@ -58,12 +77,18 @@ class SyncResult:
 
 
 def deliver_spool(store: str | None = None, *, spool_directory: Path | None = None,
-                  batch_points: int = BATCH_POINTS) -> SyncResult:
+                  batch_points: int = BATCH_POINTS,
+                  batch_records: int | None = None) -> SyncResult:
     """Deliver every spool file of `store` that no running process holds; returns what
-    was delivered, set aside and left waiting (and why)."""
+    was delivered, set aside and left waiting (and why). Batches hold at most
+    `batch_points` points and `batch_records` records (default: as many as points)."""
     url = resolve_url(store)
     directory = spool_directory or spool.spool_dir(url)
     result = SyncResult(url)
+    for path, why in spool.odd_entries(directory):  # never opened: a FIFO would block
+        moved = spool.set_aside(path, why)
+        result.rejected.append((str(path), f"{why}; moved to {moved}" if moved else
+                                f"{why}; could not be moved aside"))
     files = spool.pending_files(directory)
     if not files:
         return result
@@ -82,7 +107,7 @@ def deliver_spool(store: str | None = None, *, spool_directory: Path | None = No
                 if outage is not None:
                     result.waiting.append((str(path), outage))
                     continue
-                one = delivery.deliver_file(path, batch_points)
+                one = delivery.deliver_file(path, batch_points, batch_records)
             finally:
                 fh.close()
             _count(result, one)
@@ -106,8 +131,10 @@ def _count(result: SyncResult, one: FileResult) -> None:
     result.delivered_points += one.points
     name = str(one.path)
     result.notes += [f"{one.path.name}: {n}" for n in one.notes]
+    if one.outcome == "delivered" or one.points:
+        result.delivered_files += 1  # files points came from, a damaged one too
     if one.outcome == "delivered":
-        result.delivered_files += 1
+        pass
     elif one.outcome == "rejected":
         moved = one.path.parent / spool.REJECTED / one.path.name
         result.rejected.append((name, f"{one.reason}; moved to {moved}"))

@@ -38,6 +38,7 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,12 @@ from trackboard.storage.db.engine import WRITER_SQLITE_CACHE_MIB
 from trackboard.storage.db.migrate import check_sqlite_file
 from trackboard.storage.db.urls import mask_text, mask_url, parse_url, resolve_url
 from trackboard.storage.write import spool
+from trackboard.storage.write.fork import (
+    InheritedByFork,
+    after_fork_in_parent,
+    before_fork,
+    close_at_process_exit,
+)
 from trackboard.storage.write.link import HEARTBEAT_INTERVAL, SETTLE_S, StoreLink
 from trackboard.storage.write.records import RUN, Record
 from trackboard.storage.write.staging import DISK, FLUSH, Chunk, Staging
@@ -59,7 +66,7 @@ SPILL_AGE = 0.5
 GUARD_TICK = 0.1  # seconds between the guard thread's looks at what waits
 
 
-class Writer:
+class Writer(InheritedByFork):
     """Moves records from producers to one store. One per (process, store URL).
 
     A producer that starts a run says so with `register_run(record)` (it queues the
@@ -95,14 +102,30 @@ class Writer:
         self.spool_directory = spool_directory or spool.spool_dir(self.url)
         self._runs: dict[str, dict[str, Any]] = {}  # registered runs' records, by uid
         self._live: set[str] = set()  # runs registered here and not ended yet
+        self._parts = {"engine_options": engine_options, "max_backoff": max_backoff,
+                       "settle_s": settle_s, "heartbeat_interval": heartbeat_interval,
+                       "spill_age": spill_age}
+        self._fresh()
+        self._thread.start()
+        self._guard.start()
+        close_at_process_exit(self)
+        _every_writer.add(self)
+
+    def _fresh(self) -> None:
+        """The queue, the store link, the staging, the two threads (not started)."""
+        p = self._parts
+        # Held while the writer thread is inside the store or its driver (see fork.py).
+        self.fork_gate = threading.Lock()
         self._link = StoreLink(self.url, self.spool_directory, self._run_header,
-                               engine_options=engine_options, max_backoff=max_backoff,
-                               settle_s=settle_s, heartbeat_interval=heartbeat_interval)
+                               engine_options=p["engine_options"], max_backoff=p["max_backoff"],
+                               settle_s=p["settle_s"], heartbeat_interval=p["heartbeat_interval"],
+                               gate=self.fork_gate)
         self._queue: deque[Record] = deque()
         self._produced = 0   # points queued (producer threads only)
         self._staging = Staging(self._queue, self.spool_directory, self._link,
-                                self._run_header, batch_points=batch_points,
-                                max_pending_points=max_pending_points, spill_age=spill_age)
+                                self._run_header, batch_points=self.batch_points,
+                                max_pending_points=self.max_pending_points,
+                                spill_age=p["spill_age"])
         self._wake = threading.Event()
         self._guard_wake = threading.Event()
         self._ready = threading.Event()  # the first connection attempt is over
@@ -114,8 +137,12 @@ class Writer:
                                         daemon=True)
         self._guard = threading.Thread(target=self._guard_thread, name="trackboard-spool-guard",
                                        daemon=True)
-        self._thread.start()
-        self._guard.start()
+
+    def _adopt(self) -> None:
+        """Become the shared writer of this process for its store (a forked child's
+        inherited writer, once it starts: later Runs of the child share it)."""
+        with _writers_lock:
+            _writers.setdefault(self.url, self)
 
     # -- producer side (the training loop) -----------------------------------------
 
@@ -251,22 +278,26 @@ class Writer:
             link.report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
         self._ready.set()
         while True:
+            stuck = False
             try:
-                self._cycle()
+                stuck = not self._cycle()
             except Exception as exc:  # a bug of ours must not kill the thread silently
                 log.debug("trackboard writer error", exc_info=True)
                 link.last_error = repr(exc)
                 link.report("bug", f"trackboard: writer error: {mask_text(repr(exc))}")
                 self._staging.release_markers()
-            if self._closing and not self._queue and not self._staging.staged:
-                return
+            if self._closing and (stuck or (not self._queue and not self._staging.staged)):
+                return  # stuck: neither the store nor the disk takes records; close() counts them
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             self._woken = False
 
-    def _cycle(self) -> None:
+    def _cycle(self) -> bool:
+        """Deliver what waits, batch after batch. False when a batch could be neither
+        stored nor spooled (it waits in memory for the next cycle)."""
         link, staging = self._link, self._staging
-        while True:
+        moved = True
+        while moved:
             batch = staging.take()
             if batch is DISK:
                 staging.close_retired()  # the batch in flight is done: noted
@@ -276,7 +307,7 @@ class Writer:
             if not batch:
                 break
             try:
-                self._deliver(batch)
+                moved = self._deliver(batch)
             finally:
                 staging.landed()
         link.heartbeat(self._runs, self._live)
@@ -286,8 +317,11 @@ class Writer:
                 staging.close_retired(journal_too=True)  # so that they can be delivered
                 link.replay_spool(self.batch_points)
         link.settle()
+        return moved
 
-    def _deliver(self, chunks: list[Chunk]) -> None:
+    def _deliver(self, chunks: list[Chunk]) -> bool:
+        """Store the batch, or spool it in an outage. False if neither took it: it is
+        back in memory (staging.to_disk)."""
         records: list[Record] = []
         markers: list[threading.Event] = []
         for c in chunks:
@@ -307,16 +341,18 @@ class Writer:
             else:
                 # In an outage, also what was stored before it hit: delivering it again
                 # is harmless, telling it apart is not worth the risk.
-                self._staging.to_disk(chunks)
+                return self._staging.to_disk(chunks)
         finally:
             for done in markers:
                 done.set()
+        return True
 
 
 # -- one writer per (process, store) ------------------------------------------------
 
 _writers: dict[str, Writer] = {}
 _writers_lock = threading.Lock()
+_every_writer: weakref.WeakSet[Writer] = weakref.WeakSet()  # for a fork: all, shared or not
 
 
 def writer_for(store: str | None = None, **kwargs: Any) -> Writer:
@@ -337,12 +373,18 @@ def close_all(timeout: float = 30.0) -> None:
         w.close(timeout)
 
 
-def _forget_after_fork() -> None:
-    # A forked child (e.g. a DataLoader worker) has the parent's writers but not
-    # their threads: it starts its own on first use.
+def _after_fork_in_child() -> None:
+    # A forked child has the parent's writers but not their threads: each starts
+    # afresh on the child's first record (Writer._inherited_by_fork).
+    global _writers_lock
+    _writers_lock = threading.Lock()  # another thread may have held it at the fork
     _writers.clear()
+    for w in list(_every_writer):
+        w._inherited_by_fork()
 
 
 atexit.register(close_all)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
+    os.register_at_fork(before=lambda: before_fork(_every_writer),
+                        after_in_parent=after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -56,6 +56,8 @@ class ImportedRun:
         self.ended: float | None = None
         # Points records not yet handed to the batch; None where a purge emptied one.
         self.held: list[tuple | None] = []
+        # Values of tags the store refuses, per tag: set aside, not stored.
+        self.refused: dict[str, list[tuple]] = {}
         self.held_points = 0
         self.last_step: dict[str, int] = {}    # newest step of each tag
         self.written_step: dict[str, int] = {}  # newest step of each tag handed over
@@ -113,6 +115,8 @@ class ImportedRun:
             if ok is None:
                 ok = self.valid[tag] = self.check_key(tag)
             if not ok:
+                self.refused.setdefault(tag, []).append(
+                    (POINTS, self.uid, step, event.wall_time, (tag,), array("d", [x])))
                 continue
             last = self.last_step.get(tag)
             if last is not None and step <= last:
@@ -175,6 +179,7 @@ class ImportedRun:
     def handed_over(self) -> None:
         self.held = []
         self.held_points = 0
+        self.refused = {}
         self.written_step = dict(self.last_step)
 
     def _hparams(self, value: Any) -> None:

@@ -11,8 +11,10 @@ drop the points they supersede as TensorBoard does (imported_run.py).
 Records come from TensorBoard's record iterator (TensorFlow's C++ reader when
 TensorFlow is installed, TensorBoard's pure-Python one otherwise); the events are
 decoded with Event.FromString, skipping the per-event bookkeeping of
-EventAccumulator, and go to the store in large batches through the Ingestor
-(run_reader.py). This module walks the logdir and imports run after run.
+EventAccumulator, and go to the store in large batches through the writer's Delivery
+(run_reader.py), the door every way into the store takes: a record the store refuses
+is set aside in the store's spool folder's rejected/ and reported, the rest imported.
+This module walks the logdir and imports run after run.
 
 A run's id is a hash of the logdir's real path and the run's relative path, so
 importing the same logdir again updates the same runs: points are upserted (same
@@ -35,7 +37,10 @@ from trackboard.storage.interchange.tensorboard.format import EVENT_FILE_MARK
 from trackboard.storage.interchange.tensorboard.run_reader import RunReader
 from trackboard.storage.read.store import Store, opened_store
 from trackboard.storage.rules import MAX_KEY_LENGTH, check_key
+from trackboard.storage.write import spool
+from trackboard.storage.write.delivery import Delivery
 from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import RUN
 
 # Points of one run held in memory so that a tag going back can still drop them.
 HOLD_POINTS = 2_000_000
@@ -57,11 +62,17 @@ class ImportResult:
     points: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    rejected_records: int = 0  # set aside: the store refused them
+    rejected_points: int = 0
+    rejected_in: Path | None = None
 
     def summary(self) -> str:
         rate = f" ({self.points / self.seconds:,.0f} points/s)" if self.seconds > 0 else ""
         text = (f"imported {len(self.runs)} run(s), {self.points:,} points from {self.logdir} "
                 f"into project {self.project!r}{rate}")
+        if self.rejected_records:
+            text += (f"; set aside {self.rejected_records} record(s) ({self.rejected_points} "
+                     f"points) the store refused, in {self.rejected_in}")
         if self.warnings:
             text += f"; {len(self.warnings)} warning(s)"
         return text
@@ -129,21 +140,36 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
         result.warnings.append(msg)
         report(msg)
 
+    said: set[str] = set()
+
+    def say_once(kind: str, message: str) -> None:  # once per kind, as the writer says it
+        if kind not in said:
+            said.add(kind)
+            on_warning(message)
+
     with opened_store(store, read_only=False) as db:
         with gc_paused():
-            ingestor = Ingestor(db.engine)
             total = sum(f.stat().st_size for _, files in runs for f in files)
             bar = tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
                        desc="import", mininterval=0.5)
-            reader = RunReader(ingestor, result.project, batch_points, bar, on_warning,
-                                hold_points)
-            for rel, files in runs:
-                name = (name_of_root if rel == "." else rel)[:MAX_KEY_LENGTH]
-                uid = run_uid(root, rel)
-                if reader.read(uid, name, files):
-                    result.runs[uid] = name
-            reader.flush()
-            bar.close()
+            reader: RunReader | None = None
+            delivery = Delivery(Ingestor(db.engine), spool.spool_dir(db.url), say_once,
+                                lambda: [(RUN, r) for r in (reader.runs.values() if reader
+                                                            else ())])
+            reader = RunReader(delivery, result.project, batch_points, bar, on_warning,
+                               hold_points)
+            try:
+                for rel, files in runs:
+                    name = (name_of_root if rel == "." else rel)[:MAX_KEY_LENGTH]
+                    uid = run_uid(root, rel)
+                    if reader.read(uid, name, files):
+                        result.runs[uid] = name
+                reader.flush()
+            finally:
+                bar.close()
+                result.rejected_in = delivery.close()
             result.points = reader.points
+            result.rejected_records = delivery.rejected_records
+            result.rejected_points = delivery.rejected_points
     result.seconds = time.perf_counter() - started
     return result

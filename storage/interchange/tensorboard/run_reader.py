@@ -5,6 +5,11 @@ RunReader reads a run's event files in order with TensorBoard's record iterator
 one otherwise), skips image, audio and histogram records by a wire-format peek
 (wire.py), decodes the rest with Event.FromString and keeps what they hold in an
 ImportedRun (imported_run.py) until the run is read. importer.py walks the logdir.
+
+Records go to the store through the writer's Delivery (storage/write/delivery.py), the
+one door every way into the store takes: the store's rules are checked there, and a
+record they (or the database) refuse is set aside in the store's spool folder's
+rejected/ and reported, while everything else is imported.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from typing import Any
 from trackboard.storage.interchange.tensorboard.imported_run import ImportedRun
 from trackboard.storage.interchange.tensorboard.wire import WireError, peek_summary
 from trackboard.storage.rules import check_key
-from trackboard.storage.write.ingest import Ingestor
-from trackboard.storage.write.records import PURGE, RUN, Batch
+from trackboard.storage.write.delivery import Delivery, Interrupted
+from trackboard.storage.write.records import PURGE, RUN, Batch, Record
 
 # Records longer than this are peeked at first: scalar events are tens of bytes,
 # images and histograms kilobytes.
@@ -32,32 +37,41 @@ class RunReader:
     that a restart later in the run can still remove the points it supersedes.
     """
 
-    def __init__(self, ingestor: Ingestor, project: str, batch_points: int, bar: Any,
+    def __init__(self, delivery: Delivery, project: str, batch_points: int, bar: Any,
                  warn: Callable[[str], None], hold_points: int) -> None:
-        self.ingestor = ingestor
+        self.delivery = delivery
         self.project = project
         self.batch_points = batch_points
         self.hold_points = hold_points
         self.bar = bar
         self.warn = warn
         self.batch = Batch()
+        self.runs: dict[str, dict[str, Any]] = {}  # run records, for batches split up
         self.pending = 0
-        self.points = 0
-        self._bad_keys: set[str] = set()
+        self.points = 0  # stored
+        self._bad_keys: dict[str, str] = {}  # tag -> why the store refuses it
 
     def flush(self) -> None:
         if self.batch:
-            self.ingestor.apply(self.batch)
+            self._deliver(self.batch.records())
         self.batch = Batch()
         self.pending = 0
 
+    def _deliver(self, records: list[Record]) -> None:
+        try:
+            self.points += self.delivery.deliver(records, self.runs)
+        except Interrupted as exc:  # the store went away: the import stops, as before
+            raise exc.cause from None
+
     def _hand_over(self, state: ImportedRun) -> None:
-        """Move the run's held points into the batch (and the batch to the store when full)."""
+        """Move the run's held points into the batch (and the batch to the store when
+        full); the values of tags the store refuses go to rejected/ instead."""
         kept = [rec for rec in state.held if rec is not None]
         count = sum(len(rec[4]) for rec in kept)
         self.batch.points.extend(kept)
-        self.points += count
         self.pending += count
+        for tag, records in state.refused.items():
+            self.delivery.set_aside(records, f"tag {tag[:60]!r}: {self._bad_keys[tag]}")
         state.handed_over()
         if self.pending >= self.batch_points:
             self.flush()
@@ -66,15 +80,14 @@ class RunReader:
         """A restart reaching points already written: remove them from the store too.
 
         Everything of this run in the store was logged before the restart (file
-        order), so the PURGE takes every wall time. It goes through an Ingestor of
-        its own: an Ingestor remembers purges to drop late points, which here would
-        drop the points the resumed program logs next.
+        order), and delivered in that order the purge removes all of it at steps >=
+        `step`. Its stamp is below every wall time, so the points that follow the
+        restart, which the store judges by their stamps (their wall times here),
+        are all kept.
         """
         self._hand_over(state)
         self.flush()
-        purge = Batch()
-        purge.add((PURGE, state.uid, step, math.inf))
-        Ingestor(self.ingestor.engine).apply(purge)
+        self._deliver([(PURGE, state.uid, step, -math.inf)])
         state.written_step = {tag: min(last, step - 1)
                               for tag, last in state.written_step.items()}
 
@@ -113,10 +126,11 @@ class RunReader:
                     wall = event.wall_time
                     if state.created is None:
                         state.created = wall
-                        self.batch.add((RUN, {
+                        self.runs[uid] = {
                             "uid": uid, "project": self.project, "name": name,
                             "framework": "tensorboard", "host": None, "git_commit": None,
-                            "command": None, "created_at": wall, "status": "running"}))
+                            "command": None, "created_at": wall, "status": "running"}
+                        self.batch.add((RUN, self.runs[uid]))
                     if wall > state.last_wall:
                         state.last_wall = wall
                     if event.HasField("summary"):
@@ -141,13 +155,13 @@ class RunReader:
         return True
 
     def _check_key(self, tag: str) -> bool:
+        """Whether the store takes `tag` as a metric name (storage.rules.check_key);
+        the values of a tag it refuses are set aside (see _hand_over)."""
         try:
             check_key(tag)
             return True
         except ValueError as exc:
-            if tag not in self._bad_keys:
-                self._bad_keys.add(tag)
-                self.warn(f"skipped tag {tag[:60]!r}: {exc}")
+            self._bad_keys.setdefault(tag, str(exc))
             return False
 
 

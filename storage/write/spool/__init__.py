@@ -12,6 +12,7 @@ from trackboard.storage.write.spool.folder import (
     SPOOL_ENV,
     SUFFIX,
     claimable,
+    odd_entries,
     pending_files,
     set_aside,
     spool_dir,
@@ -34,5 +35,5 @@ from trackboard.storage.write.spool.writer import SpoolWriter, mark_stored
 __all__ = [
     "MAGIC", "REJECTED", "SPOOL_ENV", "SUFFIX", "VERSION", "LegacySpoolError", "SpoolReader",
     "SpoolWriter", "claimable", "decode_frame", "decode_records", "encode_records",
-    "mark_stored", "pending_files", "read_spool", "set_aside", "spool_dir", "spool_root",
+    "mark_stored", "odd_entries", "pending_files", "read_spool", "set_aside", "spool_dir", "spool_root",
 ]

@@ -4,6 +4,10 @@ A store's folder is named after a hash of its URL without the password (SQLite: 
 resolved file path), under $TRACKBOARD_SPOOL_DIR or ~/.cache/trackboard/spool. Files the
 store refuses, and records it refuses, go to its rejected/ sub-folder. A file whose
 writer still runs is locked (flock): `claimable` yields only the others.
+
+Only regular files are spool files. Anything else named *.spool (a FIFO, whose opening
+would block forever; a directory; a symbolic link, never followed) is an `odd_entry`:
+the deliverers report it and move it aside, and nothing here ever opens it blocking.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hashlib
 import io
 import logging
 import os
-import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,12 +49,17 @@ def spool_dir(store: str | URL | None) -> Path:
 
 
 def set_aside(path: Path, reason: str) -> Path | None:
-    """Move a spool file that cannot be delivered to rejected/ (the caller says why, in
-    one line). Returns its new path (None if it could not be moved either)."""
+    """Move a spool file that cannot be delivered (or an odd entry) to rejected/ (the
+    caller says why, in one line), under a name of its own. Returns its new path (None
+    if it could not be moved either)."""
     target = path.parent / REJECTED / path.name
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), target)
+        n = 0
+        while os.path.lexists(target):
+            n += 1
+            target = path.parent / REJECTED / f"{path.name}.{n}"
+        os.rename(path, target)  # the entry itself: a symlink is not followed
     except OSError as exc:
         log.warning("trackboard: spool file %s: %s; could not move it aside either (%s)",
                     path, reason, exc)
@@ -58,14 +67,65 @@ def set_aside(path: Path, reason: str) -> Path | None:
     return target
 
 
-def claimable(directory: Path) -> Iterator[tuple[Path, io.BufferedReader]]:
-    """Spool files no live writer holds, each yielded locked (caller closes)."""
-    if not directory.is_dir():
-        return
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
+def open_regular(path: Path) -> io.BufferedReader:
+    """`path` opened for reading if it is a regular file. A FIFO is opened without
+    blocking, a symbolic link is not followed; anything but a regular file raises
+    ValueError saying what it is (OSError if it cannot be opened at all)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        if os.path.islink(path):
+            raise ValueError("a symbolic link, not a spool file (not followed)") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ValueError(f"{kind_of(mode)}, not a spool file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def kind_of(mode: int) -> str:
+    """What a file mode says an entry is, for messages.
+
+    >>> kind_of(stat.S_IFIFO), kind_of(stat.S_IFDIR)
+    ('a FIFO', 'a directory')
+    """
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return name
+    return "an unknown kind of entry"
+
+
+def _entries(directory: Path) -> list[tuple[Path, int]]:
+    """(path, lstat mode) of every *.spool entry, in name order (= writing order)."""
+    out = []
+    for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []:
         try:
-            fh = open(path, "rb")
+            out.append((path, os.lstat(path).st_mode))
         except FileNotFoundError:
+            continue  # delivered and removed by someone else meanwhile
+    return out
+
+
+def odd_entries(directory: Path) -> list[tuple[Path, str]]:
+    """Entries named *.spool that are not regular files, and why they are no spool file."""
+    return [(path, f"{kind_of(mode)}, not a spool file")
+            for path, mode in _entries(directory) if not stat.S_ISREG(mode)]
+
+
+def claimable(directory: Path) -> Iterator[tuple[Path, io.BufferedReader]]:
+    """Spool files no live writer holds, each yielded locked (caller closes). Entries
+    that are not regular files are left out (see odd_entries)."""
+    for path, mode in _entries(directory):
+        if not stat.S_ISREG(mode):
+            continue
+        try:
+            fh = open_regular(path)
+        except (OSError, ValueError):  # gone, or replaced by something odd meanwhile
             continue
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -79,4 +139,5 @@ def claimable(directory: Path) -> Iterator[tuple[Path, io.BufferedReader]]:
 
 
 def pending_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []
+    """The spool files (regular files named *.spool) in `directory`, in writing order."""
+    return [path for path, mode in _entries(directory) if stat.S_ISREG(mode)]
