@@ -235,6 +235,8 @@ class Run:
                 found = media_records(self._uid, step, stamp, key, value)
                 if found is None:
                     raise
+                if wall_time is not None:  # the caller's wall time rides along as data
+                    found = [rec + (wall_time,) for rec in found]
                 media = found if media is None else media + found
         self._step = step + 1
         if media is not None:

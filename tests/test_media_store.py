@@ -5,12 +5,14 @@ item 3)."""
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
 from trackboard.loggers import Histogram, Image, Run, Text
+from trackboard.loggers.media import media_records
 from trackboard.storage import Store
 from trackboard.storage.db.engine import build_engine
 from trackboard.storage.media.histograms import BAND_COLUMNS
@@ -169,24 +171,34 @@ def test_texts_are_kept_per_step_and_the_later_call_wins(store_url: str) -> None
         [0, "step 0 ✓"], [1, "step 1, again"], [2, "step 2 ✓"]]
 
 
-def test_later_call_wins_by_wall_time_not_by_arrival(store_url: str) -> None:
+def test_later_call_wins_whatever_the_wall_time_or_the_arrival(store_url: str) -> None:
     run = _run(store_url)
     img = [Image(np.full((2, 2), v, np.uint8)) for v in range(5)]
     run.log({"h": Histogram([1.0], bins=1), "strip": img[:3]}, step=5, wall_time=2000.0)
     run.flush()
-    # Logged earlier, delivered later (a spool file replayed after newer records), and
-    # a longer strip: none of it lands, not even the images the newer strip lacks.
-    run.log({"h": Histogram([9.0, 9.0], bins=1), "strip": img[:5]}, step=5, wall_time=1000.0)
+    # Called later with an older wall time: the later call wins, its wall time is data.
+    run.log({"h": Histogram([9.0, 9.0], bins=1), "strip": img[:2]}, step=5, wall_time=1000.0)
     run.flush()
     mid = Store(store_url)
-    assert mid.histograms(run.id).iloc[0]["count"] == 1.0
-    assert mid.images(run.id)["index"].tolist() == [0, 1, 2]
-    assert (mid.images(run.id).wall_time == 2000.0).all()
+    assert mid.histograms(run.id)[["count", "wall_time"]].values.tolist() == [[2.0, 1000.0]]
+    assert mid.images(run.id)["index"].tolist() == [0, 1]
+    assert (mid.images(run.id).wall_time == 1000.0).all()
+    # Called earlier, delivered later (as a spool file replayed after newer records
+    # brings it), and a longer strip: none of it lands, not even the images the newer
+    # strip lacks.
+    early = time.time() - 3600
+    for key, value in (("h", Histogram([7.0] * 3, bins=1)), ("strip", img[:5])):
+        for rec in media_records(run.id, 5, early, key, value):
+            run._writer.submit(rec)
+    run.flush()
+    late = Store(store_url)
+    assert late.histograms(run.id)["count"].tolist() == [2.0]
+    assert late.images(run.id)["index"].tolist() == [0, 1]
     # A later strip replaces the older one as a whole, also when it is shorter.
-    run.log({"strip": img[3:5]}, step=5, wall_time=3000.0)
+    run.log({"strip": img[3:4]}, step=5, wall_time=3000.0)
     run.finish()
     df = Store(store_url).images(run.id)
-    assert df["index"].tolist() == [0, 1] and (df.wall_time == 3000.0).all()
+    assert df["index"].tolist() == [0] and (df.wall_time == 3000.0).all()
     assert Store(store_url).media_keys(run.id, "image")["count"].tolist() == [1]
 
 

@@ -154,7 +154,8 @@ histograms = Table(
     "histograms", metadata,
     Column("series_id", Integer, primary_key=True, autoincrement=False),
     Column("step", BigInteger, primary_key=True, autoincrement=False),
-    Column("wall_time", Double, nullable=False),
+    Column("logged_at", Double, nullable=False),  # the log() call: orders rewrites
+    Column("wall_time", Double, nullable=False),  # as logged (data)
     Column("count", Double, nullable=False),  # every value, NaN and infinities included
     Column("nan_count", BigInteger, nullable=False),
     Column("posinf_count", BigInteger, nullable=False),
@@ -174,7 +175,8 @@ images = Table(
     Column("series_id", Integer, primary_key=True, autoincrement=False),
     Column("step", BigInteger, primary_key=True, autoincrement=False),
     Column("idx", Integer, primary_key=True, autoincrement=False),  # place in the step's strip
-    Column("wall_time", Double, nullable=False),
+    Column("logged_at", Double, nullable=False),  # the log() call: orders rewrites
+    Column("wall_time", Double, nullable=False),  # as logged (data)
     Column("blob", String(64), nullable=False),  # sha256 hex of the encoded bytes
     Column("format", String(8), nullable=False),  # webp, png, jpeg, gif
     Column("width", Integer, nullable=False),
@@ -189,7 +191,8 @@ texts = Table(
     "texts", metadata,
     Column("series_id", Integer, primary_key=True, autoincrement=False),
     Column("step", BigInteger, primary_key=True, autoincrement=False),
-    Column("wall_time", Double, nullable=False),
+    Column("logged_at", Double, nullable=False),  # the log() call: orders rewrites
+    Column("wall_time", Double, nullable=False),  # as logged (data)
     Column("value", Text, nullable=False),
     sqlite_with_rowid=False,
 )

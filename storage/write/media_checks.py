@@ -23,6 +23,8 @@ from trackboard.storage.rules import MAX_STEP, check_key, check_text
 from trackboard.storage.write.records import HISTOGRAM, IMAGE, TEXT, Record
 
 KIND = {HISTOGRAM: "histogram", IMAGE: "image", TEXT: "text"}
+# Fields of each record; one more when the caller passed a wall time (data, the last).
+FIELDS = {HISTOGRAM: 15, IMAGE: 13, TEXT: 6}
 ENCODED = frozenset(codec.MIME_TYPES)
 
 
@@ -30,16 +32,17 @@ def check_media_record(rec: Any) -> None:
     """Raise ValueError unless `rec` is a well-formed HISTOGRAM, IMAGE or TEXT record."""
     if type(rec) is not tuple or len(rec) < 6:
         raise ValueError("malformed media record")
-    op, uid, step, wall, key = rec[:5]
-    want = {HISTOGRAM: 15, IMAGE: 13, TEXT: 6}[op]
-    if len(rec) != want:
+    op, uid, step, stamp, key = rec[:5]
+    want = FIELDS[op]
+    if len(rec) not in (want, want + 1):  # + the caller's wall time, when one was given
         raise ValueError(f"malformed {KIND[op]} record ({len(rec)} fields, not {want})")
     if not isinstance(uid, str):
         raise ValueError(f"malformed {KIND[op]} record (run id {uid!r})")
     if type(step) is not int or not 0 <= step <= MAX_STEP:
         raise ValueError(f"malformed {KIND[op]} record (step {step!r})")
-    if not _real(wall) or not math.isfinite(wall):
-        raise ValueError(f"malformed {KIND[op]} record (wall time {wall!r})")
+    for wall in (stamp, *rec[want:]):
+        if not _real(wall) or not math.isfinite(wall) or wall < 0:
+            raise ValueError(f"malformed {KIND[op]} record (wall time {wall!r})")
     check_key(key)
     if op == HISTOGRAM:
         _check_histogram(rec)

@@ -12,10 +12,13 @@ Two phases, so that the slow part never holds the database's write lock:
   then blobs through the BlobStore seam, one upsert per row, and each touched series'
   count and step range.
 
-"Later call wins" by wall time, as for points: a histogram or text replaces the stored
-one of its (key, step) only when logged later; an image strip replaces the older strip
-of its (key, step) as a whole (a strip of 3 logged over a strip of 5 leaves 3), and a
-spooled copy of an older strip delivered late changes nothing.
+"The later call wins", decided by the time of the log() call (the record's stamp,
+kept as `logged_at`), never by the wall time a caller passed (that is data, stored as
+`wall_time`): a histogram or text replaces the stored one of its (key, step) only when
+logged later; an image strip replaces the older strip of its (key, step) as a whole (a
+strip of 3 logged over a strip of 5 leaves 3), and a spooled copy of an older strip
+delivered late changes nothing. Unlike points, media rows keep their call time, so this
+holds across processes and spool files too.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from trackboard.storage.db.blobs import (
 from trackboard.storage.media import images as codec
 from trackboard.storage.media.limits import check_image_size
 from trackboard.storage.media.packing import pack_array, pack_edges
-from trackboard.storage.write.media_checks import check_media_record
+from trackboard.storage.write.media_checks import FIELDS, check_media_record
 from trackboard.storage.write.records import HISTOGRAM, TEXT, Record
 
 TABLE = {"histogram": "histograms", "image": "images", "text": "texts"}
@@ -55,7 +58,7 @@ class Prepared:
     images: list[tuple[Any, ...]] = field(default_factory=list)
     texts: list[tuple[Any, ...]] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
-    # (uid, key, step, wall, index, strip_size, caption, job) until resolved
+    # (uid, key, step, stamp, index, strip_size, caption, job, wall) until resolved
     pending: list[tuple[Any, ...]] = field(default_factory=list)
     encoding: _Encoding | None = None
 
@@ -66,7 +69,7 @@ class Prepared:
             done = self.encoding.wait()
             for h, data, *_ in done:
                 self.blobs.setdefault(h, data)
-            self.images = [(*row[:7], *done[row[7]][0:1], *done[row[7]][2:])
+            self.images = [(*row[:7], *done[row[7]][0:1], *done[row[7]][2:], row[8])
                            for row in self.pending]
             self.encoding, self.pending = None, []
         return self
@@ -151,23 +154,27 @@ class MediaIngest:
         out = Prepared()
         jobs: dict[tuple[Any, ...], int] = {}  # the same image twice in a batch: encoded once
         for rec in records:
-            op, uid, step, wall, key = rec[:5]
+            # Rows carry the call's stamp where records do (it orders them) and the wall
+            # time to store (the caller's, else the stamp) last.
+            op, uid, step, stamp, key = rec[:5]
+            wall = float(rec[FIELDS[op]] if len(rec) > FIELDS[op] else stamp)
             if op == HISTOGRAM:
                 edges, counts = rec[5], rec[6]
                 out.histograms.append((
-                    uid, key, step, float(wall), float(rec[7]), rec[8], rec[9], rec[10],
+                    uid, key, step, float(stamp), float(rec[7]), rec[8], rec[9], rec[10],
                     *(None if v is None else float(v) for v in rec[11:15]), len(counts),
                     pack_edges(np.frombuffer(edges, np.float64) if isinstance(edges, array)
                                else np.asarray(edges, np.float64)),
                     pack_array(np.frombuffer(counts, np.float64) if isinstance(counts, array)
-                               else np.asarray(counts, np.float64))))
+                               else np.asarray(counts, np.float64)), wall))
             elif op == TEXT:
-                out.texts.append((uid, key, step, float(wall), rec[5]))
+                out.texts.append((uid, key, step, float(stamp), rec[5], wall))
             else:
                 index, size, caption, *job = rec[5:13]
                 ident = tuple(job)
                 at = jobs.setdefault(ident, len(jobs))
-                out.pending.append((uid, key, step, float(wall), index, size, caption, at))
+                out.pending.append((uid, key, step, float(stamp), index, size, caption, at,
+                                    wall))
         if jobs:
             out.encoding = _Encoding(list(jobs))
         return out
@@ -187,24 +194,26 @@ class MediaIngest:
         img = self._rows(conn, prepared.images, "image", run_ids, touched)
         if hist:
             conn.execute(text(
-                "INSERT INTO histograms (series_id, step, wall_time, count, nan_count, "
-                "posinf_count, neginf_count, min, max, sum, sum_squares, buckets, edges, "
-                "counts) VALUES (:s, :st, :w, :c, :nan, :pinf, :ninf, :mn, :mx, :sm, :sq, "
-                ":n, :e, :k) ON CONFLICT (series_id, step) DO UPDATE SET "
-                "wall_time = excluded.wall_time, count = excluded.count, "
+                "INSERT INTO histograms (series_id, step, logged_at, wall_time, count, "
+                "nan_count, posinf_count, neginf_count, min, max, sum, sum_squares, buckets, "
+                "edges, counts) VALUES (:s, :st, :lg, :w, :c, :nan, :pinf, :ninf, :mn, :mx, "
+                ":sm, :sq, :n, :e, :k) ON CONFLICT (series_id, step) DO UPDATE SET "
+                "logged_at = excluded.logged_at, wall_time = excluded.wall_time, "
+                "count = excluded.count, "
                 "nan_count = excluded.nan_count, posinf_count = excluded.posinf_count, "
                 "neginf_count = excluded.neginf_count, min = excluded.min, max = excluded.max, "
                 "sum = excluded.sum, sum_squares = excluded.sum_squares, "
                 "buckets = excluded.buckets, edges = excluded.edges, counts = excluded.counts "
-                "WHERE excluded.wall_time >= histograms.wall_time"),
-                [dict(zip(("s", "st", "w", "c", "nan", "pinf", "ninf", "mn", "mx", "sm", "sq",
-                           "n", "e", "k"), r)) for r in _latest(hist)])
+                "WHERE excluded.logged_at >= histograms.logged_at"),
+                [dict(zip(("s", "st", "lg", "c", "nan", "pinf", "ninf", "mn", "mx", "sm", "sq",
+                           "n", "e", "k", "w"), r)) for r in _latest(hist)])
         if txt:
             conn.execute(text(
-                "INSERT INTO texts (series_id, step, wall_time, value) VALUES (:s, :st, :w, :v) "
-                "ON CONFLICT (series_id, step) DO UPDATE SET wall_time = excluded.wall_time, "
-                "value = excluded.value WHERE excluded.wall_time >= texts.wall_time"),
-                [dict(zip(("s", "st", "w", "v"), r)) for r in _latest(txt)])
+                "INSERT INTO texts (series_id, step, logged_at, wall_time, value) VALUES "
+                "(:s, :st, :lg, :w, :v) ON CONFLICT (series_id, step) DO UPDATE SET "
+                "logged_at = excluded.logged_at, wall_time = excluded.wall_time, "
+                "value = excluded.value WHERE excluded.logged_at >= texts.logged_at"),
+                [dict(zip(("s", "st", "lg", "v", "w"), r)) for r in _latest(txt)])
         if img:
             self._write_images(conn, img, prepared.blobs)
         self._summarise(conn, touched)
@@ -212,7 +221,7 @@ class MediaIngest:
 
     def purge(self, conn: Connection, run_id: int, from_step: int, before: float) -> None:
         """A PURGE record: remove the run's media at steps >= from_step logged before
-        wall time `before` (and the blobs no image names any more)."""
+        the purge call at `before` (and the blobs no image names any more)."""
         series = conn.execute(text(
             "SELECT id, kind FROM media_series WHERE run_id = :r AND last_step >= :s"),
             {"r": run_id, "s": from_step}).all()
@@ -220,7 +229,7 @@ class MediaIngest:
         hashes: list[str] = []
         for sid, kind in series:
             table = TABLE[kind]
-            where = f"WHERE series_id = {int(sid)} AND step >= :s AND wall_time < :w"
+            where = f"WHERE series_id = {int(sid)} AND step >= :s AND logged_at < :w"
             if kind == "image":
                 hashes += conn.execute(text(f"SELECT blob FROM images {where}"), args).scalars()
             conn.execute(text(f"DELETE FROM {table} {where}"), args)
@@ -254,7 +263,8 @@ class MediaIngest:
 
     def _write_images(self, conn: Connection, rows: list[tuple[Any, ...]],
                       blobs: Mapping[str, bytes]) -> None:
-        # rows: (series, step, wall, index, strip_size, caption, hash, format, w, h, c)
+        # rows: (series, step, stamp, index, strip_size, caption, hash, format, w, h, c,
+        # wall)
         lock_for_put(conn)  # before `has`: no deletion of unreferenced blobs runs now
         needed = {r[6] for r in rows}
         missing = needed - self.blobs.has(conn, needed)
@@ -267,18 +277,19 @@ class MediaIngest:
             newest[at] = max(newest.get(at, r[2]), r[2])
         rows = [r for r in rows if r[2] == newest[(r[0], r[1])]]
         conn.execute(text("DELETE FROM images WHERE series_id = :s AND step = :st AND "
-                          "wall_time < :w"),
+                          "logged_at < :w"),
                      [{"s": s, "st": st, "w": w} for (s, st), w in newest.items()])
         conn.execute(text(
-            "INSERT INTO images (series_id, step, idx, wall_time, blob, format, width, height, "
-            "channels, caption) SELECT :s, :st, :i, :w, :b, :f, :wd, :ht, :ch, :cap "
-            "WHERE NOT EXISTS (SELECT 1 FROM images WHERE series_id = :s AND step = :st "
-            "AND wall_time > :w) ON CONFLICT (series_id, step, idx) DO UPDATE SET "
-            "wall_time = excluded.wall_time, blob = excluded.blob, format = excluded.format, "
-            "width = excluded.width, height = excluded.height, channels = excluded.channels, "
-            "caption = excluded.caption WHERE excluded.wall_time >= images.wall_time"),
-            [{"s": r[0], "st": r[1], "w": r[2], "i": r[3], "cap": r[5], "b": r[6], "f": r[7],
-              "wd": r[8], "ht": r[9], "ch": r[10]} for r in rows])
+            "INSERT INTO images (series_id, step, idx, logged_at, wall_time, blob, format, "
+            "width, height, channels, caption) SELECT :s, :st, :i, :lg, :w, :b, :f, :wd, :ht, "
+            ":ch, :cap WHERE NOT EXISTS (SELECT 1 FROM images WHERE series_id = :s AND "
+            "step = :st AND logged_at > :lg) ON CONFLICT (series_id, step, idx) DO UPDATE SET "
+            "logged_at = excluded.logged_at, wall_time = excluded.wall_time, "
+            "blob = excluded.blob, format = excluded.format, width = excluded.width, "
+            "height = excluded.height, channels = excluded.channels, "
+            "caption = excluded.caption WHERE excluded.logged_at >= images.logged_at"),
+            [{"s": r[0], "st": r[1], "lg": r[2], "i": r[3], "cap": r[5], "b": r[6], "f": r[7],
+              "wd": r[8], "ht": r[9], "ch": r[10], "w": r[11]} for r in rows])
 
     def _summarise(self, conn: Connection, touched: Iterable[tuple[str, int]]) -> None:
         """Each touched series' count of steps and its step range, from its rows."""

@@ -25,17 +25,19 @@ NOTES = 5    # (NOTES, run_uid, text)
 PURGE = 6    # (PURGE, run_uid, from_step, stamp): drop the run's points (not
              # system/*) at steps >= from_step logged before the call at `stamp`
 
-# Media (docs/media.md): one record per (key, step), per image of a strip. Later call
-# (by wall time) wins per (run, key, step), as for points; a purge removes them too.
-HISTOGRAM = 7  # (HISTOGRAM, run_uid, step, wall_time, key, edges array('d') (n + 1),
+# Media (docs/media.md): one record per (key, step), per image of a strip. `stamp` is
+# the time of the log() call: the later call wins per (run, key, step) (the store keeps
+# it as logged_at), and a purge removes what was logged before it. A caller's wall time
+# rides along as one more field, the last (data only, as for points).
+HISTOGRAM = 7  # (HISTOGRAM, run_uid, step, stamp, key, edges array('d') (n + 1),
                #  counts array('d') (n), count, nan_count, posinf_count, neginf_count,
                #  min, max, sum, sum_squares)   min..sum_squares: float or None
-IMAGE = 8      # (IMAGE, run_uid, step, wall_time, key, index, strip_size, caption,
+IMAGE = 8      # (IMAGE, run_uid, step, stamp, key, index, strip_size, caption,
                #  format, width, height, channels, data)   format "raw": data holds
                #  height x width x channels uint8 pixels, row by row; "png", "jpeg",
                #  "webp", "gif": data is that file (width, height, channels 0: read
                #  from it at ingest). strip_size: images logged under the key at the step.
-TEXT = 9       # (TEXT, run_uid, step, wall_time, key, text)
+TEXT = 9       # (TEXT, run_uid, step, stamp, key, text)
 MEDIA = (HISTOGRAM, IMAGE, TEXT)
 
 # A RUN record may also carry "resumed_at" (a time): the run continues a stored run
