@@ -44,8 +44,8 @@ def points_per_series(runs: int, most: int = 1000) -> int:
 
 
 def run_colours(run_ids: Sequence[str]) -> dict[str, str]:
-    """One colour per run, from its id (see colors.py): the same in every chart,
-    on every page and after a reload, and distinct for up to 50 runs.
+    """One colour per run, far apart from the others' (see colors.py): the same in
+    every chart and in any order.
 
     >>> c = run_colours(["a", "b"])
     >>> c == run_colours(["b", "a"]) and c["a"] != c["b"]
@@ -230,7 +230,7 @@ def _add_groups(fig: go.Figure, frame: pd.DataFrame, groups: Mapping[str, str],
     members: dict[str, list[str]] = {}
     for rid in names:
         members.setdefault(groups.get(rid, "(none)"), []).append(rid)
-    # A group's colour comes from its label, like a run's from its id.
+    # A group's colour comes from the set of group labels, as on the page.
     group_colours = colors.colours(members)
     for group, rids in members.items():
         curves = []

@@ -143,13 +143,16 @@ live = st.session_state["cmp_live"] and bool(running) and (step_range is None
                                                           or step_range[1] is None)
 signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
 
-# Labels say what tells the runs apart; colours come from the run ids (or, grouped,
-# from the group labels), so a run looks the same on every page and after a reload.
+# Labels say what tells the runs apart. Colours go to the selection in a stable order
+# (oldest run first; grouped: the group labels), each the farthest from those taken,
+# so a run keeps its colour in any order, after a reload and while others are hidden.
 template = st.session_state["cmp_label"]
 for field in labels.template_problems(template, list(info.columns)):
     st.warning(tables.md_escape(f"No selected run has {{{field}}}: it shows empty."))
 run_labels = labels.run_labels(info, template)
-styles = (colors.styles(groups.values()) if groups else colors.styles(run_ids))
+started = dict(zip(info["id"], (t.timestamp() if pd.notna(t) else None
+                                for t in info["created_at"])))
+styles = (colors.styles(groups.values()) if groups else colors.styles(run_ids, started))
 run_styles = {rid: styles[groups[rid]] for rid in run_ids} if groups else styles
 visible = run_list.show(info, run_labels, run_styles, groups)
 state.write_query({"hide": ",".join(st.session_state[run_list.HIDDEN]) or None})
