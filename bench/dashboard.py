@@ -136,7 +136,7 @@ def _in_app_navigation(base: str, target: str, done: str, browser: object, round
 
 def _case(tmp: Path, runs: int, keys: int, steps: int) -> tuple[str, str, str]:
     """(store URL, Compare link, JS condition for "every chart is drawn") of a case."""
-    if steps >= 50_000:  # big stores are built once and kept (see dashboard_data.py)
+    if steps >= 20_000:  # big stores are built once and kept (see dashboard_data.py)
         from bench.dashboard_data import team_compare_store
 
         path, ids = team_compare_store(runs, keys, steps)

@@ -32,6 +32,11 @@ MIN_SERIES_POINTS = 200
 # The faint raw line behind each smoothed one: drawn up to this many runs. Beyond,
 # 50 raw clouds hide each other and double the drawing time.
 RAW_LINES_UP_TO = 12
+# A series read in stretches (each point a stretch's middle, Store.history's envelope)
+# gets a faint band from its stretches' lowest to highest values up to this many runs,
+# instead of the faint line: spikes stay visible. At 12 runs the bands were one mud.
+ENVELOPE_UP_TO = 4
+ENVELOPE_ALPHA = 0.12
 
 
 def points_per_series(runs: int, most: int = 1000) -> int:
@@ -103,10 +108,12 @@ def metric_figure(frame: pd.DataFrame, title: str, *, names: Mapping[str, str],
                   height: int = 340, dashes: Mapping[str, str] | None = None) -> go.Figure:
     """One chart: every run's series of one metric overlaid (or one line per group).
 
-    `frame` has columns run_id, x, value (sorted or not); `names` (run id -> label)
-    says which runs to draw, in order. With `groups` (run id -> group label), runs of
-    a group are drawn as their mean with a ± std band (or min-max when band="minmax")
-    instead of one line each.
+    `frame` has columns run_id, x, value (sorted or not) and, for a series read in
+    stretches (Store.history's envelope), low and high: the line goes through each
+    stretch's middle (value), and with few runs a faint band spans low..high.
+    `names` (run id -> label) says which runs to draw, in order. With `groups` (run
+    id -> group label), runs of a group are drawn as their mean with a ± std band
+    (or min-max when band="minmax") instead of one line each.
 
     No legend: the page lists the runs once, with their colours. The hover lists
     every run's value at the x under the mouse, best first (lowest for a loss).
@@ -117,8 +124,14 @@ def metric_figure(frame: pd.DataFrame, title: str, *, names: Mapping[str, str],
     else:
         # Traces as plain dicts, unvalidated: validating 50 runs' traces took 0.2-0.4 s
         # a chart, building them 25 ms (the keys are fixed here and tested).
-        fig = go.Figure(data=_run_traces(frame, names, colours, dashes or {}, smoothing,
-                                         weight, window), _validate=False)
+        traces = _run_traces(frame, names, colours, dashes or {}, smoothing, weight, window)
+        fig = go.Figure(data=traces, _validate=False)
+        # The y axis fits the lines; a faint band or raw line may run past it (a spike
+        # of grad_norm squashed every line into the bottom fifth). Autoscale shows all.
+        y_range = line_range([t["y"] for t in traces if t.get("hoverinfo") != "skip"],
+                             log_y)
+        if y_range is not None:
+            fig.update_layout(yaxis={"range": y_range})
     x_title = x if x in X_AXES else label(x)
     fig.update_layout(
         title={"text": label(title), "x": 0.01, "font": {"size": 15}}, height=height,
@@ -138,6 +151,26 @@ def metric_figure(frame: pd.DataFrame, title: str, *, names: Mapping[str, str],
     return fig
 
 
+def line_range(lines: Sequence[np.ndarray], log: bool = False) -> list[float] | None:
+    """The y range that holds `lines` with 5% to spare (log10 on a log axis); None
+    when they hold no finite value (or none above 0 on a log axis) or just one value.
+
+    >>> line_range([np.array([0.0, 1.0]), np.array([2.0, np.nan])])
+    [-0.1, 2.1]
+    >>> line_range([np.array([0.01, 1.0])], log=True), line_range([np.array([3.0])])
+    ([-2.1, 0.1], None)
+    """
+    values = np.concatenate([np.asarray(y, np.float64) for y in lines]) if lines else np.empty(0)
+    values = values[np.isfinite(values)]
+    if log:
+        values = np.log10(values[values > 0])
+    if not len(values) or values.min() == values.max():
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.05 * (hi - lo)
+    return [round(lo - pad, 12), round(hi + pad, 12)]
+
+
 def _trace(n: int) -> type[go.Scatter] | type[go.Scattergl]:
     return go.Scattergl if n > WEBGL_FROM else go.Scatter
 
@@ -145,7 +178,7 @@ def _trace(n: int) -> type[go.Scatter] | type[go.Scattergl]:
 def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[str, str],
                 dashes: Mapping[str, str], smoothing: str, weight: float, window: int
                 ) -> list[dict[str, Any]]:
-    """Each run's trace dicts (faint raw line, then the smoothed one), in `names` order."""
+    """Each run's trace dicts (faint band or raw line, then the line), in `names` order."""
     frame = frame[frame["run_id"].isin(list(names))]
     if frame.empty:
         return []
@@ -159,9 +192,13 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
     # the 4 a hover shows.
     ys_all = values.astype(np.float32)
     smoothed_all = smooth_runs(rids, values, smoothing, weight, window).astype(np.float32)
+    spans = ("low" in frame.columns and "high" in frame.columns)
+    low_all = frame["low"].to_numpy(np.float32) if spans else ys_all
+    high_all = frame["high"].to_numpy(np.float32) if spans else ys_all
     starts = np.flatnonzero(np.r_[True, rids[1:] != rids[:-1]])
     bounds = dict(zip(rids[starts].tolist(), zip(starts, np.r_[starts[1:], len(rids)])))
-    raw_line = smoothing != "none" and sum(r in bounds for r in names) <= RAW_LINES_UP_TO
+    shown_runs = sum(r in bounds for r in names)
+    behind, envelope = shown_runs <= RAW_LINES_UP_TO, shown_runs <= ENVELOPE_UP_TO
     traces: list[dict[str, Any]] = []
     for rid, name in names.items():
         if rid not in bounds:
@@ -170,7 +207,13 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
         xs, ys = xs_all[lo:hi], ys_all[lo:hi]
         kind = "scattergl" if hi - lo > WEBGL_FROM else "scatter"
         colour, dash, shown = colours[rid], dashes.get(rid, "solid"), label(name)
-        if raw_line:
+        low, high = low_all[lo:hi], high_all[lo:hi]
+        if envelope and bool(np.any(high > low)):
+            # Read in stretches: the band spans each stretch's lowest to highest value,
+            # so spikes stay visible while the line goes through the middles.
+            traces.append(band_trace(kind, xs, low, high, colour, ENVELOPE_ALPHA,
+                                     {"run_id": rid, "role": "envelope"}))
+        elif behind and smoothing != "none":
             # The raw line stays faint behind the smoothed one, as in TensorBoard.
             traces.append({"type": kind, "x": xs, "y": ys, "mode": "lines", "name": shown,
                            "legendgroup": rid, "showlegend": False, "opacity": 0.25,
@@ -183,6 +226,26 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
                        "meta": {"run_id": rid,
                                 "role": "smoothed" if smoothing != "none" else "raw"}})
     return traces
+
+
+def band_trace(kind: str, xs: np.ndarray, low: np.ndarray, high: np.ndarray, colour: str,
+               alpha: float, meta: dict[str, Any]) -> dict[str, Any]:
+    """A band from `low` to `high` as ONE closed polygon (fill="toself"): along the top,
+    back along the bottom. Not two traces with fill="tonexty": WebGL (scattergl) draws
+    that fill only when no other scattergl trace comes before the pair
+    (plotly/plotly.js#6795), so grouped WebGL charts lost every band but the first.
+
+    >>> t = band_trace("scatter", np.array([0, 1]), np.array([0., 1.]), np.array([2., 3.]),
+    ...                "#FF0000", 0.2, {})
+    >>> t["x"].tolist(), t["y"].tolist(), t["fill"], t["fillcolor"]
+    ([0, 1, 1, 0], [2.0, 3.0, 1.0, 0.0], 'toself', 'rgba(255,0,0,0.2)')
+    """
+    ok = np.isfinite(low) & np.isfinite(high)
+    xs, low, high = xs[ok], low[ok], high[ok]
+    return {"type": kind, "x": np.concatenate([xs, xs[::-1]]),
+            "y": np.concatenate([high, low[::-1]]), "mode": "lines", "fill": "toself",
+            "fillcolor": _rgba(colour, alpha), "line": {"width": 0, "color": colour},
+            "hoverinfo": "skip", "showlegend": False, "meta": meta}
 
 
 def _compact(xs: np.ndarray) -> np.ndarray:
@@ -245,23 +308,20 @@ def _add_groups(fig: go.Figure, frame: pd.DataFrame, groups: Mapping[str, str],
         # The caller's colours (the page gives each run its group's colour) win, so
         # the chart matches the run list; else the group label decides.
         colour = colours.get(rids[0]) or group_colours[group]
-        trace = _trace(len(grid))
-        fill = _rgba(colour, 0.2)
-        fig.add_trace(trace(x=grid, y=hi, mode="lines", line={"width": 0, "color": colour},
-                            showlegend=False, hoverinfo="skip", legendgroup=group,
-                            meta={"group": group, "role": "band_upper"}))
-        fig.add_trace(trace(x=grid, y=lo, mode="lines", line={"width": 0, "color": colour},
-                            fill="tonexty", fillcolor=fill, showlegend=False, hoverinfo="skip",
-                            legendgroup=group, meta={"group": group, "role": "band_lower"}))
-        fig.add_trace(trace(x=grid, y=mean, mode="lines", line={"color": colour, "width": 2},
-                            yhoverformat=HOVER_FORMAT,
-                            name=f"{label(group)} (n={len(curves)})", legendgroup=group,
-                            meta={"group": group, "role": "mean", "runs": list(rids)}))
+        kind = "scattergl" if len(grid) > WEBGL_FROM else "scatter"
+        fig.add_trace(band_trace(kind, _compact(grid), lo, hi, colour, 0.2,
+                                 {"group": group, "role": "band"}))
+        fig.add_trace(_trace(len(grid))(
+            x=grid, y=mean, mode="lines", line={"color": colour, "width": 2},
+            yhoverformat=HOVER_FORMAT, name=f"{label(group)} (n={len(curves)})",
+            legendgroup=group, meta={"group": group, "role": "mean", "runs": list(rids)}))
 
 
-def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std"
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and band of several (x, y) curves on the union of their x values.
+def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std",
+                     most: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and band of several (x, y) curves on the union of their x values (or, when
+    that holds more than `most` values, on `most` evenly spaced ones: 50 runs' points
+    would make a band of 24,000 vertices).
 
     Each curve is interpolated onto the grid only inside its own x range, so a
     shorter run does not drag the mean beyond its end.
@@ -277,6 +337,8 @@ def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str 
     conv = [(np.asarray(x).astype("datetime64[ns]").astype(np.int64) if is_time
              else np.asarray(x, dtype=np.float64), y) for x, y in curves]
     grid = np.unique(np.concatenate([x for x, _ in conv]))
+    if len(grid) > most:
+        grid = np.unique(np.linspace(grid[0], grid[-1], most).round())
     stack = np.full((len(conv), len(grid)), np.nan)
     for i, (x, y) in enumerate(conv):
         ok = np.isfinite(y)

@@ -91,15 +91,17 @@ def history(url: str, read_only: bool, run_ids: tuple[str, ...], keys: tuple[str
             max_points: int | None = MAX_POINTS,
             step_range: tuple[int | None, int | None] | None = None,
             generation: int = 0) -> pd.DataFrame:
-    """Downsampled histories. `generation` lets live pages force a fresh read."""
+    """Downsampled histories, one row per stretch of steps with its low and high
+    (Store.history's envelope). `generation` lets live pages force a fresh read."""
     del generation
     return store(url, read_only).history(list(run_ids), list(keys), max_points,
-                                         step_range=step_range)
+                                         step_range=step_range, envelope=True)
 
 
 def history_tail(run_ids: Sequence[str], keys: Sequence[str], after: int) -> pd.DataFrame:
     """Points after step `after` (uncached: the live view polls it)."""
-    return current_store().history(list(run_ids), list(keys), None, step_range=(after + 1, None))
+    return current_store().history(list(run_ids), list(keys), None,
+                                   step_range=(after + 1, None), envelope=True)
 
 
 def resolve_metrics(patterns: Sequence[str], available: Sequence[str]) -> list[tuple[str, list[str]]]:

@@ -90,14 +90,22 @@ def test_x_axis_from_another_logged_key_joins_on_step() -> None:
     assert out["x"].tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
+def _band(trace: object) -> tuple[list[float], list[float]]:
+    """(upper, lower) of a band drawn as one closed polygon: along the top, back below."""
+    y = list(trace.y)  # type: ignore[attr-defined]
+    half = len(y) // 2
+    return y[:half], y[half:][::-1]
+
+
 def test_grouped_runs_become_mean_and_band() -> None:
     fig = charts.metric_figure(charts.with_x(_frame(), "step"), "loss",
                                names={"r1": "a", "r2": "b"}, colours=charts.run_colours(["r1", "r2"]),
                                smoothing="none", groups={"r1": "g", "r2": "g"})
     roles = [t.meta["role"] for t in fig.data]
-    assert roles == ["band_upper", "band_lower", "mean"]
-    assert list(fig.data[2].y) == [1.0, 2.0, 3.0, 4.0]
-    assert list(fig.data[0].y) == [2.0, 3.0, 4.0, 5.0]  # mean + std (std = 1)
+    assert roles == ["band", "mean"]
+    assert list(fig.data[1].y) == [1.0, 2.0, 3.0, 4.0]
+    assert _band(fig.data[0]) == ([2.0, 3.0, 4.0, 5.0], [0.0, 1.0, 2.0, 3.0])  # mean +- std 1
+    assert list(fig.data[0].x) == [0, 1, 2, 3, 3, 2, 1, 0]
     # Three runs (offsets 0, 0, 3): min-max (s .. s+3) differs from mean +- std (s+1 +- 1.41),
     # so a band that ignored band="minmax" would fail here.
     three = _frame((("r1", 0.0), ("r2", 0.0), ("r3", 3.0)))
@@ -106,17 +114,16 @@ def test_grouped_runs_become_mean_and_band() -> None:
     minmax = charts.metric_figure(charts.with_x(three, "step"), "loss", names=names,
                                   colours=charts.run_colours(list(names)), smoothing="none",
                                   groups=groups, band="minmax")
-    # What the browser receives: the figure's JSON, band roles and the fill between them.
+    # What the browser receives: the figure's JSON, one closed band polygon and the mean.
     sent = json.loads(minmax.to_json())["data"]
-    assert [t["meta"]["role"] for t in sent] == ["band_upper", "band_lower", "mean"]
-    assert list(minmax.data[0].y) == [3.0, 4.0, 5.0, 6.0]
-    assert list(minmax.data[1].y) == [0.0, 1.0, 2.0, 3.0]
-    assert sent[1]["fill"] == "tonexty" and "fill" not in sent[0]
+    assert [t["meta"]["role"] for t in sent] == ["band", "mean"]
+    assert sent[0]["fill"] == "toself" and "fill" not in sent[1]
+    assert _band(minmax.data[0]) == ([3.0, 4.0, 5.0, 6.0], [0.0, 1.0, 2.0, 3.0])
     std = charts.metric_figure(charts.with_x(three, "step"), "loss", names=names,
                                colours=charts.run_colours(list(names)), smoothing="none",
                                groups=groups)
-    assert list(std.data[0].y) == pytest.approx([1.0 + 2 ** 0.5 + s for s in range(4)])
-    assert list(std.data[2].y) == [1.0, 2.0, 3.0, 4.0]
+    assert _band(std.data[0])[0] == pytest.approx([1.0 + 2 ** 0.5 + s for s in range(4)])
+    assert list(std.data[1].y) == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_params_diff_and_summary_tables() -> None:

@@ -74,12 +74,17 @@ def reduce_points(step: np.ndarray, wall: np.ndarray, value: np.ndarray, lo: int
     """Min/max downsampling of raw points (sorted by step) into `buckets` equal step ranges."""
     if len(step) == 0:
         return step, wall, value
+    _, s, w, v = rollup.as_points(reduce_buckets(step, wall, value, lo, hi, buckets))
+    return s, w, v
+
+
+def reduce_buckets(step: np.ndarray, wall: np.ndarray, value: np.ndarray, lo: int, hi: int,
+                   buckets: int) -> Buckets:
+    """Raw points (sorted by step) grouped into `buckets` equal step ranges of [lo, hi]."""
     width = hi - lo + 1
     bucket = ((step - lo) * buckets) // width
-    pts = Buckets.of_points(np.zeros(len(step), np.int64), step, wall, value)
-    b = rollup.aggregate(pts, bucket)
-    _, s, w, v = rollup.as_points(b)
-    return s, w, v
+    return rollup.aggregate(Buckets.of_points(np.zeros(len(step), np.int64), step, wall,
+                                              value), bucket)
 
 
 def level_points(rows: list[tuple[Any, ...]], lo: int, hi: int
@@ -89,11 +94,33 @@ def level_points(rows: list[tuple[Any, ...]], lo: int, hi: int
     if not rows:
         e = np.empty(0)
         return e.astype(np.int64), e, e
-    arr = np.array(rows, dtype=np.float64)
-    n = len(arr)
-    b = Buckets(np.zeros(n, np.int64), np.arange(n), np.zeros(n, np.int64),
-                arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2],
-                arr[:, 3].astype(np.int64), arr[:, 4], arr[:, 5])
-    _, s, w, v = rollup.as_points(b)
+    _, s, w, v = rollup.as_points(level_buckets(rows))
     keep = (s >= lo) & (s <= hi)
     return s[keep], w[keep], v[keep]
+
+
+def level_buckets(rows: list[tuple[Any, ...]]) -> Buckets:
+    """Buckets of stored roll-up rows (min_step, min_wall, min_value, max_step, max_wall,
+    max_value)."""
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
+    n = len(arr)
+    return Buckets(np.zeros(n, np.int64), np.arange(n), np.zeros(n, np.int64),
+                   arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2],
+                   arr[:, 3].astype(np.int64), arr[:, 4], arr[:, 5])
+
+
+def envelope(b: Buckets, lo: int, hi: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One point per bucket: (step, wall, low, high), the step and wall time halfway
+    between the bucket's min and max points, low and high their values; buckets whose
+    middle step lies outside [lo, hi] are left out.
+
+    >>> b = Buckets(*[np.array(v) for v in ([0, 0], [0, 1], [4, 4], [2, 9], [2., 9.],
+    ...             [-1., 5.], [0, 8], [0., 8.], [3., 6.])])
+    >>> [a.tolist() for a in envelope(b, 0, 100)]
+    [[1, 8], [1.0, 8.5], [-1.0, 5.0], [3.0, 6.0]]
+    """
+    step = (b.min_step + b.max_step) // 2
+    keep = (step >= lo) & (step <= hi)
+    return (step[keep], ((b.min_wall + b.max_wall) / 2)[keep], b.min_value[keep],
+            b.max_value[keep])

@@ -1,0 +1,85 @@
+"""Group bands drawn in a real headless Chromium, by both of Plotly's renderers
+(issue 19 item 9): SVG (`scatter`) and WebGL (`scattergl`, used above
+charts.WEBGL_FROM points a series). Two bands drawn with fill="tonexty" between
+scattergl traces showed only the first (plotly/plotly.js#6795); a band is now one
+closed polygon. The test looks at the pixels inside each band.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from trackboard.dashboard import charts, colors
+
+from tests.support.dashboard import chromium
+
+pytestmark = [pytest.mark.browser]
+
+STEPS = 60
+GROUPS = {"a1": "low", "a2": "low", "b1": "high", "b2": "high"}
+# Each group's two runs sit 2 apart around its mean: low around 2, high around 8.
+OFFSETS = {"a1": 1.0, "a2": 3.0, "b1": 7.0, "b2": 9.0}
+
+
+def _figure() -> dict:
+    frame = pd.DataFrame([{"run_id": rid, "key": "loss", "step": s, "wall_time": 0.0,
+                           "value": off} for rid, off in OFFSETS.items() for s in range(STEPS)])
+    fig = charts.metric_figure(charts.with_x(frame, "step"), "loss",
+                               names={r: r for r in OFFSETS}, colours={}, smoothing="none",
+                               groups=GROUPS, band="minmax", height=400)
+    return fig.to_plotly_json()
+
+
+def _page_html(figure: dict) -> str:
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    return ("<html><body style='margin:0;background:white'><div id='g' style='width:700px'>"
+            f"</div><script>{get_plotlyjs()}</script><script>"
+            f"const fig = {pio.to_json(figure)};"
+            "Plotly.newPlot('g', fig.data, fig.layout).then(() => { window.drawn = true; });"
+            "</script></body></html>")
+
+
+@pytest.mark.parametrize("renderer", ["svg", "webgl"])
+def test_group_bands_draw_in_both_renderers(renderer: str, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: object) -> None:
+    from PIL import Image
+
+    if renderer == "webgl":
+        monkeypatch.setattr(charts, "WEBGL_FROM", 10)  # 60 points: WebGL from here on
+    figure = _figure()
+    assert {t["type"] for t in figure["data"]} == {
+        "scattergl" if renderer == "webgl" else "scatter"}
+    expected = colors.colours(["high", "low"])
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 720, "height": 420})
+        page.set_content(_page_html(figure))
+        page.wait_for_function("window.drawn === true", timeout=60_000)
+        page.wait_for_timeout(500)  # WebGL draws on the next frames
+        # Page pixels of points inside each band: halfway between the mean and the edge.
+        spots = page.evaluate("""() => { const gd = document.getElementById('g');
+            const L = gd._fullLayout, r = gd.getBoundingClientRect();
+            const at = (x, y) => [r.left + L._size.l + L.xaxis.l2p(x),
+                                  r.top + L._size.t + L.yaxis.l2p(y)];
+            return {low: [at(15, 1.5), at(45, 2.5)], high: [at(15, 7.5), at(45, 8.5)],
+                    outside: [at(30, 5.0)], background: L.plot_bgcolor}; }""")
+        background = np.array(_rgb(spots.pop("background")), float)
+        shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    for group, points in spots.items():
+        for x, y in points:
+            pixel = np.array(shot.getpixel((round(x), round(y))), float)
+            if group == "outside":  # between the bands: nothing drawn
+                assert np.abs(pixel - background).max() < 8, (group, pixel)
+                continue
+            # The group's colour at the band's opacity (0.2) over the plot's background.
+            tint = 0.2 * np.array(_rgb(expected[group])) + 0.8 * background
+            assert np.abs(pixel - tint).max() < 20, (renderer, group, pixel, tint)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    h = colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)

@@ -1,0 +1,84 @@
+"""What a Compare line shows when a series is read in stretches (issue 19 item 8),
+under Streamlit's AppTest on a real SQLite store.
+
+A metric that jumps between 1 and 3 every step, read as 500 stretches of 8 steps:
+the store keeps each stretch's lowest and highest value. Drawn through both, each
+line was a zigzag band between 1 and 3 at the default smoothing; now a line goes
+through each stretch's middle (2), a faint band spans 1..3 only for a few runs, and
+the y axis fits the lines.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from trackboard.dashboard import charts
+from trackboard.loggers import Run
+
+from tests.support.dashboard import APP
+
+STEPS = 4_000
+
+
+def _seed(url: str, runs: int) -> list[str]:
+    ids = []
+    for r in range(runs):
+        with Run(project="noisy", name=f"run-{r}", store=url, config={"seed": r},
+                 system_metrics=False) as run:
+            for s in range(STEPS):
+                run.log({"grad_norm": 2.0 + (-1.0) ** s + 0.001 * r}, step=s)
+        ids.append(run.id)
+    return ids
+
+
+def _chart(url: str, ids: list[str], monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.setenv("TRACKBOARD_UI_STORE", url)
+    monkeypatch.setenv("TRACKBOARD_UI_READ_ONLY", "1")
+    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params.update(runs=",".join(ids), metrics="grad_norm", hpv="0")
+    at.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception, at.exception
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _decoded(values: object) -> list[float]:
+    """A trace's x or y as sent: a list, or Plotly's typed-array dict."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).tolist()
+    return list(values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("runs", [2, charts.ENVELOPE_UP_TO + 3, charts.RAW_LINES_UP_TO + 1])
+def test_a_noisy_metric_reads_as_one_line_per_run(sqlite_url: str, runs: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _seed(sqlite_url, runs)
+    fig = _chart(sqlite_url, ids, monkeypatch)
+    lines = [t for t in fig["data"] if t["meta"]["role"] == "smoothed"]
+    assert sorted(t["meta"]["run_id"] for t in lines) == sorted(ids)
+    for t in lines:
+        ys = _decoded(t["y"])
+        # One point per stretch (not its two), every one on the middle: no zigzag.
+        assert 0.4 * charts.points_per_series(runs) <= len(ys) <= charts.points_per_series(runs) / 2
+        assert max(ys) - min(ys) < 0.02, (min(ys), max(ys))
+    # The y axis fits the lines, not the 1..3 the values span.
+    low, high = fig["layout"]["yaxis"]["range"]
+    assert 1.9 < low < 2.0 < 2.0 + 0.001 * (runs - 1) < high < 2.1
+    bands = [t for t in fig["data"] if t["meta"]["role"] == "envelope"]
+    if runs <= charts.ENVELOPE_UP_TO:
+        # A few runs: a faint band per run, one closed polygon from 1 up to 3.
+        assert len(bands) == runs and all(b["fill"] == "toself" for b in bands)
+        ys = _decoded(bands[0]["y"])
+        assert min(ys) == pytest.approx(1.0, abs=0.01) and max(ys) == pytest.approx(3.0, abs=0.01)
+    else:
+        # More runs: no bands (at 12 runs they were one mud); a faint unsmoothed line
+        # behind each line up to 12 runs, as in TensorBoard; beyond, only the lines.
+        behind = runs <= charts.RAW_LINES_UP_TO
+        assert bands == [] and len(fig["data"]) == (2 if behind else 1) * runs
