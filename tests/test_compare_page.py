@@ -96,8 +96,11 @@ def test_hidden_runs_leave_every_chart_and_live_in_the_url(ids: dict[str, str]) 
     assert _run_list(at).value["show"].tolist() == [True, False, True]
     for fig in _charts(at):
         assert set(_lines(fig)) == {ids["keras-run"], ids["lightning-run"]}
+    # The summary names the runs shown as the run list does.
     summary = at.dataframe[-1].value
-    assert set(summary["run"]) == {"keras-run", "lightning-run"}
+    rows = _run_list(at).value
+    assert set(summary["run"]) == set(rows.loc[rows["show"], "run"]) == {
+        "keras-run · lr=0.001 · layers=2", "lightning-run · lr=0.001 · layers=4"}
     at.button(key="cmp_show_all").click().run()
     assert _run_list(at).value["show"].all() and "hide" not in at.query_params
     assert all(len(_lines(fig)) == 3 for fig in _charts(at))

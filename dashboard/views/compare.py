@@ -35,10 +35,6 @@ if info.empty:
     st.stop()
 run_ids = [r for r in run_ids if r in set(info["id"])]
 info = info.set_index("id", drop=False).loc[run_ids].reset_index(drop=True)  # selection order
-names = dict(zip(info["id"], info["name"]))
-# Two runs may share a name: suffix the id so legends stay unambiguous.
-dupes = info["name"].duplicated(keep=False)
-names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["name"], dupes) if d})
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
 default_metrics = ",".join(k for k in available
@@ -149,6 +145,7 @@ signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
 template = st.session_state["cmp_label"]
 for field in labels.template_problems(template, list(info.columns)):
     st.warning(tables.md_escape(f"No selected run has {{{field}}}: it shows empty."))
+# A run's one name on this page (run list, hovers, param table, summary, hparams).
 run_labels = labels.run_labels(info, template)
 started = dict(zip(info["id"], (t.timestamp() if pd.notna(t) else None
                                 for t in info["created_at"])))
@@ -219,13 +216,13 @@ def draw_charts() -> None:
 
 draw_charts()
 
-param_diff.show(info, names)  # common params first, then per framework
+param_diff.show(info, run_labels)  # common params first, then per framework
 
 st.subheader("Summary")
 summaries = data.summaries_by_run(src.url, src.read_only, tuple(visible),
                                   tuple(dict.fromkeys(k for _, ks in chart_list for k in ks)))
 st.dataframe(tables.summary_table({rid: summaries.get(rid, {}) for rid in visible},
-                                  chart_list, names),
+                                  chart_list, run_labels),
              key="cmp_summary", hide_index=True, width="stretch")
 
 # Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).
