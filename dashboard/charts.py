@@ -20,14 +20,15 @@ from trackboard.dashboard.number_format import HOVER_FORMAT
 from trackboard.dashboard.smoothing import smooth
 
 PALETTE = colors.PALETTE
-# Above this many points a series is drawn with WebGL (Scattergl), which stays fast
-# where SVG traces bog down the browser. Only one long series: many runs' traces in
-# WebGL took 60 s in a headless Chromium (software GL) where SVG took 2 s.
-WEBGL_FROM = 1000
-X_AXES = ("step", "relative time", "wall time")
 # Points a chart draws in all (runs x points per series) before series get coarser:
 # 50 runs x 1000 points took 8 s to draw in Chromium, 50 x 240 under 2 s.
 CHART_POINTS = 12_000
+# Above this many points a series is drawn with WebGL (Scattergl). Not below: in a
+# browser without a GPU (software GL) WebGL traces cost seconds each page (50 runs x
+# 8 charts: 61 s against 8 s in SVG; a step range of 1,001 steps took 22-50 s), and
+# the page's budget keeps every series at or under CHART_POINTS.
+WEBGL_FROM = CHART_POINTS
+X_AXES = ("step", "relative time", "wall time")
 MIN_SERIES_POINTS = 200
 # The faint raw line behind each smoothed one: drawn up to this many runs. Beyond,
 # 50 raw clouds hide each other and double the drawing time.

@@ -22,8 +22,6 @@ from trackboard.storage.db.urls import resolve_url
 STORE_ENV = "TRACKBOARD_UI_STORE"
 READ_ONLY_ENV = "TRACKBOARD_UI_READ_ONLY"
 MAX_POINTS = 1000
-# A step range holding at most this many steps is drawn at full resolution.
-FULL_RESOLUTION_STEPS = 20_000
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,35 @@ def test_a_noisy_metric_reads_as_one_line_per_run(sqlite_url: str, runs: int,
         # behind each line up to 12 runs, as in TensorBoard; beyond, only the lines.
         behind = runs <= charts.RAW_LINES_UP_TO
         assert bands == [] and len(fig["data"]) == (2 if behind else 1) * runs
+
+
+def test_a_step_range_shares_out_the_charts_budget(sqlite_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # 13 runs x 1,500 steps in the range: read whole, that was 19,500 points a chart,
+    # each series in WebGL (the 22-50 s step-range change without a GPU).
+    runs = charts.RAW_LINES_UP_TO + 1
+    ids = []
+    for r in range(runs):
+        with Run(project="noisy", name=f"run-{r}", store=sqlite_url, system_metrics=False) as run:
+            for s in range(3_000):
+                run.log({"loss": 1.0 / (1 + s) + 0.01 * r}, step=s)
+        ids.append(run.id)
+    monkeypatch.setenv("TRACKBOARD_UI_STORE", sqlite_url)
+    monkeypatch.setenv("TRACKBOARD_UI_READ_ONLY", "1")
+    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params.update(runs=",".join(ids), metrics="loss", hpv="0", range="1000-2499")
+    at.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception, at.exception
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    budget = charts.points_per_series(runs, charts.CHART_POINTS)  # 12,000 / 13 = 923
+    assert {t["type"] for t in fig["data"]} == {"scatter"}  # SVG: no WebGL context
+    assert sum(len(_decoded(t["x"])) for t in fig["data"]) <= charts.CHART_POINTS
+    for t in fig["data"]:
+        xs = _decoded(t["x"])
+        assert budget / 4 <= len(xs) <= budget and 1000 <= min(xs) and max(xs) <= 2499
+    # A range that fits the budget is read at full resolution.
+    at.text_input(key="cmp_range").set_value("1000-1499").run()
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert all(_decoded(t["x"]) == list(range(1000, 1500)) for t in fig["data"])
