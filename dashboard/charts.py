@@ -8,26 +8,22 @@ labels understand a few HTML tags: a run named "<b>x" shows as typed.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from trackboard.dashboard import colors
+from trackboard.dashboard import colors, plotly_wire
+from trackboard.dashboard.group_lines import group_traces
 from trackboard.dashboard.number_format import HOVER_FORMAT
+from trackboard.dashboard.plotly_wire import WEBGL_FROM, band_trace, compact, label
 from trackboard.dashboard.smoothing import smooth
 
 PALETTE = colors.PALETTE
 # Points a chart draws in all (runs x points per series) before series get coarser:
 # 50 runs x 1000 points took 8 s to draw in Chromium, 50 x 240 under 2 s.
 CHART_POINTS = 12_000
-# Above this many points a series is drawn with WebGL (Scattergl). Not below: in a
-# browser without a GPU (software GL) WebGL traces cost seconds each page (50 runs x
-# 8 charts: 61 s against 8 s in SVG; a step range of 1,001 steps took 22-50 s), and
-# the page's budget keeps every series at or under CHART_POINTS.
-WEBGL_FROM = CHART_POINTS
 X_AXES = ("step", "relative time", "wall time")
 MIN_SERIES_POINTS = 200
 # The faint raw line behind each smoothed one: drawn up to this many runs. Beyond,
@@ -58,15 +54,6 @@ def run_colours(run_ids: Sequence[str]) -> dict[str, str]:
     True
     """
     return colors.colours(run_ids)
-
-
-def label(text: object) -> str:
-    """Text made safe for Plotly labels (they interpret a subset of HTML).
-
-    >>> label("<img src=x onerror=alert(1)>")
-    '&lt;img src=x onerror=alert(1)&gt;'
-    """
-    return html.escape(str(text), quote=False)
 
 
 def with_x(frame: pd.DataFrame, x: str, x_values: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -120,36 +107,34 @@ def metric_figure(frame: pd.DataFrame, title: str, *, names: Mapping[str, str],
     every run's value at the x under the mouse, best first (lowest for a loss).
     """
     if groups:
-        fig = go.Figure()
-        _add_groups(fig, frame, groups, colours, names, smoothing, weight, window, band)
+        traces = group_traces(frame, groups, colours, names, smoothing, weight, window, band)
+        y_range = None  # a group's band is the point: the axis holds it
     else:
-        # Traces as plain dicts, unvalidated: validating 50 runs' traces took 0.2-0.4 s
-        # a chart, building them 25 ms (the keys are fixed here and tested).
         traces = _run_traces(frame, names, colours, dashes or {}, smoothing, weight, window)
-        fig = go.Figure(data=traces, _validate=False)
         # The y axis fits the lines; a faint band or raw line may run past it (a spike
         # of grad_norm squashed every line into the bottom fifth). Autoscale shows all.
         y_range = line_range([t["y"] for t in traces if t.get("hoverinfo") != "skip"],
                              log_y)
-        if y_range is not None:
-            fig.update_layout(yaxis={"range": y_range})
     x_title = x if x in X_AXES else label(x)
-    fig.update_layout(
-        title={"text": label(title), "x": 0.01, "font": {"size": 15}}, height=height,
+    yaxis: dict[str, Any] = {"type": "log" if log_y else "linear", "automargin": False,
+                             # Short tick labels ("5e-4", not "0.0005") fit the margin.
+                             "exponentformat": "e"}
+    if y_range is not None:
+        yaxis["range"] = y_range
+    # Trace and layout dicts, unvalidated, arrays as typed arrays (plotly_wire.py):
+    # validating 50 runs' traces took 0.2-0.4 s a chart, building them 25 ms.
+    return plotly_wire.figure(traces, {
+        "title": {"text": label(title), "x": 0.01, "font": {"size": 15}}, "height": height,
         # Fixed margins with room for tick labels and the x title. Not automargin: it
         # draws every chart twice (1.9 s -> 3.7 s for 8 charts of 50 runs).
-        margin={"l": 55, "r": 10, "t": 40, "b": 45}, showlegend=False,
-        hovermode="x unified",
+        "margin": {"l": 55, "r": 10, "t": 40, "b": 45}, "showlegend": False,
+        "hovermode": "x unified",
         # Plotly sorts a unified hover by value (hoversort, plotly.js 3.5+), best first.
-        hoversort="value descending" if higher_is_better(title) else "value ascending",
+        "hoversort": "value descending" if higher_is_better(title) else "value ascending",
         # namelength -1: whole labels in the hover (Plotly cuts them at 15 characters).
-        hoverlabel={"namelength": -1},
-        xaxis={"title": {"text": x_title}, "automargin": False},
-        # Short tick labels ("5e-4", not "0.0005" or "500µ") fit the left margin.
-        yaxis={"type": "log" if log_y else "linear", "automargin": False,
-               "exponentformat": "e"},
-        uirevision=title)
-    return fig
+        "hoverlabel": {"namelength": -1},
+        "xaxis": {"title": {"text": x_title}, "automargin": False}, "yaxis": yaxis,
+        "uirevision": title})
 
 
 def line_range(lines: Sequence[np.ndarray], log: bool = False) -> list[float] | None:
@@ -172,10 +157,6 @@ def line_range(lines: Sequence[np.ndarray], log: bool = False) -> list[float] | 
     return [round(lo - pad, 12), round(hi + pad, 12)]
 
 
-def _trace(n: int) -> type[go.Scatter] | type[go.Scattergl]:
-    return go.Scattergl if n > WEBGL_FROM else go.Scatter
-
-
 def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[str, str],
                 dashes: Mapping[str, str], smoothing: str, weight: float, window: int
                 ) -> list[dict[str, Any]]:
@@ -187,7 +168,7 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
     # pandas filtering and smoothing cost ~8 ms a run.
     frame = frame.sort_values(["run_id", "x"], kind="stable")
     rids = frame["run_id"].to_numpy()
-    xs_all = _compact(frame["x"].to_numpy())
+    xs_all = compact(frame["x"].to_numpy())
     values = frame["value"].to_numpy(dtype=np.float64)
     # float32 on the wire: half the bytes to send and parse, and 7 digits are more than
     # the 4 a hover shows.
@@ -206,7 +187,7 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
             continue
         lo, hi = bounds[rid]
         xs, ys = xs_all[lo:hi], ys_all[lo:hi]
-        kind = "scattergl" if hi - lo > WEBGL_FROM else "scatter"
+        kind = plotly_wire.trace_type(hi - lo)
         colour, dash, shown = colours[rid], dashes.get(rid, "solid"), label(name)
         low, high = low_all[lo:hi], high_all[lo:hi]
         if envelope and bool(np.any(high > low)):
@@ -227,37 +208,6 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
                        "meta": {"run_id": rid,
                                 "role": "smoothed" if smoothing != "none" else "raw"}})
     return traces
-
-
-def band_trace(kind: str, xs: np.ndarray, low: np.ndarray, high: np.ndarray, colour: str,
-               alpha: float, meta: dict[str, Any]) -> dict[str, Any]:
-    """A band from `low` to `high` as ONE closed polygon (fill="toself"): along the top,
-    back along the bottom. Not two traces with fill="tonexty": WebGL (scattergl) draws
-    that fill only when no other scattergl trace comes before the pair
-    (plotly/plotly.js#6795), so grouped WebGL charts lost every band but the first.
-
-    >>> t = band_trace("scatter", np.array([0, 1]), np.array([0., 1.]), np.array([2., 3.]),
-    ...                "#FF0000", 0.2, {})
-    >>> t["x"].tolist(), t["y"].tolist(), t["fill"], t["fillcolor"]
-    ([0, 1, 1, 0], [2.0, 3.0, 1.0, 0.0], 'toself', 'rgba(255,0,0,0.2)')
-    """
-    ok = np.isfinite(low) & np.isfinite(high)
-    xs, low, high = xs[ok], low[ok], high[ok]
-    return {"type": kind, "x": np.concatenate([xs, xs[::-1]]),
-            "y": np.concatenate([high, low[::-1]]), "mode": "lines", "fill": "toself",
-            "fillcolor": _rgba(colour, alpha), "line": {"width": 0, "color": colour},
-            "hoverinfo": "skip", "showlegend": False, "meta": meta}
-
-
-def _compact(xs: np.ndarray) -> np.ndarray:
-    """Integer x values (steps) as int32 when they fit: half the bytes of int64.
-
-    >>> _compact(np.array([0, 5])).dtype, _compact(np.array([0, 2**40])).dtype
-    (dtype('int32'), dtype('int64'))
-    """
-    if xs.dtype.kind in "iu" and len(xs) and -2**31 <= xs.min() and xs.max() < 2**31:
-        return xs.astype(np.int32)
-    return xs
 
 
 def smooth_runs(run_ids: np.ndarray, values: np.ndarray, method: str, weight: float = 0.6,
@@ -286,98 +236,6 @@ def smooth_runs(run_ids: np.ndarray, values: np.ndarray, method: str, weight: fl
         out[ok] = finite.groupby(run_ids[ok], sort=False).ewm(
             alpha=1.0 - weight, adjust=True).mean().to_numpy()
     return out
-
-
-def _add_groups(fig: go.Figure, frame: pd.DataFrame, groups: Mapping[str, str],
-                colours: Mapping[str, str], names: Mapping[str, str], smoothing: str,
-                weight: float, window: int, band: str) -> None:
-    members: dict[str, list[str]] = {}
-    for rid in names:
-        members.setdefault(groups.get(rid, "(none)"), []).append(rid)
-    # A group's colour comes from the set of group labels, as on the page.
-    group_colours = colors.colours(members)
-    for group, rids in members.items():
-        curves = []
-        for rid in rids:
-            part = frame[frame["run_id"] == rid].sort_values("x")
-            if not part.empty:
-                ys = smooth(part["value"].to_numpy(np.float64), smoothing, weight, window)
-                curves.append((part["x"].to_numpy(), ys))
-        if not curves:
-            continue
-        grid, mean, lo, hi = aggregate_curves(curves, band)
-        # The caller's colours (the page gives each run its group's colour) win, so
-        # the chart matches the run list; else the group label decides.
-        colour = colours.get(rids[0]) or group_colours[group]
-        kind = "scattergl" if len(grid) > WEBGL_FROM else "scatter"
-        fig.add_trace(band_trace(kind, _compact(grid), lo, hi, colour, 0.2,
-                                 {"group": group, "role": "band"}))
-        fig.add_trace(_trace(len(grid))(
-            x=grid, y=mean, mode="lines", line={"color": colour, "width": 2},
-            yhoverformat=HOVER_FORMAT, name=f"{label(group)} (n={len(curves)})",
-            legendgroup=group, meta={"group": group, "role": "mean", "runs": list(rids)}))
-
-
-def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std",
-                     most: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and band of several (x, y) curves on the union of their x values (or, when
-    that holds more than `most` values, on `most` evenly spaced ones: 50 runs' points
-    would make a band of 24,000 vertices).
-
-    Each curve is interpolated onto the grid only inside its own x range, so a
-    shorter run does not drag the mean beyond its end.
-
-    >>> g, m, lo, hi = aggregate_curves([(np.array([0, 2]), np.array([0., 2.])),
-    ...                                  (np.array([0, 2]), np.array([2., 4.]))])
-    >>> g.tolist(), m.tolist(), lo.tolist(), hi.tolist()
-    ([0, 2], [1.0, 3.0], [0.0, 2.0], [2.0, 4.0])
-    """
-    if band not in ("std", "minmax"):
-        raise ValueError(f"band {band!r}: use 'std' or 'minmax'")
-    is_time = any(np.issubdtype(np.asarray(x).dtype, np.datetime64) for x, _ in curves)
-    conv = [(np.asarray(x).astype("datetime64[ns]").astype(np.int64) if is_time
-             else np.asarray(x, dtype=np.float64), y) for x, y in curves]
-    grid = np.unique(np.concatenate([x for x, _ in conv]))
-    if len(grid) > most:
-        grid = np.unique(np.linspace(grid[0], grid[-1], most).round())
-    stack = np.full((len(conv), len(grid)), np.nan)
-    for i, (x, y) in enumerate(conv):
-        ok = np.isfinite(y)
-        if ok.sum() == 0:
-            continue
-        inside = (grid >= x[ok][0]) & (grid <= x[ok][-1])
-        stack[i, inside] = np.interp(grid[inside], x[ok], y[ok])
-    with np.errstate(all="ignore"), _quiet():
-        mean = np.nanmean(stack, axis=0)
-        if band == "std":
-            std = np.nanstd(stack, axis=0)
-            lo, hi = mean - std, mean + std
-        else:
-            lo, hi = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
-    out_grid: np.ndarray = grid.astype("datetime64[ns]") if is_time else grid
-    if not is_time and all(np.issubdtype(np.asarray(x).dtype, np.integer) for x, _ in curves):
-        out_grid = grid.astype(np.int64)
-    return out_grid, mean, lo, hi
-
-
-class _quiet:
-    """Silence numpy's all-NaN-slice RuntimeWarnings inside a block."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
-
-
-def _rgba(hex_colour: str, alpha: float) -> str:
-    h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
 
 
 def higher_is_better(key: str) -> bool:

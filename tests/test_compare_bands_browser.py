@@ -1,6 +1,6 @@
 """Group bands drawn in a real headless Chromium, by both of Plotly's renderers
 (issue 19 item 9): SVG (`scatter`) and WebGL (`scattergl`, used above
-charts.WEBGL_FROM points a series). Two bands drawn with fill="tonexty" between
+plotly_wire.WEBGL_FROM points a series). Two bands drawn with fill="tonexty" between
 scattergl traces showed only the first (plotly/plotly.js#6795); a band is now one
 closed polygon. The test looks at the pixels inside each band.
 """
@@ -12,7 +12,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from trackboard.dashboard import charts, colors
+from trackboard.dashboard import charts, colors, plotly_wire
 
 from tests.support.dashboard import chromium
 
@@ -50,7 +50,7 @@ def test_group_bands_draw_in_both_renderers(renderer: str, monkeypatch: pytest.M
     from PIL import Image
 
     if renderer == "webgl":
-        monkeypatch.setattr(charts, "WEBGL_FROM", 10)  # 60 points: WebGL from here on
+        monkeypatch.setattr(plotly_wire, "WEBGL_FROM", 10)  # 60 points: WebGL from here on
     figure = _figure()
     assert {t["type"] for t in figure["data"]} == {
         "scattergl" if renderer == "webgl" else "scatter"}

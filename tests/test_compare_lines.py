@@ -15,6 +15,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 from trackboard.dashboard import charts
+from trackboard.dashboard.plotly_wire import decoded
 from trackboard.loggers import Run
 
 from tests.support.dashboard import APP
@@ -45,17 +46,6 @@ def _chart(url: str, ids: list[str], monkeypatch: pytest.MonkeyPatch) -> dict:
     return json.loads(at.get("plotly_chart")[0].proto.spec)
 
 
-def _decoded(values: object) -> list[float]:
-    """A trace's x or y as sent: a list, or Plotly's typed-array dict."""
-    import base64
-
-    import numpy as np
-
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).tolist()
-    return list(values)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("runs", [2, charts.ENVELOPE_UP_TO + 3, charts.RAW_LINES_UP_TO + 1])
 def test_a_noisy_metric_reads_as_one_line_per_run(sqlite_url: str, runs: int,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +54,7 @@ def test_a_noisy_metric_reads_as_one_line_per_run(sqlite_url: str, runs: int,
     lines = [t for t in fig["data"] if t["meta"]["role"] == "smoothed"]
     assert sorted(t["meta"]["run_id"] for t in lines) == sorted(ids)
     for t in lines:
-        ys = _decoded(t["y"])
+        ys = decoded(t["y"])
         # One point per stretch (not its two), every one on the middle: no zigzag.
         assert 0.4 * charts.points_per_series(runs) <= len(ys) <= charts.points_per_series(runs) / 2
         assert max(ys) - min(ys) < 0.02, (min(ys), max(ys))
@@ -75,7 +65,7 @@ def test_a_noisy_metric_reads_as_one_line_per_run(sqlite_url: str, runs: int,
     if runs <= charts.ENVELOPE_UP_TO:
         # A few runs: a faint band per run, one closed polygon from 1 up to 3.
         assert len(bands) == runs and all(b["fill"] == "toself" for b in bands)
-        ys = _decoded(bands[0]["y"])
+        ys = decoded(bands[0]["y"])
         assert min(ys) == pytest.approx(1.0, abs=0.01) and max(ys) == pytest.approx(3.0, abs=0.01)
     else:
         # More runs: no bands (at 12 runs they were one mud); a faint unsmoothed line
@@ -106,11 +96,11 @@ def test_a_step_range_shares_out_the_charts_budget(sqlite_url: str,
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     budget = charts.points_per_series(runs, charts.CHART_POINTS)  # 12,000 / 13 = 923
     assert {t["type"] for t in fig["data"]} == {"scatter"}  # SVG: no WebGL context
-    assert sum(len(_decoded(t["x"])) for t in fig["data"]) <= charts.CHART_POINTS
+    assert sum(len(decoded(t["x"])) for t in fig["data"]) <= charts.CHART_POINTS
     for t in fig["data"]:
-        xs = _decoded(t["x"])
+        xs = decoded(t["x"])
         assert budget / 4 <= len(xs) <= budget and 1000 <= min(xs) and max(xs) <= 2499
     # A range that fits the budget is read at full resolution.
     at.text_input(key="cmp_range").set_value("1000-1499").run()
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert all(_decoded(t["x"]) == list(range(1000, 1500)) for t in fig["data"])
+    assert all(decoded(t["x"]) == list(range(1000, 1500)) for t in fig["data"])
