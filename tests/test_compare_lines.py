@@ -104,3 +104,12 @@ def test_a_step_range_shares_out_the_charts_budget(sqlite_url: str,
     at.text_input(key="cmp_range").set_value("1000-1499").run()
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert all(decoded(t["x"]) == list(range(1000, 1500)) for t in fig["data"])
+    # The range box sits with the charts (a change reruns only their fragment) and
+    # still lives in the link; a malformed range is said once and shows every step.
+    assert at.query_params["range"] == "1000-1499"
+    at.text_input(key="cmp_range").set_value("abc").run()
+    assert [w.value for w in at.warning if "not like" in w.value] == [
+        "Step range 'abc' is not like 1000\\-2000; showing all steps\\."]
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    xs = decoded(fig["data"][0]["x"])
+    assert min(xs) < 10 and max(xs) > 2_990 and "range" in at.query_params

@@ -75,14 +75,12 @@ with st.container(border=True):
         d.slider("EMA weight", 0.0, 0.99, step=0.01, key="cmp_weight")
     elif st.session_state["cmp_smooth"] == "moving average":
         d.number_input("Window (points)", 1, 501, step=2, key="cmp_window")
-    e, f, g, h = st.columns([2, 2, 2, 4])
+    e, f, g, _ = st.columns([2, 2, 2, 4])
     e.selectbox("Group by", group_options, key="cmp_group")
     f.radio("Band", ["std", "minmax"], key="cmp_band", horizontal=True,
             format_func=lambda b: "mean ± std" if b == "std" else "min–max")
     g.checkbox("Log y", key="cmp_logy")
     g.toggle("Live", key="cmp_live", help="Refresh running runs every 5 s.")
-    h.text_input("Step range", key="cmp_range", placeholder="e.g. 1000-2000 (empty: all)",
-                 help="A narrow range is read at full resolution.")
     i, j = st.columns([2, 8])
     i.radio("Charts per row", [1, 2, 3], key="cmp_cols", horizontal=True)
     j.text_input("Run labels", key="cmp_label",
@@ -110,7 +108,7 @@ state.write_query({
 })
 
 
-def parse_range(text: str) -> tuple[int | None, int | None] | None:
+def parse_range(text: str, warn: bool = True) -> tuple[int | None, int | None] | None:
     text = text.strip()
     if not text:
         return None
@@ -118,28 +116,38 @@ def parse_range(text: str) -> tuple[int | None, int | None] | None:
     try:
         return (int(lo) if lo.strip() else None, int(hi) if sep and hi.strip() else None)
     except ValueError:
-        st.warning(tables.md_escape(f"Step range {text!r} is not like 1000-2000; "
-                                    "showing all steps."))
+        if warn:
+            st.warning(tables.md_escape(f"Step range {text!r} is not like 1000-2000; "
+                                        "showing all steps."))
         return None
 
 
 chart_list = data.resolve_metrics(state.split_list(st.session_state["cmp_metrics"]), available)
 chart_list = [(t, ks) for t, ks in chart_list if any(k in available for k in ks)]
-step_range = parse_range(st.session_state["cmp_range"])
-# Coarser series when many runs share a chart (50 runs: 240 points each), so the page
-# draws in about the time 10 runs took. A step range shares out a chart's whole
-# budget (12,000 points: 1 run 12,000, 12 runs 1,000, 50 runs 240): a range that fits
-# is read at full resolution, a longer one in finer stretches than the whole run. Read
-# whole, 50 runs x 1,001 steps drew 400,000 points in WebGL: 22-50 s without a GPU.
-max_points = charts.points_per_series(
-    len(run_ids), data.MAX_POINTS if step_range is None else charts.CHART_POINTS)
 x_axis = st.session_state["cmp_x"]
 wanted = sorted({k for _, ks in chart_list for k in ks if k in available}
                 | ({x_axis} if x_axis not in charts.X_AXES else set()))
 groups = grouping.run_groups(info, st.session_state["cmp_group"])
-live = st.session_state["cmp_live"] and bool(running) and (step_range is None
-                                                          or step_range[1] is None)
-signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
+
+
+def is_live(step_range: tuple[int | None, int | None] | None) -> bool:
+    """Whether the charts refresh: Live is on, a run is running and the range is open."""
+    return (st.session_state["cmp_live"] and bool(running)
+            and (step_range is None or step_range[1] is None))
+
+
+def read_budget(step_range: tuple[int | None, int | None] | None) -> int:
+    """Points per series. Coarser when many runs share a chart (50 runs: 240 each), so
+    the page draws in about the time 10 runs took. A step range shares out a chart's
+    whole budget (12,000 points: 1 run 12,000, 12 runs 1,000, 50 runs 240): a range
+    that fits is read at full resolution, a longer one in finer stretches than the
+    whole run. Read whole, 50 runs x 1,001 steps drew 400,000 points in WebGL: 22-50 s
+    a change without a GPU."""
+    return charts.points_per_series(
+        len(run_ids), data.MAX_POINTS if step_range is None else charts.CHART_POINTS)
+
+
+live = is_live(parse_range(st.session_state["cmp_range"], warn=False))
 
 # Labels say what tells the runs apart. Colours go to the selection in a stable order
 # (oldest run first; grouped: the group labels), each the farthest from those taken,
@@ -160,8 +168,10 @@ dashes = {rid: s.dash for rid, s in run_styles.items()}
 chart_height = {1: 420, 2: 360, 3: 320}[st.session_state["cmp_cols"]]
 
 
-def load_history() -> pd.DataFrame:
+def load_history(step_range: tuple[int | None, int | None] | None, max_points: int
+                 ) -> pd.DataFrame:
     """The cached downsampled history plus, for running runs, the points since."""
+    signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
     tails = st.session_state.setdefault("_cmp_tail", {})
     gen = st.session_state.setdefault("_cmp_generation", 0)
     base = data.history(src.url, src.read_only, tuple(run_ids), tuple(wanted), max_points,
@@ -189,7 +199,17 @@ def load_history() -> pd.DataFrame:
 
 @st.fragment(run_every=5 if live else None)
 def draw_charts() -> None:
-    hist = load_history()
+    # The step range lives in the charts' fragment: a new range redraws the charts
+    # only, not the run list, the tables and the hyperparameter view (issue 19).
+    box, _ = st.columns([3, 7])
+    box.text_input("Step range", key="cmp_range", placeholder="e.g. 1000-2000 (empty: all)",
+                   help="A range that the chart can hold is read at full resolution.")
+    state.remember(["cmp_range"])
+    state.write_query({"range": st.session_state["cmp_range"] or None})
+    step_range = parse_range(st.session_state["cmp_range"])
+    if is_live(step_range) != live:
+        st.rerun()  # the range starts or stops the live refresh: the page decides it
+    hist = load_history(step_range, read_budget(step_range))
     x_values = hist[hist["key"] == x_axis] if x_axis not in charts.X_AXES else None
     if not chart_list:
         st.info(tables.md_escape("No metric matches. Available: " + ", ".join(available)))
