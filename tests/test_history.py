@@ -76,6 +76,14 @@ def test_envelope_gives_one_row_per_stretch_with_its_low_and_high(big_store: Sto
         sorted(points["value"].tolist() + env.loc[env["low"] == env["high"], "low"].tolist()))
     assert (env["value"] == (env["low"] + env["high"]) / 2).all()
     assert np.all(np.diff(env["step"].to_numpy()) > 0)
+    # Runs of the same steps line up stretch by stretch (a group's mean is taken there).
+    both = big_store.history(["run-a", "run-b"], keys=["lr"], max_points=max_points,
+                             envelope=True)
+    a, b = (both[both["run_id"] == r]["step"].tolist() for r in ("run-a", "run-b"))
+    assert a == b and a[-1] > STEPS - STEPS / (max_points / 2)
+    # Each row sits in the middle of its stretch, wherever the min and max fell (the
+    # spike at 27,777 too): evenly spaced but for the partial stretches at the ends.
+    assert len(set(np.diff(env["step"].to_numpy())[1:-1])) <= 2
     spike = env[env["high"] == 100.0]  # the spike survives as its stretch's high
     assert len(spike) == 1 and abs(int(spike["step"].iloc[0]) - 27_777) < STEPS / (max_points / 2)
     # A series read whole (a narrow range) has low = high = value.

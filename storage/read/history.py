@@ -36,8 +36,9 @@ class HistoryReads(StoreBase):
 
         With `envelope=True`, a downsampled series gives one row per bucket instead
         of its two points: columns `low` and `high` hold the bucket's min and max,
-        `value` their middle, `step` and `wall_time` halfway between the two points
-        (at most max_points // 2 rows; a series read whole has low = high = value).
+        `value` their middle, `step` the middle of the bucket's steps (so runs line
+        up) and `wall_time` halfway between the two points (at most max_points // 2
+        rows; a series read whole has low = high = value).
         Charts draw a line through the middles, not a zigzag through min and max.
         """
         if isinstance(run_ids, str):
@@ -111,13 +112,14 @@ class HistoryReads(StoreBase):
         m = self._mark
         if p.how == "level":
             shift = downsample.BUCKET_SHIFTS[p.level - 1]
-            cur.execute("SELECT min_step, min_wall, min_value, max_step, max_wall, max_value "
-                        f"FROM point_buckets WHERE run_id = {m} AND key_id = {m} AND level = {m} "
-                        f"AND bucket BETWEEN {m} AND {m} ORDER BY bucket",
+            cur.execute("SELECT bucket, min_step, min_wall, min_value, max_step, max_wall, "
+                        f"max_value FROM point_buckets WHERE run_id = {m} AND key_id = {m} "
+                        f"AND level = {m} AND bucket BETWEEN {m} AND {m} ORDER BY bucket",
                         (s.run_id, s.key_id, p.level, p.lo >> shift, p.hi >> shift))
             rows = cur.fetchall()
             if envelope:
-                return downsample.envelope(downsample.level_buckets(rows), p.lo, p.hi)
+                b = downsample.level_buckets(rows)
+                return downsample.envelope(b, downsample.level_spans(b, p.level), p.lo, p.hi)
             st, wa, va = downsample.level_points(rows, p.lo, p.hi)
             return st, wa, va, va
         cur.execute(f"SELECT step, wall_time, value FROM points WHERE run_id = {m} AND "
@@ -131,8 +133,9 @@ class HistoryReads(StoreBase):
         step, wall, value = flat[:, 0].astype(np.int64), flat[:, 1], flat[:, 2]
         if p.how == "reduce" and len(step):
             if envelope:
-                return downsample.envelope(downsample.reduce_buckets(
-                    step, wall, value, p.lo, p.hi, p.buckets), p.lo, p.hi)
+                b = downsample.reduce_buckets(step, wall, value, p.lo, p.hi, p.buckets)
+                return downsample.envelope(
+                    b, downsample.reduce_spans(b, p.lo, p.hi, p.buckets), p.lo, p.hi)
             step, wall, value = downsample.reduce_points(step, wall, value, p.lo, p.hi,
                                                          p.buckets)
         return step, wall, value, value
