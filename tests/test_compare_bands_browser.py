@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from trackboard.dashboard import charts, colors, plotly_wire
+from trackboard.dashboard.colour_space import rgb
 
 from tests.support.dashboard import chromium
 
@@ -22,6 +23,7 @@ STEPS = 60
 GROUPS = {"a1": "low", "a2": "low", "b1": "high", "b2": "high"}
 # Each group's two runs sit 2 apart around its mean: low around 2, high around 8.
 OFFSETS = {"a1": 1.0, "a2": 3.0, "b1": 7.0, "b2": 9.0}
+BACKGROUND = "#FFFFFF"
 
 
 def _figure() -> dict:
@@ -30,7 +32,10 @@ def _figure() -> dict:
     fig = charts.metric_figure(charts.with_x(frame, "step"), "loss",
                                names={r: r for r in OFFSETS}, colours={}, smoothing="none",
                                groups=GROUPS, band="minmax", height=400)
-    return fig.to_plotly_json()
+    out = fig.to_plotly_json()
+    # A known background (the default template's depends on what imported plotly.io).
+    out["layout"] |= {"plot_bgcolor": BACKGROUND, "paper_bgcolor": BACKGROUND}
+    return out
 
 
 def _page_html(figure: dict) -> str:
@@ -55,6 +60,7 @@ def test_group_bands_draw_in_both_renderers(renderer: str, monkeypatch: pytest.M
     assert {t["type"] for t in figure["data"]} == {
         "scattergl" if renderer == "webgl" else "scatter"}
     expected = colors.colours(["high", "low"])
+    background = np.array(rgb(BACKGROUND), float)
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 720, "height": 420})
         page.set_content(_page_html(figure))
@@ -65,8 +71,7 @@ def test_group_bands_draw_in_both_renderers(renderer: str, monkeypatch: pytest.M
             const at = (x, y) => [r.left + L._size.l + L.xaxis.l2p(x),
                                   r.top + L._size.t + L.yaxis.l2p(y)];
             return {low: [at(15, 1.5), at(45, 2.5)], high: [at(15, 7.5), at(45, 8.5)],
-                    outside: [at(30, 5.0)], background: L.plot_bgcolor}; }""")
-        background = np.array(_rgb(spots.pop("background")), float)
+                    outside: [at(30, 5.0)]}; }""")
         # WebGL draws on later frames (seconds on a busy machine without a GPU): look
         # again until the pixels hold or 15 s have passed.
         for _ in range(30):
@@ -88,12 +93,8 @@ def _wrong_pixels(shot: object, spots: dict, background: np.ndarray,
             if group == "outside":  # between the bands: nothing drawn
                 want = background
             else:  # the group's colour at the band's opacity (0.2) over the background
-                want = 0.2 * np.array(_rgb(expected[group])) + 0.8 * background
+                want = 0.2 * np.array(rgb(expected[group])) + 0.8 * background
             if np.abs(pixel - want).max() >= (8 if group == "outside" else 20):
                 wrong.append((group, pixel.tolist(), want.tolist()))
     return wrong
 
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    h = colour.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
