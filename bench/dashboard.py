@@ -5,6 +5,9 @@
     python -m bench.dashboard --only browser --baseline 9a815d4        # 10 x 6, A/B
     python -m bench.dashboard --only browser --runs 50 --metrics 8 --steps 100000 \
         --baseline 9a815d4 --baseline-case 10x6x5000   # the issue-13 target vs today
+    python -m bench.dashboard --only fresh --runs 50 --metrics 8 --steps 20000 --rounds 5
+        # issue 19: a shared link opened in a fresh tab vs a one-chart Streamlit page,
+        # interleaved; then step-range changes (1000-2000 and back)
 
 Data is generated once under /tmp/trackboard-bench (see dashboard_data.py) and
 reused. "Cold" means a fresh Store (new engine and connections) in this process;
@@ -14,6 +17,7 @@ the file may still sit in the OS page cache.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import statistics
@@ -136,7 +140,7 @@ def _in_app_navigation(base: str, target: str, done: str, browser: object, round
 
 def _case(tmp: Path, runs: int, keys: int, steps: int) -> tuple[str, str, str]:
     """(store URL, Compare link, JS condition for "every chart is drawn") of a case."""
-    if steps >= 50_000:  # big stores are built once and kept (see dashboard_data.py)
+    if steps >= 20_000:  # big stores are built once and kept (see dashboard_data.py)
         from bench.dashboard_data import team_compare_store
 
         path, ids = team_compare_store(runs, keys, steps)
@@ -202,9 +206,125 @@ def bench_browser(runs: int = 10, keys: int = 6, steps: int = 5_000, rounds: int
     return out
 
 
+# Every Compare chart drawn: its SVG is there with a drawn trace group for each SVG
+# trace (WebGL traces draw into the chart's canvas, which Plotly makes first).
+_COMPARE_DRAWN = """(n) => { const gds = [...document.querySelectorAll(
+    '[class*=st-key-cmp_chart_] .js-plotly-plot')];
+  return gds.length === n && gds.every(gd => gd._fullData && gd._fullData.length
+    && gd.querySelector('.main-svg') && gd.querySelectorAll('.scatterlayer .trace').length
+       >= gd._fullData.filter(t => t.type === 'scatter').length); }"""
+_ONE_CHART_DRAWN = """() => { const gd = document.querySelector('.js-plotly-plot');
+  return !!(gd && gd._fullData && gd.querySelectorAll('.scatterlayer .trace').length); }"""
+# The first step of every chart's first line (the x values are decoded in _fullData).
+_FIRST_STEPS = """() => [...document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot')]
+  .map(gd => gd._fullData && gd._fullData.length ? gd._fullData[0].x[0] : null)"""
+
+
+def _one_chart_server() -> object:
+    """`streamlit run bench/one_chart_app.py` with trackboard ui's flags."""
+    import subprocess
+
+    from trackboard.dashboard.cli_ui import streamlit_command
+
+    from tests.support.dashboard import _serve
+    from tests.support.ports import free_port
+
+    port = free_port()
+    cmd = streamlit_command(port, "127.0.0.1")
+    app = Path(__file__).with_name("one_chart_app.py")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), *cmd[cmd.index("run") + 2:]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    return contextlib.contextmanager(_serve)(f"http://127.0.0.1:{port}", proc)
+
+
+def _fresh_tab(browser: object, url: str, done: str, arg: object = None) -> float:
+    """Seconds from opening `url` in a new tab of a new browser profile (nothing
+    cached: a colleague opening a shared link) until `done` holds."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    page = context.new_page()
+    t = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(done, arg=arg, timeout=180_000)
+    took = time.perf_counter() - t
+    context.close()
+    return took
+
+
+def _step_range(page: object, text: str, charts: int, first_at_least: int) -> float:
+    """Seconds from typing `text` in Step range (Enter) until every chart starts at
+    `first_at_least` or later (or, for "", before it again)."""
+    box = page.get_by_role("textbox", name="Step range")  # type: ignore[attr-defined]
+    box.fill(text)
+    t = time.perf_counter()
+    box.press("Enter")
+    cond = (f"() => {{ const f = ({_FIRST_STEPS})(); return f.length === {charts} && "
+            f"f.every(x => x !== null && (x >= {first_at_least}) === {str(bool(text)).lower()}); }}")
+    page.wait_for_function(cond, timeout=180_000)  # type: ignore[attr-defined]
+    page.wait_for_function(_COMPARE_DRAWN, arg=charts, timeout=180_000)  # type: ignore[attr-defined]
+    return time.perf_counter() - t
+
+
+def bench_fresh(runs: int = 50, keys: int = 8, steps: int = 20_000, rounds: int = 5,
+                step_range: str = "1000-2000", baseline: str | None = None) -> dict:
+    """Compare opened from a shared link in a fresh tab against the one-chart page, in
+    interleaved rounds on the same browser with every server up the whole time; then
+    step-range changes in an open Compare tab (alternating with `baseline`'s, if given)."""
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo))
+    from tests.support.dashboard import chromium, ui_server
+
+    from bench.dashboard_data import team_compare_store
+
+    path, ids = team_compare_store(runs, keys, steps)
+    link = f"/compare?runs={','.join(ids)}"
+    sides = {"this": {}} | ({baseline: baseline_tree(baseline)} if baseline else {})
+    fresh: dict[str, list[float]] = {side: [] for side in [*sides, "one_chart"]}
+    ranged: dict[str, list[float]] = {side: [] for side in sides}
+    back: dict[str, list[float]] = {side: [] for side in sides}
+    first = int(step_range.split("-")[0])
+    with contextlib.ExitStack() as stack:
+        browser = stack.enter_context(chromium())
+        bases = {side: stack.enter_context(ui_server(f"sqlite:///{path}", env=env))[0]
+                 for side, env in sides.items()}
+        one = stack.enter_context(_one_chart_server())[0]  # type: ignore[attr-defined]
+        # One warm-up each: a server's first script run imports pandas, plotly...
+        _fresh_tab(browser, one + "/", _ONE_CHART_DRAWN)
+        for base in bases.values():
+            _fresh_tab(browser, base + link, _COMPARE_DRAWN, keys)
+        for _ in range(rounds):
+            fresh["one_chart"].append(_fresh_tab(browser, one + "/", _ONE_CHART_DRAWN))
+            for side, base in bases.items():
+                fresh[side].append(_fresh_tab(browser, base + link, _COMPARE_DRAWN, keys))
+        pages = {}
+        for side, base in bases.items():
+            pages[side] = browser.new_page(viewport={"width": 1400, "height": 1000})
+            pages[side].goto(base + link)
+            pages[side].wait_for_function(_COMPARE_DRAWN, arg=keys, timeout=180_000)
+        for _ in range(rounds):
+            for side, page in pages.items():
+                ranged[side].append(_step_range(page, step_range, keys, first))
+                back[side].append(_step_range(page, "", keys, first))
+    out: dict = {"case": f"{runs} runs x {keys} metrics x {steps} steps",
+                 "fresh_tab_one_chart_s": [round(v, 2) for v in fresh["one_chart"]],
+                 "fresh_tab_one_chart_median_s": round(statistics.median(fresh["one_chart"]), 2)}
+    for side in sides:
+        ratios = [o / t for o, t in zip(fresh[side], fresh["one_chart"])]
+        out[side] = {
+            "fresh_tab_compare_s": [round(v, 2) for v in fresh[side]],
+            "fresh_tab_compare_median_s": round(statistics.median(fresh[side]), 2),
+            "fresh_tab_ratio_to_one_chart_per_round": [round(v, 2) for v in ratios],
+            "fresh_tab_ratio_to_one_chart_median": round(statistics.median(ratios), 2),
+            f"step_range_{step_range}_s": [round(v, 2) for v in ranged[side]],
+            f"step_range_{step_range}_median_s": round(statistics.median(ranged[side]), 2),
+            "step_range_cleared_s": [round(v, 2) for v in back[side]],
+            "step_range_cleared_median_s": round(statistics.median(back[side]), 2)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["history", "runs", "browser"])
+    parser.add_argument("--only", choices=["history", "runs", "browser", "fresh"])
     parser.add_argument("--runs", type=int, default=10, help="browser: runs compared")
     parser.add_argument("--metrics", type=int, default=6, help="browser: metrics (charts)")
     parser.add_argument("--steps", type=int, default=5_000, help="browser: steps per series")
@@ -222,10 +342,15 @@ def main() -> None:
         return bench_browser(args.runs, args.metrics, args.steps, args.rounds, args.baseline,
                              case)  # type: ignore[arg-type]
 
-    jobs = {"history": bench_history, "runs": bench_runs, "browser": browser}
+    def fresh() -> dict:
+        return bench_fresh(args.runs, args.metrics, args.steps, args.rounds,
+                           baseline=args.baseline)
+
+    jobs = {"history": bench_history, "runs": bench_runs, "browser": browser, "fresh": fresh}
     out = {}
     for name, job in jobs.items():
-        if args.only in (None, name):
+        # The fresh-tab figures run only when asked for (--only fresh).
+        if args.only == name or (args.only is None and name != "fresh"):
             out[name] = job()
     print(json.dumps(out, indent=2))
 

@@ -132,14 +132,38 @@ def compare_store(path: Path, runs: int = 10, keys: int = 6, steps: int = 5_000)
     return uids
 
 
+def training_curves(names: list[str], step: np.ndarray, steps: int, r: int,
+                    rng: np.random.Generator) -> list[np.ndarray]:
+    """Series shaped like a training's: noisy decaying losses, rising accuracies, a
+    warm-up-then-cosine learning rate and a heavy-tailed grad norm with spikes (the
+    metric whose min/max buckets drew a zigzag band per run, issue 19 item 8)."""
+    t = step / max(1, steps - 1)
+    rate = 2 + r * 0.05
+    out = []
+    for name in names:
+        if name == "grad_norm":
+            level = 0.5 + 2.0 * np.exp(-t * rate)
+            noise = rng.lognormal(0.0, 0.45, len(step))
+            spikes = np.where(rng.random(len(step)) < 0.002, rng.uniform(3, 8, len(step)), 1.0)
+            out.append(level * noise * spikes)
+        elif name == "lr":
+            base = 10.0 ** -(2 + r % 3)
+            out.append(base * np.minimum(1.0, t / 0.05) * 0.5 * (1 + np.cos(np.pi * t)))
+        elif "acc" in name:
+            out.append(0.95 - 0.6 * np.exp(-t * rate) + rng.normal(0, 0.03, len(step)))
+        else:
+            out.append(np.exp(-t * rate) + 0.1 + np.abs(rng.normal(0, 0.08, len(step))))
+    return out
+
+
 def team_compare_store(runs: int = 50, keys: int = 8, steps: int = 100_000) -> tuple[Path, list[str]]:
     """The Compare target's store (cached): `runs` runs of three frameworks x `keys`
     metrics x `steps` steps, with an lr and a hidden size that differ; (path, run ids).
 
     Built once (50 x 8 x 100k = 40M points, a few minutes); each series is written in
-    chunks so memory stays flat.
+    chunks so memory stays flat. The series look like a training's (training_curves).
     """
-    path = CACHE_DIR / f"compare-{runs}x{keys}x{steps}.db"
+    path = CACHE_DIR / f"compare-{runs}x{keys}x{steps}-v2.db"
     uids = [f"team{r:012d}" for r in range(runs)]
     if not _fresh(path):
         return path, uids
@@ -155,5 +179,11 @@ def team_compare_store(runs: int = 50, keys: int = 8, steps: int = 100_000) -> t
             b.params.append((2, uid, {"lr": str(10 ** -(2 + r % 3)),
                                       "hidden": str(16 << (r % 4)), "seed": str(r)}))
             ing.apply(b)
-            write_decays(ing, uid, names, steps, t0, rng, rate=2 + r * 0.05)
+            for lo in range(0, steps, _CHUNK_STEPS):
+                step = np.arange(lo, min(steps, lo + _CHUNK_STEPS))
+                cols = [c.tolist() for c in training_curves(names, step, steps, r, rng)]
+                chunk = Batch()
+                chunk.points = [(0, uid, s, w, dict(zip(names, vals))) for s, w, *vals
+                                in zip(step.tolist(), (t0 + step * 0.01).tolist(), *cols)]
+                ing.apply(chunk)
     return path, uids

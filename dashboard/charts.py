@@ -14,25 +14,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from trackboard.dashboard import colors, plain_text
+from trackboard.dashboard import colors, plotly_wire
+from trackboard.dashboard.group_lines import group_traces
 # Best is the minimum of a loss, the maximum of an accuracy: one rule (metric_choice.py).
 from trackboard.dashboard.metric_choice import higher_is_better
 from trackboard.dashboard.number_format import HOVER_FORMAT
+from trackboard.dashboard.plotly_wire import WEBGL_FROM, band_trace, compact, label
 from trackboard.dashboard.smoothing import smooth
 
 PALETTE = colors.PALETTE
-# Above this many points a series is drawn with WebGL (Scattergl), which stays fast
-# where SVG traces bog down the browser. Only one long series: many runs' traces in
-# WebGL took 60 s in a headless Chromium (software GL) where SVG took 2 s.
-WEBGL_FROM = 1000
-X_AXES = ("step", "relative time", "wall time")
 # Points a chart draws in all (runs x points per series) before series get coarser:
 # 50 runs x 1000 points took 8 s to draw in Chromium, 50 x 240 under 2 s.
 CHART_POINTS = 12_000
+X_AXES = ("step", "relative time", "wall time")
 MIN_SERIES_POINTS = 200
 # The faint raw line behind each smoothed one: drawn up to this many runs. Beyond,
 # 50 raw clouds hide each other and double the drawing time.
 RAW_LINES_UP_TO = 12
+# A series read in stretches (each point a stretch's middle, Store.history's envelope)
+# gets a faint band from its stretches' lowest to highest values up to this many runs,
+# instead of the faint line: spikes stay visible. At 12 runs the bands were one mud.
+ENVELOPE_UP_TO = 4
+ENVELOPE_ALPHA = 0.12
 
 
 def points_per_series(runs: int, most: int = 1000) -> int:
@@ -45,24 +48,14 @@ def points_per_series(runs: int, most: int = 1000) -> int:
 
 
 def run_colours(run_ids: Sequence[str]) -> dict[str, str]:
-    """One colour per run, from its id (see colors.py): the same in every chart,
-    on every page and after a reload, and distinct for up to 50 runs.
+    """One colour per run, far apart from the others' (see colors.py): the same in
+    every chart and in any order.
 
     >>> c = run_colours(["a", "b"])
     >>> c == run_colours(["b", "a"]) and c["a"] != c["b"]
     True
     """
     return colors.colours(run_ids)
-
-
-def label(text: object) -> str:
-    """Text made safe for Plotly labels: `plain_text.html`, the dashboard's one rule
-    for user text in Plotly (this name is kept for the figure builders).
-
-    >>> label("<img src=x onerror=alert(1)>")
-    '&lt;img src=x onerror=alert(1)&gt;'
-    """
-    return plain_text.html(text)
 
 
 def with_x(frame: pd.DataFrame, x: str, x_values: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -105,49 +98,71 @@ def metric_figure(frame: pd.DataFrame, title: str, *, names: Mapping[str, str],
                   height: int = 340, dashes: Mapping[str, str] | None = None) -> go.Figure:
     """One chart: every run's series of one metric overlaid (or one line per group).
 
-    `frame` has columns run_id, x, value (sorted or not); `names` (run id -> label)
-    says which runs to draw, in order. With `groups` (run id -> group label), runs of
-    a group are drawn as their mean with a ± std band (or min-max when band="minmax")
-    instead of one line each.
+    `frame` has columns run_id, x, value (sorted or not) and, for a series read in
+    stretches (Store.history's envelope), low and high: the line goes through each
+    stretch's middle (value), and with few runs a faint band spans low..high.
+    `names` (run id -> label) says which runs to draw, in order. With `groups` (run
+    id -> group label), runs of a group are drawn as their mean with a ± std band
+    (or min-max when band="minmax") instead of one line each.
 
     No legend: the page lists the runs once, with their colours. The hover lists
     every run's value at the x under the mouse, best first (lowest for a loss).
     """
     if groups:
-        fig = go.Figure()
-        _add_groups(fig, frame, groups, colours, names, smoothing, weight, window, band)
+        traces = group_traces(frame, groups, colours, names, smoothing, weight, window, band)
+        y_range = None  # a group's band is the point: the axis holds it
     else:
-        # Traces as plain dicts, unvalidated: validating 50 runs' traces took 0.2-0.4 s
-        # a chart, building them 25 ms (the keys are fixed here and tested).
-        fig = go.Figure(data=_run_traces(frame, names, colours, dashes or {}, smoothing,
-                                         weight, window), _validate=False)
+        traces = _run_traces(frame, names, colours, dashes or {}, smoothing, weight, window)
+        # The y axis fits the lines; a faint band or raw line may run past it (a spike
+        # of grad_norm squashed every line into the bottom fifth). Autoscale shows all.
+        y_range = line_range([t["y"] for t in traces if t.get("hoverinfo") != "skip"],
+                             log_y)
     x_title = x if x in X_AXES else label(x)
-    fig.update_layout(
-        title={"text": label(title), "x": 0.01, "font": {"size": 15}}, height=height,
+    yaxis: dict[str, Any] = {"type": "log" if log_y else "linear", "automargin": False,
+                             # Short tick labels ("5e-4", not "0.0005") fit the margin.
+                             "exponentformat": "e"}
+    if y_range is not None:
+        yaxis["range"] = y_range
+    # Trace and layout dicts, unvalidated, arrays as typed arrays (plotly_wire.py):
+    # validating 50 runs' traces took 0.2-0.4 s a chart, building them 25 ms.
+    return plotly_wire.figure(traces, {
+        "title": {"text": label(title), "x": 0.01, "font": {"size": 15}}, "height": height,
         # Fixed margins with room for tick labels and the x title. Not automargin: it
         # draws every chart twice (1.9 s -> 3.7 s for 8 charts of 50 runs).
-        margin={"l": 55, "r": 10, "t": 40, "b": 45}, showlegend=False,
-        hovermode="x unified",
+        "margin": {"l": 55, "r": 10, "t": 40, "b": 45}, "showlegend": False,
+        "hovermode": "x unified",
         # Plotly sorts a unified hover by value (hoversort, plotly.js 3.5+), best first.
-        hoversort="value descending" if higher_is_better(title) else "value ascending",
+        "hoversort": "value descending" if higher_is_better(title) else "value ascending",
         # namelength -1: whole labels in the hover (Plotly cuts them at 15 characters).
-        hoverlabel={"namelength": -1},
-        xaxis={"title": {"text": x_title}, "automargin": False},
-        # Short tick labels ("5e-4", not "0.0005" or "500µ") fit the left margin.
-        yaxis={"type": "log" if log_y else "linear", "automargin": False,
-               "exponentformat": "e"},
-        uirevision=title)
-    return fig
+        "hoverlabel": {"namelength": -1},
+        "xaxis": {"title": {"text": x_title}, "automargin": False}, "yaxis": yaxis,
+        "uirevision": title})
 
 
-def _trace(n: int) -> type[go.Scatter] | type[go.Scattergl]:
-    return go.Scattergl if n > WEBGL_FROM else go.Scatter
+def line_range(lines: Sequence[np.ndarray], log: bool = False) -> list[float] | None:
+    """The y range that holds `lines` with 5% to spare (log10 on a log axis); None
+    when they hold no finite value (or none above 0 on a log axis) or just one value.
+
+    >>> line_range([np.array([0.0, 1.0]), np.array([2.0, np.nan])])
+    [-0.1, 2.1]
+    >>> line_range([np.array([0.01, 1.0])], log=True), line_range([np.array([3.0])])
+    ([-2.1, 0.1], None)
+    """
+    values = np.concatenate([np.asarray(y, np.float64) for y in lines]) if lines else np.empty(0)
+    values = values[np.isfinite(values)]
+    if log:
+        values = np.log10(values[values > 0])
+    if not len(values) or values.min() == values.max():
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.05 * (hi - lo)
+    return [round(lo - pad, 12), round(hi + pad, 12)]
 
 
 def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[str, str],
                 dashes: Mapping[str, str], smoothing: str, weight: float, window: int
                 ) -> list[dict[str, Any]]:
-    """Each run's trace dicts (faint raw line, then the smoothed one), in `names` order."""
+    """Each run's trace dicts (faint band or raw line, then the line), in `names` order."""
     frame = frame[frame["run_id"].isin(list(names))]
     if frame.empty:
         return []
@@ -155,24 +170,34 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
     # pandas filtering and smoothing cost ~8 ms a run.
     frame = frame.sort_values(["run_id", "x"], kind="stable")
     rids = frame["run_id"].to_numpy()
-    xs_all = _compact(frame["x"].to_numpy())
+    xs_all = compact(frame["x"].to_numpy())
     values = frame["value"].to_numpy(dtype=np.float64)
     # float32 on the wire: half the bytes to send and parse, and 7 digits are more than
     # the 4 a hover shows.
     ys_all = values.astype(np.float32)
     smoothed_all = smooth_runs(rids, values, smoothing, weight, window).astype(np.float32)
+    spans = ("low" in frame.columns and "high" in frame.columns)
+    low_all = frame["low"].to_numpy(np.float32) if spans else ys_all
+    high_all = frame["high"].to_numpy(np.float32) if spans else ys_all
     starts = np.flatnonzero(np.r_[True, rids[1:] != rids[:-1]])
     bounds = dict(zip(rids[starts].tolist(), zip(starts, np.r_[starts[1:], len(rids)])))
-    raw_line = smoothing != "none" and sum(r in bounds for r in names) <= RAW_LINES_UP_TO
+    shown_runs = sum(r in bounds for r in names)
+    behind, envelope = shown_runs <= RAW_LINES_UP_TO, shown_runs <= ENVELOPE_UP_TO
     traces: list[dict[str, Any]] = []
     for rid, name in names.items():
         if rid not in bounds:
             continue
         lo, hi = bounds[rid]
         xs, ys = xs_all[lo:hi], ys_all[lo:hi]
-        kind = "scattergl" if hi - lo > WEBGL_FROM else "scatter"
+        kind = plotly_wire.trace_type(hi - lo)
         colour, dash, shown = colours[rid], dashes.get(rid, "solid"), label(name)
-        if raw_line:
+        low, high = low_all[lo:hi], high_all[lo:hi]
+        if envelope and bool(np.any(high > low)):
+            # Read in stretches: the band spans each stretch's lowest to highest value,
+            # so spikes stay visible while the line goes through the middles.
+            traces.append(band_trace(kind, xs, low, high, colour, ENVELOPE_ALPHA,
+                                     {"run_id": rid, "role": "envelope"}))
+        elif behind and smoothing != "none":
             # The raw line stays faint behind the smoothed one, as in TensorBoard.
             traces.append({"type": kind, "x": xs, "y": ys, "mode": "lines", "name": shown,
                            "legendgroup": rid, "showlegend": False, "opacity": 0.25,
@@ -185,17 +210,6 @@ def _run_traces(frame: pd.DataFrame, names: Mapping[str, str], colours: Mapping[
                        "meta": {"run_id": rid,
                                 "role": "smoothed" if smoothing != "none" else "raw"}})
     return traces
-
-
-def _compact(xs: np.ndarray) -> np.ndarray:
-    """Integer x values (steps) as int32 when they fit: half the bytes of int64.
-
-    >>> _compact(np.array([0, 5])).dtype, _compact(np.array([0, 2**40])).dtype
-    (dtype('int32'), dtype('int64'))
-    """
-    if xs.dtype.kind in "iu" and len(xs) and -2**31 <= xs.min() and xs.max() < 2**31:
-        return xs.astype(np.int32)
-    return xs
 
 
 def smooth_runs(run_ids: np.ndarray, values: np.ndarray, method: str, weight: float = 0.6,
@@ -226,94 +240,3 @@ def smooth_runs(run_ids: np.ndarray, values: np.ndarray, method: str, weight: fl
     return out
 
 
-def _add_groups(fig: go.Figure, frame: pd.DataFrame, groups: Mapping[str, str],
-                colours: Mapping[str, str], names: Mapping[str, str], smoothing: str,
-                weight: float, window: int, band: str) -> None:
-    members: dict[str, list[str]] = {}
-    for rid in names:
-        members.setdefault(groups.get(rid, "(none)"), []).append(rid)
-    # A group's colour comes from its label, like a run's from its id.
-    group_colours = colors.colours(members)
-    for group, rids in members.items():
-        curves = []
-        for rid in rids:
-            part = frame[frame["run_id"] == rid].sort_values("x")
-            if not part.empty:
-                ys = smooth(part["value"].to_numpy(np.float64), smoothing, weight, window)
-                curves.append((part["x"].to_numpy(), ys))
-        if not curves:
-            continue
-        grid, mean, lo, hi = aggregate_curves(curves, band)
-        # The caller's colours (the page gives each run its group's colour) win, so
-        # the chart matches the run list; else the group label decides.
-        colour = colours.get(rids[0]) or group_colours[group]
-        trace = _trace(len(grid))
-        fill = _rgba(colour, 0.2)
-        fig.add_trace(trace(x=grid, y=hi, mode="lines", line={"width": 0, "color": colour},
-                            showlegend=False, hoverinfo="skip", legendgroup=group,
-                            meta={"group": group, "role": "band_upper"}))
-        fig.add_trace(trace(x=grid, y=lo, mode="lines", line={"width": 0, "color": colour},
-                            fill="tonexty", fillcolor=fill, showlegend=False, hoverinfo="skip",
-                            legendgroup=group, meta={"group": group, "role": "band_lower"}))
-        fig.add_trace(trace(x=grid, y=mean, mode="lines", line={"color": colour, "width": 2},
-                            yhoverformat=HOVER_FORMAT,
-                            name=f"{label(group)} (n={len(curves)})", legendgroup=group,
-                            meta={"group": group, "role": "mean", "runs": list(rids)}))
-
-
-def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std"
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and band of several (x, y) curves on the union of their x values.
-
-    Each curve is interpolated onto the grid only inside its own x range, so a
-    shorter run does not drag the mean beyond its end.
-
-    >>> g, m, lo, hi = aggregate_curves([(np.array([0, 2]), np.array([0., 2.])),
-    ...                                  (np.array([0, 2]), np.array([2., 4.]))])
-    >>> g.tolist(), m.tolist(), lo.tolist(), hi.tolist()
-    ([0, 2], [1.0, 3.0], [0.0, 2.0], [2.0, 4.0])
-    """
-    if band not in ("std", "minmax"):
-        raise ValueError(f"band {band!r}: use 'std' or 'minmax'")
-    is_time = any(np.issubdtype(np.asarray(x).dtype, np.datetime64) for x, _ in curves)
-    conv = [(np.asarray(x).astype("datetime64[ns]").astype(np.int64) if is_time
-             else np.asarray(x, dtype=np.float64), y) for x, y in curves]
-    grid = np.unique(np.concatenate([x for x, _ in conv]))
-    stack = np.full((len(conv), len(grid)), np.nan)
-    for i, (x, y) in enumerate(conv):
-        ok = np.isfinite(y)
-        if ok.sum() == 0:
-            continue
-        inside = (grid >= x[ok][0]) & (grid <= x[ok][-1])
-        stack[i, inside] = np.interp(grid[inside], x[ok], y[ok])
-    with np.errstate(all="ignore"), _quiet():
-        mean = np.nanmean(stack, axis=0)
-        if band == "std":
-            std = np.nanstd(stack, axis=0)
-            lo, hi = mean - std, mean + std
-        else:
-            lo, hi = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
-    out_grid: np.ndarray = grid.astype("datetime64[ns]") if is_time else grid
-    if not is_time and all(np.issubdtype(np.asarray(x).dtype, np.integer) for x, _ in curves):
-        out_grid = grid.astype(np.int64)
-    return out_grid, mean, lo, hi
-
-
-class _quiet:
-    """Silence numpy's all-NaN-slice RuntimeWarnings inside a block."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
-
-
-def _rgba(hex_colour: str, alpha: float) -> str:
-    h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"

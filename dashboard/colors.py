@@ -1,33 +1,38 @@
-"""One colour (and, past 50 runs, a dash style) per run, derived from its id.
+"""One colour (and, past the palette, a dash style) per run on a page.
 
-A run keeps its colour across pages, reloads and selection orders: the colour
-comes from a hash of the run id, not from the run's position in the selection.
-Two selected runs never share a colour while there are at most `len(PALETTE)`
-of them: when a run's preferred colour is taken, it gets the next free one, and
-the runs are placed in the order of their hashes, so the outcome depends only on
-the set of runs selected. Past 50 runs the colours repeat with dashed lines.
+The runs on a page are put in a stable order (oldest first, then by id), and each
+takes the free colour farthest from the colours already taken. The colours are
+colorcet's Glasbey "dark" palette (256 colours made to be told apart) less those
+too light to see on white or too close to black (CIELAB L* outside 25..75): 220
+colours. Ordered once so that each is the farthest (CIEDE2000) from all before it
+(colour_space.farthest_first), "the farthest free colour" is simply the next one,
+and any first n runs get n colours far apart: the smallest difference among the
+runs shown is 77 at 2 runs, 43 at 6, 23 at 12 and 12 at 50 (CIEDE2000; the
+hashed colours before gave pages with pairs at 5; bench/colours.py).
 
-The palette: 50 colours picked greedily (farthest point first, CIE L*a*b*
-distance) from Plotly's qualitative palettes, leaving out colours too light to
-see on white (L* > 75) or too close to black (L* < 25). Any two are at least
-19 Delta-E apart; Plotly's own 10-colour palette followed by D3's has pairs
-under 5 apart (the near-identical colours seen at 12 runs).
+What stays stable: a run has the same colour in every chart, in the run list and
+the hyperparameter view, in any selection order, after a reload and while other
+runs are hidden (colours go to the selection, not to the runs shown); a run
+started later than every selected run takes the next colour and leaves the
+others' colours alone. Removing a run from the selection may recolour the runs
+started after it: a colour taken from a hash of the run id alone (what this
+module did before) cannot keep the runs of one page apart (6 runs held three
+magentas).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+import colorcet
+from trackboard.dashboard.colour_space import farthest_first, lab
 
-PALETTE: tuple[str, ...] = (
-    "#636EFA", "#1CA71C", "#FB0D0D", "#B3B3B3", "#E6AB02", "#B00068", "#FE00FA", "#6C4516",
-    "#511CFB", "#F97B72", "#1B9E77", "#1F77B4", "#BC80BD", "#750D86", "#999933", "#565656",
-    "#17BECF", "#FF7F0E", "#FC1CBF", "#5F4690", "#AF0038", "#C4451C", "#FE88B1", "#87C55F",
-    "#FFA15A", "#DA60CA", "#FC0080", "#68855C", "#A6761D", "#AF6458", "#00B5F7", "#862A16",
-    "#8DA0CB", "#D9AF6B", "#3366CC", "#117733", "#855C75", "#BCBD22", "#24796C", "#8C785D",
-    "#F8A19F", "#AB63FA", "#AA0DFE", "#DEA0FD", "#B10DA1", "#94346E", "#00CC96", "#DD4477",
-    "#7E7DCD", "#984EA3")
+# Lines of these lightnesses (CIELAB L*) stay visible on white and tell hue apart.
+LIGHTNESS = (25.0, 75.0)
+_GLASBEY = [c.upper() for c in colorcet.glasbey_dark]
+PALETTE: tuple[str, ...] = tuple(farthest_first(
+    [c for c, (light, _, _) in zip(_GLASBEY, lab(_GLASBEY))
+     if LIGHTNESS[0] <= light <= LIGHTNESS[1]]))
 # Plotly line dash names, one per round of the palette.
 DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
@@ -40,54 +45,55 @@ class Style:
     dash: str = "solid"
 
 
-def preferred_slot(key: str) -> int:
-    """The palette index a run (or group) gets when nothing else holds it.
+def stable_order(keys: Iterable[str], rank: Mapping[str, float | None] | None = None
+                 ) -> list[str]:
+    """The keys (run ids or group labels) in the order that hands out colours: by
+    `rank` (a run's start time, in seconds) where given, then by the key itself; never by the
+    order they came in.
 
-    A digest, not Python's hash(), which changes with every interpreter.
-
-    >>> preferred_slot("3f2a9c") == preferred_slot("3f2a9c")
-    True
+    >>> stable_order(["b", "a", "c"]), stable_order(["b", "a", "c"], {"c": 1.0, "b": 2.0})
+    (['a', 'b', 'c'], ['c', 'b', 'a'])
     """
-    return _digest(key) % len(PALETTE)
+    unique = set(keys)
+    if not rank:
+        return sorted(unique)
+
+    def place(key: str) -> tuple[bool, float, str]:
+        value = rank.get(key)
+        missing = value is None or value != value  # None or NaN: after the ranked keys
+        return missing, 0.0 if missing else float(value), key
+
+    return sorted(unique, key=place)
 
 
-def styles(keys: Iterable[str]) -> dict[str, Style]:
-    """A style for each key (run id or group label), distinct up to 50 keys.
+def styles(keys: Iterable[str], rank: Mapping[str, float | None] | None = None) -> dict[str, Style]:
+    """A style for each key (run id or group label): the colours far apart, distinct
+    up to len(PALETTE) keys, then repeated with dashed lines.
 
-    Depends on the set of keys only, not on their order:
+    Depends on the set of keys (and their ranks) only, not on their order:
 
     >>> a = styles(["run-a", "run-b", "run-c"])
     >>> a == styles(["run-c", "run-a", "run-b"])
     True
-    >>> len({s.colour for s in a.values()})
-    3
-    >>> len({(s.colour, s.dash) for s in styles(f"r{i}" for i in range(120)).values()})
-    120
+    >>> [s.colour for s in a.values()] == list(PALETTE[:3])
+    True
+    >>> len({(s.colour, s.dash) for s in styles(f"r{i}" for i in range(600)).values()})
+    600
     """
-    unique = sorted(set(keys), key=lambda k: (_digest(k), k))
-    free: list[bool] = []
-    level = -1
     out: dict[str, Style] = {}
-    for i, key in enumerate(unique):
-        if i % len(PALETTE) == 0:  # a round is full: the next starts with every colour free
-            free = [True] * len(PALETTE)
-            level += 1
-        slot = _digest(key) % len(PALETTE)
-        while not free[slot]:
-            slot = (slot + 1) % len(PALETTE)
-        free[slot] = False
+    for i, key in enumerate(stable_order(keys, rank)):
+        level, slot = divmod(i, len(PALETTE))
         out[key] = Style(PALETTE[slot], DASHES[level % len(DASHES)])
     return out
 
 
-def colours(keys: Iterable[str]) -> dict[str, str]:
+def colours(keys: Iterable[str], rank: Mapping[str, float | None] | None = None) -> dict[str, str]:
     """Just the colours of `styles`.
 
-    >>> c = colours(["x"])
-    >>> c["x"] == PALETTE[preferred_slot("x")]
+    >>> colours(["x"])["x"] == PALETTE[0]
     True
     """
-    return {k: s.colour for k, s in styles(keys).items()}
+    return {k: s.colour for k, s in styles(keys, rank).items()}
 
 
 def swatch(colour: str, dash: str = "solid") -> str:
@@ -105,6 +111,3 @@ def swatch(colour: str, dash: str = "solid") -> str:
     svg = f"<svg xmlns='http://www.w3.org/2000/svg' width='24' height='24'>{body}</svg>"
     return "data:image/svg+xml;utf8," + svg.replace("#", "%23")
 
-
-def _digest(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")

@@ -22,8 +22,6 @@ from trackboard.storage.db.urls import resolve_url
 STORE_ENV = "TRACKBOARD_UI_STORE"
 READ_ONLY_ENV = "TRACKBOARD_UI_READ_ONLY"
 MAX_POINTS = 1000
-# A step range holding at most this many steps is drawn at full resolution.
-FULL_RESOLUTION_STEPS = 20_000
 
 
 @dataclass(frozen=True)
@@ -111,15 +109,17 @@ def history(url: str, read_only: bool, run_ids: tuple[str, ...], keys: tuple[str
             max_points: int | None = MAX_POINTS,
             step_range: tuple[int | None, int | None] | None = None,
             generation: int = 0) -> pd.DataFrame:
-    """Downsampled histories. `generation` lets live pages force a fresh read."""
+    """Downsampled histories, one row per stretch of steps with its low and high
+    (Store.history's envelope). `generation` lets live pages force a fresh read."""
     del generation
     return store(url, read_only).history(list(run_ids), list(keys), max_points,
-                                         step_range=step_range)
+                                         step_range=step_range, envelope=True)
 
 
 def history_tail(run_ids: Sequence[str], keys: Sequence[str], after: int) -> pd.DataFrame:
     """Points after step `after` (uncached: the live view polls it)."""
-    return current_store().history(list(run_ids), list(keys), None, step_range=(after + 1, None))
+    return current_store().history(list(run_ids), list(keys), None,
+                                   step_range=(after + 1, None), envelope=True)
 
 
 def resolve_metrics(patterns: Sequence[str], available: Sequence[str]) -> list[tuple[str, list[str]]]:

@@ -20,10 +20,10 @@ from trackboard.dashboard import data, parallel_coords, plain_text, state
 from trackboard.dashboard.charts import higher_is_better, label
 from trackboard.dashboard.hparam_axes import numbers, wants_log
 from trackboard.dashboard.metric_choice import best_stat, decision_order
-from trackboard.dashboard.number_format import HOVER_FORMAT, readable
-from trackboard.dashboard.param_diff import differs
+from trackboard.dashboard.number_format import HOVER_FORMAT
+from trackboard.dashboard.param_differences import differing_params
 from trackboard.dashboard.tables import shown
-from trackboard.loggers.vocabulary import COMMON_PARAMS, HPARAM_ALIASES
+from trackboard.loggers.vocabulary import COMMON_PARAMS
 
 STATS: tuple[str, ...] = ("best", "last", "min", "max")
 MAX_DEFAULT_PARAMS = 6
@@ -50,11 +50,9 @@ def metric_values(summaries: pd.DataFrame, metric: str, stat: str) -> pd.Series:
 
 
 def default_params(runs: pd.DataFrame, limit: int = MAX_DEFAULT_PARAMS) -> list[str]:
-    """Params whose values differ between the runs that have them: the common
-    vocabulary first, then those more runs have; the vocabulary present when none differ.
-    A framework's own name for a common setting already on an axis (Hugging Face's
-    `learning_rate`, Keras' `optimizer.learning_rate` beside `lr`) is left out when
-    each run that has it has the same value under the common name.
+    """The first `limit` params that differ between the runs (param_differences.py:
+    the rule of the run labels and the param table too); the common vocabulary
+    present when none differ.
 
     >>> runs = pd.DataFrame({"params.hidden": [16, 32], "params.lr": [0.1, 0.01],
     ...                      "params.seed": [1, 1], "params.beta_1": [0.9, None],
@@ -62,36 +60,11 @@ def default_params(runs: pd.DataFrame, limit: int = MAX_DEFAULT_PARAMS) -> list[
     >>> default_params(runs)
     ['lr', 'hidden']
     """
-    values = {c.removeprefix("params."): runs[c].tolist()
-              for c in runs.columns if c.startswith("params.")}
-    texts = {k: [shown(v) for v in vs] for k, vs in values.items()}
-    rank = {k: i for i, k in enumerate(COMMON_PARAMS)}
-    varying = sorted((k for k, vs in texts.items() if differs(vs)),
-                     key=lambda k: (rank.get(k, len(rank)), -sum(v != "" for v in texts[k]), k))
-    chosen: list[str] = []
-    for k in varying:
-        common = _common_name(k)
-        if not (common in chosen and common != k and _repeats(values[k], values[common])):
-            chosen.append(k)
+    chosen = differing_params(runs)
     if chosen:
         return chosen[:limit]
-    return [k for k in COMMON_PARAMS if k in texts][:limit]
-
-
-def _common_name(param: str) -> str:
-    """The common name a param's last part stands for (`optimizer.learning_rate` -> `lr`).
-
-    >>> _common_name("optimizer.learning_rate"), _common_name("hidden")
-    ('lr', 'hidden')
-    """
-    last = param.rsplit(".", 1)[-1]
-    return HPARAM_ALIASES.get(last, last)
-
-
-def _repeats(values: Sequence[object], of: Sequence[object]) -> bool:
-    """Whether every present value in `values` reads as the same run's value in `of`
-    (as displayed: Keras' float32 0.003000000026 is lr's 0.003)."""
-    return all(readable(v) == readable(o) for v, o in zip(values, of) if shown(v))
+    present = {c.removeprefix("params.") for c in runs.columns if c.startswith("params.")}
+    return [k for k in COMMON_PARAMS if k in present][:limit]
 
 
 def hparam_table(runs: pd.DataFrame, run_ids: Sequence[str], params: Sequence[str],

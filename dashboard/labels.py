@@ -3,12 +3,13 @@
 With 20 curves, names and ids alone cannot be mapped back to settings. By default
 a label is the run's name plus the params whose values differ between the
 selected runs, `torch-3 · lr=0.01 · hidden=32`; a template such as
-`{name} {params.lr}` chooses the fields instead.
+`{name} {params.lr}` chooses the fields instead. Which params differ is decided
+by param_differences.py, the rule the param table and the hyperparameter view
+follow too.
 
-A param that some runs lack is not a "difference" between the runs that have it:
-Keras' `optimizer.beta_1` (0.9 in every Keras run, absent elsewhere) stays out.
-A param that repeats another one's values (`learning_rate` beside `lr`) adds
-nothing and stays out too.
+`run_labels` is a run's one name on a page: the run list, the charts' hovers, the
+param table's columns, the summary table and the hyperparameter view all use it,
+and no two runs of a page share a label.
 """
 
 from __future__ import annotations
@@ -20,19 +21,16 @@ from typing import Any
 
 import pandas as pd
 from trackboard.dashboard.number_format import readable
+from trackboard.dashboard.param_differences import differing_params
 from trackboard.dashboard.tables import shown
 
 SEP = " · "
-# The common training hyperparameters (issue 13's vocabulary): shown first.
-COMMON: tuple[str, ...] = ("lr", "optimizer", "batch_size", "epochs", "max_steps",
-                           "weight_decay", "seed", "precision", "grad_accum_steps")
 MAX_PARAMS = 4      # more than this and a label no longer fits a hover line
 MAX_VALUE_CHARS = 24
 FIELDS: tuple[str, ...] = ("name", "id", "project", "framework", "status", "host")
 _FIELD = re.compile(r"\{([^{}]*)\}")
-# Keras names each new object `adam`, `adam_1`, `adam_2`...: an instance counter, not a
-# setting, so values that differ only by such a suffix are not a difference.
-_COUNTER = re.compile(r"_\d+$")
+# The start of a run id that tells two runs of one label apart (longer where needed).
+ID_CHARS = 6
 
 
 def value_text(value: Any) -> str:
@@ -50,47 +48,16 @@ def value_text(value: Any) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
 
 
-def differing_params(runs: pd.DataFrame, limit: int = MAX_PARAMS) -> list[str]:
-    """Param keys whose values differ between the runs that have them, most telling first.
-
-    Order: the common vocabulary, then params more runs have, then by name. A param
-    whose every value repeats a chosen param's value in the same run is left out, and
-    so is one whose values differ only by a counter suffix (Keras' `adam`, `adam_1`).
-
-    >>> runs = pd.DataFrame({"params.lr": [0.1, 0.01, 0.1], "params.learning_rate": [0.1, 0.01, 0.1],
-    ...                      "params.hidden": [16, 16, 32], "params.beta_1": [0.9, None, None],
-    ...                      "params.opt": ["adam", "adam_1", "adam_2"]})
-    >>> differing_params(runs)
-    ['lr', 'hidden']
-    """
-    cols = [c for c in runs.columns if c.startswith("params.")]
-    texts = {c.removeprefix("params."): [value_text(v) for v in runs[c].tolist()]
-             for c in cols}
-    candidates = [k for k, vs in texts.items()
-                  if len({_COUNTER.sub("", v) for v in vs if v}) > 1]
-    rank = {k: i for i, k in enumerate(COMMON)}
-    candidates.sort(key=lambda k: (rank.get(k, len(COMMON)), -sum(1 for v in texts[k] if v), k))
-    chosen: list[str] = []
-    for key in candidates:
-        vs = texts[key]
-        # Redundant when a chosen param shows the same text in every run that has this one.
-        if any(all(not v or v == texts[c][i] for i, v in enumerate(vs)) for c in chosen):
-            continue
-        chosen.append(key)
-        if len(chosen) == limit:
-            break
-    return chosen
-
-
 def default_labels(runs: pd.DataFrame) -> dict[str, str]:
-    """Run id -> `name · k=v · k=v` with the params that differ (see `differing_params`).
+    """Run id -> `name · k=v · k=v` with the first MAX_PARAMS params that differ
+    (param_differences.differing_params).
 
     >>> runs = pd.DataFrame({"id": ["a1", "b2"], "name": ["torch-3", "torch-4"],
     ...                      "params.lr": [0.01, 0.003431348857969162], "params.hidden": [32, 32]})
     >>> default_labels(runs)
     {'a1': 'torch-3 · lr=0.01', 'b2': 'torch-4 · lr=0.003431'}
     """
-    keys = differing_params(runs)
+    keys = differing_params(runs)[:MAX_PARAMS]
     out = {}
     for _, row in runs.iterrows():
         parts = [str(row["name"])]
@@ -144,16 +111,30 @@ def run_labels(runs: pd.DataFrame, template: str = "") -> dict[str, str]:
 
 
 def unique(labels: Mapping[str, str]) -> dict[str, str]:
-    """Labels with a short id added where two runs would read the same.
+    """Labels with the start of the run id added where two runs would read the same:
+    6 characters, or as many as tell those runs' ids apart.
 
     >>> unique({"abcdef12": "x", "fedcba98": "x", "c": "y"})
     {'abcdef12': 'x (abcdef)', 'fedcba98': 'x (fedcba)', 'c': 'y'}
+    >>> unique({"team000000000001": "x", "team000000000002": "x"})
+    {'team000000000001': 'x (team000000000001)', 'team000000000002': 'x (team000000000002)'}
+    >>> unique({"a1": "x (a2)", "a2": "x", "a3": "x"})  # a name that reads like a suffix
+    {'a1': 'x (a2) (a1)', 'a2': 'x (a2) (a2)', 'a3': 'x (a3)'}
     """
-    counts: dict[str, int] = {}
-    for text in labels.values():
-        counts[text] = counts.get(text, 0) + 1
-    return {rid: f"{text} ({rid[:6]})" if counts[text] > 1 else text
-            for rid, text in labels.items()}
+    out = dict(labels)
+    for _ in range(len(out)):
+        groups: dict[str, list[str]] = {}
+        for rid, text in out.items():
+            groups.setdefault(text, []).append(rid)
+        clashes = [rids for rids in groups.values() if len(rids) > 1]
+        if not clashes:
+            return out
+        for rids in clashes:
+            width = next((n for n in range(ID_CHARS, max(map(len, rids)) + 1)
+                          if len({r[:n] for r in rids}) == len(rids)), None)
+            for rid in rids:
+                out[rid] = f"{out[rid]} ({rid if width is None else rid[:width]})"
+    return {rid: rid for rid in out}  # run ids are unique: the last resort
 
 
 def _field_text(row: pd.Series, field: str) -> str:

@@ -9,8 +9,11 @@ hyperparameters every run shares out of sight. So:
   see loggers/vocabulary.py) first, then the other params runs of several frameworks
   have; a framework's own params go into one collapsed table per framework, whose
   columns are that framework's runs only;
-- a param absent from some runs is not a difference between the runs that have it:
-  `optimizer.beta_1` = 0.9 in every Keras run and missing elsewhere is "the same".
+- which params differ is param_differences.py's rule (the run labels' and the
+  hyperparameter view's too): a param absent from some runs is not a difference
+  between the runs that have it (`optimizer.beta_1` = 0.9 in every Keras run and
+  missing elsewhere is "the same"), Keras' `adam` and `adam_1` are the same, and a
+  framework's own name repeating `lr` is not listed again.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from trackboard.dashboard import plain_text
 from trackboard.dashboard.number_format import readable
+from trackboard.dashboard.param_differences import differing_params
 from trackboard.dashboard.tables import shown
 from trackboard.loggers.vocabulary import COMMON_PARAMS
 
@@ -38,22 +42,14 @@ class ParamDiff:
     totals: dict[str, int] = field(default_factory=dict)
 
 
-def differs(values: list[str]) -> bool:
-    """Whether params' display texts differ between the runs that HAVE the param.
-
-    >>> differs(["0.9", "", ""]), differs(["0.9", "0.9", ""]), differs(["0.1", "0.01", ""])
-    (False, False, True)
-    """
-    return len({v for v in values if v != ""}) > 1
-
-
 def param_diff(runs: pd.DataFrame, names: Mapping[str, str], *, show_all: bool = False
                ) -> ParamDiff:
     """Split the selected runs' params into the common table and per-framework tables.
 
     `runs` is a Store.runs frame (id, framework, params.<key> ...); `names` maps run
-    id -> column title. Unless `show_all`, only params whose values differ between
-    the runs that have them are kept.
+    id -> column title (labels.run_labels). Unless `show_all`, only the params
+    param_differences.differing_params returns are kept, in its order; with
+    `show_all`, the others follow by name.
 
     >>> runs = pd.DataFrame({"id": ["k", "t"], "framework": ["keras", "torch"],
     ...     "params.lr": [0.001, 0.01], "params.layers": [2, 3],
@@ -79,25 +75,27 @@ def param_diff(runs: pd.DataFrame, names: Mapping[str, str], *, show_all: bool =
         owner[key] = next(iter(having)) if (several and len(having) == 1
                                             and key not in COMMON_PARAMS) else None
     rank = {k: i for i, k in enumerate(COMMON_PARAMS)}
-    common_keys = sorted((k for k in texts if owner[k] is None),
-                         key=lambda k: (rank.get(k, len(rank)), k))
-    out = ParamDiff(common=_table(common_keys, range(len(ids)), ids, raw, texts, names,
-                                  show_all))
-    out.totals["common"] = len(common_keys)
+    differing = differing_params(runs)
+    rest = sorted((k for k in texts if k not in set(differing)),
+                  key=lambda k: (rank.get(k, len(rank)), k)) if show_all else []
+    listed = differing + rest
+    common_keys = [k for k in listed if owner[k] is None]
+    out = ParamDiff(common=_table(common_keys, range(len(ids)), ids, raw, texts, names))
+    out.totals["common"] = sum(owner[k] is None for k in texts)
     for fw in dict.fromkeys(frameworks):
-        keys = sorted(k for k in texts if owner[k] == fw)
-        if not keys:
+        total = sum(owner[k] == fw for k in texts)
+        if not total:
             continue
         rows = [i for i, f in enumerate(frameworks) if f == fw]
-        out.by_framework[fw] = _table(keys, rows, ids, raw, texts, names, show_all)
-        out.totals[fw] = len(keys)
+        out.by_framework[fw] = _table([k for k in listed if owner[k] == fw], rows, ids, raw,
+                                      texts, names)
+        out.totals[fw] = total
     return out
 
 
-def _table(keys: list[str], rows: range | list[int], ids: list[str],
+def _table(keep: list[str], rows: range | list[int], ids: list[str],
            raw: Mapping[str, list[object]], texts: Mapping[str, list[str]],
-           names: Mapping[str, str], show_all: bool) -> pd.DataFrame:
-    keep = [k for k in keys if show_all or differs([texts[k][i] for i in rows])]
+           names: Mapping[str, str]) -> pd.DataFrame:
     # Built in one go: inserting 500 run columns one by one is slow in pandas.
     columns = {names.get(ids[i], ids[i]): [_cell(raw[k][i], texts[k][i]) for k in keep]
                for i in rows}

@@ -13,6 +13,8 @@ import re
 from itertools import combinations
 
 import pytest
+from trackboard.dashboard import colors
+from trackboard.dashboard.colour_space import closest_pair, lab
 from trackboard.loggers import Run
 
 from tests.support.dashboard import chromium, ui_server
@@ -24,6 +26,11 @@ METRICS = "loss,val_loss,accuracy"
 # Every chart's traces: run id, role and line colour (the graph div keeps its figure).
 _TRACES = """() => Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot')).map(gd =>
     gd.data.map(t => ({run: t.meta.run_id, role: t.meta.role, colour: t.line.color})))"""
+# Every chart's drawn lines: [run id, the SVG path's stroke colour] per trace.
+_STROKES = """() => Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot')).map(gd => {
+    const groups = Array.from(gd.querySelectorAll('.scatterlayer .trace'));
+    return gd._fullData.map((t, i) => [t.meta.run_id,
+        getComputedStyle(groups[i].querySelector('path.js-line')).stroke]); })"""
 # Axis titles, and everything they must not overlap, as page rectangles.
 _BOXES = """() => Array.from(document.querySelectorAll('[class*=st-key-cmp_chart_] .js-plotly-plot')).map(gd => {
     const rect = e => { const r = e.getBoundingClientRect();
@@ -95,6 +102,16 @@ def test_fifty_runs_read_clearly(sqlite_url: str) -> None:
         colours = [{t["run"]: t["colour"] for t in chart} for chart in charts]
         assert len(set(colours[0].values())) == 50
         assert colours[0] == colours[1] == colours[2]
+        # The colours assigned: the runs in the order they started (oldest first), each
+        # the farthest free colour, which is the palette's order.
+        assert colours[0] == {rid: colour for rid, colour in zip(ids, colors.PALETTE)}
+        # What is drawn: every line's stroke is its run's colour, and no two lines
+        # are closer than 11 CIEDE2000 (hashed colours had pairs at 5 on such pages).
+        for chart in page.evaluate(_STROKES):
+            drawn = dict(chart)
+            assert {rid: lab(c).round(0).tolist() for rid, c in drawn.items()} == {
+                rid: lab(colours[0][rid]).round(0).tolist() for rid in drawn}
+            assert len(drawn) == 50 and closest_pair(list(drawn.values())) >= 11
         swatches = {}
         for row in rows.values():
             fill = re.search(r"fill='%23([0-9A-Fa-f]{6})'", " ".join(row))

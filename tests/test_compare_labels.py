@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from trackboard.dashboard import charts, colors, labels
+from trackboard.dashboard.colour_space import ciede2000, closest_pair, lab
 from trackboard.dashboard.number_format import readable
+from trackboard.dashboard.param_differences import differing_params
 from trackboard.dashboard.smoothing import ema
 
 
@@ -42,12 +44,11 @@ def test_default_labels_show_the_params_that_differ() -> None:
     # lr (the common name) first; learning_rate and optimizer.learning_rate repeat it;
     # beta_1 is absent from torch-3 but the same in both Keras runs: no difference;
     # Keras' optimizer names adam and adam_1 only count instances.
-    assert labels.differing_params(runs) == ["lr", "hidden"]
+    assert differing_params(runs) == ["lr", "hidden"]
     assert labels.run_labels(runs) == {
         "k1aaaaaa": "keras-1 · lr=0.01 · hidden=32",
         "k2bbbbbb": "keras-2 · lr=0.003431 · hidden=32",
         "t3cccccc": "torch-3 · lr=0.01 · hidden=16"}
-    assert labels.differing_params(runs, limit=1) == ["lr"]
 
 
 def test_template_labels_and_their_problems() -> None:
@@ -63,36 +64,51 @@ def test_template_labels_and_their_problems() -> None:
         "params.lrr"]
 
 
-def test_colours_come_from_the_run_id_and_stay_distinct() -> None:
-    ids = [f"{i:016x}" for i in range(50)]
-    styles = colors.styles(ids)
-    assert len({s.colour for s in styles.values()}) == 50
+# The smallest CIEDE2000 difference between any two runs on a page of n runs, at least
+# (bench/colours.py measures it: the hashed colours before gave pages with pairs at 5).
+CLOSEST_AT = {2: 70.0, 6: 40.0, 12: 20.0, 50: 11.0}
+
+
+@pytest.mark.parametrize("n", sorted(CLOSEST_AT))
+def test_the_runs_on_a_page_get_colours_far_apart(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(20):  # any ids: the colours follow the order, not a hash of the id
+        ids = [f"{v:016x}" for v in rng.integers(0, 2**62, n)]
+        shown = list(colors.colours(ids).values())
+        assert len(set(shown)) == n
+        assert closest_pair(shown) >= CLOSEST_AT[n], shown
+
+
+def test_colours_are_stable_for_the_runs_on_a_page() -> None:
+    ids = [f"run-{i:02d}" for i in range(12)]
+    started = {rid: 1000.0 - i for i, rid in enumerate(ids)}  # the last id started first
+    styles = colors.styles(ids, started)
     assert {s.dash for s in styles.values()} == {"solid"}
     # The same set in any order gives the same colours (a reload, another page).
-    assert colors.styles(list(reversed(ids))) == styles
-    # A run alone gets its preferred colour; in a small selection it mostly keeps it.
-    alone = {rid: colors.colours([rid])[rid] for rid in ids}
-    kept = sum(colors.colours(ids[:5])[rid] == alone[rid] for rid in ids[:5])
-    assert kept >= 4
-    # Past 50, colours repeat with dashes: still no two runs drawn alike.
-    many = colors.styles(f"run-{i}" for i in range(120))
-    assert len({(s.colour, s.dash) for s in many.values()}) == 120
+    assert colors.styles(list(reversed(ids)), started) == styles
+    # Oldest first: the first run started takes the palette's first colour.
+    assert styles["run-11"].colour == colors.PALETTE[0]
+    # A run started after every other joins with the next colour; nobody else changes.
+    newer = colors.styles([*ids, "late"], {**started, "late": 2000.0})
+    assert {r: s for r, s in newer.items() if r != "late"} == styles
+    assert newer["late"].colour == colors.PALETTE[12]
+    # Past the palette, colours repeat with dashes: still no two runs drawn alike.
+    many = colors.styles(f"run-{i}" for i in range(2 * len(colors.PALETTE) + 5))
+    assert len({(s.colour, s.dash) for s in many.values()}) == len(many)
     assert {s.dash for s in many.values()} == {"solid", "dash", "dot"}
 
 
-def test_palette_has_no_near_twins() -> None:
-    def lab(hex_colour: str) -> np.ndarray:
-        c = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
-        c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-        xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
-                        [0.0193, 0.1192, 0.9505]]) @ c / np.array([0.95047, 1.0, 1.08883])
-        f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
-        return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+def test_palette_is_glasbey_visible_on_white_and_farthest_first() -> None:
+    import colorcet
 
-    points = [lab(c) for c in colors.PALETTE]
-    assert len(set(colors.PALETTE)) == 50
-    closest = min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1:])
-    assert closest > 15  # Delta-E 76; Plotly's palette followed by D3's had pairs under 5
+    glasbey = {c.upper() for c in colorcet.glasbey_dark}
+    assert set(colors.PALETTE) <= glasbey and len(set(colors.PALETTE)) == len(colors.PALETTE)
+    assert all(25 <= lab(c)[0] <= 75 for c in colors.PALETTE)
+    # Each colour is the free one farthest from all before it.
+    points = lab(list(colors.PALETTE))
+    for k in (1, 5, 11, 49):
+        nearest = np.min([ciede2000(points, points[j]) for j in range(k)], axis=0)
+        assert int(np.argmax(np.where(np.arange(len(points)) < k, -1, nearest))) == k
 
 
 def _history(runs: int, steps: int = 20) -> pd.DataFrame:

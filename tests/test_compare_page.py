@@ -74,8 +74,10 @@ def test_run_list_and_labels_tell_the_runs_apart(ids: dict[str, str]) -> None:
 
 def test_colours_come_from_the_runs_and_match_the_swatches(ids: dict[str, str]) -> None:
     three = _three(ids)
-    expected = colors.colours(three)
-    at = _compare(runs=",".join(three), metrics="loss,val_loss|eval_loss")
+    # seed() starts keras-run, torch-run, lightning-run in turn: the oldest gets the
+    # palette's first colour, whatever the ids and the order in the link.
+    expected = dict(zip(three, colors.PALETTE))
+    at = _compare(runs=",".join(reversed(three)), metrics="loss,val_loss|eval_loss")
     for fig in _charts(at):
         assert {rid: c for rid, (_, c) in _lines(fig).items()} == expected
     rows = _run_list(at).value
@@ -83,7 +85,7 @@ def test_colours_come_from_the_runs_and_match_the_swatches(ids: dict[str, str]) 
         assert f"fill='{expected[rid].replace('#', '%23')}'" in unquote(swatch.replace(
             "%23", "%2523"))
     # Another order of the same runs (another link, a reload): the same colours.
-    again = _compare(runs=",".join(reversed(three)), metrics="loss")
+    again = _compare(runs=",".join(three), metrics="loss")
     assert {rid: c for rid, (_, c) in _lines(_charts(again)[0]).items()} == expected
 
 
@@ -94,8 +96,11 @@ def test_hidden_runs_leave_every_chart_and_live_in_the_url(ids: dict[str, str]) 
     assert _run_list(at).value["show"].tolist() == [True, False, True]
     for fig in _charts(at):
         assert set(_lines(fig)) == {ids["keras-run"], ids["lightning-run"]}
+    # The summary names the runs shown as the run list does.
     summary = at.dataframe[-1].value
-    assert set(summary["run"]) == {"keras-run", "lightning-run"}
+    rows = _run_list(at).value
+    assert set(summary["run"]) == set(rows.loc[rows["show"], "run"]) == {
+        "keras-run · lr=0.001 · layers=2", "lightning-run · lr=0.001 · layers=4"}
     at.button(key="cmp_show_all").click().run()
     assert _run_list(at).value["show"].all() and "hide" not in at.query_params
     assert all(len(_lines(fig)) == 3 for fig in _charts(at))

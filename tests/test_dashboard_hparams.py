@@ -11,7 +11,7 @@ import math
 import pandas as pd
 import pytest
 from plotly.colors import sample_colorscale
-from trackboard.dashboard import grouping, hparams, param_diff
+from trackboard.dashboard import grouping, hparams, param_diff, param_differences
 
 from tests.support.dashboard import KNOWN_LOSS, seed_for_app
 from tests.test_dashboard_pages import _figures, _open
@@ -102,14 +102,15 @@ def test_param_diff_puts_common_params_first_then_frameworks() -> None:
     keras = d.by_framework["keras"]
     assert keras.index.tolist() == ["optimizer.name"] and keras.columns.tolist() == ["K1", "K2"]
     assert d.by_framework["torch"].empty and d.totals == {"common": 4, "keras": 2, "torch": 1}
+    # Show all: the params that differ first (as above), then the others.
     every = param_diff.param_diff(_mixed(), names, show_all=True)
-    assert every.common.index.tolist() == ["lr", "batch_size", "seed", "hidden"]
-    assert every.by_framework["keras"].index.tolist() == ["optimizer.beta_1", "optimizer.name"]
+    assert every.common.index.tolist() == ["lr", "hidden", "batch_size", "seed"]
+    assert every.by_framework["keras"].index.tolist() == ["optimizer.name", "optimizer.beta_1"]
 
 
 def test_a_param_absent_from_some_runs_is_no_difference() -> None:
-    assert not param_diff.differs(["0.9", "", "", "0.9"])
-    assert param_diff.differs(["0.9", "", "0.99"])
+    assert not param_differences.differs([0.9, None, None, 0.9])
+    assert param_differences.differs([0.9, None, 0.99])
     one_framework = _mixed()[_mixed()["framework"] == "keras"]
     d = param_diff.param_diff(one_framework, {})
     # One framework: nothing is "framework-specific"; beta_1 is the same in both runs.

@@ -126,11 +126,13 @@ def test_compare_page_overlays_runs_and_smooths(seeded: tuple[str, dict[str, str
     assert {t["meta"]["run_id"] for t in figs[1]["data"]} == {ids["keras-run"], ids["torch-run"]}
     assert loss[1]["y"][:5] == pytest.approx(ema(KNOWN_LOSS, 0.6).tolist())
     assert loss[0]["y"][:5] == pytest.approx(KNOWN_LOSS)
+    # The summary names each run by its label, as the run list and the hover do.
     summary = at.dataframe[2].value
-    keras = summary[(summary["run"] == "keras-run") & (summary["metric"] == "loss")].iloc[0]
+    k_label, t_label = "keras-run · lr=0.001 · layers=2", "torch-run · lr=0.01 · layers=3"
+    keras = summary[(summary["run"] == k_label) & (summary["metric"] == "loss")].iloc[0]
     assert keras["min"] == 0.0 and keras["best step"] == 1
     merged = summary[summary["metric"] == "val_loss|eval_loss"].set_index("run")["key"]
-    assert merged.to_dict() == {"keras-run": "val_loss", "torch-run": "eval_loss"}
+    assert merged.to_dict() == {k_label: "val_loss", t_label: "eval_loss"}
 
 
 def test_compare_params_diff_table(seeded: tuple[str, dict[str, str]]) -> None:
@@ -141,7 +143,8 @@ def test_compare_params_diff_table(seeded: tuple[str, dict[str, str]]) -> None:
     assert diff.index.tolist() == ["lr", "layers"]
     assert diff.loc["lr"].tolist() == ["0.001", "0.01"]
     at.toggle(key="cmp_params_all").set_value(True).run()
-    assert at.dataframe[1].value.index.tolist() == ["lr", "optimizer", "layers"]
+    # Every param: those that differ first, as above, then the others.
+    assert at.dataframe[1].value.index.tolist() == ["lr", "layers", "optimizer"]
 
 
 def test_compare_summary_table_reads_every_run(seeded: tuple[str, dict[str, str]]) -> None:

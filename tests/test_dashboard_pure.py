@@ -10,6 +10,7 @@ import pytest
 from trackboard.dashboard import charts, data, tables
 from trackboard.dashboard.smoothing import ema, moving_average, smooth
 from trackboard.dashboard.param_diff import param_diff
+from trackboard.dashboard.plotly_wire import decoded
 
 
 def test_ema_matches_tensorboards_debiased_formula() -> None:
@@ -64,12 +65,12 @@ def test_metric_figure_overlays_runs_with_consistent_colours() -> None:
     assert fig.data[1].line.color == colours["r1"] == fig.data[0].line.color
     assert fig.data[0].opacity == 0.25
     assert fig.data[1].name == "&lt;b&gt;one&lt;/b&gt;"  # Plotly shows it as typed
-    assert list(fig.data[1].y) == pytest.approx(ema([0, 1, 2, 3], 0.6))
+    assert decoded(fig.data[1].y) == pytest.approx(ema([0, 1, 2, 3], 0.6))
     log = charts.metric_figure(charts.with_x(_frame(), "relative time"), "loss",
                                names={"r1": "a"}, colours=colours, log_y=True,
                                smoothing="none")
     assert log.layout.yaxis.type == "log" and len(log.data) == 1
-    assert list(log.data[0].x) == [0.0, 1.0, 2.0, 3.0]
+    assert decoded(log.data[0].x) == [0.0, 1.0, 2.0, 3.0]
 
 
 def test_long_series_use_webgl() -> None:
@@ -90,14 +91,22 @@ def test_x_axis_from_another_logged_key_joins_on_step() -> None:
     assert out["x"].tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
+def _band(trace: object) -> tuple[list[float], list[float]]:
+    """(upper, lower) of a band drawn as one closed polygon: along the top, back below."""
+    y = decoded(trace.y)  # type: ignore[attr-defined]
+    half = len(y) // 2
+    return y[:half], y[half:][::-1]
+
+
 def test_grouped_runs_become_mean_and_band() -> None:
     fig = charts.metric_figure(charts.with_x(_frame(), "step"), "loss",
                                names={"r1": "a", "r2": "b"}, colours=charts.run_colours(["r1", "r2"]),
                                smoothing="none", groups={"r1": "g", "r2": "g"})
     roles = [t.meta["role"] for t in fig.data]
-    assert roles == ["band_upper", "band_lower", "mean"]
-    assert list(fig.data[2].y) == [1.0, 2.0, 3.0, 4.0]
-    assert list(fig.data[0].y) == [2.0, 3.0, 4.0, 5.0]  # mean + std (std = 1)
+    assert roles == ["band", "mean"]
+    assert decoded(fig.data[1].y) == [1.0, 2.0, 3.0, 4.0]
+    assert _band(fig.data[0]) == ([2.0, 3.0, 4.0, 5.0], [0.0, 1.0, 2.0, 3.0])  # mean +- std 1
+    assert decoded(fig.data[0].x) == [0, 1, 2, 3, 3, 2, 1, 0]
     # Three runs (offsets 0, 0, 3): min-max (s .. s+3) differs from mean +- std (s+1 +- 1.41),
     # so a band that ignored band="minmax" would fail here.
     three = _frame((("r1", 0.0), ("r2", 0.0), ("r3", 3.0)))
@@ -106,17 +115,16 @@ def test_grouped_runs_become_mean_and_band() -> None:
     minmax = charts.metric_figure(charts.with_x(three, "step"), "loss", names=names,
                                   colours=charts.run_colours(list(names)), smoothing="none",
                                   groups=groups, band="minmax")
-    # What the browser receives: the figure's JSON, band roles and the fill between them.
+    # What the browser receives: the figure's JSON, one closed band polygon and the mean.
     sent = json.loads(minmax.to_json())["data"]
-    assert [t["meta"]["role"] for t in sent] == ["band_upper", "band_lower", "mean"]
-    assert list(minmax.data[0].y) == [3.0, 4.0, 5.0, 6.0]
-    assert list(minmax.data[1].y) == [0.0, 1.0, 2.0, 3.0]
-    assert sent[1]["fill"] == "tonexty" and "fill" not in sent[0]
+    assert [t["meta"]["role"] for t in sent] == ["band", "mean"]
+    assert sent[0]["fill"] == "toself" and "fill" not in sent[1]
+    assert _band(minmax.data[0]) == ([3.0, 4.0, 5.0, 6.0], [0.0, 1.0, 2.0, 3.0])
     std = charts.metric_figure(charts.with_x(three, "step"), "loss", names=names,
                                colours=charts.run_colours(list(names)), smoothing="none",
                                groups=groups)
-    assert list(std.data[0].y) == pytest.approx([1.0 + 2 ** 0.5 + s for s in range(4)])
-    assert list(std.data[2].y) == [1.0, 2.0, 3.0, 4.0]
+    assert _band(std.data[0])[0] == pytest.approx([1.0 + 2 ** 0.5 + s for s in range(4)])
+    assert decoded(std.data[1].y) == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_params_diff_and_summary_tables() -> None:

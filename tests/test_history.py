@@ -64,6 +64,36 @@ def test_downsampled_history_keeps_spikes_and_bounds(big_store: Store, max_point
     assert loss["step"].iloc[0] == 0 and loss["value"].min() == 1.0 / STEPS
 
 
+@pytest.mark.parametrize("max_points", [500, 2000])  # served from roll-ups / reduced in numpy
+def test_envelope_gives_one_row_per_stretch_with_its_low_and_high(big_store: Store,
+                                                                 max_points: int) -> None:
+    points = big_store.history(["run-a"], keys=["loss"], max_points=max_points)
+    env = big_store.history(["run-a"], keys=["loss"], max_points=max_points, envelope=True)
+    assert list(env.columns) == ["run_id", "key", "step", "wall_time", "value", "low", "high"]
+    # The same stretches: their min and max points, now one row each.
+    assert len(env) <= max_points // 2 and len(points) >= len(env) >= len(points) // 2
+    assert sorted(env["low"].tolist() + env["high"].tolist()) == pytest.approx(
+        sorted(points["value"].tolist() + env.loc[env["low"] == env["high"], "low"].tolist()))
+    assert (env["value"] == (env["low"] + env["high"]) / 2).all()
+    assert np.all(np.diff(env["step"].to_numpy()) > 0)
+    # Runs of the same steps line up stretch by stretch (a group's mean is taken there).
+    both = big_store.history(["run-a", "run-b"], keys=["lr"], max_points=max_points,
+                             envelope=True)
+    a, b = (both[both["run_id"] == r]["step"].tolist() for r in ("run-a", "run-b"))
+    assert a == b and a[-1] > STEPS - STEPS / (max_points / 2)
+    # Each row sits in the middle of its stretch, wherever the min and max fell (the
+    # spike at 27,777 too): evenly spaced but for the partial stretches at the ends.
+    assert len(set(np.diff(env["step"].to_numpy())[1:-1])) <= 2
+    spike = env[env["high"] == 100.0]  # the spike survives as its stretch's high
+    assert len(spike) == 1 and abs(int(spike["step"].iloc[0]) - 27_777) < STEPS / (max_points / 2)
+    # A series read whole (a narrow range) has low = high = value.
+    whole = big_store.history(["run-a"], keys=["loss"], max_points=2000,
+                              step_range=(100, 200), envelope=True)
+    assert whole["step"].tolist() == list(range(100, 201))
+    assert (whole["low"] == whole["value"]).all() and (whole["high"] == whole["value"]).all()
+    assert big_store.history(["nope"], envelope=True).columns.tolist()[-2:] == ["low", "high"]
+
+
 def test_narrow_step_range_is_full_resolution(big_store: Store) -> None:
     h = big_store.history(["run-a"], keys=["loss"], max_points=2000, step_range=(27_000, 28_000))
     assert h["step"].tolist() == list(range(27_000, 28_001))

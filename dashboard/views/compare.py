@@ -37,10 +37,6 @@ if info.empty:
     st.stop()
 run_ids = [r for r in run_ids if r in set(info["id"])]
 info = info.set_index("id", drop=False).loc[run_ids].reset_index(drop=True)  # selection order
-names = dict(zip(info["id"], info["name"]))
-# Two runs may share a name: suffix the id so legends stay unambiguous.
-dupes = info["name"].duplicated(keep=False)
-names.update({rid: f"{n} ({rid[:6]})" for rid, n, d in zip(info["id"], info["name"], dupes) if d})
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
 default_metrics = state.join_list([k for k in available
@@ -81,14 +77,12 @@ with st.container(border=True):
         d.slider("EMA weight", 0.0, 0.99, step=0.01, key="cmp_weight")
     elif st.session_state["cmp_smooth"] == "moving average":
         d.number_input("Window (points)", 1, 501, step=2, key="cmp_window")
-    e, f, g, h = st.columns([2, 2, 2, 4])
+    e, f, g, _ = st.columns([2, 2, 2, 4])
     e.selectbox("Group by", group_options, key="cmp_group")
     f.radio("Band", ["std", "minmax"], key="cmp_band", horizontal=True,
             format_func=lambda b: "mean ± std" if b == "std" else "min–max")
     g.checkbox("Log y", key="cmp_logy")
     g.toggle("Live", key="cmp_live", help="Refresh running runs every 5 s.")
-    h.text_input("Step range", key="cmp_range", placeholder="e.g. 1000-2000 (empty: all)",
-                 help="A narrow range is read at full resolution.")
     i, j = st.columns([2, 8])
     i.radio("Charts per row", [1, 2, 3], key="cmp_cols", horizontal=True)
     j.text_input("Run labels", key="cmp_label",
@@ -116,7 +110,7 @@ state.write_query({
 })
 
 
-def parse_range(text: str) -> tuple[int | None, int | None] | None:
+def parse_range(text: str, warn: bool = True) -> tuple[int | None, int | None] | None:
     text = text.strip()
     if not text:
         return None
@@ -124,34 +118,50 @@ def parse_range(text: str) -> tuple[int | None, int | None] | None:
     try:
         return (int(lo) if lo.strip() else None, int(hi) if sep and hi.strip() else None)
     except ValueError:
-        st.warning(tables.md_escape(f"Step range {text!r} is not like 1000-2000; "
-                                    "showing all steps."))
+        if warn:
+            st.warning(tables.md_escape(f"Step range {text!r} is not like 1000-2000; "
+                                        "showing all steps."))
         return None
 
 
 chart_list = data.resolve_metrics(state.split_list(st.session_state["cmp_metrics"]), available)
 chart_list = [(t, ks) for t, ks in chart_list if any(k in available for k in ks)]
-step_range = parse_range(st.session_state["cmp_range"])
-full_res = (step_range is not None and None not in step_range
-            and step_range[1] - step_range[0] + 1 <= data.FULL_RESOLUTION_STEPS)
-# Coarser series when many runs share a chart (50 runs: 240 points each), so the
-# page draws in about the time 10 runs took; a narrow step range is still exact.
-max_points = None if full_res else charts.points_per_series(len(run_ids), data.MAX_POINTS)
 x_axis = st.session_state["cmp_x"]
 wanted = sorted({k for _, ks in chart_list for k in ks if k in available}
                 | ({x_axis} if x_axis not in charts.X_AXES else set()))
 groups = grouping.run_groups(info, st.session_state["cmp_group"])
-live = st.session_state["cmp_live"] and bool(running) and (step_range is None
-                                                          or step_range[1] is None)
-signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
 
-# Labels say what tells the runs apart; colours come from the run ids (or, grouped,
-# from the group labels), so a run looks the same on every page and after a reload.
+
+def is_live(step_range: tuple[int | None, int | None] | None) -> bool:
+    """Whether the charts refresh: Live is on, a run is running and the range is open."""
+    return (st.session_state["cmp_live"] and bool(running)
+            and (step_range is None or step_range[1] is None))
+
+
+def read_budget(step_range: tuple[int | None, int | None] | None) -> int:
+    """Points per series. Coarser when many runs share a chart (50 runs: 240 each), so
+    the page draws in about the time 10 runs took. A step range shares out a chart's
+    whole budget (12,000 points: 1 run 12,000, 12 runs 1,000, 50 runs 240): a range
+    that fits is read at full resolution, a longer one in finer stretches than the
+    whole run. Read whole, 50 runs x 1,001 steps drew 400,000 points in WebGL: 22-50 s
+    a change without a GPU."""
+    return charts.points_per_series(
+        len(run_ids), data.MAX_POINTS if step_range is None else charts.CHART_POINTS)
+
+
+live = is_live(parse_range(st.session_state["cmp_range"], warn=False))
+
+# Labels say what tells the runs apart. Colours go to the selection in a stable order
+# (oldest run first; grouped: the group labels), each the farthest from those taken,
+# so a run keeps its colour in any order, after a reload and while others are hidden.
 template = st.session_state["cmp_label"]
 for field in labels.template_problems(template, list(info.columns)):
     st.warning(tables.md_escape(f"No selected run has {{{field}}}: it shows empty."))
+# A run's one name on this page (run list, hovers, param table, summary, hparams).
 run_labels = labels.run_labels(info, template)
-styles = (colors.styles(groups.values()) if groups else colors.styles(run_ids))
+started = dict(zip(info["id"], (t.timestamp() if pd.notna(t) else None
+                                for t in info["created_at"])))
+styles = (colors.styles(groups.values()) if groups else colors.styles(run_ids, started))
 run_styles = {rid: styles[groups[rid]] for rid in run_ids} if groups else styles
 visible = run_list.show(info, run_labels, run_styles, groups)
 state.write_query({"hide": ",".join(st.session_state[run_list.HIDDEN]) or None})
@@ -160,8 +170,10 @@ dashes = {rid: s.dash for rid, s in run_styles.items()}
 chart_height = {1: 420, 2: 360, 3: 320}[st.session_state["cmp_cols"]]
 
 
-def load_history() -> pd.DataFrame:
+def load_history(step_range: tuple[int | None, int | None] | None, max_points: int
+                 ) -> pd.DataFrame:
     """The cached downsampled history plus, for running runs, the points since."""
+    signature = (tuple(run_ids), tuple(wanted), max_points, step_range)
     tails = st.session_state.setdefault("_cmp_tail", {})
     gen = st.session_state.setdefault("_cmp_generation", 0)
     base = data.history(src.url, src.read_only, tuple(run_ids), tuple(wanted), max_points,
@@ -189,7 +201,17 @@ def load_history() -> pd.DataFrame:
 
 @st.fragment(run_every=5 if live else None)
 def draw_charts() -> None:
-    hist = load_history()
+    # The step range lives in the charts' fragment: a new range redraws the charts
+    # only, not the run list, the tables and the hyperparameter view (issue 19).
+    box, _ = st.columns([3, 7])
+    box.text_input("Step range", key="cmp_range", placeholder="e.g. 1000-2000 (empty: all)",
+                   help="A range that the chart can hold is read at full resolution.")
+    state.remember(["cmp_range"])
+    state.write_query({"range": st.session_state["cmp_range"] or None})
+    step_range = parse_range(st.session_state["cmp_range"])
+    if is_live(step_range) != live:
+        st.rerun()  # the range starts or stops the live refresh: the page decides it
+    hist = load_history(step_range, read_budget(step_range))
     x_values = hist[hist["key"] == x_axis] if x_axis not in charts.X_AXES else None
     if not chart_list:
         st.info(tables.md_escape("No metric matches. Available: " + ", ".join(available)))
@@ -218,13 +240,14 @@ def draw_charts() -> None:
 
 draw_charts()
 
-param_diff.show(info, names)  # common params first, then per framework
+param_diff.show(info, run_labels)  # common params first, then per framework
 
 st.subheader("Summary")
 summaries = data.summaries_by_run(src.url, src.read_only, tuple(visible),
                                   tuple(dict.fromkeys(k for _, ks in chart_list for k in ks)))
 st.dataframe(tables.readable_numbers(  # numbers as on the Run page and in the CLI
-    tables.summary_table({rid: summaries.get(rid, {}) for rid in visible}, chart_list, names),
+    tables.summary_table({rid: summaries.get(rid, {}) for rid in visible}, chart_list,
+                         run_labels),
     ["last", "min", "max", "best"]), key="cmp_summary", hide_index=True, width="stretch")
 
 # Parallel coordinates + param-vs-metric scatter of the runs shown (dashboard/hparams.py).

@@ -74,26 +74,77 @@ def reduce_points(step: np.ndarray, wall: np.ndarray, value: np.ndarray, lo: int
     """Min/max downsampling of raw points (sorted by step) into `buckets` equal step ranges."""
     if len(step) == 0:
         return step, wall, value
+    _, s, w, v = rollup.as_points(reduce_buckets(step, wall, value, lo, hi, buckets))
+    return s, w, v
+
+
+def reduce_buckets(step: np.ndarray, wall: np.ndarray, value: np.ndarray, lo: int, hi: int,
+                   buckets: int) -> Buckets:
+    """Raw points (sorted by step) grouped into `buckets` equal step ranges of [lo, hi]."""
     width = hi - lo + 1
     bucket = ((step - lo) * buckets) // width
-    pts = Buckets.of_points(np.zeros(len(step), np.int64), step, wall, value)
-    b = rollup.aggregate(pts, bucket)
-    _, s, w, v = rollup.as_points(b)
-    return s, w, v
+    return rollup.aggregate(Buckets.of_points(np.zeros(len(step), np.int64), step, wall,
+                                              value), bucket)
 
 
 def level_points(rows: list[tuple[Any, ...]], lo: int, hi: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points of stored roll-up rows (min_step, min_wall, min_value, max_step, max_wall,
-    max_value), kept inside [lo, hi]."""
+    """Points of stored roll-up rows (bucket, min_step, min_wall, min_value, max_step,
+    max_wall, max_value), kept inside [lo, hi]."""
     if not rows:
         e = np.empty(0)
         return e.astype(np.int64), e, e
-    arr = np.array(rows, dtype=np.float64)
-    n = len(arr)
-    b = Buckets(np.zeros(n, np.int64), np.arange(n), np.zeros(n, np.int64),
-                arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2],
-                arr[:, 3].astype(np.int64), arr[:, 4], arr[:, 5])
-    _, s, w, v = rollup.as_points(b)
+    _, s, w, v = rollup.as_points(level_buckets(rows))
     keep = (s >= lo) & (s <= hi)
     return s[keep], w[keep], v[keep]
+
+
+def level_buckets(rows: list[tuple[Any, ...]]) -> Buckets:
+    """Buckets of stored roll-up rows (bucket, min_step, min_wall, min_value, max_step,
+    max_wall, max_value)."""
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 7)
+    n = len(arr)
+    return Buckets(np.zeros(n, np.int64), arr[:, 0].astype(np.int64), np.zeros(n, np.int64),
+                   arr[:, 1].astype(np.int64), arr[:, 2], arr[:, 3],
+                   arr[:, 4].astype(np.int64), arr[:, 5], arr[:, 6])
+
+
+def reduce_spans(b: Buckets, lo: int, hi: int, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last step of each bucket of reduce_buckets (equal ranges of [lo, hi]).
+
+    >>> b = reduce_buckets(np.arange(10), np.zeros(10), np.ones(10), 0, 9, 3)
+    >>> [a.tolist() for a in reduce_spans(b, 0, 9, 3)]
+    [[0, 4, 7], [3, 6, 9]]
+    """
+    width = hi - lo + 1
+    k = b.bucket
+    return lo - (-k * width // buckets), lo - (-(k + 1) * width // buckets) - 1
+
+
+def level_spans(b: Buckets, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last step of each stored roll-up bucket of `level`.
+
+    >>> b = level_buckets([(2, 130, 0., 1., 140, 0., 2.)])
+    >>> [a.tolist() for a in level_spans(b, 1)]
+    [[128], [191]]
+    """
+    shift = BUCKET_SHIFTS[level - 1]
+    start = b.bucket << shift
+    return start, start + (1 << shift) - 1
+
+
+def envelope(b: Buckets, spans: tuple[np.ndarray, np.ndarray], lo: int, hi: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One point per bucket: (step, wall, low, high). The step is the middle of the
+    bucket's steps inside [lo, hi], so runs of the same length line up (a group's
+    mean does not jump where one run's last point ends earlier); the wall time is
+    halfway between the min and max points; low and high are their values.
+
+    >>> b = Buckets(*[np.array(v) for v in ([0, 0], [0, 1], [4, 4], [2, 9], [2., 9.],
+    ...             [-1., 5.], [0, 8], [0., 8.], [3., 6.])])
+    >>> [a.tolist() for a in envelope(b, (np.array([0, 5]), np.array([4, 9])), 0, 8)]
+    [[2, 6], [1.0, 8.5], [-1.0, 5.0], [3.0, 6.0]]
+    """
+    start, end = spans
+    step = (np.maximum(start, lo) + np.minimum(end, hi)) // 2
+    return step, (b.min_wall + b.max_wall) / 2, b.min_value, b.max_value

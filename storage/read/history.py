@@ -25,13 +25,21 @@ class HistoryReads(StoreBase):
 
     def history(self, run_ids: str | Sequence[str], keys: Sequence[str] | None = None,
                 max_points: int | None = None, *,
-                step_range: tuple[int | None, int | None] | None = None) -> pd.DataFrame:
+                step_range: tuple[int | None, int | None] | None = None,
+                envelope: bool = False) -> pd.DataFrame:
         """Metric points as a long DataFrame: run_id, key, step, wall_time, value.
 
         With `max_points`, each (run, key) series returns at most that many points,
         chosen so every bucket's min and max survive (spikes stay visible).
         `step_range=(lo, hi)` limits the steps (inclusive; None for open ends), and
         a narrow enough range comes back at full resolution.
+
+        With `envelope=True`, a downsampled series gives one row per bucket instead
+        of its two points: columns `low` and `high` hold the bucket's min and max,
+        `value` their middle, `step` the middle of the bucket's steps (so runs line
+        up) and `wall_time` halfway between the two points (at most max_points // 2
+        rows; a series read whole has low = high = value).
+        Charts draw a line through the middles, not a zigzag through min and max.
         """
         if isinstance(run_ids, str):
             run_ids = [run_ids]
@@ -42,6 +50,7 @@ class HistoryReads(StoreBase):
         parts_step: list[np.ndarray] = []
         parts_wall: list[np.ndarray] = []
         parts_value: list[np.ndarray] = []
+        parts_high: list[np.ndarray] = []
         labels: list[tuple[str, str, int]] = []
         with self._connect() as conn, gc_paused():
             series = self._series(conn, list(run_ids), keys)
@@ -51,27 +60,32 @@ class HistoryReads(StoreBase):
                     p = downsample.plan(s, max_points, step_range)
                     if p is None:
                         continue
-                    st, wa, va = self._read_series(cur, s, p)
+                    st, wa, va, hi = self._read_series(cur, s, p, envelope)
                     parts_step.append(st)
                     parts_wall.append(wa)
                     parts_value.append(va)
+                    parts_high.append(hi)
                     labels.append((uid, key, len(st)))
             finally:
                 cur.close()
         if not labels:
-            return pd.DataFrame({"run_id": pd.Series(dtype=object),
-                                 "key": pd.Series(dtype=object),
-                                 "step": pd.Series(dtype=np.int64),
-                                 "wall_time": pd.Series(dtype=np.float64),
-                                 "value": pd.Series(dtype=np.float64)})
+            empty = pd.DataFrame({"run_id": pd.Series(dtype=object),
+                                  "key": pd.Series(dtype=object),
+                                  "step": pd.Series(dtype=np.int64),
+                                  "wall_time": pd.Series(dtype=np.float64),
+                                  "value": pd.Series(dtype=np.float64)})
+            return empty.assign(low=empty["value"], high=empty["value"]) if envelope else empty
         counts = [n for _, _, n in labels]
-        return pd.DataFrame({
-            "run_id": _label_column([u for u, _, _ in labels], counts),
-            "key": _label_column([k for _, k, _ in labels], counts),
-            "step": np.concatenate(parts_step).astype(np.int64),
-            "wall_time": np.concatenate(parts_wall).astype(np.float64),
-            "value": np.concatenate(parts_value).astype(np.float64),
-        })
+        value = np.concatenate(parts_value).astype(np.float64)
+        columns = {"run_id": _label_column([u for u, _, _ in labels], counts),
+                   "key": _label_column([k for _, k, _ in labels], counts),
+                   "step": np.concatenate(parts_step).astype(np.int64),
+                   "wall_time": np.concatenate(parts_wall).astype(np.float64),
+                   "value": value}
+        if envelope:
+            high = np.concatenate(parts_high).astype(np.float64)
+            columns |= {"value": (value + high) / 2, "low": value, "high": high}
+        return pd.DataFrame(columns)
 
     def _series(self, conn: Connection, uids: list[str], keys: Sequence[str] | None
                 ) -> list[tuple[str, str, downsample.Series]]:
@@ -93,16 +107,23 @@ class HistoryReads(StoreBase):
         rows.sort(key=lambda r: (order[r[0]], key_order[r[1]] if key_order else r[1]))
         return [(r[0], r[1], downsample.Series(r[2], r[3], r[4], r[5], r[6])) for r in rows]
 
-    def _read_series(self, cur: Any, s: downsample.Series, p: downsample.Plan
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _read_series(self, cur: Any, s: downsample.Series, p: downsample.Plan,
+                     envelope: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(step, wall, value, high): the points, or with `envelope` one row per bucket
+        with its min as value and its max as high (high is value when not enveloped)."""
         m = self._mark
         if p.how == "level":
             shift = downsample.BUCKET_SHIFTS[p.level - 1]
-            cur.execute("SELECT min_step, min_wall, min_value, max_step, max_wall, max_value "
-                        f"FROM point_buckets WHERE run_id = {m} AND key_id = {m} AND level = {m} "
-                        f"AND bucket BETWEEN {m} AND {m} ORDER BY bucket",
+            cur.execute("SELECT bucket, min_step, min_wall, min_value, max_step, max_wall, "
+                        f"max_value FROM point_buckets WHERE run_id = {m} AND key_id = {m} "
+                        f"AND level = {m} AND bucket BETWEEN {m} AND {m} ORDER BY bucket",
                         (s.run_id, s.key_id, p.level, p.lo >> shift, p.hi >> shift))
-            return downsample.level_points(cur.fetchall(), p.lo, p.hi)
+            rows = cur.fetchall()
+            if envelope:
+                b = downsample.level_buckets(rows)
+                return downsample.envelope(b, downsample.level_spans(b, p.level), p.lo, p.hi)
+            st, wa, va = downsample.level_points(rows, p.lo, p.hi)
+            return st, wa, va, va
         cur.execute(f"SELECT step, wall_time, value FROM points WHERE run_id = {m} AND "
                     f"key_id = {m} AND step BETWEEN {m} AND {m} ORDER BY step",
                     (s.run_id, s.key_id, p.lo, p.hi))
@@ -112,9 +133,14 @@ class HistoryReads(StoreBase):
         # are exact in float64 (at most 2**53 - 1, see storage/rules.py).
         flat = np.fromiter(chain.from_iterable(rows), np.float64, 3 * len(rows)).reshape(-1, 3)
         step, wall, value = flat[:, 0].astype(np.int64), flat[:, 1], flat[:, 2]
-        if p.how == "reduce":
-            return downsample.reduce_points(step, wall, value, p.lo, p.hi, p.buckets)
-        return step, wall, value
+        if p.how == "reduce" and len(step):
+            if envelope:
+                b = downsample.reduce_buckets(step, wall, value, p.lo, p.hi, p.buckets)
+                return downsample.envelope(
+                    b, downsample.reduce_spans(b, p.lo, p.hi, p.buckets), p.lo, p.hi)
+            step, wall, value = downsample.reduce_points(step, wall, value, p.lo, p.hi,
+                                                         p.buckets)
+        return step, wall, value, value
 
 
 def _label_column(labels: list[str], counts: list[int]) -> pd.Series:
