@@ -20,6 +20,24 @@ def _isolated_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACKBOARD_STORE", raising=False)
 
 
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _checkout_untouched() -> Iterator[None]:
+    # A test that opens the default store (./trackboard.db) from the repository's root
+    # leaves a database there, which a later test run (or a newer schema) then trips on:
+    # such a test must work in its tmp_path (monkeypatch.chdir) or name its store.
+    before = (_CHECKOUT / "trackboard.db").exists()
+    yield
+    made = [p for p in _CHECKOUT.glob("trackboard.db*") if not before]
+    for path in made:
+        path.unlink(missing_ok=True)
+    if made:
+        pytest.fail("the test wrote the default store into the checkout: "
+                    + ", ".join(p.name for p in made))
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_writer() -> Iterator[None]:
     # A test that leaves this process's shared writer (writer_for) on a store it cannot
