@@ -32,6 +32,27 @@ def test_read_only_store_cannot_write(store_url: str) -> None:
     assert Store(store_url).runs()["name"].tolist() == ["keep-me"]
 
 
+def test_a_read_only_dashboard_opens_its_store_read_only(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `trackboard ui --read-only` tells the Streamlit server so through the environment;
+    # every page then reads the store data.py opens.
+    from trackboard.dashboard import data
+
+    with Run(name="keep-me", store=sqlite_url, system_metrics=False):
+        pass
+    monkeypatch.setenv(data.STORE_ENV, sqlite_url)
+    monkeypatch.setenv(data.READ_ONLY_ENV, "1")
+    store = data.current_store()
+    assert store.read_only and store.runs()["name"].tolist() == ["keep-me"]
+    with pytest.raises(ReadOnlyStoreError):
+        store.rename_run(store.runs()["id"][0], "changed")
+    with pytest.raises(DBAPIError, match="(?i)read.?only"), store.engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET name = 'hacked'"))
+    monkeypatch.setenv(data.READ_ONLY_ENV, "0")
+    assert not data.current_store().read_only
+    assert Store(sqlite_url).runs()["name"].tolist() == ["keep-me"]
+
+
 def test_read_only_store_of_a_missing_file_is_a_clear_error(tmp_path) -> None:
     from trackboard.storage import StoreUnavailableError
 
