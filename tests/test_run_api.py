@@ -45,6 +45,28 @@ def test_ids_are_unique_and_auto_steps_count_up(sqlite_url: str) -> None:
     assert steps == [0, 1, 2, 10, 11]
 
 
+def test_finish_waits_until_everything_is_stored(sqlite_url: str, tmp_path) -> None:
+    import sqlite3
+    import threading
+
+    run = Run(store=sqlite_url, system_metrics=False)
+    assert run.flush()
+    # Another connection holds the write lock for a while: the writer waits for it, and
+    # so must finish(), or the caller would read a store without its last points.
+    lock = sqlite3.connect(tmp_path / "trackboard.db", isolation_level=None,
+                           check_same_thread=False)
+    lock.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.5, lambda: (lock.execute("ROLLBACK"), lock.close()))
+    release.start()
+    for step in range(100):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+    run.finish()
+    row = Store(sqlite_url).runs().iloc[0]
+    assert row["status"] == "finished" and row["metrics.loss.last"] == 0.01
+    assert len(Store(sqlite_url).history([run.id])) == 100
+    release.join()
+
+
 def test_context_manager_marks_failures(sqlite_url: str) -> None:
     with pytest.raises(RuntimeError):
         with Run(project="p", name="boom", store=sqlite_url) as run:
