@@ -27,6 +27,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -367,6 +368,9 @@ def make_scratch(root: Path, where: Path) -> tuple[Path, dict[str, str]]:
     # PYTHONPATH wins: it holds links to the copy's three packages.
     shim = where / "import" / "trackboard"
     shim.mkdir(parents=True)
+    # A regular package, so that no installed `trackboard` elsewhere on the path can
+    # take its place (check_imports verifies it).
+    (shim / "__init__.py").write_text("")
     for pkg in PACKAGES:
         (shim / pkg).symlink_to(tree / pkg, target_is_directory=True)
     env = dict(os.environ)
@@ -374,6 +378,15 @@ def make_scratch(root: Path, where: Path) -> tuple[Path, dict[str, str]]:
         [str(where / "import"), str(tree), *filter(None, [env.get("PYTHONPATH")])])
     env.pop("TRACKBOARD_STORE", None)
     return tree, env
+
+
+def describe_tree(root: Path) -> str:
+    """The commit the tree is at, and whether it has changes beside it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              check=False).stdout.strip()
+    changed = git("status", "--porcelain", "--untracked-files=normal")
+    return f"{git('rev-parse', '--short', 'HEAD') or '?'}{' + changes' if changed else ''}"
 
 
 def check_imports(tree: Path, env: dict[str, str]) -> None:
@@ -415,14 +428,17 @@ def pytest_command(marker: str, first: tuple[str, ...], *, hinted_only: bool,
 
 def run_suite(tree: Path, env: dict[str, str], command: list[str],
               timeout: float) -> tuple[int | None, str]:
+    """Run pytest in the scratch tree; (exit status, output), status None on a hang. A
+    session of its own, so that a hang takes every server the suite started with it."""
+    proc = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        proc = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (
-            exc.stdout or "")
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
         return None, out
-    return proc.returncode, proc.stdout + proc.stderr
+    return proc.returncode, out
 
 
 _FAILED = re.compile(r"^(FAILED|ERROR) (\S+)", re.MULTILINE)
@@ -441,6 +457,8 @@ def snippet_problem(root: Path, fault: Fault) -> str | None:
     path = root / fault.file
     if not path.is_file():
         return f"{fault.file} does not exist"
+    if fault.new == fault.old:
+        return "the fault changes nothing (new == old)"
     count = path.read_text(encoding="utf-8").count(fault.old)
     if count != 1:
         return f"snippet {'not found' if count == 0 else f'found {count} times'} in {fault.file}"
@@ -525,8 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="trackboard-faults-") as tmp:
         tree, env = make_scratch(ROOT, Path(tmp))
         check_imports(tree, env)
-        print(f"faults: {len(chosen)} fault(s), scratch copy {tree}, suite -m {args.marker!r}"
-              + (" (hinted tests only)" if args.hinted_only else ""), flush=True)
+        print(f"faults: {len(chosen)} fault(s) in {describe_tree(ROOT)}, scratch copy {tree}, "
+              f"suite -m {args.marker!r}" + (" (hinted tests only)" if args.hinted_only else ""),
+              flush=True)
         if not args.no_baseline:
             start = time.monotonic()
             code, output = run_suite(tree, env, pytest_command(
