@@ -130,6 +130,10 @@ def run_suite(tree: Path, env: dict[str, str], command: list[str],
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         return None, out
+    except BaseException:  # interrupted: take the suite and its servers along
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     return proc.returncode, out
 
 
@@ -233,6 +237,9 @@ def main(faults: list[Fault], argv: list[str] | None = None) -> int:
         print("\n".join(stale) or f"faults: all {len(chosen)} snippets match")
         return 1 if stale else 0
 
+    # Killed (timeout, Ctrl-C from a shell script): leave as an exception does, so the
+    # scratch copy is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="trackboard-faults-") as tmp:
         tree, env = make_scratch(ROOT, Path(tmp))
         check_imports(tree, env)
