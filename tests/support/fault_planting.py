@@ -111,9 +111,7 @@ class Outcome:
     seconds: float
 
 
-def pytest_command(marker: str, first: tuple[str, ...], *, hinted_only: bool,
-                   per_test_timeout: int) -> list[str]:
-    targets = list(first) if hinted_only and first else [*first, "tests"]
+def pytest_command(marker: str, targets: list[str], per_test_timeout: int) -> list[str]:
     return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
             "-m", marker, f"--timeout={per_test_timeout}", *targets]
 
@@ -163,6 +161,7 @@ def snippet_problem(root: Path, fault: Fault) -> str | None:
 
 def plant(tree: Path, env: dict[str, str], fault: Fault, *, marker: str, hinted_only: bool,
           timeout: float, per_test_timeout: int) -> Outcome:
+    """Plant `fault`, run its own tests, then (if they pass) the whole suite; restore."""
     start = time.monotonic()
     problem = snippet_problem(tree, fault)
     if problem is not None:
@@ -172,22 +171,36 @@ def plant(tree: Path, env: dict[str, str], fault: Fault, *, marker: str, hinted_
     try:
         path.write_text(original.replace(fault.old, fault.new), encoding="utf-8")
         _drop_bytecode(path)
-        command = pytest_command(marker, fault.tests, hinted_only=hinted_only,
-                                 per_test_timeout=per_test_timeout)
-        code, output = run_suite(tree, env, command, timeout)
+        # Its own tests first, on their own: pytest runs a folder's files in its own
+        # order whatever the order of the arguments, and they are the quick answer.
+        rounds = [list(fault.tests)] if fault.tests else []
+        if not hinted_only:
+            rounds.append(["tests"])
+        verdict = Outcome(fault, "SURVIVED", "no test was selected", 0.0)
+        for i, targets in enumerate(rounds):
+            code, output = run_suite(tree, env, pytest_command(marker, targets, per_test_timeout),
+                                     timeout)
+            own = bool(fault.tests) and i == 0
+            if code == 4:  # pytest's usage error: a test named in `tests` does not exist
+                verdict = Outcome(fault, "STALE", f"pytest usage error: {first_failure(output)}",
+                                  0.0)
+                break
+            if code is None:
+                verdict = Outcome(fault, "CAUGHT", f"the suite hung (> {timeout:.0f} s)", 0.0)
+                break
+            if code not in (0, 5):
+                where = "" if own or not fault.tests else " (not by its own tests)"
+                verdict = Outcome(fault, "CAUGHT", first_failure(output) + where, 0.0)
+                break
+            if code == 0:
+                verdict = Outcome(fault, "SURVIVED", "the suite passed" if not own else
+                                  "its own tests passed", 0.0)
+            # code 5: nothing selected (its tests are slow, or gone): the suite decides
     finally:
         path.write_text(original, encoding="utf-8")
         _drop_bytecode(path)
-    took = time.monotonic() - start
-    if code is None:
-        return Outcome(fault, "CAUGHT", f"the suite hung (> {timeout:.0f} s)", took)
-    if code == 0:
-        return Outcome(fault, "SURVIVED", "the suite passed", took)
-    if code == 5:  # nothing selected: a hinted test that is slow, gone or misnamed
-        return Outcome(fault, "SURVIVED", "no test was selected", took)
-    if code == 4:  # pytest's usage error: a test named in `tests` does not exist
-        return Outcome(fault, "STALE", f"pytest usage error: {first_failure(output)}", took)
-    return Outcome(fault, "CAUGHT", first_failure(output), took)
+    verdict.seconds = time.monotonic() - start
+    return verdict
 
 
 def describe(faults: list[Fault]) -> str:
@@ -249,8 +262,7 @@ def main(faults: list[Fault], argv: list[str] | None = None) -> int:
         if not args.no_baseline:
             start = time.monotonic()
             code, output = run_suite(tree, env, pytest_command(
-                args.marker, (), hinted_only=False, per_test_timeout=args.test_timeout),
-                args.timeout)
+                args.marker, ["tests"], args.test_timeout), args.timeout)
             took = time.monotonic() - start
             if code != 0:
                 print(output[-6000:])
