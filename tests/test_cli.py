@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 from trackboard.dashboard.cli import cli
 from trackboard.loggers import Run
@@ -50,6 +51,23 @@ def test_show_by_prefix_and_friendly_errors(sqlite_url: str) -> None:
     assert "hunter2" not in bad.output and "***" in bad.output
     garbage = r.invoke(cli, ["runs", "--store", "not a url"])
     assert garbage.exit_code == 1 and "sqlite:///path/to/trackboard.db" in garbage.output
+
+
+def test_an_ambiguous_id_prefix_is_refused(sqlite_url: str) -> None:
+    from trackboard.storage import Store
+    from trackboard.storage.errors import AmbiguousRunIdError
+
+    for uid, name in (("abcd1234", "first"), ("abcd5678", "second")):
+        with Run(id=uid, name=name, store=sqlite_url, system_metrics=False):
+            pass
+    r = CliRunner()
+    ambiguous = r.invoke(cli, ["show", "abcd", "--store", sqlite_url])
+    assert ambiguous.exit_code == 1 and "abcd" in ambiguous.output
+    assert "first" not in ambiguous.output and "second" not in ambiguous.output
+    unique = r.invoke(cli, ["show", "abcd5", "--store", sqlite_url])
+    assert unique.exit_code == 0 and "second" in unique.output
+    with Store(sqlite_url) as store, pytest.raises(AmbiguousRunIdError):
+        store.run("abcd")
 
 
 def test_unreachable_postgres_error_masks_the_password() -> None:

@@ -51,6 +51,17 @@ def test_default_labels_show_the_params_that_differ() -> None:
         "t3cccccc": "torch-3 · lr=0.01 · hidden=16"}
 
 
+def test_default_labels_tell_twins_apart() -> None:
+    # A setting run twice under one name (repeats whose seed is not a param): the same
+    # name, no param that differs, yet each curve needs a label of its own.
+    runs = pd.DataFrame({"id": ["a1b2c3d4e5", "f6e5d4c3b2", "0123456789"],
+                         "name": ["mlp", "mlp", "cnn"], "params.lr": [0.1, 0.1, 0.1]})
+    got = labels.run_labels(runs)
+    assert len(set(got.values())) == 3, got
+    assert got["0123456789"] == "cnn"
+    assert all(got[rid].startswith("mlp") for rid in ("a1b2c3d4e5", "f6e5d4c3b2"))
+
+
 def test_template_labels_and_their_problems() -> None:
     runs = _runs()
     assert labels.run_labels(runs, "{name} {params.lr}") == {

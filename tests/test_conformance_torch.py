@@ -178,10 +178,18 @@ def test_pytorch_graph(make_writer, tensorboard: bool) -> None:  # type: ignore[
     assert any(Path(w.log_dir).iterdir()) is tensorboard  # only the tee writes the graph
 
 
-def test_nested_nn_squential(make_writer) -> None:  # type: ignore[no-untyped-def]
+def test_nested_nn_squential(make_writer, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
     inner = [torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 3)) for _ in range(2)]
-    with make_writer() as w:
+    with pytest.warns(UserWarning, match=r"add_graph\(\) is ignored") as warned, \
+            make_writer() as w:
         w.add_graph(torch.nn.Sequential(*inner), torch.randn(2, 3))
+        w.add_graph(torch.nn.Sequential(*inner), torch.randn(2, 3))
+    # Warned once per writer, not per call; nothing written beside the store, and the
+    # run holds no points and finished cleanly.
+    assert sum("add_graph" in str(x.message) for x in warned) == 1
+    assert not any(Path(w.log_dir).iterdir())
+    assert series(sqlite_url, w.run.id) == {}
+    assert run_info(sqlite_url, w.run.id)["status"] == "finished"
 
 
 @pytest.mark.parametrize("tensorboard", [False, True], ids=["store", "tee"])
@@ -196,13 +204,22 @@ def test_pytorch_graph_dict_input(make_writer, tensorboard: bool) -> None:  # ty
     else:  # deliberate difference: no tracing, so nothing to refuse
         with make_writer(tensorboard) as w:
             w.add_graph(_DictOut(), torch.zeros(1, 3), use_strict_trace=True)
+        assert w.run.finished and not any(Path(w.log_dir).iterdir())
 
 
-def test_mlp_graph(make_writer) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("tensorboard", [False, True], ids=["store", "tee"])
+def test_mlp_graph(make_writer, sqlite_url: str, tensorboard: bool) -> None:  # type: ignore[no-untyped-def]
     mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 64),
                               torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    with make_writer() as w:
+    calls = []
+    mlp.register_forward_hook(lambda *_: calls.append(1))
+    with make_writer(tensorboard) as w:
         w.add_graph(mlp, (torch.zeros(2, 1, 28, 28),))
+    # The deliberate difference: without the tee the model is never run (no tracing);
+    # with it, torch traces it and writes the graph.
+    assert bool(calls) is tensorboard
+    assert any(Path(w.log_dir).iterdir()) is tensorboard
+    assert run_info(sqlite_url, w.run.id)["status"] == "finished"
 
 
 @pytest.mark.parametrize("tensorboard", [False, True], ids=["store", "tee"])
@@ -214,6 +231,7 @@ def test_wrong_input_size(make_writer, sqlite_url: str, tensorboard: bool) -> No
     else:  # deliberate difference: the model is not traced
         with make_writer(tensorboard) as w:
             w.add_graph(torch.nn.Linear(3, 5), torch.rand(1, 9))
+        assert run_info(sqlite_url, w.run.id)["status"] == "finished"
 
 
 def test_figure(make_writer) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,8 @@ from trackboard.loggers import Run
 
 from tests.support.dashboard import APP, seed
 
-pytestmark = pytest.mark.slow  # Streamlit AppTest runs of whole pages, seconds each
+# In the core suite: the password gate is a promise every change must keep, and these
+# AppTest runs stop at the login form or show one small store (under a second each).
 
 PAGES = sorted(p for p in (APP.parent / "views").glob("*.py") if p.name != "__init__.py")
 

@@ -18,6 +18,7 @@ def test_runs_limits_columns_and_filters(store_url: str) -> None:
             run.log({"loss": 1.0 / (i + 1), "acc": i / 3, "nan": math.nan}, step=0)
     store = Store(store_url)
     full = store.runs()
+    assert full["name"].tolist() == ["r2", "r1", "r0"]  # newest first
     assert {"params.lr", "params.opt", "params.layers", "metrics.acc.max",
             "metrics.loss.last", "metrics.nan.min"} <= set(full.columns)
     assert full.set_index("name").loc["r2", "params.layers"] == [2, 2]

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import string
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from trackboard.loggers import Run
 from trackboard.storage import Store
+from trackboard.storage.db.engine import build_engine
 from trackboard.storage.read.filters import (
     MAX_COMPARISONS,
     MAX_DEPTH,
@@ -35,11 +38,24 @@ def _seed(url: str) -> dict[str, str]:
             for step, v in enumerate(losses):
                 run.log({"val_loss": v, "system/cpu": 10.0}, step=step)
         ids[name] = run.id
-    # A run left "running" with an old heartbeat shows as crashed.
-    run = Run(project="p1", name="delta", store=url, config={"lr": "fast"})
-    run._writer.flush()  # type: ignore[attr-defined]
-    ids["delta"] = run.id
+    # A run whose process died an hour ago: still "running", its heartbeat an hour old.
+    ids["delta"] = _silent_run(url, "delta", seconds=3600, config={"lr": "fast"})
     return ids
+
+
+def _silent_run(url: str, name: str, *, seconds: float, **kwargs: object) -> str:
+    """A run left "running" whose last heartbeat was `seconds` ago, set explicitly (no
+    wall-clock luck): its writer sends no more heartbeats, as if its process was killed."""
+    run = Run(project="p1", name=name, store=url, system_metrics=False, **kwargs)  # type: ignore[arg-type]
+    writer = run._writer  # type: ignore[attr-defined]
+    writer.run_ended(run.id)  # no more heartbeats for it
+    assert writer.flush()
+    engine = build_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET heartbeat_at = :h WHERE uid = :u"),
+                     {"h": time.time() - seconds, "u": run.id})
+    engine.dispose()
+    return run.id
 
 
 def _names(store: Store, text: str) -> set[str]:
@@ -48,7 +64,7 @@ def _names(store: Store, text: str) -> set[str]:
 
 def test_filters_select_the_right_runs_on_both_backends(store_url: str) -> None:
     _seed(store_url)
-    store = Store(store_url, crash_after=0.0)
+    store = Store(store_url)
     assert _names(store, 'framework = "keras" and params.lr < 0.01') == {"alpha", "gamma-bert"}
     assert _names(store, "params.lr < 0.01 and val_loss.min < 0.3") == {"alpha"}
     assert _names(store, 'metrics.val_loss.last >= 0.6 or name ~ "BERT"') == {"beta",
@@ -65,6 +81,24 @@ def test_filters_select_the_right_runs_on_both_backends(store_url: str) -> None:
     assert _names(store, "params.lr > 0") == {"alpha", "beta", "gamma-bert"}
     assert _names(store, "`system/cpu`.max = 10") == {"alpha", "beta", "gamma-bert"}
     assert _names(store, 'name ~ "%"') == set()  # LIKE wildcards are escaped
+    # `not` keeps the runs where the field is missing (NULL): delta has no framework.
+    assert _names(store, 'not framework = "keras"') == {"beta", "delta"}
+    assert _names(store, 'not (framework = "keras" or framework = "torch")') == {"delta"}
+    assert _names(store, 'not framework ~ "ker"') == {"beta", "delta"}
+
+
+def test_a_silent_run_shows_as_crashed(sqlite_url: str) -> None:
+    # Heartbeats set explicitly on both sides of the minute: the answer cannot depend
+    # on when the writer's heartbeat lands or how long the test takes (under 30 s).
+    silent = _silent_run(sqlite_url, "silent", seconds=90)
+    quiet = _silent_run(sqlite_url, "quiet", seconds=30)
+    store = Store(sqlite_url)  # crash_after: a minute
+    assert _names(store, 'status = "crashed"') == {"silent"}
+    assert _names(store, 'status = "running"') == {"quiet"}
+    assert _names(store, 'status != "running"') == {"silent"}
+    runs = store.runs().set_index("id")
+    assert runs.loc[silent, "status"] == "crashed" and runs.loc[quiet, "status"] == "running"
+    assert store.run(silent)["status"] == "crashed"
 
 
 # `rest` is the text from the caret on, counted by hand: the pointer must put its caret
@@ -115,7 +149,6 @@ def test_any_text_parses_or_raises_filter_error(text: str) -> None:
     stmt.compile(dialect=postgresql.dialect())
 
 
-@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(key=_words, value=_payload, field=st.sampled_from(["params", "tags", "metric", "name"]),
        op=st.sampled_from(["=", "!=", "~", "!~", "<"]))

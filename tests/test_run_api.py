@@ -45,6 +45,28 @@ def test_ids_are_unique_and_auto_steps_count_up(sqlite_url: str) -> None:
     assert steps == [0, 1, 2, 10, 11]
 
 
+def test_finish_waits_until_everything_is_stored(sqlite_url: str, tmp_path) -> None:
+    import sqlite3
+    import threading
+
+    run = Run(store=sqlite_url, system_metrics=False)
+    assert run.flush()
+    # Another connection holds the write lock for a while: the writer waits for it, and
+    # so must finish(), or the caller would read a store without its last points.
+    lock = sqlite3.connect(tmp_path / "trackboard.db", isolation_level=None,
+                           check_same_thread=False)
+    lock.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.5, lambda: (lock.execute("ROLLBACK"), lock.close()))
+    release.start()
+    for step in range(100):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+    run.finish()
+    row = Store(sqlite_url).runs().iloc[0]
+    assert row["status"] == "finished" and row["metrics.loss.last"] == 0.01
+    assert len(Store(sqlite_url).history([run.id])) == 100
+    release.join()
+
+
 def test_context_manager_marks_failures(sqlite_url: str) -> None:
     with pytest.raises(RuntimeError):
         with Run(project="p", name="boom", store=sqlite_url) as run:
@@ -95,3 +117,51 @@ def test_large_config_values_are_stored(store_url: str) -> None:
         run.log({"loss": 1.0})
     row = Store(store_url).runs().iloc[0]
     assert row["params.weights"] == big["weights"] and row["params.note"] == big["note"]
+
+
+@pytest.mark.parametrize("variable", ["RANK", "LOCAL_RANK"])
+def test_only_rank_zero_opens_a_run(variable: str, sqlite_url: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # What every adapter asks before it opens a run (the adapters themselves, with their
+    # frameworks, are in test_loggers_distributed.py).
+    from trackboard.loggers.distributed import NullRun, start_run
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setenv(variable, "1")
+    with start_run(framework="torch", project="ddp", store=sqlite_url) as other:
+        other.log({"loss": 0.5})
+    assert isinstance(other, NullRun)
+    assert Store(sqlite_url).runs().empty
+    monkeypatch.setenv(variable, "0")
+    with start_run(framework="torch", project="ddp", store=sqlite_url,
+                   system_metrics=False) as first:
+        first.log({"loss": 0.5})
+    assert isinstance(first, Run)
+    runs = Store(sqlite_url).runs()
+    assert runs["id"].tolist() == [first.id] and runs["framework"].tolist() == ["torch"]
+
+
+def test_the_store_comes_from_the_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # store= first, else $TRACKBOARD_STORE, else ./trackboard.db in the working directory.
+    monkeypatch.chdir(tmp_path)
+    env_url = f"sqlite:///{tmp_path / 'from-env.db'}"
+    monkeypatch.setenv("TRACKBOARD_STORE", env_url)
+    with Run(name="env", system_metrics=False) as run:
+        run.log({"loss": 1.0})
+    assert run.store_url == env_url
+    with Store() as store:
+        assert store.runs()["name"].tolist() == ["env"]
+    explicit = f"sqlite:///{tmp_path / 'explicit.db'}"
+    with Run(name="explicit", store=explicit, system_metrics=False):
+        pass
+    assert Store(explicit).runs()["name"].tolist() == ["explicit"]
+    monkeypatch.delenv("TRACKBOARD_STORE")
+    with Run(name="default", system_metrics=False) as default:
+        pass
+    # The shared writer of the relative default URL writes into this tmp_path: close it,
+    # so that no later test in this process reuses it.
+    default._writer.close()  # type: ignore[attr-defined]
+    assert (tmp_path / "trackboard.db").exists()
+    assert Store(f"sqlite:///{tmp_path / 'trackboard.db'}").runs()["name"].tolist() == ["default"]
+    assert Store(env_url).runs()["name"].tolist() == ["env"]

@@ -361,6 +361,22 @@ def test_start_run_passes_id_and_resume_on(sqlite_url: str) -> None:
     assert null.resumed is False
 
 
+def test_resume_step_ignores_system_samples(sqlite_url: str) -> None:
+    # Many more system samples (their own step sequence) than training steps: the
+    # resumed run's next step follows its last training step, not its last sample.
+    first = Run(id="few-steps", store=sqlite_url, system_metrics=False)
+    for step in range(5):
+        first.log({"loss": 1.0 / (step + 1)})
+    for sample in range(50):
+        first.log_aside({"system/cpu_percent": 10.0}, step=sample)
+    first.finish()
+    again = Run(id="few-steps", store=sqlite_url, system_metrics=False)
+    assert again.resumed and again.step == 5
+    again.log({"loss": 0.1})
+    again.finish()
+    assert list(_series(Store(sqlite_url), "few-steps", "loss")) == list(range(6))
+
+
 def test_resumed_system_samples_go_on_after_the_stored_ones(sqlite_url: str) -> None:
     # System metrics count their own steps (the sample index): a resumed run must not
     # start that count again at 0 and overwrite the samples its first attempt stored.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import time
@@ -23,7 +24,8 @@ from trackboard.storage.interchange.tensorboard import (
 
 from tests.support.servers import tensorboard_server
 
-pytestmark = pytest.mark.slow  # TensorBoard's own reader (and TensorFlow) checks every file
+# Tests that start TensorBoard or read with TensorFlow's reader are marked slow one by
+# one; the rest (our own exporter and importer, protobuf) run in the core suite.
 
 PARAMS = [{"lr": 0.1, "opt": "adam", "layers": 2, "dropout": True},
           {"lr": 0.01, "opt": "sgd", "layers": 3, "dropout": False}]
@@ -203,6 +205,50 @@ def test_export_then_import_keeps_float64_exactly(sqlite_url: str, tmp_path: Pat
     assert any(v != _f32(v) for v in src_hist["value"].dropna()), "no value needs float64"
 
 
+def _records(path: Path) -> list[bytes]:
+    """The records of a TFRecord file (u64 length, u32 CRC, data, u32 CRC), read without
+    TensorFlow: what TensorBoard's reader gets before it parses each Event."""
+    data, out, at = path.read_bytes(), [], 0
+    while at < len(data):
+        (length,) = struct.unpack("<Q", data[at:at + 8])
+        out.append(data[at + 12:at + 12 + length])
+        at += 12 + length + 4
+    return out
+
+
+def test_exported_scalars_carry_every_float64(sqlite_url: str, tmp_path: Path) -> None:
+    """The core suite's check of the exporter, parsed with protobuf alone (no TensorFlow):
+    each value as float32 (what TensorBoard shows) and as the exact float64 (what the
+    importer reads back), NaN and infinities included, at the step and time logged."""
+    from tensorboard.compat.proto import event_pb2
+
+    values = [1 / 3 + 1e-12, 1e300, 1e-300, -0.1, float("nan"), float("inf"), -float("inf")]
+    with Run(project="tbx", name="exact", store=sqlite_url, system_metrics=False) as run:
+        for step in range(40):  # a tag's first event is built by protobuf, the rest in bulk
+            run.log({"v": values[step % len(values)] * (step + 1), "w": step / 7})
+    res = export_tensorboard(sqlite_url, tmp_path / "tb")
+    (events,) = (tmp_path / "tb" / res.runs[run.id]).glob("*tfevents*")
+    got: dict[str, list[tuple[int, float, float, float]]] = {}
+    for record in _records(events):
+        event = event_pb2.Event.FromString(record)
+        for v in event.summary.value:
+            if v.tensor.double_val:
+                got.setdefault(v.tag, []).append((event.step, event.wall_time,
+                                                  v.tensor.float_val[0], v.tensor.double_val[0]))
+    want = Store(sqlite_url).history([run.id])
+    assert sorted(got) == ["v", "w"]
+    for key, rows in got.items():
+        mine = want[want.key == key].sort_values("step")
+        assert [r[0] for r in rows] == mine["step"].tolist()
+        assert [r[1] for r in rows] == mine["wall_time"].tolist()
+        np.testing.assert_array_equal([r[3] for r in rows], mine["value"].to_numpy())
+        with np.errstate(over="ignore"):  # 1e300 is inf in float32, as TensorBoard shows
+            shown = mine["value"].to_numpy().astype(np.float32)
+        np.testing.assert_array_equal([r[2] for r in rows], shown)
+    assert any(v != _f32(v) for v in want["value"].dropna()), "no value needs float64"
+
+
+@pytest.mark.slow  # TensorBoard's reader
 def test_reexport_replaces_instead_of_duplicating(sqlite_url: str, tmp_path: Path) -> None:
     runs = _log_runs(sqlite_url)
     out = tmp_path / "tb"

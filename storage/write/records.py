@@ -82,9 +82,6 @@ class Batch:
         else:
             raise ValueError(f"unknown record type {op!r}")
 
-    def point_count(self) -> int:
-        return sum(len(r[4]) for r in self.points)
-
     def uids(self) -> set[str]:
         out = set(self.runs)
         for group in (self.points, self.params, self.tags, self.status, self.notes,
