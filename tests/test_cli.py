@@ -62,8 +62,11 @@ def test_an_ambiguous_id_prefix_is_refused(sqlite_url: str) -> None:
             pass
     r = CliRunner()
     ambiguous = r.invoke(cli, ["show", "abcd", "--store", sqlite_url])
-    assert ambiguous.exit_code == 1 and "abcd" in ambiguous.output
-    assert "first" not in ambiguous.output and "second" not in ambiguous.output
+    # One line naming both candidates, and neither run shown as if it were the one meant.
+    assert ambiguous.exit_code == 1 and ambiguous.output.count("\n") == 1
+    assert "matches several runs" in ambiguous.output
+    assert "abcd1234 (first)" in ambiguous.output and "abcd5678 (second)" in ambiguous.output
+    assert "name:" not in ambiguous.output and "status:" not in ambiguous.output
     unique = r.invoke(cli, ["show", "abcd5", "--store", sqlite_url])
     assert unique.exit_code == 0 and "second" in unique.output
     with Store(sqlite_url) as store, pytest.raises(AmbiguousRunIdError):
