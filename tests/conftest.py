@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import itertools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,17 @@ def _isolated_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    # Streamlit's AppTest runs a page as `__main__` and leaves it there; multiprocessing's
+    # forkserver and spawn then import that page (the dashboard, opening the default
+    # store) in every child they start later in this process.
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture(autouse=True)
