@@ -280,7 +280,7 @@ def _panels(key: str, titles: Sequence[str], colours: Sequence[str], per_row: in
                                     "exponentformat": "e", **({"matches": "y"} if i else {})}
         if i < len(titles):
             layout["annotations"].append({
-                "text": f"<span style='color:{safe_colour(colours[i])}'>■</span> "
+                "text": f"<span style='color:{safe_colour(colours[i])};font-size:16px'>■</span> "
                         f"{label(titles[i])}",
                 "xref": "paper", "yref": "paper", "x": x0, "y": min(1.0, top),
                 "xanchor": "left", "yanchor": "bottom", "showarrow": False,

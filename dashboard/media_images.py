@@ -80,23 +80,27 @@ def zoom(width: int, height: int) -> int:
     return max(1, min(MAX_ZOOM, SMALL_SIDE // side))
 
 
-def within_budget(sizes: Sequence[int], budget: int = CARD_BYTES, most: int = MAX_STRIP
-                  ) -> list[bool]:
-    """Which images (in strip order, their encoded sizes) are sent: at most `most`,
-    while the running total stays within `budget`; one too big is skipped, not the rest.
+def within_budget(strips: Sequence[Sequence[int]], budget: int = CARD_BYTES,
+                  most: int = MAX_STRIP) -> list[list[bool]]:
+    """Which images are sent, per run's strip (in order, their encoded sizes): at most
+    `most` of each strip, while the card's running total stays within `budget`; one
+    image too big is skipped, not the ones after it.
 
-    >>> within_budget([10, 10, 100, 10], budget=40, most=3)
-    [True, True, False, True]
-    >>> within_budget([1, 1, 1], most=2)
-    [True, True, False]
+    >>> within_budget([[10, 10, 100, 10]], budget=40, most=3)
+    [[True, True, False, True]]
+    >>> within_budget([[1, 1, 1], [1, 1]], most=2)
+    [[True, True, False], [True, True]]
     """
-    out, used, sent = [], 0, 0
-    for size in sizes:
-        ok = sent < most and used + size <= budget
-        out.append(ok)
-        if ok:
-            used += size
-            sent += 1
+    out, used = [], 0
+    for sizes in strips:
+        sent, marks = 0, []
+        for size in sizes:
+            ok = sent < most and used + size <= budget
+            marks.append(ok)
+            if ok:
+                used += size
+                sent += 1
+        out.append(marks)
     return out
 
 

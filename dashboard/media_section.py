@@ -154,21 +154,18 @@ def _images(key: str, names: Mapping[str, str], colours: Mapping[str, str],
             picks: dict[str, int], wanted: int, slot: str) -> None:
     src = data.source()
     frame = data.images_at(src.url, src.read_only, tuple(picks.items()), key)
-    sent = within_budget(frame["size"].tolist())
+    strips = [frame[frame["run_id"] == rid] for rid in names]
     rows = []
-    for rid in names:
-        part = frame[frame["run_id"] == rid]
-        shown, left_out = [], 0
-        for row, ok in zip(part.itertuples(index=False), [s for s, r in zip(
-                sent, frame["run_id"]) if r == rid]):
-            if not ok:
-                left_out += 1
-                continue
+    for rid, strip, sent in zip(names, strips, within_budget([s["size"].tolist()
+                                                               for s in strips])):
+        shown = []
+        for row in (r for r, ok in zip(strip.itertuples(index=False), sent) if ok):
             raw = data.image_file(src.url, src.read_only, row.hash)
             shown.append(Shown(None if raw is None else data_url(raw, row.format),
                                int(row.width), int(row.height), row.caption,
                                "" if raw is not None else "image file missing"))
-        rows.append(RunRow(names[rid], colours[rid], picks.get(rid), shown, left_out))
+        rows.append(RunRow(names[rid], colours[rid], picks.get(rid), shown,
+                           left_out=sent.count(False)))
     with st.container(key=slot):
         st.html(rows_html(rows, wanted))
 

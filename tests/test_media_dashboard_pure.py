@@ -172,8 +172,11 @@ def test_image_rows_escape_captions_and_keep_the_strip_order() -> None:
 
 
 def test_big_strips_are_cut_to_the_budget() -> None:
-    assert media_images.within_budget([5] * 30) == [True] * 24 + [False] * 6
-    assert media_images.within_budget([10, 50, 10], budget=25) == [True, False, True]
+    # At most 24 of each run's strip; the byte budget is the card's, all runs together.
+    assert media_images.within_budget([[5] * 30, [5] * 3]) == [[True] * 24 + [False] * 6,
+                                                               [True] * 3]
+    assert media_images.within_budget([[10, 50], [10, 10]], budget=25) == [[True, False],
+                                                                          [True, False]]
     with pytest.raises(ValueError, match="expected one of"):
         media_images.data_url(b"x", "bmp")
 
