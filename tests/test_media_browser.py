@@ -29,13 +29,14 @@ _IMAGES_DRAWN = """n => { const imgs = [...document.querySelectorAll('.trackboar
     return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }"""
 
 
-def _fetch(url: str) -> tuple[int, bytes]:
-    """GET `url` as a client that never signed in (no cookies, no session)."""
+def _fetch(url: str) -> tuple[int, str, bytes]:
+    """GET `url` as a client that never signed in (no cookies, no session): status,
+    content type, body."""
     try:
         with urllib.request.urlopen(url, timeout=20) as resp:
-            return resp.status, resp.read()
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return exc.code, exc.headers.get("Content-Type", ""), exc.read()
 
 
 def test_no_image_is_reachable_without_the_password(sqlite_url: str) -> None:
@@ -48,7 +49,7 @@ def test_no_image_is_reachable_without_the_password(sqlite_url: str) -> None:
         # Before anyone signs in: the addresses st.image would give these files.
         for data in files:
             for mime, ext in (("image/webp", ".webp"), ("image/png", ".png")):
-                status, body = _fetch(f"{base}/media/{_calculate_file_id(data, mime)}{ext}")
+                status, _, body = _fetch(f"{base}/media/{_calculate_file_id(data, mime)}{ext}")
                 assert status == 404 and data not in body
         page = browser.new_context().new_page()
         seen: list[str] = []
@@ -60,18 +61,25 @@ def test_no_image_is_reachable_without_the_password(sqlite_url: str) -> None:
         page.locator("input[type=password]").fill(PASSWORD)
         page.keyboard.press("Enter")
         page.wait_for_function(_IMAGES_DRAWN, arg=2 * 4, timeout=90_000)
-        # Signed in, the images are there, byte for byte, but only as data: URLs.
+        page.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')",
+                               timeout=60_000)  # the script run is over
+        page.wait_for_timeout(2000)  # and whatever it asked the browser to fetch is fetched
+        # Signed in, the images are there, byte for byte, but only as data: URLs (every
+        # image of the page, not only ours).
+        assert all(s.startswith("data:") for s in page.eval_on_selector_all(
+            "[data-testid=stMain] img", "els => els.map(e => e.src)"))
         srcs = page.eval_on_selector_all(".trackboard-images img", "els => els.map(e => e.src)")
-        assert all(s.startswith("data:image/") for s in srcs)
         shown = {base64.b64decode(s.split(",", 1)[1]) for s in srcs}
         assert shown <= set(files) and len(shown) >= 2
         # Every address this signed-in browser asked for, asked again by a fresh client:
-        # none gives an image's bytes.
-        assert not [u for u in seen if u.startswith(base + "/media/")]
+        # none gives an image (the app's own icons and fonts aside) or a logged file's bytes.
         for url in sorted(set(seen)):
             if url.startswith(base) and not url.startswith(base + "/_stcore/stream"):
-                _, body = _fetch(url)
+                status, kind, body = _fetch(url)
                 assert not any(data in body for data in files), url
+                assert not (status == 200 and kind.startswith("image/")) or url.startswith(
+                    (base + "/static/", base + "/favicon")), url
+        assert not [u for u in seen if u.startswith(base + "/media/")]
 
 
 def _section_shot(page: object, path: Path) -> None:

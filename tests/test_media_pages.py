@@ -162,10 +162,11 @@ def test_nothing_of_the_media_before_the_password(runs, monkeypatch: pytest.Monk
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.query_params.update({"runs": ",".join(runs), "media": "images"})
     at.run()
-    assert not at.get("html") and not at.get("plotly_chart")
+    at.switch_page("views/compare.py").run()
+    assert at.text_input(key="auth_password")  # the password form, and nothing else
+    assert not at.get("html") and not at.get("plotly_chart") and not at.slider
     at.text_input(key="auth_password").input("s3cret")
     at.button[0].click().run()
-    at.switch_page("views/compare.py").run()
     assert "data:image/" in _image_rows(at)
 
 
