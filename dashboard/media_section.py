@@ -187,7 +187,8 @@ def _step_slider(page: str, param: str, key: str, ids: tuple[str, ...], kind: st
     steps = union_steps(by_run)
     if not steps:
         return None
-    _last_steps(page, param)[key] = steps[-1]
+    last = _last_steps(page, param)
+    previous, last[key] = last.get(key), steps[-1]
     if len(steps) == 1:
         st.markdown(f"**{plain_text.markdown(key)}** · step {steps[0]}")
         return steps[0], nearest_steps(by_run, steps[0])
@@ -195,6 +196,9 @@ def _step_slider(page: str, param: str, key: str, ids: tuple[str, ...], kind: st
     widget = f"{page}_{param}_{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
     state.init_widget(widget, param, steps[-1],
                       lambda raw: parse_key_steps(raw).get(key, steps[-1]))
+    if st.session_state[widget] == previous:
+        # At the last step before: stay at the last one as a running run logs more.
+        st.session_state[widget] = steps[-1]
     # A step from a link or an earlier selection, put on this key's range and stride.
     value = min(max(int(st.session_state[widget]), steps[0]), steps[-1])
     st.session_state[widget] = steps[0] + round((value - steps[0]) / stride) * stride

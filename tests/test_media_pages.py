@@ -183,3 +183,30 @@ def test_many_runs_default_to_overlaid_distributions(sqlite_url: str,
     medians = [t for t in fig["data"] if t["meta"]["role"] == "median"]
     assert [t["line"]["color"] for t in medians] == [colours[t["meta"]["run_id"]] for t in medians]
     assert len({t["line"]["color"] for t in medians}) == 13
+
+
+def test_a_slider_at_the_last_step_follows_a_running_run(sqlite_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from trackboard.dashboard import data
+
+    monkeypatch.setenv("TRACKBOARD_UI_STORE", sqlite_url)
+    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
+    run = Run(project="p", name="live", store=sqlite_url, system_metrics=False)
+    for step in (0, 10):
+        run.log({"samples": Image(np.full((4, 4), step, dtype=np.uint8))}, step=step)
+    run.flush()
+    at = _open("run", run=run.id, media="images")
+    assert re.findall(r"step (\d+)", _image_rows(at)) == ["10"]
+    run.log({"samples": Image(np.full((4, 4), 20, dtype=np.uint8))}, step=20)
+    run.flush()
+    data.media_steps.clear()
+    data.images_at.clear()
+    at.run()
+    assert re.findall(r"step (\d+)", _image_rows(at)) == ["20"]
+    slider = next(s for s in at.slider if str(s.key).startswith("run_istep_"))
+    slider.set_value(10).run()  # moved by hand: it stays where it was put
+    run.log({"samples": Image(np.full((4, 4), 30, dtype=np.uint8))}, step=30)
+    run.finish()
+    data.media_steps.clear()
+    at.run()
+    assert re.findall(r"step (\d+)", _image_rows(at)) == ["10"]
