@@ -165,7 +165,11 @@ def images(rounds: int, tmp: Path, runs: int = 10, steps: int = 100) -> dict:
             page.wait_for_function("window.__firstImage > 0", timeout=120_000)
             switch.append(page.evaluate("window.__firstImage") - t0)
             _idle(page)
-            # The last key's slider (samples) one stride back: 99 -> 98 in every row.
+            # The last key's slider (samples) one stride back: 99 -> 98 in every row,
+            # once both cards are drawn (else the last slider may still be the first card's).
+            page.wait_for_function(
+                f"document.querySelectorAll('.trackboard-images img').length === {runs * 4}",
+                timeout=120_000)
             page.get_by_role("slider").last.focus()
             t0 = page.evaluate("performance.now()")
             page.keyboard.press("ArrowLeft")
