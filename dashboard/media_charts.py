@@ -47,6 +47,7 @@ MAX_BUCKETS = 200
 # The tallest histogram of a ridge panel rises this many step gaps above its baseline.
 RIDGE_OVERLAP = 2.5
 PANEL_HEIGHT = 230
+OVERLAY_FILLS_UP_TO = 4
 # Outlines a ridge chart draws in all (runs x steps): SVG stays quick to draw.
 RIDGE_TRACES = 400
 _MARGIN = {"l": 55, "r": 10, "t": 30, "b": 40}
@@ -66,10 +67,12 @@ def distribution_figure(frame: pd.DataFrame, key: str, *, names: Mapping[str, st
     traces: list[dict[str, Any]] = []
     if mode == "overlay":
         layout = _single_layout(key, panel_height + 80)
+        # Fainter bands as runs pile up: 14 bands at 0.18 made one brown mass.
+        alpha = min(0.18, max(0.04, 0.5 / max(1, len(runs))))
         for rid in runs:
             part, colour = parts[rid], colours[rid]
-            traces.append(_band(part, "bp1587", "bp8413", colour, 0.18, "x", "y", rid))
-            traces.append(_median(part, names[rid], colour, "x", "y", rid))
+            traces.append(_band(part, "bp1587", "bp8413", colour, alpha, "x", "y", rid))
+            traces.append(_median(part, names[rid], colour, "x", "y", rid, width=2))
     else:
         layout, axes = _panels(key, [names[r] for r in runs], [colours[r] for r in runs],
                                per_row, panel_height)
@@ -130,6 +133,8 @@ def overlay_figure(frame: pd.DataFrame, key: str, *, names: Mapping[str, str],
     """Each run's histogram of one key at one step, overlaid: `frame` holds one
     Store.histograms row per run (the step chosen for that run)."""
     traces: list[dict[str, Any]] = []
+    # A faint fill under each line while few runs share the chart; past that, lines only.
+    filled = sum(rid in set(frame["run_id"]) for rid in names) <= OVERLAY_FILLS_UP_TO
     for rid in names:
         rows = frame[frame["run_id"] == rid]
         if rows.empty:
@@ -140,7 +145,8 @@ def overlay_figure(frame: pd.DataFrame, key: str, *, names: Mapping[str, str],
             continue
         colour = colours[rid]
         traces.append({
-            "type": "scatter", "x": xs, "y": ys, "mode": "lines", "fill": "tozeroy",
+            "type": "scatter", "x": xs, "y": ys, "mode": "lines",
+            "fill": "tozeroy" if filled else "none",
             "fillcolor": _rgba(colour, 0.08), "line": {"color": colour, "width": 2},
             "name": label(names[rid]),
             "hovertemplate": (f"step {int(row.step)}<br>value %{{x:{HOVER_FORMAT}}}<br>"
@@ -232,11 +238,11 @@ def _band(part: pd.DataFrame, lo: str, hi: str, colour: str, alpha: float, xa: s
 
 
 def _median(part: pd.DataFrame, name: str, colour: str, xa: str, ya: str,
-            rid: str) -> dict[str, Any]:
+            rid: str, width: float = 1.5) -> dict[str, Any]:
     rows = "<br>".join(f"{text} %{{customdata[{i}]:{HOVER_FORMAT}}}"
                        for i, (text, _) in enumerate(_HOVER_ROWS))
     return {"type": "scatter", "x": part["step"].to_numpy(), "y": part[MEDIAN].to_numpy(),
-            "mode": "lines", "line": {"color": colour, "width": 1.5}, "name": label(name),
+            "mode": "lines", "line": {"color": colour, "width": width}, "name": label(name),
             "customdata": part[[c for _, c in _HOVER_ROWS]].to_numpy(dtype=np.float64),
             "hovertemplate": f"step %{{x}}<br>{rows}<extra>%{{fullData.name}}</extra>",
             "xaxis": xa, "yaxis": ya, "meta": {"run_id": rid, "role": "median"}}

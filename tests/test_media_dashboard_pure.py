@@ -204,3 +204,26 @@ def test_keys_are_grouped_and_picked() -> None:
                                            ("", ["samples"]), ("grads", ["grads/fc1"])]
     assert media_pick.pick_keys(["weights/*", "samples"], keys) == [
         "weights/fc1", "weights/fc2", "samples"]
+
+
+def test_overlays_stay_readable_as_runs_pile_up(sqlite_url: str) -> None:
+    ids = seed_media(sqlite_url, runs=6, steps=range(0, 41, 20), images=False)
+    store = Store(sqlite_url, read_only=True)
+    colours = dict(zip(ids, ["#1CA71C", "#FB0D0D", "#636EFA", "#E6AB02", "#B00068", "#17BECF"]))
+
+    def band_alpha(n: int) -> float:
+        fig = media_charts.distribution_figure(
+            store.distributions(ids[:n], ["weights/fc1"]), "weights/fc1",
+            names={r: r for r in ids[:n]}, colours=colours, mode="overlay")
+        return float(figure_json(fig.to_json())["data"][0]["fillcolor"].rsplit(",", 1)[1][:-1])
+
+    # Two runs' bands read at 0.18; six stacked at 0.18 made one brown mass.
+    assert band_alpha(2) == 0.18 and band_alpha(6) < 0.1
+
+    def fills(n: int) -> set[str]:
+        fig = media_charts.overlay_figure(store.histograms(ids[:n], ["weights/fc1"], steps=[40]),
+                                          "weights/fc1", names={r: r for r in ids[:n]},
+                                          colours=colours)
+        return {t["fill"] for t in figure_json(fig.to_json())["data"]}
+
+    assert fills(4) == {"tozeroy"} and fills(5) == {"none"}
