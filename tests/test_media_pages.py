@@ -210,3 +210,20 @@ def test_a_slider_at_the_last_step_follows_a_running_run(sqlite_url: str,
     data.media_steps.clear()
     at.run()
     assert re.findall(r"step (\d+)", _image_rows(at)) == ["10"]
+
+
+@pytest.mark.postgres
+def test_media_views_on_postgresql(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = seed_media(pg_url, runs=2, steps=range(0, 41, 20))
+    monkeypatch.setenv("TRACKBOARD_UI_STORE", pg_url)
+    monkeypatch.setenv("TRACKBOARD_UI_READ_ONLY", "1")
+    monkeypatch.delenv("TRACKBOARD_PASSWORD", raising=False)
+    at = _open("compare", runs=",".join(ids), metrics="loss", mkeys="weights/fc1")
+    (fig,) = _media_figures(at)
+    assert [t["meta"]["run_id"] for t in fig["data"] if t["meta"]["role"] == "median"] == ids
+    at.radio(key="cmp_media").set_value("images").run()
+    at.text_input(key="cmp_mkeys").set_value("samples").run()
+    html = _image_rows(at)
+    store = Store(pg_url, read_only=True)
+    shown = [base64.b64decode(s) for s in re.findall(r'src="data:image/\w+;base64,([^"]+)"', html)]
+    assert shown == [store.image_bytes(h) for h in store.images(ids, ["samples"], steps=[40])["hash"]]
