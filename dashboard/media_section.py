@@ -108,11 +108,13 @@ def show(run_ids: Sequence[str], names: Mapping[str, str], colours: Mapping[str,
                     elif view == "histograms" and mode == "offset":
                         _ridge(ids, key, names, colours, slot)
                     else:
-                        step = _step_slider(page, steps_param or "", key, ids, VIEW_KIND[view])
-                        if step is not None:
-                            picked[key] = step[0]
+                        chosen_step = _step_slider(page, steps_param or "", key, ids,
+                                                   VIEW_KIND[view])
+                        if chosen_step is not None:
+                            wanted, picks = chosen_step
+                            picked[key] = wanted
                             draw = _overlay if view == "histograms" else _images
-                            draw(key, names, colours, step[1], step[0], slot)
+                            draw(key, names, colours, picks, wanted, slot)
     if steps_param:
         # A key's step goes in the link only when it is not the key's last (the default).
         last = _last_steps(page, steps_param)
