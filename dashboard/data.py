@@ -213,3 +213,68 @@ def usage_of(db: Store, sample: int = USAGE_SAMPLE) -> dict[str, float]:
     frame = db.runs(run_ids=newest, tags=False, metrics=False)
     cols = [c for c in frame.columns if c.startswith("params.")]
     return {c.removeprefix("params."): float(v) for c, v in frame[cols].notna().mean().items()}
+
+
+# -- media (histograms, distributions, images, texts; docs/media.md) -------------------
+# A Distributions chart reads at most this many histograms per run, evenly spread with
+# the first and last kept (a run logging every step for 100,000 steps stays quick).
+DISTRIBUTION_STEPS = 1000
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def media_keys(url: str, read_only: bool, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """run_id, kind, key, count, first_step, last_step of these runs' media."""
+    return store(url, read_only).media_keys(list(run_ids))
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=64)
+def distributions(url: str, read_only: bool, run_ids: tuple[str, ...], key: str
+                  ) -> pd.DataFrame:
+    return store(url, read_only).distributions(list(run_ids), [key],
+                                               max_steps=DISTRIBUTION_STEPS)
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=64)
+def histograms(url: str, read_only: bool, run_ids: tuple[str, ...], key: str,
+               max_steps: int) -> pd.DataFrame:
+    """At most `max_steps` histograms of `key` per run, evenly spread (a ridge chart)."""
+    return store(url, read_only).histograms(list(run_ids), [key], max_steps=max_steps)
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=128)
+def media_steps(url: str, read_only: bool, run_ids: tuple[str, ...], key: str,
+                kind: str) -> dict[str, list[int]]:
+    """Run id -> the steps it logged `key` (of `kind`) at, ascending."""
+    frame = store(url, read_only).media_steps(list(run_ids), key, kind)
+    return {rid: part["step"].tolist() for rid, part in frame.groupby("run_id", sort=False)}
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=256)
+def histograms_at(url: str, read_only: bool, picks: tuple[tuple[str, int], ...],
+                  key: str) -> pd.DataFrame:
+    """The histogram of `key` of each (run id, step) in `picks`."""
+    db = store(url, read_only)
+    parts = [db.histograms(rid, [key], steps=[step]) for rid, step in picks]
+    return pd.concat(parts, ignore_index=True) if parts else db.histograms([], [key])
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=256)
+def images_at(url: str, read_only: bool, picks: tuple[tuple[str, int], ...],
+              key: str) -> pd.DataFrame:
+    """The images (strips in order) of `key` of each (run id, step) in `picks`."""
+    db = store(url, read_only)
+    parts = [db.images(rid, [key], steps=[step]) for rid, step in picks]
+    return pd.concat(parts, ignore_index=True) if parts else db.images([], [key])
+
+
+# Keyed by content hash, so an entry never goes stale; bounded, images are big.
+@st.cache_data(ttl=3600, show_spinner=False, max_entries=512)
+def image_file(url: str, read_only: bool, hash_: str) -> bytes | None:
+    """The stored file of an image hash (None when no image has it)."""
+    return store(url, read_only).image_bytes(hash_)
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=32)
+def texts(url: str, read_only: bool, run_ids: tuple[str, ...],
+          keys: tuple[str, ...]) -> pd.DataFrame:
+    return store(url, read_only).texts(list(run_ids), list(keys))

@@ -12,7 +12,12 @@ Chromium:
   Lightning and JAX installed): the run list, then the charts;
 - docs/hparams.png: the hyperparameter view below Compare's charts (parallel
   coordinates of the demo's params and val_loss, and the lr scatter);
-- docs/runs.png: the Runs page.
+- docs/runs.png: the Runs page;
+- docs/media_distributions.png, docs/media_histograms.png, docs/media_images.png:
+  Compare's Distributions, Histograms (offset) and Images views with a Keras and a
+  PyTorch run side by side. When the demo's runs logged no histograms or images (a
+  demo from before it logged them), the script logs some into those two runs first,
+  through the public Run API (resumed by id; tests/support/media_seed.py).
 
 Needs the `trackboard` command of this environment, Playwright and a Chromium
 (/usr/bin/chromium, or $CHROMIUM).
@@ -31,6 +36,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # the repository root: the tests' server helpers
 from tests.support.ports import free_port, wait_http  # noqa: E402
+from tests.support.media_seed import log_media  # noqa: E402
 TRACKBOARD = str(Path(sys.executable).with_name("trackboard"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 METRICS = "loss,val_loss,accuracy,val_accuracy"
@@ -61,8 +67,14 @@ def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
     from trackboard.storage import Store
 
     store = Store(url, read_only=True)
-    ids = store.runs()["id"].tolist()[::-1]  # oldest first: the order the demo made them
+    runs = store.runs()[::-1]  # oldest first: the order the demo made them
+    ids = runs["id"].tolist()
+    pair = media_pair(runs)
+    has_media = not store.media_keys(pair, kind="histogram").empty and not store.media_keys(
+        pair, kind="image").empty
     store.close()
+    if not has_media:
+        add_media(url, pair)
     port = free_port()
     server = subprocess.Popen([TRACKBOARD, "ui", *store_args, "--port", str(port)],
                               cwd=cwd, env=env, stdout=subprocess.DEVNULL,
@@ -86,11 +98,62 @@ def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
             page.wait_for_timeout(2000)
             page.screenshot(path=str(out / "compare.png"))
             shoot_hparams(page, out / "hparams.png")
+            shoot_media(page, base, pair, out)
             browser.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    print(f"{len(ids)} runs: wrote compare.png, hparams.png and runs.png in {out}")
+    print(f"{len(ids)} runs: wrote compare.png, hparams.png, runs.png and media_*.png in {out}")
+
+
+def media_pair(runs: object) -> list[str]:
+    """The first Keras run and the first PyTorch run (else the first two runs): the
+    media pictures put two frameworks side by side."""
+    frame = runs  # a Store.runs() frame, oldest first
+    picked = [frame.loc[frame["framework"] == fw, "id"].iloc[0]  # type: ignore[index]
+              for fw in ("keras", "torch") if (frame["framework"] == fw).any()]  # type: ignore[index]
+    return picked if len(picked) == 2 else frame["id"].tolist()[:2]  # type: ignore[index]
+
+
+def add_media(url: str, run_ids: list[str]) -> None:
+    """Log weight histograms, digit images and notes into the two runs (resumed)."""
+    import numpy as np
+    from trackboard.loggers import Run
+
+    for i, rid in enumerate(run_ids):
+        with Run(id=rid, resume="must", store=url, system_metrics=False) as run:
+            rng = np.random.default_rng(i)
+            for step in range(0, 201, 20):
+                log_media(run, i, step, rng)
+
+
+def shoot_media(page: object, base: str, run_ids: list[str], out: Path) -> None:
+    """Save Compare's three media views of two runs, each from its heading down."""
+    link = f"{base}/compare?runs={','.join(run_ids)}&metrics=loss&hpv=0"
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 2800})  # type: ignore[attr-defined]
+    views = (("media_distributions.png", "&mkeys=weights/*", "band"),
+             ("media_histograms.png", "&media=histograms&mkeys=weights/*", "ridge"),
+             ("media_images.png", "&media=images", None))
+    for name, query, role in views:
+        page.goto(link + query)  # type: ignore[attr-defined]
+        if role:
+            page.wait_for_function(  # type: ignore[attr-defined]
+                "[...document.querySelectorAll('.js-plotly-plot')].some(gd => gd.data &&"
+                f" gd.data.length && (gd.data[0].meta || {{}}).role === '{role}')",
+                timeout=120_000)
+        else:
+            page.wait_for_function(  # type: ignore[attr-defined]
+                "[...document.querySelectorAll('.trackboard-images img')].some("
+                "i => i.complete && i.naturalWidth > 0)", timeout=120_000)
+        page.wait_for_timeout(2000)  # type: ignore[attr-defined]
+        heading = page.get_by_role(  # type: ignore[attr-defined]
+            "heading", name="Histograms, distributions, images")
+        top = heading.bounding_box()
+        end = page.get_by_role("heading", name="Parameters", exact=True  # type: ignore[attr-defined]
+                               ).bounding_box()
+        page.screenshot(path=str(out / name), clip={  # type: ignore[attr-defined]
+            "x": top["x"] - 20, "y": top["y"] - 10, "width": VIEWPORT["width"] - top["x"],
+            "height": min(end["y"] - top["y"], 1400)})
 
 
 def shoot_hparams(page: object, path: Path) -> None:

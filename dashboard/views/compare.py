@@ -12,6 +12,7 @@ from trackboard.dashboard import (
     grouping,
     hparams,
     labels,
+    media_section,
     param_diff,
     run_list,
     state,
@@ -239,6 +240,8 @@ def draw_charts() -> None:
 
 
 draw_charts()
+# Distributions, histograms, images and texts of the runs shown (dashboard/media_section.py).
+media_section.show(visible, {r: run_labels[r] for r in visible}, colours, page="cmp")
 
 param_diff.show(info, run_labels)  # common params first, then per framework
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from trackboard.dashboard import auth, axis_range, charts, data, metric_choice, state, tables
+from trackboard.dashboard import (
+    auth,
+    axis_range,
+    charts,
+    data,
+    media_section,
+    metric_choice,
+    state,
+    tables,
+)
 from trackboard.dashboard.number_format import duration, moment
 from trackboard.storage.errors import AmbiguousRunIdError, RunNotFoundError
 
@@ -106,3 +115,6 @@ for title, group in (("Metrics", [k for k in keys if not k.startswith("system/")
         with cols[i % len(cols)]:
             st.plotly_chart(fig, key=f"run_chart_{title}_{i}", width="stretch",
                             config={"displaylogo": False})
+
+# Distributions, histograms, images and texts of the run (dashboard/media_section.py).
+media_section.show([uid], {uid: info["name"]}, colours, page="run")
