@@ -31,6 +31,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from trackboard.dashboard.number_format import HOVER_FORMAT
 from trackboard.dashboard.plain_text import html as label
+from trackboard.dashboard.plotly_wire import rgba
 
 # Store.distributions' columns, outermost band first, and their meaning for the hover.
 BAND_PAIRS: tuple[tuple[str, str], ...] = (("bp0", "bp10000"), ("bp668", "bp9332"),
@@ -147,7 +148,7 @@ def overlay_figure(frame: pd.DataFrame, key: str, *, names: Mapping[str, str],
         traces.append({
             "type": "scatter", "x": xs, "y": ys, "mode": "lines",
             "fill": "tozeroy" if filled else "none",
-            "fillcolor": _rgba(colour, 0.08), "line": {"color": colour, "width": 2},
+            "fillcolor": rgba(safe_colour(colour), 0.08), "line": {"color": colour, "width": 2},
             "name": label(names[rid]),
             "hovertemplate": (f"step {int(row.step)}<br>value %{{x:{HOVER_FORMAT}}}<br>"
                               f"density %{{y:{HOVER_FORMAT}}}{_nonfinite(row)}"
@@ -232,7 +233,7 @@ def _band(part: pd.DataFrame, lo: str, hi: str, colour: str, alpha: float, xa: s
     steps = part["step"].to_numpy()
     return {"type": "scatter", "x": np.r_[steps, steps[::-1]],
             "y": np.r_[part[hi].to_numpy(), part[lo].to_numpy()[::-1]], "mode": "lines",
-            "fill": "toself", "fillcolor": _rgba(colour, alpha), "line": {"width": 0},
+            "fill": "toself", "fillcolor": rgba(safe_colour(colour), alpha), "line": {"width": 0},
             "hoverinfo": "skip", "xaxis": xa, "yaxis": ya, "showlegend": False,
             "meta": {"run_id": rid, "role": "band", "band": [lo, hi]}}
 
@@ -323,11 +324,6 @@ def safe_colour(colour: str) -> str:
 def _rgb(colour: str) -> tuple[int, int, int]:
     h = safe_colour(colour).lstrip("#")
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-
-
-def _rgba(colour: str, alpha: float) -> str:
-    r, g, b = _rgb(colour)
-    return f"rgba({r},{g},{b},{alpha})"
 
 
 def _mix(colour: str, other: str, share: float) -> str:
