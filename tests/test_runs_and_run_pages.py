@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # AppTest runs of whole pages, seconds each
 def ids(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     made = seed_for_app(sqlite_url, monkeypatch, read_only=False)
     with Run(project="demo", name="keras-lr", framework="keras", store=sqlite_url,
-             system_metrics=False) as run:
+             config={"lr": 1e-4}, system_metrics=False) as run:
         for step in range(5):  # Keras logs its fixed learning rate at every epoch
             run.log({"learning_rate": 5.789e-6, "val_loss": 0.9 - step / 10,
                      "val_accuracy": 0.00034 * step}, step=step)
@@ -84,6 +84,7 @@ def test_runs_page_counts_and_numbers(ids: dict[str, str]) -> None:
     assert at.caption[0].value.startswith("1 run · ")  # not "1 runs"
     shown = _shown(at.dataframe[0]).iloc[0]
     assert shown["val_accuracy.max"] == "0.00136" and shown["learning_rate.last"] == "5.789e-6"
+    assert shown["lr"] == "1e-4"  # a numeric param too, not Streamlit's "0.000100"
     assert at.dataframe[0].value.iloc[0]["learning_rate.last"] == 5.789e-6  # still a number
 
 

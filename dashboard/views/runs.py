@@ -74,9 +74,9 @@ state.write_query({"filter": filter_text or None, "q": st.session_state["runs_se
 counts = frame["status"].value_counts()
 st.caption(counted(len(frame), "run") + " · " + " · ".join(
     f"{tables.md_escape(tables.STATUS_BADGES.get(s, s))}: {n}" for s, n in counts.items()))
-metric_cols = [c for c in view.columns if c.rsplit(".", 1)[-1] in ("last", "min", "max")
-               and c.rsplit(".", 1)[0] in st.session_state["runs_metrics"]]
-shown_view = tables.readable_numbers(view, metric_cols)
+# Every float column (metrics, numeric params, durations) in the one number format.
+number_cols = [c for c in view.columns if view[c].dtype.kind == "f"]
+shown_view = tables.readable_numbers(view, number_cols)
 # A table too big for that keeps four significant digits (the full value is in the
 # cell's tooltip), so the metric columns stay narrow enough to see without scrolling.
 number_format = None if shown_view is not view else "%.4g"
@@ -90,7 +90,7 @@ event = st.dataframe(
         tables.RUN_LINK: st.column_config.LinkColumn(
             tables.RUN_LINK, display_text="open ↗", pinned=True, width="small",
             help="Open the run's page (in a new tab)"),
-        **{c: st.column_config.NumberColumn(c, format=number_format) for c in metric_cols},
+        **{c: st.column_config.NumberColumn(c, format=number_format) for c in number_cols},
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss",
                                                    help="Local time of the dashboard's server"),
         "id": st.column_config.TextColumn("id", width="small")})
