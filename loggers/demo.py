@@ -298,8 +298,7 @@ def _lightning(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[Dem
             self._step(batch, "val_")
 
         def on_train_epoch_end(self) -> None:
-            # As code written for TensorBoardLogger does: through logger.experiment;
-            # images as WandbLogger's log_image (the step: the trainer's updates).
+            # Histograms as TensorBoardLogger users log them, images as WandbLogger's.
             for pname, param in self.net.named_parameters():
                 self.logger.experiment.add_histogram(media.TORCH_NAMES[pname], param,
                                                      self.global_step)
@@ -341,7 +340,8 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
 
         @nn.compact
         def __call__(self, x: Any) -> Any:
-            return nn.Dense(1)(nn.relu(nn.Dense(self.hidden)(x))).squeeze(-1)
+            hidden = nn.relu(nn.Dense(self.hidden, name="hidden")(x))
+            return nn.Dense(1, name="output")(hidden).squeeze(-1)
 
     def metrics(model: MLP, params: Any, x: Any, y: Any) -> tuple[Any, Any]:
         logits = model.apply(params, x)
@@ -391,7 +391,7 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
                     "loss": total / len(x), "accuracy": correct / len(x),
                     "val_loss": val_loss, "val_accuracy": val_acc, "epoch": epoch})
                 writer.write_histograms(step, {
-                    media.WEIGHT_KEYS[media.FLAX_LAYERS[layer]][kind]: value
+                    media.WEIGHT_KEYS[layer][kind]: value
                     for layer, weights in params["params"].items()
                     for kind, value in weights.items()})
                 maps = media.risk_pixels(media.sigmoid(model.apply(params, grid)))

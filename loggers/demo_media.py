@@ -21,13 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 #: The layers of the demo MLP as Keras names them (model "weights", layers "hidden"
-#: and "output"), and each framework's parameter name for them.
+#: and "output"; Flax's modules have the same names), and torch's parameter names.
 WEIGHT_KEYS = {layer: {kind: f"weights/{layer}/{kind}/histogram" for kind in ("kernel", "bias")}
                for layer in ("hidden", "output")}
 TORCH_NAMES = {f"{i}.{p}": WEIGHT_KEYS[layer][kind]
                for i, layer in ((0, "hidden"), (2, "output"))
                for p, kind in (("weight", "kernel"), ("bias", "bias"))}
-FLAX_LAYERS = {"Dense_0": "hidden", "Dense_1": "output"}
 
 RISK_MAPS = "risk_maps"
 #: (x feature, y feature) of each map, indexes into demo.FEATURES.
