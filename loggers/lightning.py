@@ -230,9 +230,10 @@ class TrackboardLogger(Logger):
         figures or image files' paths; `caption` a list as long as `images`. Other
         lists WandbLogger passes on to wandb (masks, boxes, ...) are not stored (one
         warning). `step` left out: the trainer's updates done."""
-        if not isinstance(images, (list, tuple)):
+        if not isinstance(images, (list, tuple)) or not images:
             raise ValueError(f"log_image() takes a list of images, got "
-                             f"{type(images).__name__}; e.g. images=[x]")
+                             f"{images if isinstance(images, (list, tuple)) else type(images).__name__}"
+                             "; e.g. images=[x]")
         captions = [None] * len(images) if caption is None else caption
         for name, given in {"caption": captions, **kwargs}.items():
             if not isinstance(given, (list, tuple)) or len(given) != len(images):

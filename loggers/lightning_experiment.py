@@ -10,7 +10,7 @@ Lightning code written for TensorBoardLogger logs media through the experiment:
 With TrackboardLogger the same lines store histograms (and `add_image`,
 `add_images`, `add_figure`, `add_text`, `add_scalar`) with torch's arguments and
 meaning (loggers/torch_media.py). Everything else on the experiment is the Run's
-(`experiment.log({...})`, `experiment.id`, ...). `global_step` given is stored as
+(`experiment.log({...})`, `experiment.id`, ...); `experiment.run` is the Run itself. `global_step` given is stored as
 given (`self.global_step` is the updates done: trackboard's step); left out, the
 trainer's updates done, as for the logger's own values.
 """
@@ -41,6 +41,11 @@ class Experiment(TorchMedia):
 
     def __init__(self, logger: _Logger) -> None:
         self._logger = logger
+
+    @property
+    def run(self) -> Any:
+        """The Run itself (a NullRun on ranks other than 0)."""
+        return self._logger._open_run()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "_logger":  # pickling, copying: not the Run's

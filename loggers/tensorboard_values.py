@@ -48,6 +48,7 @@ def torch_histogram(values: Any, bins: Any = "tensorflow",
     [0.0, 0.5, 1.0, 5.0]
     """
     cap = None if max_bins is None else _whole(max_bins, "max_bins")
+    values = _bools_as_numbers(values)  # torch counts booleans as 0.0 and 1.0
     if isinstance(bins, str) and bins == "tensorflow":
         bins = TENSORFLOW_BINS
     if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
@@ -155,6 +156,8 @@ def tf_images(value: Any) -> list[Image]:
     if a.shape[-1] not in CHANNELS:
         raise ValueError(f"images of shape {a.shape} have {a.shape[-1]} channels: the last "
                          "axis must be 1, 3 or 4 (NHWC)")
+    if not len(a):
+        raise ValueError("no images to write: the batch is empty")
     if a.dtype.kind == "f":  # tf.image.convert_image_dtype(saturate=True): x * 255.5, clamped
         wide = np.float64 if a.dtype == np.float64 else np.float32
         a = np.nan_to_num(a.astype(wide), nan=0.0).clip(0, 1) * wide(255.5)
@@ -202,6 +205,12 @@ def _dataformats(dataformats: Any, shape: tuple[int, ...]) -> str:
         raise ValueError(f"dataformats={dataformats!r} does not fit an array of shape "
                          f"{tuple(shape)}: give one letter per axis (e.g. '{hint}')")
     return fmt
+
+
+def _bools_as_numbers(values: Any) -> Any:
+    if str(getattr(values, "dtype", "")) in ("bool", "torch.bool"):
+        return values.float() if hasattr(values, "float") else np.asarray(values, np.float32)
+    return values
 
 
 def _finite(values: Any) -> np.ndarray:

@@ -182,6 +182,8 @@ def test_lightning_log_image_refuses_bad_input_and_survives_a_finished_run(
     logger.log_image("files", [str(path), path], step=1, caption=["str", "Path"])
     with pytest.raises(ValueError, match="takes a list of images"):
         logger.log_image("one", np.zeros((2, 2)))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="takes a list of images, got \\[\\]"):
+        logger.log_image("none", [])
     with pytest.raises(ValueError, match="Expected 2 items but only found 1 for caption"):
         logger.log_image("two", [np.zeros((2, 2)), np.zeros((2, 2))], caption=["a"])
     with pytest.raises(ValueError, match="float image must hold values in"):

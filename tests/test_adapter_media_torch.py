@@ -59,11 +59,12 @@ def test_histograms_hold_what_tensorboard_holds(sqlite_url: str, tmp_path: Path)
         writer.add_histogram("auto", weights, 2, bins="auto")
         writer.add_histogram("ints", ints, 3, bins=10, max_bins=4)
         writer.add_histogram("bf16", weights.to(torch.bfloat16), 4)
+        writer.add_histogram("flags", weights > 0, 5)  # booleans: 0.0 and 1.0, as torch
         run_id = writer.run.id
     with Store(sqlite_url) as store:
         ours = store.histograms(run_id).set_index("key")
     events = _events(tmp_path / "h")
-    for key in ("default", "twenty", "auto", "ints", "bf16"):
+    for key in ("default", "twenty", "auto", "ints", "bf16", "flags"):
         (tb,) = events.Histograms(key)
         h, tbh = ours.loc[key], tb.histogram_value
         assert [h["count"], h["min"], h["max"]] == pytest.approx([tbh.num, tbh.min, tbh.max])

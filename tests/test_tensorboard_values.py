@@ -105,6 +105,8 @@ def test_torch_bins_keep_their_numpy_meaning() -> None:
             torch_histogram(values, **bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no values"):
         torch_histogram(np.zeros(0))
+    flags = torch_histogram(np.array([True, False, True]), bins=2)  # torch: 1.0 and 0.0
+    assert flags.edges.tolist() == [0.0, 0.5, 1.0] and flags.counts.tolist() == [1.0, 2.0]
     e, c = merge_buckets(np.arange(21.0), np.ones(20), 3)  # runs of 6: 6, 6, 6, 2
     assert e.tolist() == [0.0, 6.0, 12.0, 18.0, 20.0] and c.tolist() == [6.0, 6.0, 6.0, 2.0]
 
@@ -151,6 +153,8 @@ def test_tensorflow_image_rule_for_clu() -> None:
     assert tf_images(np.zeros((4, 5)))[0].channels == 1  # H x W: one grey image
     with pytest.raises(ValueError, match="last axis must be 1, 3 or 4"):
         tf_images(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(ValueError, match="batch is empty"):
+        tf_images(np.zeros((0, 3, 4, 3)))
 
 
 def test_demo_risk_maps_colour_and_layout() -> None:
