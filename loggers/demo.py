@@ -350,7 +350,7 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
 
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     xv, yv = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
-    grid = jnp.asarray(media.risk_grids(data.x_train.shape[1]))
+    grid = media.risk_grids(data.x_train.shape[1])
     for s in p.settings:
         start = time.perf_counter()
         model = MLP(s.hidden)
@@ -394,7 +394,7 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
                     media.WEIGHT_KEYS[layer][kind]: value
                     for layer, weights in params["params"].items()
                     for kind, value in weights.items()})
-                maps = media.risk_pixels(media.sigmoid(model.apply(params, grid)))
+                maps = media.risk_pixels(media.sigmoid(media.mlp_logits(grid, params["params"])))
                 writer.write_images(step, {media.RISK_MAPS: np.stack(maps)})
         yield DemoRun("jax", name, writer.run.id, float(val_acc),
                           time.perf_counter() - start)

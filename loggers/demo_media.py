@@ -18,6 +18,8 @@ Distributions, Histograms and Images views have data on first start.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: The layers of the demo MLP as Keras names them (model "weights", layers "hidden"
@@ -62,6 +64,14 @@ def risk_pixels(probability: np.ndarray) -> list[np.ndarray]:
     high = _WHITE + (_RED - _WHITE) * np.maximum(p * 2 - 1, 0)
     rgb = np.where(p < 0.5, low, high).round().astype(np.uint8)
     return [np.kron(m, np.ones((SCALE, SCALE, 1), np.uint8)) for m in rgb]
+
+
+def mlp_logits(grid: np.ndarray, params: Any) -> np.ndarray:
+    """The demo MLP's logits from its Flax params, in NumPy: the maps cost JAX no
+    compilation for a new input shape (a second or more on two cores)."""
+    w = {layer: {k: np.asarray(v) for k, v in p.items()} for layer, p in params.items()}
+    hidden = np.maximum(grid @ w["hidden"]["kernel"] + w["hidden"]["bias"], 0)
+    return (hidden @ w["output"]["kernel"] + w["output"]["bias"]).squeeze(-1)
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -231,9 +231,8 @@ class TrackboardLogger(Logger):
         lists WandbLogger passes on to wandb (masks, boxes, ...) are not stored (one
         warning). `step` left out: the trainer's updates done."""
         if not isinstance(images, (list, tuple)) or not images:
-            raise ValueError(f"log_image() takes a list of images, got "
-                             f"{images if isinstance(images, (list, tuple)) else type(images).__name__}"
-                             "; e.g. images=[x]")
+            got = images if isinstance(images, (list, tuple)) else type(images).__name__
+            raise ValueError(f"log_image() takes a list of images, got {got}; e.g. images=[x]")
         captions = [None] * len(images) if caption is None else caption
         for name, given in {"caption": captions, **kwargs}.items():
             if not isinstance(given, (list, tuple)) or len(given) != len(images):

@@ -10,9 +10,10 @@ Lightning code written for TensorBoardLogger logs media through the experiment:
 With TrackboardLogger the same lines store histograms (and `add_image`,
 `add_images`, `add_figure`, `add_text`, `add_scalar`) with torch's arguments and
 meaning (loggers/torch_media.py). Everything else on the experiment is the Run's
-(`experiment.log({...})`, `experiment.id`, ...); `experiment.run` is the Run itself. `global_step` given is stored as
-given (`self.global_step` is the updates done: trackboard's step); left out, the
-trainer's updates done, as for the logger's own values.
+(`experiment.log({...})`, `experiment.id`, ...); `experiment.run` is the Run itself.
+`global_step` given is stored as given (`self.global_step` is the updates done:
+trackboard's step); left out, the trainer's updates done, as for the logger's own
+values.
 """
 
 from __future__ import annotations

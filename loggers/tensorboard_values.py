@@ -44,7 +44,7 @@ def torch_histogram(values: Any, bins: Any = "tensorflow",
     ([0.0, 1.5, 3.0], [2.0, 2.0])
     >>> torch_histogram(np.arange(10.0), bins=10, max_bins=4).counts.tolist()  # torch's merge
     [2.0, 2.0, 2.0, 2.0, 2.0]
-    >>> torch_histogram([0.2, 0.7, 5.0], bins=[0.0, 0.5, 1.0]).edges.tolist()  # beyond: a bucket more
+    >>> torch_histogram([0.2, 0.7, 5.0], bins=[0.0, 0.5, 1.0]).edges.tolist()  # one bucket more
     [0.0, 0.5, 1.0, 5.0]
     """
     cap = None if max_bins is None else _whole(max_bins, "max_bins")

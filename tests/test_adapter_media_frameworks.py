@@ -239,6 +239,7 @@ def test_clu_images_and_histograms_match_clus_tensorboard_writer(sqlite_url: str
     for event, row in zip(events.Tensors("values"), hist.itertuples()):
         tb = make_ndarray(event.tensor_proto)
         assert (event.step, len(tb)) == (row.step, len(row.counts))
-        assert row.edges[:-1] == pytest.approx(tb[:, 0]) and row.edges[1:] == pytest.approx(tb[:, 1])
+        assert row.edges[:-1] == pytest.approx(tb[:, 0])
+        assert row.edges[1:] == pytest.approx(tb[:, 1])
         assert row.counts.tolist() == tb[:, 2].tolist()
     assert hist["step"].tolist() == [7, 8] and hist["counts"].map(len).tolist() == [12, 30]
