@@ -9,6 +9,8 @@ optimizer update each), logging the same names (`loss`, `val_loss`, `accuracy`,
 up in the dashboard; every run also has the common hyperparameter names (`lr`,
 `optimizer`, `batch_size`, `epochs`, ...; docs/hyperparameters.md), the demo's own
 settings under those names too, so `params.lr < 0.01` selects across frameworks.
+Every epoch each run also logs its weight histograms and two risk-map images
+through its framework's own media calls (loggers/demo_media.py).
 
     >>> from trackboard.loggers.demo import run_demo
     >>> made = run_demo(store="sqlite:///demo.db", fast=True)   # doctest: +SKIP
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from trackboard.loggers import demo_media as media
 
 PROJECT = "insurance-claims-demo"
 FEATURES = ("driver_age", "vehicle_age", "annual_mileage_k", "prior_claims",
@@ -161,21 +164,39 @@ def _keras(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
     os.environ.setdefault("KERAS_BACKEND", _keras_backend() or "torch")
     import keras
     from trackboard.loggers.keras import TrackboardCallback
+    from trackboard.loggers.media import Image
+
+    grid = media.risk_grids(data.x_train.shape[1])
+
+    class RiskMaps(keras.callbacks.Callback):
+        """Images through the Run API, at the step TrackboardCallback uses."""
+
+        def __init__(self, tracker: TrackboardCallback) -> None:
+            super().__init__()
+            self.tracker = tracker
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            maps = media.risk_pixels(self.model.predict_on_batch(grid))
+            strip = [Image(m, c) for m, c in zip(maps, media.MAP_CAPTIONS)]
+            self.tracker.run.log({media.RISK_MAPS: strip}, step=step)
 
     for s in p.settings:
         start = time.perf_counter()
         keras.utils.set_random_seed(0)
+        # Named so that the weights' keys are the ones every framework logs.
         model = keras.Sequential([keras.Input((data.x_train.shape[1],)),
-                                  keras.layers.Dense(s.hidden, activation="relu"),
-                                  keras.layers.Dense(1, activation="sigmoid")])
+                                  keras.layers.Dense(s.hidden, activation="relu", name="hidden"),
+                                  keras.layers.Dense(1, activation="sigmoid", name="output")],
+                                 name="weights")
         model.compile(optimizer=keras.optimizers.Adam(s.lr),
                       loss="binary_crossentropy", metrics=["accuracy"])
         name = f"keras-{keras.backend.backend()}-{s.label}"
         callback = TrackboardCallback(project=PROJECT, name=name, store=store,
-                                      config=s.params())
+                                      config=s.params(), histogram_freq=1)
         history = model.fit(data.x_train, data.y_train, batch_size=s.batch_size,
                             epochs=p.epochs, validation_data=(data.x_val, data.y_val),
-                            verbose=0, callbacks=[callback])
+                            verbose=0, callbacks=[callback, RiskMaps(callback)])
         yield DemoRun("keras", name, callback.run.id, history.history["val_accuracy"][-1],
                       time.perf_counter() - start)
 
@@ -193,6 +214,7 @@ def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
 
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    grid = torch.from_numpy(media.risk_grids(x.shape[1]))
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     for s in p.settings:
         start = time.perf_counter()
@@ -231,6 +253,11 @@ def _torch(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun
                 writer.add_scalar("val_loss", val_loss, step)
                 writer.add_scalar("val_accuracy", val_acc, step)
                 writer.add_scalar("epoch", epoch, step)
+                for pname, param in model.named_parameters():
+                    writer.add_histogram(media.TORCH_NAMES[pname], param, step)
+                with torch.no_grad():
+                    maps = media.risk_pixels(media.sigmoid(model(grid).squeeze(-1).numpy()))
+                writer.add_images(media.RISK_MAPS, np.stack(maps), step, dataformats="NHWC")
         yield DemoRun("torch", name, writer.run.id, val_acc, time.perf_counter() - start)
 
 
@@ -247,6 +274,7 @@ def _lightning(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[Dem
     from trackboard.loggers.lightning import TrackboardLogger
 
     bce = torch.nn.functional.binary_cross_entropy_with_logits
+    grid = torch.from_numpy(media.risk_grids(data.x_train.shape[1]))
 
     class ClaimsMLP(L.LightningModule):
         def __init__(self, lr: float, hidden: int, batch_size: int) -> None:
@@ -268,6 +296,15 @@ def _lightning(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[Dem
 
         def validation_step(self, batch: Any, i: int) -> None:
             self._step(batch, "val_")
+
+        def on_train_epoch_end(self) -> None:
+            # Histograms as TensorBoardLogger users log them, images as WandbLogger's.
+            for pname, param in self.net.named_parameters():
+                self.logger.experiment.add_histogram(media.TORCH_NAMES[pname], param,
+                                                     self.global_step)
+            with torch.no_grad():
+                maps = media.risk_pixels(media.sigmoid(self.net(grid).squeeze(-1).numpy()))
+            self.logger.log_image(media.RISK_MAPS, maps, caption=list(media.MAP_CAPTIONS))
 
         def configure_optimizers(self) -> Any:
             return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
@@ -303,7 +340,8 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
 
         @nn.compact
         def __call__(self, x: Any) -> Any:
-            return nn.Dense(1)(nn.relu(nn.Dense(self.hidden)(x))).squeeze(-1)
+            hidden = nn.relu(nn.Dense(self.hidden, name="hidden")(x))
+            return nn.Dense(1, name="output")(hidden).squeeze(-1)
 
     def metrics(model: MLP, params: Any, x: Any, y: Any) -> tuple[Any, Any]:
         logits = model.apply(params, x)
@@ -312,6 +350,7 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
 
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     xv, yv = jnp.asarray(data.x_val), jnp.asarray(data.y_val)
+    grid = media.risk_grids(data.x_train.shape[1])
     for s in p.settings:
         start = time.perf_counter()
         model = MLP(s.hidden)
@@ -351,5 +390,11 @@ def _jax(data: ClaimsData, p: DemoPlan, store: str | None) -> Iterator[DemoRun]:
                 writer.write_scalars(step, {
                     "loss": total / len(x), "accuracy": correct / len(x),
                     "val_loss": val_loss, "val_accuracy": val_acc, "epoch": epoch})
+                writer.write_histograms(step, {
+                    media.WEIGHT_KEYS[layer][kind]: value
+                    for layer, weights in params["params"].items()
+                    for kind, value in weights.items()})
+                maps = media.risk_pixels(media.sigmoid(media.mlp_logits(grid, params["params"])))
+                writer.write_images(step, {media.RISK_MAPS: np.stack(maps)})
         yield DemoRun("jax", name, writer.run.id, float(val_acc),
                           time.perf_counter() - start)

@@ -5,11 +5,13 @@
     writer.write_scalars(step, {"loss": loss, "accuracy": acc})   # JAX arrays are fine
 
 Code written against clu's writers (`write_scalars`, `write_hparams`,
-`write_texts`, `flush`, `close`; clu's `AsyncWriter`, `MultiWriter`,
-`ensure_flushes` and `write_values` around it) can take this one without
-depending on clu. JAX arrays are copied to the host as NumPy (np.asarray: about
-4 us a scalar, a tenth of jax.device_get on a dict). Images, histograms and the
-like warn once and are dropped; texts are kept as run tags. `write_hparams` stores
+`write_texts`, `write_histograms`, `write_images`, `flush`, `close`; clu's
+`AsyncWriter`, `MultiWriter`, `ensure_flushes` and `write_values` around it) can
+take this one without depending on clu. JAX arrays are copied to the host as NumPy
+(np.asarray: about 4 us a scalar, a tenth of jax.device_get on a dict). Texts,
+histograms (clu's TensorBoard writer's buckets) and images (NHWC, TensorFlow's
+pixel rule) are stored per step; videos, audio and point clouds warn once and are
+dropped. `write_hparams` stores
 exactly what it is given, as clu's writers do (name your settings `lr`, `epochs`,
 ... to line them up with other frameworks: docs/hyperparameters.md);
 `log_optimizer(writer, state)` records the common names of an
@@ -27,15 +29,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from trackboard.loggers.distributed import NullRun
+from trackboard.loggers.media import Histogram, Text
 from trackboard.loggers.param_values import param_value
 from trackboard.loggers.reopen import start_directory_run
 from trackboard.loggers.run import Run
 from trackboard.loggers.run_owner import RunOwner
+from trackboard.loggers.tensorboard_values import tf_images
 from trackboard.loggers.vocabulary import log_optimizer as log_optimizer  # re-exported
 from trackboard.storage.extras import require
 
 jax = require("jax", "jax")
 import numpy as np  # noqa: E402
+
+# tf.summary.histogram's default, which clu's TensorBoard writer leaves in place.
+DEFAULT_BUCKETS = 30
 
 
 class MetricWriter(RunOwner):
@@ -48,7 +55,7 @@ class MetricWriter(RunOwner):
 
     _framework = "jax"
     _logs = "writes"
-    _stores = "scalars, hparams and texts"
+    _stores = "scalars, hparams, texts, histograms and images"
 
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
@@ -105,16 +112,16 @@ class MetricWriter(RunOwner):
             run.log_params(params)
 
     def write_texts(self, step: int, texts: Mapping[str, Any]) -> None:
-        """Keep texts as run tags (the latest text per key)."""
-        if not isinstance(texts, Mapping):
-            raise ValueError(f"write_texts() takes a dict of name -> text, got "
-                             f"{type(texts).__name__}")
-        run = self._live_run()
-        if run is not None:
-            run.set_tags({k: str(v) for k, v in texts.items()})
+        """Store each text at `step` (every step's text is kept)."""
+        _mapping(texts, "write_texts", "text")
+        self._log_media({k: Text(str(v)) for k, v in texts.items()}, step)
 
     def write_images(self, step: int, images: Mapping[str, Any]) -> None:
-        self._unsupported("write_images")
+        """Store images at `step`: each value [N, H, W, C] (that step's strip of N) or
+        [H, W, C], C 1, 3 or 4; uint8 as it is, floats in [0, 1] converted as
+        tf.summary.image does (values outside are clipped)."""
+        _mapping(images, "write_images", "image")
+        self._log_media({k: tf_images(_on_host(v)) for k, v in images.items()}, step)
 
     def write_videos(self, step: int, videos: Mapping[str, Any]) -> None:
         self._unsupported("write_videos")
@@ -124,11 +131,23 @@ class MetricWriter(RunOwner):
 
     def write_histograms(self, step: int, arrays: Mapping[str, Any],
                          num_buckets: Mapping[str, int] | None = None) -> None:
-        self._unsupported("write_histograms")
+        """Store a histogram of each array at `step`: `num_buckets[key]` equal buckets
+        (default 30, as clu's TensorBoard writer) from its smallest to its largest
+        value, the buckets tf.summary.histogram draws; NaN and inf counted apart."""
+        _mapping(arrays, "write_histograms", "array")
+        buckets = num_buckets or {}
+        self._log_media({k: Histogram(_on_host(v), bins=buckets.get(k) or DEFAULT_BUCKETS)
+                         for k, v in arrays.items()}, step)
 
     def write_pointcloud(self, step: int, point_clouds: Mapping[str, Any], *,
                          point_colors: Any = None, configs: Any = None) -> None:
         self._unsupported("write_pointcloud")
+
+
+def _mapping(values: Any, method: str, what: str) -> None:
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{method}() takes a dict of name -> {what}, got "
+                         f"{type(values).__name__}")
 
 
 def _on_host(value: Any) -> Any:

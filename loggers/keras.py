@@ -12,7 +12,10 @@ and `steps`, the optimizer's config (`optimizer.*`, its name without Keras'
 per-process counter) and the common names `lr`, `optimizer`, `epochs`,
 `weight_decay`, `seed`, `precision`, `grad_accum_steps` (docs/hyperparameters.md).
 With `log_every_n_steps=N` it also logs the batch logs every N steps as
-`batch_<name>`, the names Keras' own TensorBoard callback uses. `evaluate()`
+`batch_<name>`, the names Keras' own TensorBoard callback uses. With
+`histogram_freq=N` it logs a histogram of every layer's weights every N epochs, named
+as Keras' TensorBoard callback names them (`<weight.path>/histogram`, e.g.
+`sequential/dense/kernel/histogram`) with its 30 equal buckets. `evaluate()`
 outside fit logs `evaluation_<name>`. One callback is one run: a later fit() or
 evaluate() reopens it by id, and `TrackboardCallback(id=...)` continues it in a
 new process (`initial_epoch`); where the steps go is the policy of
@@ -27,13 +30,17 @@ from typing import Any
 import numpy as np
 from trackboard.loggers.adapter_run import AdapterRun
 from trackboard.loggers.distributed import NullRun
-from trackboard.loggers.guard import framework_hook, hook_trouble
+from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
+from trackboard.loggers.media import Histogram
 from trackboard.loggers.param_values import param_value
 from trackboard.loggers.run import Run
 from trackboard.loggers.vocabulary import common_from_keras, record_common, uncounted_name
 from trackboard.storage.extras import require
 
 keras = require("keras", "keras")
+
+# tf.summary.histogram's default, which Keras' TensorBoard callback leaves in place.
+HISTOGRAM_BUCKETS = 30
 
 
 class TrackboardCallback(keras.callbacks.Callback):
@@ -56,7 +63,7 @@ class TrackboardCallback(keras.callbacks.Callback):
 
     def __init__(self, run: Run | None = None, *, project: str | None = None,
                  name: str | None = None, store: str | None = None,
-                 log_every_n_steps: int | None = None,
+                 log_every_n_steps: int | None = None, histogram_freq: int = 0,
                  config: Mapping[str, Any] | None = None, id: str | None = None) -> None:
         super().__init__()
         if log_every_n_steps is not None and (
@@ -64,6 +71,11 @@ class TrackboardCallback(keras.callbacks.Callback):
                 or log_every_n_steps < 1):
             raise ValueError(f"log_every_n_steps={log_every_n_steps!r}: pass a whole number "
                              ">= 1, or None to log once per epoch")
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) \
+                or histogram_freq < 0:
+            raise ValueError(f"histogram_freq={histogram_freq!r}: pass a whole number of "
+                             "epochs (0, the default, logs no histograms)")
+        self.histogram_freq = histogram_freq
         self._slot = AdapterRun("keras", run, id=id, config=config,
                                 project=project or "default", name=name, store=store)
         self._config_keys = tuple(config or ())
@@ -147,6 +159,8 @@ class TrackboardCallback(keras.callbacks.Callback):
             # in the logs, but only for callbacks after them; before they change it,
             # the optimizer still holds that rate. Keras' TensorBoard logs it always.
             _collect_learning_rate(getattr(self.model, "optimizer", None), values)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            values.update(self._weight_histograms())
         run.log(values, step=self._steps_done)
         self._slot.steps.stored(self._steps_done)
 
@@ -190,6 +204,25 @@ class TrackboardCallback(keras.callbacks.Callback):
                              step=step)
         except Exception as exc:  # noqa: BLE001 - training goes on
             hook_trouble(self, "on_train_batch_end", exc)
+
+    def _weight_histograms(self) -> dict[str, Histogram]:
+        """Every layer's weights as Keras' TensorBoard callback logs them (its
+        `_log_weights`); a weight that cannot be one (booleans, empty) warns once and
+        costs neither another weight nor the epoch's metrics their place."""
+        out: dict[str, Histogram] = {}
+        torch_backend = keras.backend.backend() == "torch"
+        for layer in getattr(self.model, "layers", ()):
+            for weight in layer.weights:
+                name = f"{getattr(weight, 'path', weight.name)}".replace(":", "_")
+                try:
+                    # torch tensors are counted on their device; others come to numpy.
+                    values = (weight.value if torch_backend
+                              else keras.ops.convert_to_numpy(weight.value))
+                    out[f"{name}/histogram"] = Histogram(values, bins=HISTOGRAM_BUCKETS)
+                except Exception as exc:  # noqa: BLE001 - the epoch's metrics go on
+                    warn_once(self, f"histogram:{name}", f"trackboard: no histogram of "
+                              f"{name!r} ({type(exc).__name__}: {exc})")
+        return out
 
     def _step(self, default: int) -> int:
         """The step now: the optimizer's updates (placed by `_base` and the policy's

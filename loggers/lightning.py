@@ -15,6 +15,12 @@ same logger reopens that run by id, so one logger is one run for the whole progr
 At fit() the trainer's and its first optimizer's settings are also recorded under
 the common names `lr`, `optimizer`, `epochs`, ... (docs/hyperparameters.md), unless
 the module's hyperparameters or `config=` hold that name.
+
+Media: `log_image(key, images, step=None, caption=None)` (WandbLogger's shape: a
+list of images, the step's strip), `log_histogram(key, values, step=None, bins=64)`,
+and `logger.experiment.add_histogram(...)`, `add_image`, ... as code written for
+TensorBoardLogger calls them (loggers/lightning_experiment.py). Left out, the step is
+the trainer's updates done.
 """
 
 from __future__ import annotations
@@ -24,11 +30,15 @@ import secrets
 import weakref
 from argparse import Namespace
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from trackboard.loggers.adapter_run import AdapterRun, log_params_leniently
+from trackboard.loggers.coerce import lenient_step
 from trackboard.loggers.distributed import NullRun
 from trackboard.loggers.guard import framework_hook, hook_trouble, warn_once
+from trackboard.loggers.lightning_experiment import Experiment
+from trackboard.loggers.media import Histogram, Image
 from trackboard.loggers.param_values import flatten, param_value
 from trackboard.loggers.run import Run, run_id_and_mode
 from trackboard.loggers.training_steps import lightning_updates
@@ -98,13 +108,24 @@ class TrackboardLogger(Logger):
         # A fit resumed from a checkpoint whose step was not visible at its start:
         # its first logged point decides what to replace (see _fit_starts).
         self._resume_at_first_log = False
+        self._experiment: Experiment | None = None
 
     # -- what Lightning reads ------------------------------------------------------
 
     @property
     @rank_zero_experiment
-    def experiment(self) -> Run | NullRun:
-        """The trackboard Run (opened on first use, reopened after finalize)."""
+    def experiment(self) -> Experiment:
+        """The trackboard Run (opened on first use, reopened after finalize): its
+        attributes and methods, plus torch SummaryWriter's `add_histogram`,
+        `add_image`, `add_images`, `add_figure`, `add_text` and `add_scalar`, as
+        TensorBoardLogger's experiment has them."""
+        self._open_run()
+        if self._experiment is None:
+            self._experiment = Experiment(self)
+        return self._experiment
+
+    def _open_run(self) -> Run | NullRun:
+        """The run to log into: the open one, else opened (or reopened by id)."""
         slot = self._slot
         if slot.run is None or (slot.owned and slot.run.finished):
             try:
@@ -151,7 +172,7 @@ class TrackboardLogger(Logger):
         """Store hyperparameters as params and, as TensorBoardLogger does, `metrics`
         (a dict, or one number stored as `hp_metric`) at `step`, else at the step
         training has reached (0 before it)."""
-        run = self.experiment
+        run = self._open_run()
         if params is not None:
             log_params_leniently(self, run, _flat_params(
                 _sanitize_callable_params(_convert_params(params))))
@@ -176,7 +197,7 @@ class TrackboardLogger(Logger):
         self._trainer = weakref.ref(trainer)
         if getattr(trainer.state, "fn", None) != "fit":
             return
-        run = self.experiment
+        run = self._open_run()
         record_common(run, common_from_lightning(trainer), taken=self._config_keys)
         self._fit_starts(run, trainer)
 
@@ -195,11 +216,58 @@ class TrackboardLogger(Logger):
                 if updates is not None:
                     if self._resume_at_first_log:
                         self._resume_at_first_log = False
-                        self._slot.steps.training_starts(self.experiment, max(updates - 1, 0))
+                        self._slot.steps.training_starts(self._open_run(), max(updates - 1, 0))
                     step = self._slot.steps.step(updates)
             self._record(metrics, step)
         except Exception as exc:  # noqa: BLE001 - training goes on
             hook_trouble(self, "log_metrics", exc)
+
+    @rank_zero_only
+    def log_image(self, key: str, images: list[Any], step: int | None = None,
+                  caption: list[Any] | None = None, **kwargs: Any) -> None:
+        """Log a list of images as the step's strip (WandbLogger's shape): arrays and
+        tensors (HWC, CHW, HW; uint8 or floats in [0, 1]), PIL images, matplotlib
+        figures or image files' paths; `caption` a list as long as `images`. Other
+        lists WandbLogger passes on to wandb (masks, boxes, ...) are not stored (one
+        warning). `step` left out: the trainer's updates done."""
+        if not isinstance(images, (list, tuple)) or not images:
+            got = images if isinstance(images, (list, tuple)) else type(images).__name__
+            raise ValueError(f"log_image() takes a list of images, got {got}; e.g. images=[x]")
+        captions = [None] * len(images) if caption is None else caption
+        for name, given in {"caption": captions, **kwargs}.items():
+            if not isinstance(given, (list, tuple)) or len(given) != len(images):
+                found = len(given) if isinstance(given, (list, tuple)) else type(given).__name__
+                raise ValueError(f"Expected {len(images)} items but only found {found} "
+                                 f"for {name}: pass a list, one per image")
+        for name in kwargs:
+            warn_once(self, f"log_image:{name}", f"trackboard: log_image({name}=...) is not "
+                      "stored; the images and captions are")
+        strip = [_image(img, cap) for img, cap in zip(images, captions)]
+        self._log_values({key: strip}, self._media_step(step))
+
+    @rank_zero_only
+    def log_histogram(self, key: str, values: Any, step: int | None = None,
+                      bins: int = 64) -> None:
+        """Log the distribution of `values` (a tensor or array of any shape) in `bins`
+        equal buckets. `step` left out: the trainer's updates done."""
+        self._log_values({key: Histogram(values, bins=bins)}, self._media_step(step))
+
+    def _media_step(self, step: Any) -> int | None:
+        """A step the user gave, as given; else the trainer's updates done (None: no
+        trainer seen, the run's next step)."""
+        if step is not None:
+            return lenient_step(step)
+        updates = self._updates()
+        return None if updates is None else self._slot.steps.step(updates)
+
+    def _log_values(self, values: Mapping[str, Any], step: int | None,
+                    wall_time: float | None = None) -> None:
+        """Log values the user's call built (and so checked): trackboard trouble
+        warns once and training goes on."""
+        try:
+            self._record(values, step, wall_time)
+        except Exception as exc:  # noqa: BLE001 - training goes on
+            hook_trouble(self, "log_image/log_histogram", exc)
 
     @rank_zero_only
     def save(self) -> None:
@@ -225,19 +293,21 @@ class TrackboardLogger(Logger):
         # the copy keeps the id and reopens the same run when it first logs.
         state = self.__dict__.copy()
         state["_trainer"] = None
+        state["_experiment"] = None
         state.pop("_trackboard_warned", None)
         return state
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _record(self, metrics: Mapping[str, Any], step: int | None) -> None:
+    def _record(self, metrics: Mapping[str, Any], step: int | None,
+                wall_time: float | None = None) -> None:
         slot = self._slot
         run = slot.run
         if run is None or (slot.owned and run.finished):
-            run = self.experiment
+            run = self._open_run()
         if self._prefix:
             metrics = _add_prefix(dict(metrics), self._prefix, self.LOGGER_JOIN_CHAR)
-        run.log(metrics, step=step)
+        run.log(metrics, step=step, wall_time=wall_time)
         slot.steps.stored(step if step is not None else run.step - 1)
 
     def _updates(self) -> int | None:
@@ -259,6 +329,14 @@ class TrackboardLogger(Logger):
             self._slot.steps.training_starts(run, start)
         else:  # a strategy that restores later: the first logged point is one past it
             self._resume_at_first_log = True
+
+
+def _image(image: Any, caption: Any) -> Image:
+    """One image of log_image: a path is an image file, the rest as Image takes it."""
+    text = None if caption is None else str(caption)
+    if isinstance(image, (str, os.PathLike)):
+        return Image.from_encoded(Path(image).read_bytes(), text)
+    return Image(image, text)
 
 
 def _flat_params(params: Mapping[Any, Any]) -> dict[str, Any]:

@@ -141,6 +141,15 @@ class RunOwner:
         if run is not None:
             run.log(converted, step=step, wall_time=wall_time)
 
+    def _log_media(self, values: Mapping[str, Any], step: Any,
+                   wall_time: float | None = None) -> None:
+        """Log Histogram, Image and Text values (built, so checked, by the caller) at
+        `step`, into the run reopened if this writer closed it; a finished run passed
+        as run= takes nothing (warned once)."""
+        run = self._live_run()
+        if run is not None:
+            run.log(values, step=lenient_step(step), wall_time=wall_time)
+
     def _unsupported(self, method: str, *args: Any, **kwargs: Any) -> None:
         """A call whose data trackboard does not store: warn once per method (where
         the user called it), then hand it on (`_forward_unsupported`)."""

@@ -2,8 +2,10 @@
 
 Code that reaches past torch's SummaryWriter writes Summary protos itself
 (`writer.file_writer.add_summary(summary)`; Lightning's TensorBoardLogger does so
-for hparams). `read_summary` takes one apart: scalars, hparams session info and
-text; the rest (images, histograms, ...) is named so the writer can warn.
+for hparams). `read_summary` takes one apart: scalars, hparams session info, and
+text, legacy histograms (`HistogramProto`, read as TensorBoard reads it) and images
+as media values; the rest (audio, tensors of other plugins, ...) is named so the
+writer can warn.
 TensorBoard is imported only when a proto has to be decoded.
 """
 
@@ -13,12 +15,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from trackboard.loggers.media import Histogram, Image, Text
+from trackboard.storage.media.tensorboard_buckets import legacy_buckets
 
 
-def read_summary(summary: Any) -> tuple[dict[str, float], dict[str, Any], dict[str, str],
+def read_summary(summary: Any) -> tuple[dict[str, float], dict[str, Any], dict[str, Any],
                                          list[str]]:
-    """A TensorBoard Summary (proto or its bytes) as (scalars, hparams, texts, the
-    plugins of the values left out).
+    """A TensorBoard Summary (proto or its bytes) as (scalars, hparams, media values
+    (Text, Histogram, Image), the plugins of the values left out).
 
     >>> from tensorboard.compat.proto.summary_pb2 import Summary
     >>> read_summary(Summary(value=[Summary.Value(tag="loss", simple_value=0.5)]))
@@ -30,7 +34,7 @@ def read_summary(summary: Any) -> tuple[dict[str, float], dict[str, Any], dict[s
         summary = Summary.FromString(bytes(summary))
     scalars: dict[str, float] = {}
     params: dict[str, Any] = {}
-    texts: dict[str, str] = {}
+    media: dict[str, Any] = {}
     skipped: list[str] = []
     for value in summary.value:
         plugin = value.metadata.plugin_data.plugin_name
@@ -42,11 +46,18 @@ def read_summary(summary: Any) -> tuple[dict[str, float], dict[str, Any], dict[s
         elif plugin == "hparams":
             params.update(_session_hparams(value.metadata.plugin_data.content))
         elif plugin == "text" and kind == "tensor":
-            texts[value.tag.removesuffix("/text_summary")] = "\n".join(
-                s.decode("utf-8", "replace") for s in value.tensor.string_val)
+            media[value.tag.removesuffix("/text_summary")] = Text("\n".join(
+                s.decode("utf-8", "replace") for s in value.tensor.string_val))
+        elif kind == "histo":
+            h = value.histo
+            edges, counts = legacy_buckets(h.min, h.max, h.bucket_limit, h.bucket)
+            media[value.tag] = Histogram.from_counts(edges, counts, min=h.min, max=h.max,
+                                                     sum=h.sum, sum_squares=h.sum_squares)
+        elif kind == "image":
+            media[value.tag] = Image.from_encoded(value.image.encoded_image_string)
         else:
             skipped.append(plugin or kind or "empty")
-    return scalars, params, texts, skipped
+    return scalars, params, media, skipped
 
 
 def _tensor_values(tensor: Any) -> Iterable[float]:

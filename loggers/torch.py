@@ -9,9 +9,10 @@ is created at once (save checkpoints next to the logs), `close()` and logging
 again continues the same run, one log directory is one run (a writer on a
 directory that already has a run continues it; `purge_step` drops what it logged
 from that step on), each `add_hparams` call is a child run of its own. Scalars,
-hyperparameters and text are stored; images, histograms, graphs, embeddings and
-the rest warn once and do nothing, unless `tensorboard=True`, which also writes
-real event files through torch's own SummaryWriter (every call is forwarded).
+hyperparameters, text per step, histograms, images and figures are stored
+(loggers/torch_media.py); graphs, audio, video, embeddings and the rest warn once
+and do nothing, unless `tensorboard=True`, which also writes real event files
+through torch's own SummaryWriter (every call is forwarded).
 
 A SummaryWriter never sees the optimizer: `log_optimizer(writer, optimizer)`
 records its `lr`, `optimizer` (class name) and `weight_decay` under the common
@@ -23,7 +24,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -43,20 +43,20 @@ from trackboard.loggers.reopen import (
 from trackboard.loggers.run import Run
 from trackboard.loggers.run_owner import RunOwner
 from trackboard.loggers.summary_proto import read_summary
+from trackboard.loggers.torch_media import TorchMedia
 from trackboard.loggers.vocabulary import log_optimizer as log_optimizer  # re-exported
 from trackboard.storage.extras import require
 
 # What torch's SummaryWriter can write and our store cannot hold.
 UNSUPPORTED = (
-    "add_tensor", "add_histogram", "add_histogram_raw", "add_image", "add_images",
-    "add_image_with_boxes", "add_video", "add_audio", "add_onnx_graph",
+    "add_tensor", "add_image_with_boxes", "add_video", "add_audio", "add_onnx_graph",
     "add_graph", "add_embedding", "add_pr_curve", "add_pr_curve_raw",
     "add_custom_scalars_multilinechart", "add_custom_scalars_marginchart",
     "add_custom_scalars", "add_mesh",
 )
 
 
-class SummaryWriter(RunOwner):
+class SummaryWriter(TorchMedia, RunOwner):
     """torch.utils.tensorboard.SummaryWriter's API over a trackboard Run.
 
     The first six arguments are torch's. `log_dir` names the run when `name` is
@@ -77,6 +77,7 @@ class SummaryWriter(RunOwner):
     """
 
     _framework = "torch"
+    _stores = "scalars, hparams, text, histograms and images"
 
     def __init__(self, log_dir: str | os.PathLike[str] | None = None, comment: str = "",
                  purge_step: int | None = None, max_queue: int = 10, flush_secs: int = 120,
@@ -207,26 +208,6 @@ class SummaryWriter(RunOwner):
             self.tensorboard.add_hparams(dict(hparam_dict), dict(metric_dict),
                                          hparam_domain_discrete, run_name, global_step)
 
-    def add_text(self, tag: str, text_string: Any, global_step: Any = None,
-                 walltime: float | None = None) -> None:
-        """Store text as the run's tag `tag` (the latest text per tag is kept)."""
-        run = self._live_run()
-        if run is not None:
-            run.set_tags({tag: str(text_string)})
-        if self.tensorboard is not None:
-            self.tensorboard.add_text(tag, text_string, global_step, walltime)
-
-    def add_figure(self, tag: str, figure: Any, global_step: Any = None, close: bool = True,
-                   walltime: float | None = None) -> None:
-        """Not stored (warns once); like torch, `close=True` closes the figure(s)."""
-        self._unsupported("add_figure", tag, figure, global_step, close, walltime)
-        if close and self.tensorboard is None:  # the tee's own add_figure closes them
-            pyplot = sys.modules.get("matplotlib.pyplot")
-            if pyplot is not None:  # no pyplot imported: no figure is open in it
-                figures = figure if isinstance(figure, list) else [figure]
-                for fig in figures:
-                    pyplot.close(fig)
-
     def flush(self) -> None:
         """Wait until everything added so far is in the store (and on disk, with the tee)."""
         super().flush()
@@ -277,18 +258,16 @@ class SummaryWriter(RunOwner):
 
     def _add_summary(self, summary: Any, global_step: Any = None,
                      walltime: float | None = None) -> None:
-        """A TensorBoard Summary proto handed to file_writer.add_summary: its scalars
-        are logged, hparams session info becomes params, text becomes tags."""
-        scalars, params, texts, skipped = read_summary(summary)
+        """A TensorBoard Summary proto handed to file_writer.add_summary: its scalars,
+        texts, histograms and images are logged, hparams session info becomes params."""
+        scalars, params, media, skipped = read_summary(summary)
         step = 0 if global_step is None else _torch_step(global_step)
         run = self._live_run()
         if run is not None:
-            if scalars:
-                run.log(scalars, step=step, wall_time=walltime)
+            if scalars or media:
+                run.log({**scalars, **media}, step=step, wall_time=walltime)
             if params:
                 run.log_params(params)
-            if texts:
-                run.set_tags(texts)
         for plugin in skipped:
             self._unsupported(f"file_writer.add_summary() of {plugin} data")
         if self.tensorboard is not None:

@@ -6,14 +6,14 @@ clu's suites ask 29 things of a writer (tf/summary_writer_test 6,
 torch_tensorboard_writer_test 2, logging_writer_test 8, async_writer_test 10,
 multi_writer_test 2, utils_test 1; create_default_writer builds clu's own
 writers, not ours). Our own tests of them, against a real SQLite store:
-23 hold as clu's writers do; 6 differ deliberately (README, JAX / Flax):
-images, videos, audio, histograms, point clouds and non-scalar summaries are
-accepted with a warning but not stored (clu's TensorBoard writers store them:
-tf write_summaries, write_histograms in both writers, write_pointcloud), lists
-in hparams are stored as lists (clu's tf writer splits them into "list.0",
-"list.1"), and there is no `collection=` (LoggingWriter's label). Where clu's
-test only checks that a call goes through (async, multi, logging writers),
-"accepted with a warning" holds.
+25 hold as clu's writers do (histograms bucket for bucket as clu's TensorFlow
+writer's test expects them); 4 differ deliberately (docs/frameworks.md, JAX /
+Flax): videos, audio, point clouds and non-scalar summaries are accepted with a
+warning but not stored (clu's TensorBoard writers store them: tf
+write_summaries, write_pointcloud), lists in hparams are stored as lists (clu's
+tf writer splits them into "list.0", "list.1"), and there is no `collection=`
+(LoggingWriter's label). Where clu's test only checks that a call goes through
+(async, multi, logging writers), "accepted with a warning" holds.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 from trackboard.loggers.jax import MetricWriter
 
-from tests.support.loggers import run_info, series
+from trackboard.storage import Store
+
+from tests.support.loggers import run_info, series, texts
 
 pytestmark = [pytest.mark.slow,  # clu imports TensorFlow (several seconds)
               pytest.mark.filterwarnings("ignore:trackboard stores scalars")]
@@ -59,13 +61,24 @@ def test_write_summaries(writer: MetricWriter, sqlite_url: str) -> None:
 
 
 def test_write_histograms(writer: MetricWriter, sqlite_url: str) -> None:
-    """Deliberate difference: accepted with one warning, not stored."""
-    with pytest.warns(UserWarning, match=r"write_histograms\(\) is ignored"):
-        writer.write_histograms(0, {"a": np.asarray([0.3, 0.1, 0.5, 0.7, 0.1])},
-                                num_buckets={"a": 2})
-    writer.write_histograms(2, {"a": np.asarray([0.2, 0.4])}, num_buckets={"a": 2})
+    """Both writers' tests: the buckets clu's TensorFlow writer test expects
+    ((left, right, count) per bucket), and the min and max its torch writer test reads."""
+    writer.write_histograms(0, {"a": np.asarray([0.3, 0.1, 0.5, 0.7, 0.1]),
+                                "b": np.asarray([-0.1, 0.3, 0.2, 0.4, 0.4])},
+                            num_buckets={"a": 2, "b": 2})
+    writer.write_histograms(2, {"a": np.asarray([0.2, 0.4, 0.5, 0.1, -0.1]),
+                                "b": np.asarray([0.7, 0.3, 0.2, 0.1, 0.0])},
+                            num_buckets={"a": 2, "b": 2})
     writer.flush()
-    assert series(sqlite_url, writer.run.id) == {}
+    with Store(sqlite_url) as store:
+        stored = store.histograms(writer.run.id)
+    assert sorted(zip(stored.key, stored.step)) == [("a", 0), ("a", 2), ("b", 0), ("b", 2)]
+    # (left edges..., right edge, counts...): the (left, right, count) buckets of clu's test
+    expected = {("a", 0): [0.1, 0.4, 0.7, 3, 2], ("a", 2): [-0.1, 0.2, 0.5, 2, 3],
+                ("b", 0): [-0.1, 0.15, 0.4, 1, 4], ("b", 2): [0.0, 0.35, 0.7, 4, 1]}
+    for r in stored.itertuples():
+        assert [*r.edges, *r.counts] == pytest.approx(expected[(r.key, r.step)], abs=1e-12)
+        assert (r.min, r.max) == (r.edges[0], r.edges[-1])
 
 
 def test_write_pointcloud(writer: MetricWriter) -> None:
@@ -96,23 +109,31 @@ def test_hparams_nested(writer: MetricWriter, sqlite_url: str) -> None:
 
 # logging_writer_test.py: what LoggingWriter logs, our writer stores or warns about.
 
-@pytest.mark.parametrize("method, payload", [
-    ("write_images", {"input_images": np.zeros((2, 28, 28, 3))}),
-    ("write_videos", {"input_videos": np.zeros((2, 4, 28, 28, 3))}),
-])
-def test_write_images_and_videos(writer: MetricWriter, sqlite_url: str, method: str,
-                                 payload: dict[str, np.ndarray]) -> None:
-    with pytest.warns(UserWarning, match=method):
-        getattr(writer, method)(4, payload)
-    writer.write_audios(4, {"a": np.zeros((1, 100, 1))}, sample_rate=16000)
+def test_write_images(writer: MetricWriter, sqlite_url: str) -> None:
+    writer.write_images(4, {"input_images": np.zeros((2, 28, 28, 3))})
+    writer.flush()
+    with Store(sqlite_url) as store:
+        stored = store.images(writer.run.id)
+    assert stored[["key", "step", "index", "height", "width", "channels"]].values.tolist() == [
+        ["input_images", 4, 0, 28, 28, 3], ["input_images", 4, 1, 28, 28, 3]]
+
+
+def test_write_videos_and_audios(writer: MetricWriter, sqlite_url: str) -> None:
+    """Deliberate difference: accepted with one warning, not stored."""
+    with pytest.warns(UserWarning, match="write_videos"):
+        writer.write_videos(4, {"input_videos": np.zeros((2, 4, 28, 28, 3))})
+    with pytest.warns(UserWarning, match="write_audios"):
+        writer.write_audios(4, {"a": np.zeros((1, 100, 1))}, sample_rate=16000)
     writer.flush()
     assert series(sqlite_url, writer.run.id) == {}
+    with Store(sqlite_url) as store:
+        assert store.media_keys(writer.run.id).empty
 
 
 def test_write_texts(writer: MetricWriter, sqlite_url: str) -> None:
     writer.write_texts(4, {"samples": "bla"})
     writer.flush()
-    assert run_info(sqlite_url, writer.run.id)["tags"] == {"samples": "bla"}
+    assert texts(sqlite_url, writer.run.id) == {"samples": [(4, "bla")]}
 
 
 # async_writer_test.py: our writer inside clu's AsyncWriter.
@@ -128,11 +149,18 @@ def test_async_writer_scalars_summaries_and_texts(writer: MetricWriter, sqlite_u
     if hasattr(async_writer, "write_pointcloud"):  # clu releases after 0.0.12
         async_writer.write_pointcloud(step=0, point_clouds={"pcd": POINTS},
                                       point_colors={"pcd": POINTS}, configs={"config": {}})
+    async_writer.write_histograms(5, {"h": np.arange(10.0)}, num_buckets={"h": 5})
     async_writer.flush()
     assert series(sqlite_url, writer.run.id) == {"a": [(0, 3.0), (2, 5.0)],
                                                  "b": [(0, 0.15), (2, 0.007)],
                                                  "c": [(11, 1.5)]}
-    assert run_info(sqlite_url, writer.run.id)["tags"] == {"samples": "bla"}
+    assert texts(sqlite_url, writer.run.id) == {"samples": [(4, "bla")]}
+    with Store(sqlite_url) as store:
+        keys = store.media_keys(writer.run.id)
+        (h,) = store.histograms(writer.run.id).itertuples()
+    assert keys[["kind", "key", "count", "first_step"]].values.tolist() == [
+        ["histogram", "h", 1, 5], ["image", "input_images", 1, 4], ["text", "samples", 1, 4]]
+    assert h.counts.tolist() == [2.0] * 5
 
 
 def test_ensure_flushes(sqlite_url: str) -> None:
@@ -174,10 +202,16 @@ def test_multi_writer(sqlite_url: str) -> None:
     if hasattr(multi, "write_pointcloud"):  # clu releases after 0.0.12
         multi.write_pointcloud(step=0, point_clouds={"pcd": POINTS},
                                point_colors={"pcd": POINTS}, configs={"config": {}})
+    multi.write_images(3, {"img": np.full((4, 5, 1), 255, np.uint8)})
+    multi.write_texts(3, {"note": "both"})
     multi.flush()
     for w in writers:
         assert series(sqlite_url, w.run.id) == {"a": [(0, 3.0), (2, 5.0)],
                                                 "b": [(0, 0.15), (2, 0.007)]}
+        assert texts(sqlite_url, w.run.id) == {"note": [(3, "both")]}
+        with Store(sqlite_url) as store:
+            assert store.images(w.run.id)[["step", "height", "width", "channels"]
+                                          ].values.tolist() == [[3, 4, 5, 1]]
     multi.close()
     assert {run_info(sqlite_url, w.run.id)["status"] for w in writers} == {"finished"}
 
@@ -199,4 +233,10 @@ def test_write_values(writer: MetricWriter, sqlite_url: str) -> None:
     writer.flush()
     assert series(sqlite_url, writer.run.id) == {"loss": [(3, 1.5)], "accuracy": [(3, 0.75)]}
     info = run_info(sqlite_url, writer.run.id)
-    assert info["params"] == {"lr": 0.01} and info["tags"] == {"text": "hello"}
+    assert info["params"] == {"lr": 0.01} and texts(sqlite_url, writer.run.id) == {
+        "text": [(3, "hello")]}
+    with Store(sqlite_url) as store:
+        (h,) = store.histograms(writer.run.id).itertuples()
+        (image,) = store.images(writer.run.id).itertuples()
+    assert (h.key, h.step, len(h.counts), h.count) == ("hist", 3, 4, 2)  # num_buckets=4
+    assert (image.key, image.height, image.width, image.channels) == ("image", 2, 2, 1)

@@ -24,7 +24,7 @@ import torch
 from trackboard.loggers.torch import SummaryWriter
 from trackboard.storage import Store
 
-from tests.support.loggers import run_info, series
+from tests.support.loggers import run_info, series, texts
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -52,15 +52,19 @@ def test_pytorch_write(make_writer, sqlite_url: str) -> None:  # type: ignore[no
 
 
 def test_pytorch_histogram(make_writer, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    ints = torch.randint(0, 100, (50,))
     with make_writer() as w:
-        with pytest.warns(UserWarning, match=r"add_histogram\(\) is ignored"):
-            w.add_histogram("float histogram", torch.rand((50,)))
-        w.add_histogram("int histogram", torch.randint(0, 100, (50,)))
+        w.add_histogram("float histogram", torch.rand((50,)))
+        w.add_histogram("int histogram", ints)
         w.add_histogram("bfloat16 histogram", torch.rand(50, dtype=torch.bfloat16))
-    assert series(sqlite_url, w.run.id) == {}
+    with Store(sqlite_url) as store:
+        stored = store.histograms(w.run.id).set_index("key")
+    assert stored["count"].to_dict() == {"bfloat16 histogram": 50, "float histogram": 50,
+                                         "int histogram": 50}
+    assert stored.loc["int histogram", ["min", "max"]].tolist() == [ints.min(), ints.max()]
 
 
-def test_pytorch_histogram_raw(make_writer) -> None:  # type: ignore[no-untyped-def]
+def test_pytorch_histogram_raw(make_writer, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
     values = np.random.default_rng(0).random(50)
     counts, limits = np.histogram(values, [0.0, 0.25, 0.5, 0.75, 1.0])
     with make_writer() as w:
@@ -68,11 +72,16 @@ def test_pytorch_histogram_raw(make_writer) -> None:  # type: ignore[no-untyped-
                             sum=values.sum(), sum_squares=values.dot(values),
                             bucket_limits=limits[1:].tolist(), bucket_counts=counts.tolist())
     assert w.file_writer is None  # closed cleanly
+    with Store(sqlite_url) as store:
+        (h,) = store.histograms(w.run.id).itertuples()
+    # TensorBoard's reading: the first bucket from min, the last to max.
+    assert h.edges.tolist() == [values.min(), 0.25, 0.5, 0.75, values.max()]
+    assert h.counts.tolist() == counts.tolist() and h.count == 50
 
 
 def test_writer(make_writer, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
-    """Every add_* of torch's big writer test in one run: what we hold is stored,
-    the rest is accepted with a warning."""
+    """Every add_* of torch's big writer test in one run: what we hold is stored
+    (scalars, images, text, histograms), the rest is accepted with a warning."""
     n_iter = 3
     with make_writer() as writer:
         writer.add_hparams({"lr": 0.1, "bsize": 1}, {"hparam/accuracy": 10, "hparam/loss": 10})
@@ -109,8 +118,15 @@ def test_writer(make_writer, sqlite_url: str) -> None:  # type: ignore[no-untype
         custom = store.history([main_id], keys=["data/scalar_customtime"])
         runs = store.runs("conformance")
     assert custom["wall_time"].tolist() == [3.0]  # walltime=n_iter, as given
-    assert run_info(sqlite_url, main_id)["tags"] == {"Text": "text logged at step:3",
-                                                     "markdown Text": "a|b\n-|-\nc|d"}
+    assert texts(sqlite_url, main_id) == {"Text": [(3, "text logged at step:3")],
+                                          "markdown Text": [(3, "a|b\n-|-\nc|d")]}
+    with Store(sqlite_url) as store:
+        media = store.media_keys(main_id)
+    assert media[["kind", "key", "count", "first_step"]].values.tolist() == [
+        ["histogram", "hist", 1, 3], ["image", "Image", 1, 3],
+        ["text", "Text", 1, 3], ["text", "markdown Text", 1, 3]]
+    with Store(sqlite_url) as store:
+        assert len(store.images(main_id)) == 32  # add_images: a strip of the batch
     (trial,) = runs.loc[runs["tags.parent"] == main_id, "id"]
     assert run_info(sqlite_url, trial)["params"] == {"lr": 0.1, "bsize": 1}
     assert series(sqlite_url, trial) == {"hparam/accuracy": [(0, 10.0)],
@@ -234,7 +250,12 @@ def test_wrong_input_size(make_writer, sqlite_url: str, tensorboard: bool) -> No
         assert run_info(sqlite_url, w.run.id)["status"] == "finished"
 
 
-def test_figure(make_writer) -> None:  # type: ignore[no-untyped-def]
+def _figure_images(store_url: str, run_id: str) -> list[tuple[int, int, int]]:
+    with Store(store_url) as store:
+        return store.images(run_id)[["step", "index", "channels"]].values.tolist()
+
+
+def test_figure(make_writer, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
     writer = make_writer()
     figure, axes = plt.figure(), plt.gca()
     axes.add_patch(plt.Circle((0.2, 0.5), 0.2, color="r"))
@@ -243,9 +264,10 @@ def test_figure(make_writer) -> None:  # type: ignore[no-untyped-def]
     writer.add_figure("add_figure/figure", figure, 1)
     assert not plt.fignum_exists(figure.number)
     writer.close()
+    assert _figure_images(sqlite_url, writer.run.id) == [[0, 0, 3], [1, 0, 3]]  # RGB
 
 
-def test_figure_list(make_writer) -> None:  # type: ignore[no-untyped-def]
+def test_figure_list(make_writer, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
     writer = make_writer()
     figures = []
     for i in range(5):
@@ -257,3 +279,6 @@ def test_figure_list(make_writer) -> None:  # type: ignore[no-untyped-def]
     writer.add_figure("add_figure/figure_list", figures, 1)
     assert not any(plt.fignum_exists(f.number) for f in figures)
     writer.close()
+    # A list is the step's strip, one image per figure (TensorBoard draws one grid).
+    assert _figure_images(sqlite_url, writer.run.id) == [
+        [step, i, 3] for step in (0, 1) for i in range(5)]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 from trackboard.dashboard.cli import cli
+import numpy as np
 from trackboard.loggers.demo import PROJECT, make_claims
+from trackboard.loggers.demo_media import MAP_AXES, RISK_MAPS, WEIGHT_KEYS
 from trackboard.storage import Store
+from trackboard.storage.media.images import decode_image
 
 from tests.support.loggers import series
 
@@ -62,6 +65,32 @@ def test_demo_fills_the_store_with_comparable_runs(sqlite_url: str,
         lived = run.duration  # seconds
         assert [s for s, _ in cpu][:1] == [0], run.name
         assert len(cpu) >= (2 if lived > 1.0 else 1), (run.name, lived, cpu)
+    _check_media(sqlite_url, runs)
+
+
+def _check_media(store_url: str, runs) -> None:  # type: ignore[no-untyped-def]
+    """Every framework's runs hold their weight histograms (under the same keys, the
+    names Keras' TensorBoard callback gives them) and a strip of risk maps per epoch."""
+    keys = sorted(k for layer in WEIGHT_KEYS.values() for k in layer.values())
+    with Store(store_url) as store:
+        for run in runs.itertuples():
+            hidden = int(runs.set_index("id").loc[run.id, "params.hidden"])
+            h = store.histograms(run.id)
+            assert sorted(set(h.key)) == keys, run.name
+            assert set(h.groupby("key")["step"].apply(tuple)) == {(8, 16, 24)}, run.name
+            sizes = h[h.step == 8].set_index("key")["count"].to_dict()
+            assert sizes == {WEIGHT_KEYS["hidden"]["kernel"]: 8 * hidden,
+                             WEIGHT_KEYS["hidden"]["bias"]: hidden,
+                             WEIGHT_KEYS["output"]["kernel"]: hidden,
+                             WEIGHT_KEYS["output"]["bias"]: 1}, run.name
+            images = store.images(run.id)
+            assert set(images.key) == {RISK_MAPS}, run.name
+            assert images[["step", "index"]].values.tolist() == [
+                [s, i] for s in (8, 16, 24) for i in range(len(MAP_AXES))], run.name
+            assert set(zip(images.width, images.height, images.channels)) == {(64, 64, 3)}
+            first, last = (decode_image(store.image_bytes(images.hash.iloc[i]), 3)
+                           for i in (0, -2))
+            assert first.std() > 0 and not np.array_equal(first, last), run.name  # it learned
 
 
 def test_the_claims_data_is_seeded_and_learnable() -> None:

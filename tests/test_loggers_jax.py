@@ -14,6 +14,7 @@ from tests.support.loggers import (
     check_continued_after_close,
     run_info,
     series,
+    texts,
     tiny_classification,
 )
 
@@ -57,8 +58,8 @@ def test_store_holds_what_the_flax_loop_wrote(sqlite_url: str) -> None:
                 writer.write_scalars(step, scalars)
                 for k, v in scalars.items():
                     written.setdefault(k, []).append((step, float(v)))
-        with pytest.warns(UserWarning, match=r"write_images\(\) is ignored"):
-            writer.write_images(step, {"x": jnp.zeros((1, 2, 2, 3))})
+        with pytest.warns(UserWarning, match=r"write_videos\(\) is ignored"):
+            writer.write_videos(step, {"x": jnp.zeros((1, 2, 2, 2, 3))})
         writer.write_texts(step, {"summary": "tiny flax mlp"})
         writer.flush()
         run_id = writer.run.id
@@ -68,7 +69,7 @@ def test_store_holds_what_the_flax_loop_wrote(sqlite_url: str) -> None:
     assert info["framework"] == "jax" and info["status"] == "finished"
     assert info["params"] == {"optimizer.name": "adam", "optimizer.learning_rate": 1e-2,
                               "hidden": 8}
-    assert info["tags"] == {"summary": "tiny flax mlp"}
+    assert texts(sqlite_url, run_id) == {"summary": [(8, "tiny flax mlp")]}
 
 
 def test_a_loop_that_raises_ends_failed_and_bad_input_is_refused(sqlite_url: str) -> None:
@@ -95,7 +96,7 @@ def test_close_then_write_again_continues_the_same_run(sqlite_url: str) -> None:
     writer.write_scalars(1, {"loss": 0.5})
     writer.write_texts(1, {"after": "close"})
     check_continued_after_close(sqlite_url, writer, run_id, {"loss": [(0, 1.0), (1, 0.5)]},
-                                {"after": "close"})
+                                {"after": [(1, "close")]})
 
 
 def test_a_workdir_is_one_run_across_restarts(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -177,7 +178,8 @@ def test_pickled_writer_writes_into_the_same_run_from_a_spawned_process(sqlite_u
     writer.write_scalars(1, {"loss": 0.5})
     writer.close()
     info = run_info(sqlite_url, writer.run.id)
-    assert info["status"] == "finished" and info["tags"] == {"worker": "done"}
+    assert info["status"] == "finished" and texts(sqlite_url, writer.run.id) == {
+        "worker": [(5, "done")]}
     assert info["params"] == {"lr": 0.1}
     assert series(sqlite_url, writer.run.id) == {"loss": [(0, 1.0), (1, 0.5)],
                                                  "worker/loss": [(5, 0.5)]}

@@ -25,6 +25,7 @@ from tests.support.loggers import (
     check_continued_after_close,
     run_info,
     series,
+    texts,
     tiny_classification,
 )
 
@@ -71,7 +72,7 @@ def _tb_scalars(log_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 def test_store_holds_exactly_the_summary_writer_calls(sqlite_url: str, tmp_path: Path) -> None:
     log_dir = tmp_path / "runs" / "mlp_lr0.1"
-    with pytest.warns(UserWarning, match=r"add_histogram\(\) is written to TensorBoard only"):
+    with pytest.warns(UserWarning, match=r"add_audio\(\) is written to TensorBoard only"):
         with SummaryWriter(str(log_dir), project="torch-test", store=sqlite_url,
                            tensorboard=True) as writer:
             calls = _train(writer)
@@ -79,7 +80,9 @@ def test_store_holds_exactly_the_summary_writer_calls(sqlite_url: str, tmp_path:
                                walltime=1_600_000_000.5)
             writer.add_text("note", "tiny mlp", 0)
             writer.add_histogram("weights", torch.randn(10), 0)
-            writer.add_histogram("weights", torch.randn(10), 1)  # warned once only
+            writer.add_histogram("weights", torch.randn(10), 1)
+            writer.add_audio("sound", torch.zeros(100), 0, sample_rate=100)
+            writer.add_audio("sound", torch.zeros(100), 1, sample_rate=100)  # warned once only
             assert writer.log_dir == str(log_dir) and writer.get_logdir() == str(log_dir)
             run_id = writer.run.id
 
@@ -88,15 +91,18 @@ def test_store_holds_exactly_the_summary_writer_calls(sqlite_url: str, tmp_path:
     info = run_info(sqlite_url, run_id)
     assert info["name"] == "mlp_lr0.1" and info["framework"] == "torch"
     assert info["status"] == "finished"
-    assert info["tags"] == {"note": "tiny mlp"}
+    assert info["tags"] == {} and texts(sqlite_url, run_id) == {"note": [(0, "tiny mlp")]}
     with Store(sqlite_url) as store:
         walls = store.history([run_id], keys=["lr/head"])["wall_time"].tolist()
+        stored_histograms = store.histograms([run_id])
     assert walls == [1_600_000_000.5]  # the user's walltime, not the time of the call
+    assert stored_histograms["step"].tolist() == [0, 1]
+    assert stored_histograms["count"].tolist() == [10.0, 10.0]
 
-    # The tee wrote real event files with the same scalars (and the histogram).
+    # The tee wrote real event files with the same scalars, histograms and audio.
     assert _tb_scalars(log_dir, "loss") == calls["loss"]
     events = EventAccumulator(str(log_dir)).Reload()
-    assert "weights" in events.Tags()["histograms"]
+    assert {"weights", "sound"} <= {*events.Tags()["histograms"], *events.Tags()["audio"]}
 
 
 def test_log_dir_exists_at_once_and_holds_checkpoints(sqlite_url: str, tmp_path: Path,
@@ -113,16 +119,18 @@ def test_log_dir_exists_at_once_and_holds_checkpoints(sqlite_url: str, tmp_path:
 def test_unsupported_methods_warn_once_and_do_nothing(sqlite_url: str, tmp_path: Path) -> None:
     with SummaryWriter(tmp_path / "runs" / "x", project="torch-test",
                        store=sqlite_url) as writer:
-        with pytest.warns(UserWarning, match=r"add_image\(\) is ignored; pass tensorboard=True"):
-            writer.add_image("img", torch.zeros(3, 4, 4), 0)
+        with pytest.warns(UserWarning, match=r"add_video\(\) is ignored; pass tensorboard=True"):
+            writer.add_video("clip", torch.zeros(1, 2, 3, 4, 4), 0)
         with pytest.warns(UserWarning, match=r"add_graph\(\) is ignored"):
             writer.add_graph(torch.nn.Linear(2, 2))
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # second calls: silent
-            writer.add_image("img", torch.zeros(3, 4, 4), 1)
+            writer.add_video("clip", torch.zeros(1, 2, 3, 4, 4), 1)
             writer.add_graph(torch.nn.Linear(2, 2))
         run_id = writer.run.id
     assert series(sqlite_url, run_id) == {}
+    with Store(sqlite_url) as store:
+        assert store.media_keys([run_id]).empty
     assert list(Path(writer.log_dir).iterdir()) == []  # no tee: no event file written
 
 
@@ -163,7 +171,8 @@ def test_close_then_log_again_continues_the_same_run(sqlite_url: str, tmp_path: 
     assert isinstance(writer.file_writer, FileWriter)
     assert writer.all_writers == {writer.log_dir: writer.file_writer}
     check_continued_after_close(sqlite_url, writer, run_id,
-                                {"training loss": [(0, 0.9), (1, 0.5)]}, {"after": "close"})
+                                {"training loss": [(0, 0.9), (1, 0.5)]},
+                                {"after": [(0, "close")]})
     assert len(_runs(sqlite_url, "torch-test")) == 1
 
     # _get_file_writer() reopens too, and hands back torch's FileWriter surface.
@@ -334,17 +343,23 @@ def test_file_writer_add_summary_stores_hparams_scalars_and_text_in_the_run(
         file_writer.add_summary(summary.scalar("loss", 0.25), global_step=4)
         file_writer.add_summary(summary.scalar("acc", 0.5, new_style=True).SerializeToString(),
                                 global_step=4)
-        file_writer.add_summary(summary.text("notes", "hello"))
-        with pytest.warns(UserWarning, match=r"file_writer.add_summary\(\) of histo data is ignored"):
-            file_writer.add_summary(summary.histogram("w", np.arange(10.0), "auto"))
+        file_writer.add_summary(summary.text("notes", "hello"), global_step=3)
+        file_writer.add_summary(summary.histogram("w", np.arange(10.0), "auto"), global_step=4)
+        with pytest.warns(UserWarning, match=r"file_writer.add_summary\(\) of audio data is ignored"):
+            file_writer.add_summary(summary.audio("a", np.zeros(100), sample_rate=100))
         file_writer.flush()
         file_writer.close()  # flushes only: the run stays the SummaryWriter's
         writer.add_scalar("loss", 0.2, 5)
         run_id = writer.run.id
     info = run_info(sqlite_url, run_id)
     assert info["params"] == {"lr": 0.1, "opt": "adam", "amsgrad": True}
-    assert info["tags"] == {"notes": "hello"}
+    assert texts(sqlite_url, run_id) == {"notes": [(3, "hello")]}
     assert series(sqlite_url, run_id) == {"loss": [(4, 0.25), (5, 0.2)], "acc": [(4, 0.5)]}
+    with Store(sqlite_url) as store:
+        (h,) = store.histograms([run_id]).itertuples()
+    # The proto's buckets read as TensorBoard reads them: from min to max, all 10 values.
+    assert (h.step, h.count, h.min, h.max, h.edges[0], h.edges[-1]) == (4, 10, 0, 9, 0, 9)
+    assert h.counts.sum() == 10
 
 
 def test_a_finished_run_passed_in_warns_instead_of_stopping_training(sqlite_url: str,
@@ -402,7 +417,8 @@ def test_pickled_writer_logs_into_the_same_run_from_a_spawned_process(
     writer.close()
 
     info = run_info(sqlite_url, writer.run.id)
-    assert info["status"] == "finished" and info["tags"] == {"worker": "done"}
+    assert info["status"] == "finished" and texts(sqlite_url, writer.run.id) == {
+        "worker": [(0, "done")]}
     assert series(sqlite_url, writer.run.id) == {
         "loss": [(0, 1.0), (1, 0.5)], "worker/loss": [(0, 1.0), (1, 0.5), (2, 1 / 3)]}
     assert len(_runs(sqlite_url, "torch-test")) == 1

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from trackboard.loggers import Run
 
-from tests.support.loggers import run_info, series
+from tests.support.loggers import run_info, series, texts
 
 Log = Callable[[str, float, int], None]
 Text = Callable[[str, str], None]
@@ -52,7 +52,7 @@ def test_a_run_passed_in_is_the_users_to_finish(make: Any, sqlite_url: str, tmp_
         log("loss", 0.5, 1)
     # Leaving `with` closed the writer again: flushed, not finished.
     info = run_info(sqlite_url, run.id)
-    assert info["status"] == "running" and info["tags"] == {"after": "close"}
+    assert info["status"] == "running" and texts(sqlite_url, run.id) == {"after": [(0, "close")]}
     assert series(sqlite_url, run.id) == {"loss": [(0, 1.0), (1, 0.5)]}
     run.finish()
     assert run_info(sqlite_url, run.id)["status"] == "finished"

@@ -116,7 +116,7 @@ def lightning_case(phase: str, store: str, workdir: Path) -> None:
             xb, yb = batch
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
                 self.net(xb).squeeze(-1), yb)
-            used.append(ours.experiment)  # what the logger logs into, while it is open
+            used.append(ours.experiment.run)  # what the logger logs into, while it is open
             _explode(phase, self.global_step, used[0], losses)
             self.log("loss", loss, on_step=True, on_epoch=False)
             losses.append(loss.item())

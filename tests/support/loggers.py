@@ -56,6 +56,16 @@ def series(store_url: str, run_id: str, *, system: bool = False) -> dict[str, li
     return out
 
 
+def texts(store_url: str, run_id: str) -> dict[str, list[tuple[int, str]]]:
+    """Every stored text of a run as {key: [(step, text), ...]} in step order."""
+    with Store(store_url) as store:
+        frame = store.texts([run_id])
+    out: dict[str, list[tuple[int, str]]] = {}
+    for row in frame.itertuples():
+        out.setdefault(row.key, []).append((int(row.step), row.text))
+    return out
+
+
 def run_info(store_url: str, run_id: str) -> dict[str, Any]:
     with Store(store_url) as store:
         return store.run(run_id)
@@ -63,13 +73,13 @@ def run_info(store_url: str, run_id: str) -> dict[str, Any]:
 
 def check_continued_after_close(store_url: str, writer: Any, run_id: str,
                                 points: dict[str, list[tuple[int, float]]],
-                                tags: dict[str, str]) -> None:
+                                stored_texts: dict[str, list[tuple[int, str]]]) -> None:
     """For a writer that logged again after close(): its run is the same one, running
-    until the writer closes again, then finished, holding `points` and `tags`."""
+    until the writer closes again, then finished, holding `points` and `stored_texts`."""
     writer.flush()
     assert run_info(store_url, run_id)["status"] == "running"
     writer.close()
     assert writer.run.id == run_id
     assert series(store_url, run_id) == points
-    info = run_info(store_url, run_id)
-    assert info["status"] == "finished" and info["tags"] == tags
+    assert run_info(store_url, run_id)["status"] == "finished"
+    assert texts(store_url, run_id) == stored_texts
