@@ -26,6 +26,7 @@ from itertools import groupby
 from typing import Any
 
 import numpy as np
+from trackboard.storage.interchange.media_files import image_file
 from trackboard.storage.interchange.tensorboard.format import RecordSink
 from trackboard.storage.interchange.tensorboard.media_values import (
     histogram_tensor,
@@ -63,7 +64,7 @@ def write_media(db: Store, run_id: str, writer: RecordSink) -> dict[str, int]:
             frame = db.images(run_id, keys=[key])
             for step, rows in groupby(frame.itertuples(index=False), key=lambda r: r.step):
                 strip = list(rows)
-                files = [tensorboard_file(_bytes(db, r.hash), r.format, r.channels)
+                files = [tensorboard_file(image_file(db, r.hash), r.format, r.channels)
                          for r in strip]
                 event = event_pb2.Event(wall_time=strip[0].wall_time, step=step)
                 value = event.summary.value.add(tag=key, tensor=images_tensor(files))
@@ -86,11 +87,3 @@ def _stats(row: Any) -> tuple[float, ...]:
     return (row.count, row.nan_count, row.posinf_count, row.neginf_count,
             *(np.nan if v is None else v for v in (row.min, row.max, row.sum,
                                                   row.sum_squares)))
-
-
-def _bytes(db: Store, hash_: str) -> bytes:
-    data = db.image_bytes(hash_)
-    if data is None:  # deleted between the two reads (the run was purged meanwhile)
-        raise ValueError(f"image {hash_[:12]} vanished from the store during the export; "
-                         "export again")
-    return data
