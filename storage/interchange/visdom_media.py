@@ -37,7 +37,7 @@ def media_window_id(kind: str, key: str, run_id: str) -> str:
 def send_histograms(vis: Any, db: Store, run_id: str, label: str, key: str,
                     max_steps: int | None) -> str:
     """One run's histograms of `key` as a bar chart with a step slider; its window id."""
-    require("plotly", "dashboard")  # visdom's plotlyplot encodes the figure with it
+    require("plotly", "visdom")  # visdom's plotlyplot encodes the figure with it
     frame = db.histograms(run_id, keys=[key], max_steps=max_steps)
     win = media_window_id("histogram", key, run_id)
     steps = frame["step"].tolist()

@@ -139,7 +139,10 @@ class ImportedRun:
                 ok = self.valid[tag] = self.check_key(tag)
             if not ok:
                 continue
-            self._going_back(tag, step)
+            last = self.last_step.get(tag)  # _going_back, inlined: once per point
+            if last is not None and step <= last:
+                self._purge(step, {tag})
+            self.last_step[tag] = step
             if tag in keys:  # the same tag twice in one event: the later value wins
                 vals[keys.index(tag)] = x
                 continue
