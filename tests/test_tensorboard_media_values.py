@@ -136,6 +136,9 @@ def test_histograms_that_cannot_be_stored_are_refused() -> None:
         tensor_histogram(backwards)
     with pytest.raises(ValueError, match="shape"):
         tensor_histogram(tensor_util.make_tensor_proto(np.zeros((2, 2))))
+    decreasing = tensor_util.make_tensor_proto(np.array([[2.0, 1.0, 1.0], [1.0, 0.0, 1.0]]))
+    with pytest.raises(ValueError, match="edges must be finite and increasing"):
+        check_media_record(_record(tensor_histogram(decreasing)))  # the importer's check
     inf = summary_pb2.HistogramProto(min=-np.inf, max=1.0, num=2, bucket_limit=[0.0, 1.0],
                                      bucket=[1, 1])
     fields = legacy_histogram(inf)  # an unknown min: the bucket's own left edge

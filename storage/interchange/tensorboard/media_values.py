@@ -54,7 +54,8 @@ HistogramFields = tuple[Any, ...]
 
 
 def legacy_histogram(histo: Any) -> HistogramFields:
-    """A `HistogramProto` as record fields (ValueError when it cannot be stored).
+    """A `HistogramProto` as record fields (storage/write/media_checks.py says whether
+    they can be stored: the importer checks every record).
 
     >>> from tensorboard.compat.proto.summary_pb2 import HistogramProto
     >>> f = legacy_histogram(HistogramProto(min=0.1, max=0.9, num=5, sum=2.5, sum_squares=1.6,
@@ -63,7 +64,6 @@ def legacy_histogram(histo: Any) -> HistogramFields:
     ([0.1, 0.5, 0.9], [3.0, 2.0], (5.0, 0, 0, 0, 0.1, 0.9, 2.5, 1.6))
     """
     edges, counts = legacy_buckets(histo.min, histo.max, histo.bucket_limit, histo.bucket)
-    _check_buckets(edges, counts)
     return (_doubles(edges), _doubles(counts), float(histo.num), 0, 0, 0,
             _finite(histo.min), _finite(histo.max), _finite(histo.sum),
             _finite(histo.sum_squares))
@@ -101,7 +101,6 @@ def tensor_histogram(tensor: Any) -> HistogramFields:
             raise ValueError("the histogram's buckets are not contiguous")
         edges = np.append(lefts, rights[-1])
         lo, hi = float(edges[0]), float(edges[-1])
-    _check_buckets(edges, counts)
     fields = (_doubles(edges), _doubles(counts), total, 0, 0, 0, lo, hi, None, None)
     if tensor.dtype == DT_DOUBLE and len(tensor.int64_val) == len(STATS):
         # trackboard's own export: the statistics the buckets cannot hold.
@@ -190,11 +189,6 @@ def _encoded(data: bytes) -> tuple[str, bytes]:
     if fmt is None:
         raise ValueError("the image is not a PNG, JPEG, GIF or WebP file")
     return fmt, bytes(data)
-
-
-def _check_buckets(edges: np.ndarray, counts: np.ndarray) -> None:
-    if len(counts) and not (np.all(np.isfinite(edges)) and np.all(np.diff(edges) > 0)):
-        raise ValueError("the histogram's bucket edges are not finite and increasing")
 
 
 def _doubles(values: np.ndarray) -> array:
