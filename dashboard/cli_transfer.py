@@ -73,7 +73,7 @@ def export_tensorboard_cmd(outdir: str, store: str | None, project: str | None,
 @friendly
 @checks_store
 def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) -> None:
-    """Import every run of a TensorBoard LOGDIR (scalars, hparams, text).
+    """Import every run of a TensorBoard LOGDIR (scalars, histograms, images, texts, hparams).
 
     Every directory holding event files is a run. Importing the same LOGDIR again
     updates the same runs instead of adding new ones.
@@ -97,39 +97,53 @@ def import_tensorboard_cmd(logdir: str, store: str | None, project: str | None) 
               help="Seconds between store polls with --follow.")
 @click.option("--max-points", default=10_000, show_default=True, type=int,
               help="Points per trace (min/max downsampled beyond; 0 = all).")
+@click.option("--max-media-steps", default=50, show_default=True, type=int,
+              help="Steps per histogram or image window (evenly spread; 0 = all).")
 @friendly
 @checks_store  # before the Visdom client connects (and prints its own lines)
 def export_visdom_cmd(server: str, port: int, env: str, store: str | None,
                       project: str | None, run_ids: tuple[str, ...], follow: bool,
-                      poll_interval: float, max_points: int) -> None:
-    """Push runs to a Visdom server: one window per metric, one trace per run."""
+                      poll_interval: float, max_points: int, max_media_steps: int) -> None:
+    """Push runs to a Visdom server: one window per metric, one trace per run; one
+    histogram and one image window per key and run, with a step slider."""
     from trackboard.storage.interchange.visdom import export_visdom
 
     result = export_visdom(store, server=server, port=port, env=env,
                            run_ids=run_ids or None, project=project, follow=follow,
                            poll_interval=poll_interval, max_points=max_points or None,
-                           echo=click.echo)
+                           max_media_steps=max_media_steps or None, echo=click.echo)
     click.echo(result.summary())
 
 
 def _points_command(fmt: str, help_text: str) -> click.Command:
-    """`trackboard export csv|parquet OUT`: every point of the runs into one file."""
+    """`trackboard export csv|parquet OUT [--kind ...]`: the runs' points (or
+    histograms, images, texts) into one file."""
 
     @click.command(fmt, help=help_text)
     @click.argument("out", type=NewFile())
     @_selection
+    @click.option("--kind", type=click.Choice(["points", "histograms", "images", "texts"]),
+                  default="points", show_default=True,
+                  help="What to write, one row per value (docs/interchange.md).")
     @friendly
     def export_points_cmd(out: str, store: str | None, project: str | None,
-                          run_ids: tuple[str, ...]) -> None:
+                          run_ids: tuple[str, ...], kind: str) -> None:
         from trackboard.dashboard.number_format import counted
         from trackboard.storage.interchange.files import export_points
+        from trackboard.storage.interchange.media_files import export_media
 
-        rows = export_points(store, out, fmt, run_ids=run_ids or None, project=project)
+        if kind == "points":
+            rows = export_points(store, out, fmt, run_ids=run_ids or None, project=project)
+        else:
+            rows = export_media(store, out, fmt, kind, run_ids=run_ids or None,
+                                project=project)
         click.echo(f"wrote {counted(rows, 'row')} to {out}")
     return export_points_cmd
 
 
 export_group.add_command(_points_command(
-    "csv", "Write every point as CSV rows: run_id, run_name, key, step, wall_time, value."))
+    "csv", "Write every point as CSV rows: run_id, run_name, key, step, wall_time, value "
+    "(--kind histograms or texts: one row per value)."))
 export_group.add_command(_points_command(
-    "parquet", "Write every point to a Parquet file (needs pip install 'trackboard[parquet]')."))
+    "parquet", "Write every point to a Parquet file (needs pip install 'trackboard[parquet]'; "
+    "--kind histograms, images or texts: one row per value)."))

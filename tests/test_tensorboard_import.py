@@ -60,7 +60,8 @@ def _dump(store: Store) -> dict[str, list]:
     with store.engine.connect() as conn:
         return {t: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {t}")).all()), key=repr)
                 for t in ("projects", "runs", "params", "tags", "metric_keys", "points",
-                          "point_buckets", "metric_summaries")}
+                          "point_buckets", "metric_summaries", "media_series", "histograms",
+                          "images", "texts", "blobs")}
 
 
 def _import_and_compare(logdir: Path, url: str) -> Store:
@@ -103,7 +104,10 @@ def test_torch_summary_writer(tmp_path: Path, sqlite_url: str) -> None:
     assert hp["params.extra_param_19"] == 19
     assert hp["metrics.hparam/best.last"] == 0.25
     main = store.run(runs.loc[runs["name"] == "exp1", "id"].iloc[0])
-    assert main["status"] == "finished" and "with a long description " * 20 in main["notes"]
+    assert main["status"] == "finished"
+    texts = store.texts(main["id"])  # per step, as TensorBoard's Text tab shows them
+    assert texts[["key", "step"]].values.tolist() == [["notes/text_summary", 0]]
+    assert texts["text"].iloc[0] == "a *torch* run " + "with a long description " * 20
     assert main["metrics"]["loss"]["count"] == 40
 
 
@@ -153,8 +157,8 @@ def test_keras_tensorboard_callback_on_torch_backend(tmp_path: Path, sqlite_url:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "backend torch" in proc.stdout, proc.stderr[-3000:]
     store = _import_and_compare(logdir, sqlite_url)
-    # TF2-style images and histograms (tensors, plugin named in the first value's
-    # metadata) are what the importer skips undecoded.
+    # TF2-style images and histograms: tensors, the plugin named in the first value's
+    # metadata only, which the peek must pass on to the importer.
     assert {"images", "histograms"} <= _peek_matches_parser(logdir)
     names = set(store.runs(project="imported")["name"])
     assert {"train", "validation"} <= names
@@ -304,7 +308,8 @@ def test_restarts_past_the_held_points(tmp_path: Path, backend: str,
 
 @pytest.mark.slow
 def test_peek_agrees_with_the_protobuf_parser(tmp_path: Path) -> None:
-    """The wire-format peek the importer uses to skip images and histograms."""
+    """The wire-format peek the importer uses to skip what it leaves out (audio, other
+    plugins' tensors) undecoded."""
     import numpy as np
     from torch.utils.tensorboard import SummaryWriter
 

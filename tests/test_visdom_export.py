@@ -1,4 +1,5 @@
-"""Runs -> a real Visdom server: one window per metric, one trace per run; --follow appends."""
+"""Runs -> a real Visdom server: one window per metric, one trace per run; --follow appends;
+one histogram and one image window per key and run, with a step slider."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from trackboard.dashboard.cli import cli
@@ -112,3 +114,77 @@ def test_unreachable_server_is_a_clear_error(sqlite_url: str) -> None:
                                       "--store", sqlite_url])
     assert result.exit_code == 1
     assert "cannot reach the Visdom server" in result.output
+
+
+def _media_runs(url: str) -> list[Run]:
+    from trackboard.loggers import Histogram, Image
+
+    runs = []
+    for i in range(2):
+        rng = np.random.default_rng(i)
+        with Run(project="media", name=f"run{i}", store=url, system_metrics=False) as run:
+            for step in range(5):
+                run.log({"weights": Histogram(rng.normal(i, 1, 200), bins=8),
+                         "strip": [Image(rng.integers(0, 256, (4, 3, 3), dtype=np.uint8),
+                                         caption=f"s{k}") for k in range(2)],
+                         "grey": Image(rng.integers(0, 256, (5, 2), dtype=np.uint8))},
+                        step=step)
+        runs.append(run)
+    return runs
+
+
+def _png_pixels(src: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image as PILImage
+
+    head, data = src.split(",", 1)
+    assert head == "data:image/png;base64"
+    return np.asarray(PILImage.open(io.BytesIO(base64.b64decode(data))))
+
+
+def test_histogram_and_image_windows_per_key_and_run(visdom_port: int,
+                                                     sqlite_url: str) -> None:
+    from trackboard.storage.interchange.visdom_media import media_window_id, strip_grid
+    from trackboard.storage.media.images import decode_image
+
+    runs = _media_runs(sqlite_url)
+    store = Store(sqlite_url)
+    args = ["export", "visdom", "--port", str(visdom_port), "--env", "media", "--store",
+            sqlite_url, "--project", "media", "--max-media-steps", "3"]
+    for _ in range(2):  # exporting again replaces the windows (no history appended)
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert "2 histogram and 4 image window(s)" in result.output
+        for run in runs:
+            win = _window(visdom_port, "media", media_window_id("histogram", "weights",
+                                                                 run.id))
+            assert win["title"] == f"weights · {run.name}"
+            traces = win["content"]["data"]
+            want = store.histograms(run.id, keys=["weights"], max_steps=3)
+            assert want["step"].tolist() == [0, 2, 4]  # evenly spread, first and last
+            assert [t["name"] for t in traces] == ["step 0", "step 2", "step 4"]
+            assert [t["visible"] for t in traces] == [False, False, True]
+            for t, h in zip(traces, want.itertuples()):
+                assert t["y"] == h.counts.tolist()
+                assert t["width"] == np.diff(h.edges).tolist()
+                assert t["x"] == ((h.edges[:-1] + h.edges[1:]) / 2).tolist()
+            slider = win["content"]["layout"]["sliders"][0]
+            assert [s["label"] for s in slider["steps"]] == ["0", "2", "4"]
+            assert slider["active"] == 2
+            for key in ("strip", "grey"):
+                win = _window(visdom_port, "media", media_window_id("image", key, run.id))
+                history = win["content"]
+                frame = store.images(run.id, keys=[key], max_steps=3)
+                assert len(history) == 3  # one entry per step, its slider
+                for entry, (step, strip) in zip(history, frame.groupby("step")):
+                    pixels = [decode_image(store.image_bytes(h), c)
+                              for h, c in zip(strip["hash"], strip["channels"])]
+                    shown = _png_pixels(entry["src"])
+                    assert (shown == strip_grid(pixels)).all()
+                    if key == "grey":  # one image: its own pixels, grey as RGB
+                        assert (shown == np.repeat(pixels[0], 3, axis=2)).all()
+                        assert entry["caption"] == f"step {step}"
+                    else:
+                        assert entry["caption"] == f"step {step}: s0 | s1"

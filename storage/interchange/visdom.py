@@ -2,7 +2,8 @@
 
 Window ids are derived from the key ("tb-<key>-<hash>"), so exporting again
 replaces each window instead of adding a new one; the legend shows run names.
-Params go to one text window. With `follow=True` the store is polled and new
+Params go to one text window. Histograms and images get one window per key and run,
+with a step slider (visdom_media.py). With `follow=True` the store is polled and new
 points of running runs are appended until none of the selected runs is running.
 
 >>> export_visdom("sqlite:///trackboard.db", port=8097, project="churn")  # doctest: +SKIP
@@ -32,7 +33,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 @dataclass
 class VisdomResult:
-    """What an export sent: windows (metric key -> window id), traces and points."""
+    """What an export sent: windows (metric key -> window id), traces and points, and
+    the media windows ((kind, key, run id) -> window id) with the steps they hold."""
 
     url: str
     env: str
@@ -40,10 +42,16 @@ class VisdomResult:
     traces: int = 0
     points: int = 0
     appended: int = 0
+    media_windows: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def summary(self) -> str:
+        media = ""
+        if self.media_windows:
+            kinds = [k for k, _, _ in self.media_windows]
+            media = (f", {kinds.count('histogram')} histogram and {kinds.count('image')} "
+                     "image window(s)")
         text = (f"sent {self.traces} trace(s), {self.points:,} points in {len(self.windows)} "
-                f"window(s) to {self.url} env {self.env!r}")
+                f"window(s){media} to {self.url} env {self.env!r}")
         if self.appended:
             text += f"; followed {self.appended:,} new points"
         return text
@@ -78,13 +86,16 @@ def export_visdom(store: Store | str | None, *, server: str = "http://127.0.0.1"
                   port: int = 8097, env: str | None = None,
                   run_ids: Sequence[str] | None = None, project: str | None = None,
                   follow: bool = False, poll_interval: float = 2.0,
-                  max_points: int | None = 10_000,
+                  max_points: int | None = 10_000, max_media_steps: int | None = 50,
                   echo: Callable[[str], None] | None = None) -> VisdomResult:
-    """Send the selected runs to Visdom; with `follow`, keep appending until they finish."""
+    """Send the selected runs to Visdom; with `follow`, keep appending (points) until
+    they finish. `max_media_steps`: steps per histogram or image window (None: all)."""
     if poll_interval <= 0:
         raise ValueError("poll_interval must be positive (seconds between store polls)")
     if max_points is not None and max_points < 2:
         raise ValueError("max_points must be at least 2, or None for every point")
+    if max_media_steps is not None and max_media_steps < 1:
+        raise ValueError("max_media_steps must be at least 1, or None for every step")
     env = env or "main"
     vis = connect(server, port, env)
     with opened_store(store) as db:
@@ -108,6 +119,7 @@ def export_visdom(store: Store | str | None, *, server: str = "http://127.0.0.1"
                 result.points += sent
                 last[(rid, str(key))] = int(series["step"].max())
         _send_params(vis, db, ids, labels)
+        _send_media(vis, db, ids, labels, max_media_steps, result)
         if follow:
             result.appended = _follow(vis, db, ids, labels, last, result.windows,
                                       poll_interval, echo or (lambda _m: None))
@@ -139,6 +151,22 @@ def _send_params(vis: Any, db: Store, ids: list[str], labels: dict[str, str]) ->
         + "</tr>" for k in keys)
     body = f"<table><tr><th>param</th>{head}</tr>{rows}</table>" if keys else "<p>no params</p>"
     vis.text(body, win=PARAMS_WINDOW, opts={"title": "params"})
+
+
+def _send_media(vis: Any, db: Store, ids: list[str], labels: dict[str, str],
+                max_steps: int | None, result: VisdomResult) -> None:
+    from trackboard.storage.interchange.visdom_media import send_histograms, send_images
+
+    for rid in ids:
+        series = db.media_keys(rid)
+        for kind, key in zip(series["kind"], series["key"]):
+            if kind == "histogram":
+                win = send_histograms(vis, db, rid, labels[rid], key, max_steps)
+            elif kind == "image":
+                win, _ = send_images(vis, db, rid, labels[rid], key, max_steps)
+            else:
+                continue
+            result.media_windows[(kind, key, rid)] = win
 
 
 def _param_text(value: Any) -> str:

@@ -99,10 +99,12 @@ class MediaReads(StoreBase):
         return frame
 
     def images(self, run_ids: str | Sequence[str], keys: Sequence[str] | None = None,
-               steps: Steps = None, *, step_range: StepRange = None) -> pd.DataFrame:
+               steps: Steps = None, *, step_range: StepRange = None,
+               max_steps: int | None = None) -> pd.DataFrame:
         """Images as a DataFrame, one row per (run, key, step, index in the step's strip):
-        IMAGE_COLUMNS. The bytes are not in it: `image_bytes(hash)` gives them."""
-        rows = self._media_rows("image", run_ids, keys, steps, step_range, None)
+        IMAGE_COLUMNS. The bytes are not in it: `image_bytes(hash)` gives them.
+        `max_steps` as for histograms (whole strips)."""
+        rows = self._media_rows("image", run_ids, keys, steps, step_range, max_steps)
         return _frame(rows, IMAGE_COLUMNS)
 
     def image_bytes(self, hash_: str) -> bytes | None:

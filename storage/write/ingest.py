@@ -28,6 +28,7 @@ docs/logging.md says what holds).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from array import array
@@ -154,7 +155,13 @@ class Ingestor:
                                  {"k": 0x7B000000 + rid})
             self._purge_stored(conn, batch.purges)
             for _, uid, from_step, before in batch.purges:
-                self._media.purge(conn, self._run_ids[uid], from_step, before)
+                # As for points: in call order every stored record was logged before
+                # the purge (those of this batch logged after it are written below),
+                # so all media it covers go; read back from a spool file, only those
+                # logged before it. (The TensorBoard import purges a restart with a
+                # stamp of -inf, so that nothing it reads next is dropped.)
+                self._media.purge(conn, self._run_ids[uid], from_step,
+                                  before if self._replay else math.inf)
         written = self._write_points(conn, points) if points else 0
         if media:
             self._media.write(conn, media, self._run_ids, self._purged)

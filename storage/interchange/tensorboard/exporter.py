@@ -10,7 +10,9 @@ One directory per run, `<project>/<name>-<id[:8]>`, holding one event file:
   - params as an HParams session (start + end info), from which TensorBoard's
     HParams dashboard builds its table of runs, params and final metrics: only for
     runs with params whose steps the HParams plugin can read (run_summaries.py);
-  - notes and tags as text summaries (both in run_summaries.py).
+  - notes and tags as text summaries (both in run_summaries.py);
+  - histograms, images and texts per step, for TensorBoard's Histograms,
+    Distributions, Images and Text tabs (media_events.py).
 
 Points that share a step and wall time (one `Run.log` call) go into one Event:
 TensorBoard reads several values per event, and it makes the file ~10x fewer
@@ -43,6 +45,7 @@ from trackboard.storage.interchange.tensorboard.format import (
     native_crc_available,
     open_record_writer,
 )
+from trackboard.storage.interchange.tensorboard.media_events import write_media
 from trackboard.storage.interchange.tensorboard.run_summaries import (
     hparams_end,
     hparams_session,
@@ -66,15 +69,20 @@ class ExportResult:
     outdir: Path
     runs: dict[str, str] = field(default_factory=dict)
     points: int = 0
+    #: Media written: "histograms", "images", "texts" -> how many.
+    media: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("histograms", "images", "texts"), 0))
     seconds: float = 0.0
     #: What a user should know about single runs (run directory: note).
     notes: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         rate = f" ({self.points / self.seconds:,.0f} points/s)" if self.seconds > 0 else ""
+        media = "".join(f", {n:,} {what}" for what, n in self.media.items() if n)
         notes = "".join(f"\nnote: {rel}: {note}" for rel, note in self.notes.items())
-        return (f"exported {len(self.runs)} run(s), {self.points:,} points to {self.outdir}"
-                f"{rate}{notes}\nopen it with: python -m tensorboard.main --logdir {self.outdir}")
+        return (f"exported {len(self.runs)} run(s), {self.points:,} points{media} to "
+                f"{self.outdir}{rate}{notes}\nopen it with: python -m tensorboard.main "
+                f"--logdir {self.outdir}")
 
 
 def run_dir_name(project: str, name: str, run_id: str) -> str:
@@ -123,7 +131,10 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
             session, note = hparams_session(infos[row.id])
             if note is not None:
                 result.notes[rel] = note
-            result.points += _write_run(db, row, infos[row.id], fence, rel, fast, session)
+            points, media = _write_run(db, row, infos[row.id], fence, rel, fast, session)
+            result.points += points
+            for what, n in media.items():
+                result.media[what] += n
             result.runs[row.id] = rel
             manifest[row.id] = rel
             _save_manifest(fence, manifest)
@@ -138,7 +149,7 @@ def export_tensorboard(store: Store | str | None, outdir: str | os.PathLike[str]
 
 
 def _write_run(db: Store, row: Any, info: dict[str, Any], fence: ExportFence, rel: str,
-               fast: bool, session: bool) -> int:
+               fast: bool, session: bool) -> tuple[int, dict[str, int]]:
     from tensorboard.compat.proto import event_pb2
 
     created = _seconds(row.created_at, time.time())
@@ -160,6 +171,7 @@ def _write_run(db: Store, row: Any, info: dict[str, Any], fence: ExportFence, re
             writer.write(event_pb2.Event(wall_time=created, step=0,
                                          summary=text_summary(tag, text)).SerializeToString())
         points = write_scalars(db, row.id, writer)
+        media = write_media(db, row.id, writer)
         end = hparams_end(row.status, ended) if session else None
         if end is not None:
             writer.write(event_pb2.Event(wall_time=ended or created, step=0,
@@ -173,7 +185,7 @@ def _write_run(db: Store, row: Any, info: dict[str, Any], fence: ExportFence, re
         if stale != final:
             stale.unlink()
     os.replace(partial, final)
-    return points
+    return points, media
 
 # -- files ---------------------------------------------------------------------------
 

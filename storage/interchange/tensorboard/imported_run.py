@@ -1,9 +1,11 @@
-"""ImportedRun: one run being imported, its held points, params, texts and status.
+"""ImportedRun: one run being imported, its held points and media, params and status.
 
 Fed one TensorBoard event at a time by run_reader.py: scalars (simple_value, or a
-rank-0 tensor of the "scalars" plugin) become held points, HParams session info
-becomes params and the run's status, text becomes notes (the exporter's tag table
-becomes tags again). Restarts drop the points they supersede, as TensorBoard does.
+rank-0 tensor of the "scalars" plugin) become held points; histograms, images and
+texts become media records, one per tag and step (media_values.py says how);
+HParams session info becomes params and the run's status; the exporter's notes and
+tag table become notes and tags again. Restarts drop the points and media they
+supersede, as TensorBoard does.
 """
 
 from __future__ import annotations
@@ -21,22 +23,37 @@ from trackboard.storage.interchange.tensorboard.format import (
     TAGS_TAG,
     TEXT_PLUGIN,
 )
-from trackboard.storage.interchange.tensorboard.wire import BULKY_KINDS, SIMPLE_VALUE
+from trackboard.storage.interchange.tensorboard.imported_media import HeldMedia
+from trackboard.storage.interchange.tensorboard.media_values import (
+    HISTOGRAMS_PLUGIN,
+    IMAGES_PLUGIN,
+    tensor_text,
+)
+from trackboard.storage.interchange.tensorboard.wire import (
+    BULKY_KINDS,
+    HISTO,
+    IMAGE,
+    SIMPLE_VALUE,
+)
 from trackboard.storage.rules import MAX_KEY_LENGTH
 from trackboard.storage.write.records import NOTES, PARAMS, POINTS, STATUS, TAGS
 
-_KEPT_PLUGINS = frozenset((SCALARS_PLUGIN, TEXT_PLUGIN, HPARAMS_PLUGIN))
+_KEPT_PLUGINS = frozenset((SCALARS_PLUGIN, TEXT_PLUGIN, HPARAMS_PLUGIN, HISTOGRAMS_PLUGIN,
+                           IMAGES_PLUGIN))
+# Texts the exporter writes for a run's notes and tags (not texts per step).
+_RUN_TEXTS = frozenset((NOTES_TAG, TAGS_TAG))
 
 
 class ImportedRun:
-    """One run being read: its held points, params, texts and end status.
+    """One run being read: its held points and media, params, notes and end status.
 
     Restarts follow TensorBoard: a SessionLog START at step S (torch's purge_step,
     TensorFlow's supervisor) drops every tag's points at steps >= S logged before
     it, as EventAccumulator does; a tag logged at a step <= its last step drops
     its own points from that step on, as the default (Rust) loader does for every
     time series. Each tag's held steps therefore only ever increase, so both
-    purges scan back from the newest point and stop early.
+    purges scan back from the newest point and stop early. Media follow the same
+    rules (`HeldMedia`).
     """
 
     def __init__(self, uid: str, name: str, check_key: Callable[[str], bool],
@@ -51,7 +68,7 @@ class ImportedRun:
         self.plugin_of: dict[str, str] = {}
         self.valid: dict[str, bool] = {}
         self.params: dict[str, str] = {}
-        self.texts: dict[str, tuple[int, str]] = {}
+        self.texts: dict[str, tuple[int, str]] = {}  # the exporter's notes and tag table
         self.status: str | None = None
         self.ended: float | None = None
         # Points records not yet handed to the batch; None where a purge emptied one.
@@ -61,17 +78,19 @@ class ImportedRun:
         self.held_points = 0
         self.last_step: dict[str, int] = {}    # newest step of each tag
         self.written_step: dict[str, int] = {}  # newest step of each tag handed over
+        self.media = HeldMedia(uid, name, warn)
         self._one_key: dict[str, tuple[str]] = {}
         self._warned_written = False
 
     def bulky_only(self, values: list[tuple[str, int, str | None]]) -> bool:
-        """Whether every value of a peeked event is an image, audio or histogram."""
+        """Whether every value of a peeked event is one the import leaves out (audio,
+        TensorFlow's obsolete histograms, tensors of other plugins)."""
         for tag, kind, plugin in values:
             if kind in BULKY_KINDS:
                 continue
             if plugin is not None and tag not in self.plugin_of:
                 self.plugin_of[tag] = plugin
-            if kind == SIMPLE_VALUE or self.plugin_of.get(tag) in _KEPT_PLUGINS:
+            if kind in (SIMPLE_VALUE, HISTO, IMAGE) or self.plugin_of.get(tag) in _KEPT_PLUGINS:
                 return False
         return True
 
@@ -92,6 +111,12 @@ class ImportedRun:
                 if plugin == HPARAMS_PLUGIN:  # torch writes these without a tensor
                     self._hparams(v)
                     continue
+                if kind in ("histo", "image") or (kind == "tensor" and (
+                        plugin in (HISTOGRAMS_PLUGIN, IMAGES_PLUGIN)
+                        or (plugin == TEXT_PLUGIN and tag not in _RUN_TEXTS))):
+                    self._going_back(tag, step)
+                    self.media.add(step, event.wall_time, tag, kind, plugin, v)
+                    continue
                 if kind != "tensor":
                     continue
                 if plugin == SCALARS_PLUGIN:
@@ -107,7 +132,7 @@ class ImportedRun:
                         if x is None:
                             continue
                 elif plugin == TEXT_PLUGIN:
-                    self.texts[tag] = (step, _tensor_text(v.tensor))
+                    self.texts[tag] = (step, tensor_text(v.tensor))
                     continue
                 else:
                     continue
@@ -118,7 +143,7 @@ class ImportedRun:
                 self.refused.setdefault(tag, []).append(
                     (POINTS, self.uid, step, event.wall_time, (tag,), array("d", [x])))
                 continue
-            last = self.last_step.get(tag)
+            last = self.last_step.get(tag)  # _going_back, inlined: once per point
             if last is not None and step <= last:
                 self._purge(step, {tag})
             self.last_step[tag] = step
@@ -138,15 +163,24 @@ class ImportedRun:
         self.held.append((POINTS, self.uid, step, event.wall_time, key, array("d", vals)))
         self.held_points += len(vals)
 
+    def _going_back(self, tag: str, step: int) -> None:
+        """A tag logged at `step`: drop its own held values from there on if it went back."""
+        last = self.last_step.get(tag)
+        if last is not None and step <= last:
+            self._purge(step, {tag})
+        self.last_step[tag] = step
+
     def restart(self, step: int) -> bool:
-        """Apply a START at `step` to the held points; True if written ones need it too."""
+        """Apply a START at `step` to the held points and media; True if written ones
+        need it too."""
         tags = {tag for tag, last in self.last_step.items() if last >= step}
         if tags:
             self._purge(step, tags, in_store=True)
         return any(last >= step for last in self.written_step.values())
 
     def _purge(self, step: int, tags: set[str], in_store: bool = False) -> None:
-        """Drop the held points of `tags` at steps >= `step`."""
+        """Drop the held points and media of `tags` at steps >= `step`."""
+        self.media.purge(step, tags)
         if not in_store and not self._warned_written and any(
                 self.written_step.get(tag, step - 1) >= step for tag in tags):
             # The store can purge a whole run from a step on (a START), not one tag.
@@ -180,6 +214,7 @@ class ImportedRun:
         self.held = []
         self.held_points = 0
         self.refused = {}
+        self.media.handed_over()
         self.written_step = dict(self.last_step)
 
     def _hparams(self, value: Any) -> None:
@@ -204,14 +239,11 @@ class ImportedRun:
         out: list[tuple] = []
         if self.params:
             out.append((PARAMS, uid, self.params))
-        texts = {tag: text for tag, (_, text) in sorted(self.texts.items())}
-        tags = _parse_tag_table(texts.pop(TAGS_TAG, ""))
+        tags = _parse_tag_table(self.texts[TAGS_TAG][1]) if TAGS_TAG in self.texts else {}
         if tags:
             out.append((TAGS, uid, tags))
-        notes = [texts.pop(NOTES_TAG)] if NOTES_TAG in texts else []
-        notes += [f"{tag}:\n{text}" for tag, text in texts.items()]
-        if notes:
-            out.append((NOTES, uid, "\n\n".join(notes)))
+        if NOTES_TAG in self.texts:
+            out.append((NOTES, uid, self.texts[NOTES_TAG][1]))
         out.append((STATUS, uid, self.status or "finished", self.ended or self.last_wall))
         return out
 
@@ -238,16 +270,6 @@ def _tensor_scalar(tensor: Any) -> float | None:
     if arr.size != 1 or arr.dtype.kind not in "fiub":
         return None
     return float(arr.reshape(()).item())
-
-
-def _tensor_text(tensor: Any) -> str:
-    if len(tensor.string_val) == 1 and not tensor.tensor_shape.dim:
-        return tensor.string_val[0].decode("utf-8", "replace")
-    from tensorboard.util import tensor_util
-
-    arr = tensor_util.make_ndarray(tensor)
-    return "\n".join(x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
-                     for x in arr.reshape(-1))
 
 
 def _parse_tag_table(text: str) -> dict[str, str]:

@@ -3,10 +3,12 @@
 The logdir is walked as TensorBoard walks it: every directory holding an event file
 is a run (nested runs too), and its event files are read in name order. Scalars come
 from `simple_value` (TF1, tensorboardX, torch) and from rank-0 tensors marked with
-the "scalars" plugin (tf.summary / Keras, torch's new_style, trackboard's own export),
-HParams session info becomes params (and the run's status), text becomes notes.
-Image, audio and histogram records are skipped undecoded (wire.py), and restarts
-drop the points they supersede as TensorBoard does (imported_run.py).
+the "scalars" plugin (tf.summary / Keras, torch's new_style, trackboard's own export);
+histograms, images and texts become media records per tag and step, as TensorBoard
+shows them (media_values.py); HParams session info becomes params (and the run's
+status). Audio and other plugins' records are skipped undecoded (wire.py), and
+restarts drop the points and media they supersede as TensorBoard does
+(imported_run.py).
 
 Records come from TensorBoard's record iterator (TensorFlow's C++ reader when
 TensorFlow is installed, TensorBoard's pure-Python one otherwise); the events are
@@ -18,7 +20,8 @@ This module walks the logdir and imports run after run.
 
 A run's id is a hash of the logdir's real path and the run's relative path, so
 importing the same logdir again updates the same runs: points are upserted (same
-step and wall time: nothing changes), params, notes and status are set again.
+step and wall time: nothing changes; media likewise), params, notes and status are
+set again.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from trackboard.storage.rules import MAX_KEY_LENGTH, check_key
 from trackboard.storage.write import spool
 from trackboard.storage.write.delivery import Delivery
 from trackboard.storage.write.ingest import Ingestor
-from trackboard.storage.write.records import RUN
+from trackboard.storage.write.records import HISTOGRAM, IMAGE, RUN, TEXT
 
 # Points of one run held in memory so that a tag going back can still drop them.
 HOLD_POINTS = 2_000_000
@@ -54,12 +57,15 @@ class EventFileWarning(UserWarning):
 
 @dataclass
 class ImportResult:
-    """What an import wrote: run id -> run name, points and the warnings raised."""
+    """What an import wrote: run id -> run name, points, media and the warnings raised."""
 
     logdir: Path
     project: str
     runs: dict[str, str] = field(default_factory=dict)
     points: int = 0
+    histograms: int = 0
+    images: int = 0
+    texts: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     rejected_records: int = 0  # set aside: the store refused them
@@ -68,8 +74,11 @@ class ImportResult:
 
     def summary(self) -> str:
         rate = f" ({self.points / self.seconds:,.0f} points/s)" if self.seconds > 0 else ""
-        text = (f"imported {len(self.runs)} run(s), {self.points:,} points from {self.logdir} "
-                f"into project {self.project!r}{rate}")
+        media = "".join(f", {n:,} {what}" for n, what in (
+            (self.histograms, "histograms"), (self.images, "images"), (self.texts, "texts"))
+            if n)
+        text = (f"imported {len(self.runs)} run(s), {self.points:,} points{media} from "
+                f"{self.logdir} into project {self.project!r}{rate}")
         if self.rejected_records:
             text += (f"; set aside {self.rejected_records} record(s) ({self.rejected_points} "
                      f"points) the store refused, in {self.rejected_in}")
@@ -171,5 +180,8 @@ def import_tensorboard(logdir: str | os.PathLike[str], store: Store | str | None
             result.points = reader.points
             result.rejected_records = delivery.rejected_records
             result.rejected_points = delivery.rejected_points
+            result.histograms = reader.media[HISTOGRAM]
+            result.images = reader.media[IMAGE]
+            result.texts = reader.media[TEXT]
     result.seconds = time.perf_counter() - started
     return result

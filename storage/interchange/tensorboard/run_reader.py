@@ -2,9 +2,10 @@
 
 RunReader reads a run's event files in order with TensorBoard's record iterator
 (TensorFlow's C++ reader when TensorFlow is installed, TensorBoard's pure-Python
-one otherwise), skips image, audio and histogram records by a wire-format peek
-(wire.py), decodes the rest with Event.FromString and keeps what they hold in an
-ImportedRun (imported_run.py) until the run is read. importer.py walks the logdir.
+one otherwise), skips the records it leaves out (audio, other plugins' tensors) by a
+wire-format peek (wire.py), decodes the rest with Event.FromString and keeps what
+they hold in an ImportedRun (imported_run.py) until the run is read (or its held
+points or media bytes reach their bound). importer.py walks the logdir.
 
 Records go to the store through the writer's Delivery (storage/write/delivery.py), the
 one door every way into the store takes: the store's rules are checked there, and a
@@ -23,11 +24,14 @@ from trackboard.storage.interchange.tensorboard.imported_run import ImportedRun
 from trackboard.storage.interchange.tensorboard.wire import WireError, peek_summary
 from trackboard.storage.rules import check_key
 from trackboard.storage.write.delivery import Delivery, Interrupted
-from trackboard.storage.write.records import PURGE, RUN, Batch, Record
+from trackboard.storage.write.records import HISTOGRAM, IMAGE, PURGE, RUN, TEXT, Batch, Record
 
 # Records longer than this are peeked at first: scalar events are tens of bytes,
 # images and histograms kilobytes.
 _PEEK_MIN_BYTES = 256
+# Bytes of media a run holds before handing them over, and a batch carries before it
+# goes to the store: images are up to 16 MiB each, and a logdir may hold gigabytes.
+HOLD_MEDIA_BYTES = 64 * 2**20
 
 
 class RunReader:
@@ -48,7 +52,10 @@ class RunReader:
         self.batch = Batch()
         self.runs: dict[str, dict[str, Any]] = {}  # run records, for batches split up
         self.pending = 0
+        self.pending_bytes = 0
         self.points = 0  # stored
+        # Media records handed to the store, by kind (HISTOGRAM, IMAGE, TEXT).
+        self.media = {HISTOGRAM: 0, IMAGE: 0, TEXT: 0}
         self._bad_keys: dict[str, str] = {}  # tag -> why the store refuses it
 
     def flush(self) -> None:
@@ -56,6 +63,7 @@ class RunReader:
             self._deliver(self.batch.records())
         self.batch = Batch()
         self.pending = 0
+        self.pending_bytes = 0
 
     def _deliver(self, records: list[Record]) -> None:
         try:
@@ -64,16 +72,20 @@ class RunReader:
             raise exc.cause from None
 
     def _hand_over(self, state: ImportedRun) -> None:
-        """Move the run's held points into the batch (and the batch to the store when
-        full); the values of tags the store refuses go to rejected/ instead."""
+        """Move the run's held points and media into the batch (and the batch to the
+        store when full); the values of tags the store refuses go to rejected/ instead."""
         kept = [rec for rec in state.held if rec is not None]
         count = sum(len(rec[4]) for rec in kept)
         self.batch.points.extend(kept)
         self.pending += count
         for tag, records in state.refused.items():
             self.delivery.set_aside(records, f"tag {tag[:60]!r}: {self._bad_keys[tag]}")
+        self.batch.media.extend(state.media.records)
+        self.pending_bytes += state.media.bytes
+        for rec in state.media.records:
+            self.media[rec[0]] += 1
         state.handed_over()
-        if self.pending >= self.batch_points:
+        if self.pending >= self.batch_points or self.pending_bytes >= HOLD_MEDIA_BYTES:
             self.flush()
 
     def _purge_written(self, state: ImportedRun, step: int) -> None:
@@ -135,7 +147,8 @@ class RunReader:
                         state.last_wall = wall
                     if event.HasField("summary"):
                         state.summary(event)
-                        if state.held_points >= self.hold_points:
+                        if state.held_points >= self.hold_points \
+                                or state.media.bytes >= HOLD_MEDIA_BYTES:
                             self._hand_over(state)
                     elif event.HasField("session_log") and event.session_log.status == start:
                         # A (re)start at this step: what was logged before at this

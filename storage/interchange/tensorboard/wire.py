@@ -1,10 +1,9 @@
 """A look into a serialized TensorBoard Event without decoding it.
 
-Image, audio and histogram events are most of a mixed logdir's bytes, and decoding
-them (a histogram is two repeated-double fields of hundreds of buckets) cost the
-importer more than everything it keeps. `peek_summary` walks just the protobuf wire
-format of an Event down to each Summary.Value's tag, kind and plugin name, so the
-importer can drop those records undecoded. Field numbers are those of
+Records the importer leaves out (audio, tensors of plugins it does not read such as
+graphs, meshes and PR curves) can be large; `peek_summary` walks just the protobuf
+wire format of an Event down to each Summary.Value's tag, kind and plugin name, so
+the importer can drop those records undecoded. Field numbers are those of
 tensorboard/compat/proto/event.proto and summary.proto:
 
     Event:           1 wall_time (double), 5 summary (Summary)
@@ -28,8 +27,8 @@ from __future__ import annotations
 import struct
 
 SIMPLE_VALUE, OLD_HISTOGRAM, IMAGE, HISTO, AUDIO, TENSOR = 2, 3, 4, 5, 6, 8
-# Value kinds that never hold a scalar, text or hparams.
-BULKY_KINDS = frozenset((OLD_HISTOGRAM, IMAGE, HISTO, AUDIO))
+# Value kinds the importer leaves out (audio; TensorFlow's obsolete histogram field).
+BULKY_KINDS = frozenset((OLD_HISTOGRAM, AUDIO))
 
 _DOUBLE = struct.Struct("<d").unpack_from
 
