@@ -3,7 +3,8 @@ logging with media beside it, bytes stored per histogram and per image, the imag
 codec's choice, and the Distributions read. Prints one JSON object.
 
     python bench/media.py [--rounds 5] [--only histogram image mixed bytes codec read]
-                          [--steps 100000]
+                          [--steps 100000] [--kinds scalars mixed mixed/encoder-thread ...]
+                          [--step-ms 1 --step-work wait|compute]
 
 Ratios are taken in one process, against a baseline measured in the same round
 (interleaved), because this machine drifts by +-30% between identical runs.
@@ -114,8 +115,50 @@ def image_call(rounds: int, tmp: Path) -> dict:
     return out
 
 
+# Variants of the mixed loop: (what is logged every 100 steps, how images are encoded:
+# None as configured (storage/write/image_jobs.ENCODER_THREAD), True on a thread of
+# their own, False on the writer thread).
+VARIANTS: dict[str, tuple[str, bool | None]] = {
+    "scalars": ("scalars", None), "mixed": ("mixed", None),
+    "histograms": ("histograms", None), "images": ("images", None),
+    "mixed/encoder-thread": ("mixed", True), "mixed/inline": ("mixed", False),
+    "mixed/repeated-image": ("repeated", None),
+}
+
+
+class _Pace:
+    """What a training step does besides logging: nothing (a loop bound by the log
+    call), `wait` (the interpreter lock released and no core busy, as while a GPU
+    works) or `compute` (one core busy with the lock released: SHA-256 of a buffer
+    sized to take `ms`)."""
+
+    def __init__(self, ms: float, work: str) -> None:
+        import hashlib
+
+        self.seconds, self.work = ms / 1e3, work
+        self._sha = hashlib.sha256
+        self._buf = b""
+        if ms and work == "compute":
+            size = 1 << 20
+            t0 = time.perf_counter()
+            for _ in range(20):
+                self._sha(bytes(size)).digest()
+            per_byte = (time.perf_counter() - t0) / (20 * size)
+            self._buf = bytes(max(1, int(self.seconds / per_byte)))
+
+    def step(self, since: float) -> None:
+        if not self.seconds:
+            return
+        if self.work == "compute":
+            self._sha(self._buf).digest()
+        else:
+            left = since + self.seconds - time.perf_counter()
+            if left > 0:
+                time.sleep(left)
+
+
 def _mixed_once(url: str, steps: int, media: str, hist_values: np.ndarray,
-                image: np.ndarray) -> tuple[float, list[int]]:
+                image: np.ndarray, pace: _Pace) -> tuple[float, list[int]]:
     import gc
 
     from trackboard.loggers import Histogram, Image, Run
@@ -127,6 +170,7 @@ def _mixed_once(url: str, steps: int, media: str, hist_values: np.ndarray,
     run = Run(project="bench", name=media, store=url, system_metrics=False)
     gc.disable()
     for step in range(steps):
+        began = time.perf_counter()
         for i, k in enumerate(KEYS):
             values[k] = step * 0.001 + i
         t0 = clock()
@@ -134,38 +178,52 @@ def _mixed_once(url: str, steps: int, media: str, hist_values: np.ndarray,
         times.append(clock() - t0)
         if media != "scalars" and step % 100 == 0:
             logged: dict = {}
-            if media in ("mixed", "histograms"):
+            if media in ("mixed", "histograms", "repeated"):
                 logged["weights"] = Histogram(hist_values, bins=64)
             if media in ("mixed", "images"):
                 logged["samples"] = Image(np.roll(image, step // 100, axis=1))
+            if media == "repeated":  # the same sample image every time
+                logged["samples"] = Image(image)
             run.log(logged, step=step)
+        pace.step(began)
     gc.enable()
     run.finish()
     return time.perf_counter() - t_start, times
 
 
-def mixed(rounds: int, steps: int, tmp: Path) -> dict:
+def mixed(rounds: int, steps: int, tmp: Path, kinds: list[str], step_ms: float = 0.0,
+          step_work: str = "wait") -> dict:
     """Scalar ingest (Run() to the end of finish(), as bench/foundation.py) and the
     scalar log call, alone and with a Histogram of 100k values and a 256 x 256 x 3
-    Image logged every 100 steps (also each of them alone); interleaved rounds, a fresh
-    store for each. The log-call figures are the scalar calls only."""
+    Image logged every 100 steps (also each of them alone, and the VARIANTS asked for);
+    interleaved rounds, a fresh store for each. The log-call figures are the scalar
+    calls only. `step_ms`: each step also spends that long (_Pace)."""
+    from trackboard.storage import Store
+    from trackboard.storage.write import image_jobs
+
     rng = np.random.default_rng(5)
     hist_values = rng.normal(size=100_000).astype(np.float32)
     smooth = np.cumsum(rng.normal(0, 4, (256, 256, 3)), axis=1) + 128
     image = np.clip(smooth, 0, 255).astype(np.uint8)
-    kinds = ("scalars", "mixed", "histograms", "images")
+    kinds = ["scalars", *[k for k in kinds if k != "scalars"]]
+    pace = _Pace(step_ms, step_work)
+    configured = image_jobs.ENCODER_THREAD
     out: dict[str, list] = {k: [] for k in kinds}
     calls: dict[str, list] = {k: [] for k in kinds}
     for r in range(rounds):
-        for kind in kinds[r % 4:] + kinds[:r % 4]:
-            url = f"sqlite:///{tmp / f'mixed-{kind}-{r}.db'}"
-            from trackboard.storage import Store
-
+        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+            name = kind.replace("/", "-")
+            url = f"sqlite:///{tmp / f'mixed-{name}-{r}.db'}"
             Store(url).close()  # the schema exists before the timed span
-            seconds, times = _mixed_once(url, steps, kind, hist_values, image)
+            media, thread = VARIANTS[kind]
+            image_jobs.ENCODER_THREAD = configured if thread is None else thread
+            try:
+                seconds, times = _mixed_once(url, steps, media, hist_values, image, pace)
+            finally:
+                image_jobs.ENCODER_THREAD = configured
             out[kind].append(steps * len(KEYS) / seconds)
             calls[kind].append(times)
-    res = {}
+    res: dict = {}
     for kind in out:
         us = np.concatenate([np.array(t) for t in calls[kind]]) / 1e3
         res[kind] = {"points_per_s_best": round(max(out[kind])),
@@ -173,12 +231,16 @@ def mixed(rounds: int, steps: int, tmp: Path) -> dict:
                      "log_call_us_p50": round(float(np.percentile(us, 50)), 2),
                      "log_call_us_p99": round(float(np.percentile(us, 99)), 2)}
     for kind in kinds[1:]:
+        per_round = [m / s for m, s in zip(out[kind], out["scalars"])]
         res[kind]["ingest_ratio_best"] = round(max(out[kind]) / max(out["scalars"]), 3)
-        res[kind]["ingest_ratio_per_round"] = [round(m / s, 3) for m, s in zip(
-            out[kind], out["scalars"])]
+        res[kind]["ingest_ratio_median"] = round(statistics.median(per_round), 3)
+        res[kind]["ingest_ratio_per_round"] = [round(x, 3) for x in per_round]
         res[kind]["log_call_p50_ratio"] = round(res[kind]["log_call_us_p50"]
                                                 / res["scalars"]["log_call_us_p50"], 3)
     res["steps"] = steps
+    res["step"] = (f"{step_ms} ms of {step_work} besides logging" if step_ms
+                   else "logging only")
+    res["encoder_thread_configured"] = configured
     res["target"] = "ratios >= 0.95 (ingest) and <= 1.05 (call)"
     return res
 
@@ -321,6 +383,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--kinds", nargs="*", choices=list(VARIANTS),
+                        default=["scalars", "mixed", "histograms", "images"],
+                        help="the mixed loop's variants (scalars always)")
+    parser.add_argument("--step-ms", type=float, default=0.0,
+                        help="each step of the mixed loop also spends this long")
+    parser.add_argument("--step-work", choices=["wait", "compute"], default="wait",
+                        help="how: the interpreter lock released and no core busy (a GPU "
+                             "step), or one core busy (SHA-256 with the lock released)")
     parser.add_argument("--only", nargs="*",
                         default=["histogram", "image", "mixed", "bytes", "codec", "read"])
     args = parser.parse_args()
@@ -333,7 +403,8 @@ def main() -> None:
         if "image" in args.only:
             result["image_call"] = image_call(args.rounds, tmp)
         if "mixed" in args.only:
-            result["mixed"] = mixed(args.rounds, args.steps, tmp)
+            result["mixed"] = mixed(args.rounds, args.steps, tmp, args.kinds, args.step_ms,
+                                    args.step_work)
         if "bytes" in args.only:
             result["stored_bytes"] = stored_bytes(tmp)
         if "codec" in args.only:

@@ -49,6 +49,7 @@ from trackboard.storage.write.records import (
     STATUS,
     TAGS,
     Record,
+    record_weight,
 )
 from trackboard.storage.write.writer import Writer, writer_for
 
@@ -240,8 +241,8 @@ class Run:
                 media = found if media is None else media + found
         self._step = step + 1
         if media is not None:
-            for rec in media:
-                self._writer.submit(rec)
+            for rec in media:  # weighed by their bytes: a burst of images wakes the writer
+                self._writer.submit(rec, record_weight(rec))
             if values:
                 media_keys = {r[4] for r in media}
                 keys = tuple(k for k in metrics if k not in media_keys)

@@ -130,9 +130,9 @@ def test_images_round_trip_pixel_for_pixel_and_are_stored_once(store_url: str) -
 @pytest.mark.parametrize("thread", [True, False])
 def test_images_encode_on_a_thread_or_inline_alike(sqlite_url: str, thread: bool,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from trackboard.storage.write import media_ingest
+    from trackboard.storage.write import image_jobs
 
-    monkeypatch.setattr(media_ingest, "ENCODER_THREAD", thread)
+    monkeypatch.setattr(image_jobs, "ENCODER_THREAD", thread)
     pixels = [RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8) for _ in range(3)]
     run = _run(sqlite_url)
     for step, px in enumerate(pixels):

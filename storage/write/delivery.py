@@ -25,7 +25,16 @@ from trackboard.storage.errors import TrackboardError, one_line
 from trackboard.storage.write import spool
 from trackboard.storage.write.door import NameRefused, RecordRefused
 from trackboard.storage.write.ingest import Ingestor
-from trackboard.storage.write.records import PARAMS, POINTS, RUN, Batch, Record
+from trackboard.storage.write.records import (
+    PARAMS,
+    POINTS,
+    RUN,
+    Batch,
+    Record,
+    count_media,
+    describe_count,
+    record_weight,
+)
 
 log = logging.getLogger("trackboard")
 
@@ -83,6 +92,7 @@ def record_uid(rec: Any) -> str | None:
 class FileResult:
     path: Path
     points: int = 0  # delivered
+    media: dict[str, int] = field(default_factory=dict)  # media records delivered, by kind
     rejected_records: int = 0
     rejected_points: int = 0
     outcome: str = "delivered"  # delivered | rejected | waiting
@@ -105,6 +115,7 @@ class Delivery:
         self.rejected_records = 0
         self.rejections = 0  # how many times records were set aside
         self.delivered = 0  # points stored through this delivery, as they are
+        self.delivered_media: dict[str, int] = {}  # media records stored, by kind
         self.poisoned_runs: set[str] = set()  # runs whose own record the store refuses
         self.poisoned_keys: set[tuple[str, ...]] = set()  # key tuples the store refuses
 
@@ -134,6 +145,8 @@ class Delivery:
                 n = self.ingestor.apply(batch, heartbeat=heartbeat, replay=replay)
                 written += n
                 self.delivered += n
+                if batch.media:
+                    count_media(batch.media, self.delivered_media)
                 continue
             except Exception as exc:  # noqa: BLE001 - sorted into outage or poison below
                 if is_outage(exc):
@@ -273,27 +286,30 @@ class Delivery:
         that can be read is delivered; on an outage it stays where it is (delivering
         it again later is harmless: points are upserted, later call wins).
 
-        Records go to the store in batches of at most `batch_points` points and
-        `batch_records` records (default: as many as points), so memory stays bounded
-        also for a file of millions of records without points."""
+        Records go to the store in batches of at most `batch_points` of weight (points;
+        a media record by its bytes, records.record_weight) and `batch_records` records
+        (default: as many as points), each filled a spool frame at a time, so memory
+        stays bounded also for a file of millions of records without points or of
+        images."""
         batch_records = batch_records or batch_points
         result = FileResult(path)
         reader = spool.SpoolReader(path)
         runs: dict[str, dict[str, Any]] = {}
         pending: list[Record] = []
-        points = 0
+        weight = 0
         rejected_before = (self.rejected_records, self.rejected_points)
+        media_before = dict(self.delivered_media)
         try:
             for chunk in reader:
                 for rec in chunk:
                     if type(rec) is tuple and len(rec) > 1 and rec[0] == RUN and \
                             isinstance(rec[1], dict) and isinstance(rec[1].get("uid"), str):
                         runs[rec[1]["uid"]] = rec[1]
-                    points += record_points(rec)
+                    weight += record_weight(rec)
                 pending.extend(chunk)
-                if points >= batch_points or len(pending) >= batch_records:
+                if weight >= batch_points or len(pending) >= batch_records:
                     result.points += self.deliver(pending, runs, replay=True)
-                    pending, points = [], 0
+                    pending, weight = [], 0
                     if reader.counted:  # past damage, positions no longer line up
                         _note_progress(path, reader.position)
             if pending:
@@ -301,17 +317,20 @@ class Delivery:
         except Interrupted as exc:
             result.outcome, result.reason = "waiting", f"store unavailable: {exc}"
             result.cause = exc.cause
-            return result
         except ValueError as exc:  # not a spool file at all, or a legacy pickle
             result.outcome, result.reason = "rejected", str(exc)
         except OSError as exc:
             result.outcome, result.reason = "waiting", f"cannot read it: {exc}"
+        result.media = {k: n - media_before.get(k, 0) for k, n in self.delivered_media.items()
+                        if n > media_before.get(k, 0)}
+        if result.outcome == "waiting":
             return result
         result.rejected_records = self.rejected_records - rejected_before[0]
         result.rejected_points = self.rejected_points - rejected_before[1]
         if reader.damage and result.outcome == "delivered":
             result.outcome = "rejected"
-            result.reason = (f"damaged: {reader.damage}; the {result.points} points of its "
+            result.reason = (f"damaged: {reader.damage}; the "
+                             f"{describe_count(result.points, result.media)} of its "
                              "intact frames were delivered")
         if reader.torn:
             result.notes.append(f"its last {reader.torn_bytes} bytes were cut short by a "

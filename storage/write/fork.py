@@ -67,7 +67,7 @@ class InheritedByFork:
 
         def _fresh(self) -> None: ...
         def _adopt(self) -> None: ...
-        def submit(self, record: Record, points: int = 0) -> None: ...
+        def submit(self, record: Record, weight: int = 0) -> None: ...
         def register_run(self, record: dict[str, Any]) -> None: ...
 
     def _inherited_by_fork(self) -> None:
@@ -95,9 +95,9 @@ class InheritedByFork:
             self._adopt()
             del self.submit, self.register_run  # the class's methods from now on
 
-    def _first_submit_in_child(self, record: Record, points: int = 0) -> None:
+    def _first_submit_in_child(self, record: Record, weight: int = 0) -> None:
         self._start_in_child()
-        self._class_submit(self, record, points)
+        self._class_submit(self, record, weight)
 
     def _first_register_in_child(self, record: dict[str, Any]) -> None:
         self._start_in_child()

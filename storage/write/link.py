@@ -28,7 +28,7 @@ from trackboard.storage.errors import TrackboardError, one_line
 from trackboard.storage.write import spool
 from trackboard.storage.write.delivery import Delivery, Interrupted, is_outage
 from trackboard.storage.write.ingest import Ingestor
-from trackboard.storage.write.records import Batch, Record
+from trackboard.storage.write.records import Batch, Record, describe_count
 
 log = logging.getLogger("trackboard")
 
@@ -64,6 +64,7 @@ class StoreLink:
         self._episode_since: float | None = None  # first failure of the current episode
         self._healthy_since: float | None = None
         self._episode_delivered = 0
+        self._episode_media: dict[str, int] = {}
         self._retry_at = 0.0
         self._backoff = _FIRST_BACKOFF
         self._reported: set[str] = set()
@@ -197,6 +198,7 @@ class StoreLink:
         if self._episode_since is None:
             self._episode_since = now
             self._episode_delivered = self.points_written
+            self._episode_media = dict(self.delivery.delivered_media) if self.delivery else {}
             self.report("outage", f"trackboard: {mask_url(self.url)} is unavailable "
                         f"({self.last_error}); logging continues into the local spool "
                         f"{self.spool_directory} and is delivered when it is back")
@@ -210,10 +212,12 @@ class StoreLink:
         if (self._episode_since is None or self._healthy_since is None
                 or time.monotonic() - self._healthy_since < self.settle_s):
             return
-        log.warning("trackboard: %s is back (unavailable for %.1f s, stable since); %d points "
+        media = self.delivery.delivered_media if self.delivery is not None else {}
+        since = {k: n - self._episode_media.get(k, 0) for k, n in media.items()}
+        log.warning("trackboard: %s is back (unavailable for %.1f s, stable since); %s "
                     "delivered since the trouble began", mask_url(self.url),
                     self._healthy_since - self._episode_since,
-                    self.points_written - self._episode_delivered)
+                    describe_count(self.points_written - self._episode_delivered, since))
         self._episode_since = None
         self._backoff = _FIRST_BACKOFF
         self._reported.difference_update(_EPISODE_KINDS)
@@ -226,17 +230,17 @@ class StoreLink:
         self._reported.add(kind)
         log.log(level, mask_text(message))
 
-    def close(self, points_lost: int) -> None:
+    def close(self, lost: str | None) -> None:
         """Close the rejected/ file and the engine, saying how much was set aside and
-        how many points (`points_lost`, counted by the staging) were lost."""
+        what was lost (`lost`: e.g. "5 points and 1 image were lost", None when
+        nothing was)."""
         if self.delivery is not None:
             rejected = self.delivery.close()
             if rejected is not None and self.delivery.rejections > 1:
                 self.report("rejected-total", f"trackboard: {self.delivery.rejected_records} "
                             f"record(s) ({self.delivery.rejected_points} points) the store "
                             f"refused are set aside in {rejected}")
-        if points_lost:
-            self.report("lost", f"trackboard: {points_lost} points were lost "
-                        f"({self.last_error})")
+        if lost:
+            self.report("lost", f"trackboard: {lost} ({self.last_error})")
         if self.engine is not None:
             self.engine.dispose()

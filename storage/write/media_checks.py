@@ -20,9 +20,9 @@ from trackboard.storage.media.limits import (
     check_text_size,
 )
 from trackboard.storage.rules import MAX_STEP, check_key, check_text
-from trackboard.storage.write.records import HISTOGRAM, IMAGE, TEXT, Record
+from trackboard.storage.write.records import HISTOGRAM, IMAGE, MEDIA_KIND, TEXT, Record
 
-KIND = {HISTOGRAM: "histogram", IMAGE: "image", TEXT: "text"}
+KIND = MEDIA_KIND
 # Fields of each record; one more when the caller passed a wall time (data, the last).
 FIELDS = {HISTOGRAM: 15, IMAGE: 13, TEXT: 6}
 ENCODED = frozenset(codec.MIME_TYPES)

@@ -5,12 +5,13 @@ Two phases, so that the slow part never holds the database's write lock:
 - `prepare` (before the transaction, on the writer thread or in `trackboard sync`):
   every record is checked against the same rules the loggers apply (a record from a
   damaged spool file raises ValueError, and delivery sets it aside alone), histograms
-  are packed, and the images are encoded (storage/media/images.py) and hashed: on a
-  thread of their own while the writer thread stores the batch's points, where the
-  machine has a core to spare for it (ENCODER_THREAD), else here;
+  are packed, and the images are encoded (storage/media/images.py) and hashed
+  (image_jobs.py: each distinct image once, none this process stored lately, on a
+  thread of their own where the machine has a core to spare, else here);
 - `write` (inside the batch's transaction, after the points): waits for the encoding,
-  then blobs through the BlobStore seam, one upsert per row, and each touched series'
-  count and step range.
+  then blobs through the BlobStore seam (an image whose remembered blob has left the
+  store since is encoded there and then), one upsert per row, and each touched
+  series' count and step range.
 
 "The later call wins", decided by the time of the log() call (the record's stamp,
 kept as `logged_at`), never by the wall time a caller passed (that is data, stored as
@@ -23,8 +24,6 @@ holds across processes and spool files too.
 
 from __future__ import annotations
 
-import os
-import threading
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,13 +35,12 @@ from sqlalchemy.engine import Connection
 from trackboard.storage.db.blobs import (
     BlobStore,
     SqlBlobStore,
-    blob_hash,
     delete_unreferenced,
     lock_for_put,
 )
-from trackboard.storage.media import images as codec
-from trackboard.storage.media.limits import check_image_size
 from trackboard.storage.media.packing import pack_array, pack_edges
+from trackboard.storage.write import image_jobs
+from trackboard.storage.write.image_jobs import Done, Encoding, Job, RecentImages, image_key
 from trackboard.storage.write.media_checks import FIELDS, check_media_record
 from trackboard.storage.write.records import HISTOGRAM, TEXT, Record
 
@@ -58,18 +56,35 @@ class Prepared:
     images: list[tuple[Any, ...]] = field(default_factory=list)
     texts: list[tuple[Any, ...]] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
-    # (uid, key, step, stamp, index, strip_size, caption, job, wall) until resolved
+    # Blobs known from RecentImages (not encoded now) and their images, by hash: one
+    # that has left the store since is encoded from here, in the transaction.
+    remembered: dict[str, Job] = field(default_factory=dict)
+    # (uid, key, step, stamp, index, strip_size, caption, image, wall) until resolved;
+    # `image` indexes the batch's distinct images: their keys, jobs and what is known
+    # of their blobs (None: being encoded)
     pending: list[tuple[Any, ...]] = field(default_factory=list)
-    encoding: _Encoding | None = None
+    keys: list[bytes] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    known: list[Done | None] = field(default_factory=list)
+    encoding: Encoding | None = None
+    recent: RecentImages | None = None
 
     def resolve(self) -> Prepared:
         """Wait for the images' encoding (raises what it raised); image rows then hold
         (..., hash, format, width, height, channels)."""
-        if self.encoding is not None:
-            done = self.encoding.wait()
-            for h, data, *_ in done:
-                self.blobs.setdefault(h, data)
-            self.images = [(*row[:7], *done[row[7]][0:1], *done[row[7]][2:], row[8])
+        if self.pending:
+            encoded = iter(self.encoding.wait() if self.encoding is not None else ())
+            done: list[Done] = []
+            for key, job, known in zip(self.keys, self.jobs, self.known):
+                if known is None:
+                    known = next(encoded)
+                    self.blobs.setdefault(known[0], known[1])  # type: ignore[arg-type]
+                    if self.recent is not None:
+                        self.recent.put(key, known)
+                elif known[0] not in self.blobs:
+                    self.remembered[known[0]] = job
+                done.append(known)
+            self.images = [(*row[:7], done[row[7]][0], *done[row[7]][2:], row[8])
                            for row in self.pending]
             self.encoding, self.pending = None, []
         return self
@@ -78,72 +93,22 @@ class Prepared:
         return bool(self.histograms or self.images or self.texts or self.pending)
 
 
-# Encode a batch's images on a thread of their own only where a core is left for it
-# beside the training loop and the writer thread. On this project's 2-core machine the
-# thread bought nothing (30,000 steps of 10 scalars and an image every 100 steps, 7
-# interleaved rounds: median 5.8 s threaded, 5.1 s on the writer thread): its every
-# hand-over of the interpreter lock waits for one of the two busy threads.
-ENCODER_THREAD = (os.cpu_count() or 1) > 2
-
-
-class _Encoding:
-    """The images of a batch, encoded (with ENCODER_THREAD) on a thread of their own
-    while the writer thread stores the batch's points: Pillow's encoders and hashlib
-    let go of the interpreter lock. Else, or where no thread can be started
-    (interpreter shutdown), they are encoded here, before the transaction."""
-
-    def __init__(self, jobs: list[tuple[str, int, int, int, bytes]]) -> None:
-        self._jobs = jobs
-        self._result: list[tuple[Any, ...]] = []
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if ENCODER_THREAD:
-            self._thread = threading.Thread(target=self._run, name="trackboard-encoder",
-                                            daemon=True)
-            try:
-                self._thread.start()
-                return
-            except RuntimeError:
-                self._thread = None
-        self._run()
-
-    def _run(self) -> None:
-        try:
-            self._result = [_encode(*job) for job in self._jobs]
-        except BaseException as exc:  # noqa: BLE001 - re-raised by wait(), in the writer
-            self._error = exc
-
-    def wait(self) -> list[tuple[Any, ...]]:
-        if self._thread is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-
-def _encode(fmt: str, width: int, height: int, channels: int,
-            data: bytes) -> tuple[str, bytes, str, int, int, int]:
-    """(hash, bytes, format, width, height, channels) of one image as stored."""
-    if fmt == "raw":
-        pixels = np.frombuffer(data, np.uint8).reshape(height, width, channels)
-        fmt, data = codec.encode_pixels(pixels)
-    else:
-        width, height, channels = codec.encoded_size(data)
-        check_image_size(height, width, channels)
-    return blob_hash(data), data, fmt, width, height, channels
-
-
 class MediaIngest:
     """Writes the media of batches into one store; caches series ids between batches."""
 
     def __init__(self, dialect: str, blob_store: BlobStore | None = None) -> None:
         self.dialect = dialect
         self.blobs: BlobStore = blob_store or SqlBlobStore()
-        self._series: dict[tuple[int, str, str], int] = {}
+        # (run uid, run id, kind, key) -> series id. The uid too: SQLite gives a new
+        # run the id of a run deleted meanwhile (by another process) when it was the
+        # last, and the deleted run's series must not be taken for the new run's.
+        self._series: dict[tuple[str, int, str, str], int] = {}
+        self.recent = RecentImages()
 
     def forget(self) -> None:
-        """Ids cached in a transaction that rolled back may not exist."""
+        """Ids cached in a transaction that rolled back may not exist (nor its blobs)."""
         self._series.clear()
+        self.recent.clear()
 
     # -- before the transaction -------------------------------------------------------
 
@@ -151,8 +116,8 @@ class MediaIngest:
         """Check every record (ValueError names the first bad one), then pack and encode."""
         for rec in records:
             check_media_record(rec)
-        out = Prepared()
-        jobs: dict[tuple[Any, ...], int] = {}  # the same image twice in a batch: encoded once
+        out = Prepared(recent=self.recent)
+        images: dict[bytes, int] = {}  # the same image twice in a batch: encoded once
         for rec in records:
             # Rows carry the call's stamp where records do (it orders them) and the wall
             # time to store (the caller's, else the stamp) last.
@@ -170,13 +135,20 @@ class MediaIngest:
             elif op == TEXT:
                 out.texts.append((uid, key, step, float(stamp), rec[5], wall))
             else:
-                index, size, caption, *job = rec[5:13]
-                ident = tuple(job)
-                at = jobs.setdefault(ident, len(jobs))
+                index, size, caption = rec[5:8]
+                job: Job = rec[8:13]
+                ident = image_key(job)
+                at = images.get(ident)
+                if at is None:
+                    at = images[ident] = len(out.keys)
+                    out.keys.append(ident)
+                    out.jobs.append(job)
+                    out.known.append(self.recent.get(ident))
                 out.pending.append((uid, key, step, float(stamp), index, size, caption, at,
                                     wall))
-        if jobs:
-            out.encoding = _Encoding(list(jobs))
+        todo = [job for job, known in zip(out.jobs, out.known) if known is None]
+        if todo:
+            out.encoding = Encoding(todo)
         return out
 
     # -- in the transaction -----------------------------------------------------------
@@ -215,7 +187,7 @@ class MediaIngest:
                 "value = excluded.value WHERE excluded.logged_at >= texts.logged_at"),
                 [dict(zip(("s", "st", "lg", "v", "w"), r)) for r in _latest(txt)])
         if img:
-            self._write_images(conn, img, prepared.blobs)
+            self._write_images(conn, img, prepared.blobs, prepared.remembered)
         self._summarise(conn, touched)
         return len(hist) + len(txt) + len(img)
 
@@ -243,31 +215,38 @@ class MediaIngest:
         """Rows with (series id, step, ...) in place of (uid, key, step, ...)."""
         if not rows:
             return []
-        wanted = {(run_ids[r[0]], kind, r[1]) for r in rows}
+        wanted = {(r[0], run_ids[r[0]], kind, r[1]) for r in rows}
         missing = [w for w in wanted if w not in self._series]
         if missing:
             conn.execute(text(
                 "INSERT INTO media_series (run_id, kind, key, count, first_step, last_step) "
                 "VALUES (:r, :k, :n, 0, 0, 0) ON CONFLICT (run_id, kind, key) DO NOTHING"),
-                [{"r": r, "k": k, "n": n} for r, k, n in missing])
-            for r, k, n in missing:
-                self._series[(r, k, n)] = int(conn.execute(text(
+                [{"r": r, "k": k, "n": n} for _, r, k, n in missing])
+            for w in missing:
+                _, r, k, n = w
+                self._series[w] = int(conn.execute(text(
                     "SELECT id FROM media_series WHERE run_id = :r AND kind = :k AND key = :n"),
                     {"r": r, "k": k, "n": n}).scalar_one())
         out = []
         for r in rows:
-            sid = self._series[(run_ids[r[0]], kind, r[1])]
+            sid = self._series[(r[0], run_ids[r[0]], kind, r[1])]
             touched.add((kind, sid))
             out.append((sid, *r[2:]))
         return out
 
     def _write_images(self, conn: Connection, rows: list[tuple[Any, ...]],
-                      blobs: Mapping[str, bytes]) -> None:
+                      blobs: Mapping[str, bytes], remembered: Mapping[str, Job]) -> None:
         # rows: (series, step, stamp, index, strip_size, caption, hash, format, w, h, c,
         # wall)
         lock_for_put(conn)  # before `has`: no deletion of unreferenced blobs runs now
         needed = {r[6] for r in rows}
-        missing = needed - self.blobs.has(conn, needed)
+        stored = self.blobs.has(conn, needed)
+        missing = needed - stored
+        gone = [h for h in missing if h not in blobs]  # remembered, deleted since
+        if gone:
+            self.recent.clear()
+            rows, blobs = _encode_again(rows, dict(blobs), remembered, gone)
+            missing = {r[6] for r in rows} - stored
         self.blobs.put(conn, {h: blobs[h] for h in missing})
         # The latest strip of each (series, step) in this batch replaces every image
         # logged there before it; an older strip changes nothing.
@@ -319,6 +298,21 @@ def _latest(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return list(best.values())
 
 
+def _encode_again(rows: list[tuple[Any, ...]], blobs: dict[str, bytes],
+                  remembered: Mapping[str, Job], gone: list[str]
+                  ) -> tuple[list[tuple[Any, ...]], dict[str, bytes]]:
+    """Encode the images whose remembered blobs have left the store (an encoder that
+    changed meanwhile may give other bytes: the rows then name those)."""
+    renamed: dict[str, Done] = {}
+    for h in gone:
+        done = image_jobs.encode(remembered[h])
+        blobs[done[0]] = done[1]  # type: ignore[assignment]
+        renamed[h] = done
+    rows = [r if r[6] not in renamed else (*r[:6], renamed[r[6]][0], renamed[r[6]][2], *r[8:])
+            for r in rows]
+    return rows, blobs
+
+
 def _drop_purged(prepared: Prepared, purged: Mapping[str, list[tuple[int, float]]]) -> Prepared:
     """Rows logged before a purge of their run that covers their step: they may reach
     this process after the purge itself (a split batch, a spool file)."""
@@ -328,4 +322,5 @@ def _drop_purged(prepared: Prepared, purged: Mapping[str, list[tuple[int, float]
 
     return Prepared([r for r in prepared.histograms if keep(r)],
                     [r for r in prepared.images if keep(r)],
-                    [r for r in prepared.texts if keep(r)], prepared.blobs)
+                    [r for r in prepared.texts if keep(r)], prepared.blobs,
+                    prepared.remembered)

@@ -10,9 +10,14 @@ it held.
 When the spool's disk refuses a write (full), nothing is half-written (the spool file is
 cut back, spool/writer.py) and what could not be spooled stays in memory and is tried
 again, with a backoff, until the disk or the store takes it. Memory then holds at most
-`max_pending_points`: while neither the store nor the disk takes anything, older points
-beyond that are dropped, counted in `points_lost` and said at once (and the total at
-exit). Nothing is dropped without a count.
+`max_pending_points`: while neither the store nor the disk takes anything, older records
+beyond that are dropped, counted in `points_lost` and `media_lost` and said at once (and
+the total at exit). Nothing is dropped without a count.
+
+The budgets (`batch_points`, `max_pending_points`) count records by their weight
+(records.record_weight): a points record its points, a media record its payload's
+bytes / POINT_BYTES (32), so that a batch and the backlog are bounded in bytes too and
+a burst of images leaves memory for the spool as a burst of points does.
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ from typing import Any
 
 from trackboard.storage.write import spool
 from trackboard.storage.write.link import StoreLink
-from trackboard.storage.write.records import POINTS, Record
+from trackboard.storage.write.records import (
+    MEDIA_KIND,
+    POINTS,
+    Record,
+    count_media,
+    record_weight,
+)
 
 FLUSH = object()  # queue marker: (FLUSH, event)
 DISK = object()  # staged marker: the records before it wait in closed spool files
@@ -36,15 +47,20 @@ _MAX_SPOOL_BACKOFF = 2.0
 
 
 class Chunk:
-    """Records staged together: `since` is a time before any of them was queued;
-    `segment` is the spool file they were also written to (None: memory only)."""
+    """Records staged together: `points` they hold, their `weight` in the budgets
+    (points plus the media records' weight), `media` records among them, flush
+    `markers`; `since` is a time before any of them was queued; `segment` is the spool
+    file they were also written to (None: memory only)."""
 
-    __slots__ = ("records", "points", "markers", "since", "segment", "end")
+    __slots__ = ("records", "points", "weight", "media", "markers", "since", "segment", "end")
 
-    def __init__(self, records: list[Record], points: int, markers: int, since: float,
-                 segment: spool.SpoolWriter | None = None, end: int = 0) -> None:
+    def __init__(self, records: list[Record], points: int, weight: int, media: int,
+                 markers: int, since: float, segment: spool.SpoolWriter | None = None,
+                 end: int = 0) -> None:
         self.records = records
         self.points = points
+        self.weight = weight
+        self.media = media
         self.markers = markers
         self.since = since
         self.segment = segment
@@ -64,16 +80,18 @@ class Staging:
         self.batch_points = batch_points
         self.max_pending_points = max_pending_points
         self.spill_age = spill_age
-        # Points that left the waiting line: taken by the writer thread or moved to disk
+        # Weight that left the waiting line: taken by the writer thread or moved to disk
         # (under the lock). Staging does not count: the guard stages every 0.1 s, and if
         # that reset the producers' count, a full batch would wait for the guard's next
         # tick instead of waking the writer at once.
         self.consumed = 0
         self.points_spooled = 0
         self.points_lost = 0
+        self.media_spooled: dict[str, int] = {}  # media records, by kind
+        self.media_lost: dict[str, int] = {}
         self._lock = threading.Lock()
         self.staged: deque[Any] = deque()  # Chunk or DISK
-        self.staged_points = 0
+        self.staged_weight = 0
         self._inflight: list[Chunk] = []
         self._last_stage = time.monotonic()
         self._journal: spool.SpoolWriter | None = None
@@ -88,8 +106,9 @@ class Staging:
     # -- the writer thread ------------------------------------------------------------
 
     def take(self) -> Any:
-        """The next batch, now in flight: a list of chunks (at most `batch_points`
-        points, ending at the first flush marker), DISK, or an empty list."""
+        """The next batch, now in flight: a list of chunks (at most `batch_points` of
+        weight, or one record heavier than that; ending at the first flush marker),
+        DISK, or an empty list."""
         with self._lock:
             batch = self._take_locked()
             if batch is not DISK:
@@ -141,7 +160,7 @@ class Staging:
                     c.markers = 0
                 if c.records:
                     self.staged.appendleft(c)
-                    self.staged_points += c.points
+                    self.staged_weight += c.weight
             return False
 
     def close_retired(self, *, journal_too: bool = False) -> None:
@@ -172,7 +191,7 @@ class Staging:
         with self._lock:
             self._stage_locked()
             self._protect_locked()
-            return self.staged_points >= self.batch_points
+            return self.staged_weight >= self.batch_points
 
     def forget_inherited_files(self) -> None:
         """In a forked child: the spool files are the parent's (see fork.py)."""
@@ -191,7 +210,7 @@ class Staging:
             if left and not self._to_disk_locked(left, now=True):
                 for c in left:
                     if c.segment is None:
-                        self.points_lost += c.points
+                        self._count_lost(c)
                     else:  # on disk already: it must stay there
                         c.segment.keep = True
             self._close_retired_locked()
@@ -214,61 +233,78 @@ class Staging:
             return
         pop = q.popleft
         records = [pop() for _ in range(n)]
-        points = markers = 0
+        points = heavy = media = markers = 0
         for rec in records:
             op = rec[0]
             if op == POINTS:
                 points += len(rec[4])
             elif op is FLUSH:
                 markers += 1
-        self.staged.append(Chunk(records, points, markers, since))
-        self.staged_points += points
+            elif op in MEDIA_KIND:
+                heavy += record_weight(rec)
+                media += 1
+        self.staged.append(Chunk(records, points, points + heavy, media, markers, since))
+        self.staged_weight += points + heavy
 
     def _take_locked(self) -> Any:
         self._stage_locked()
         taken: list[Chunk] = []
-        points = 0
+        weight = 0
         staged = self.staged
-        while staged and points < self.batch_points:
+        while staged and weight < self.batch_points:
             item = staged[0]
             if item is DISK:
                 if taken:
                     break
                 staged.popleft()
                 return DISK
-            need = self.batch_points - points
-            if not item.markers and item.points <= need:
+            need = self.batch_points - weight
+            if not item.markers and item.weight <= need:
                 staged.popleft()
                 taken.append(item)
-                points += item.points
-                self.staged_points -= item.points
+                weight += item.weight
+                self.staged_weight -= item.weight
                 continue
-            cut, got, marker = len(item.records), 0, False
+            cut, got, points, media, marker = len(item.records), 0, 0, 0, False
             for i, rec in enumerate(item.records):
                 op = rec[0]
                 if op is FLUSH:
                     cut, marker = i + 1, True
                     break
                 if op == POINTS:
-                    got += len(rec[4])
-                    if got >= need:
-                        cut = i + 1
-                        break
+                    n = len(rec[4])
+                    got += n
+                    points += n
+                elif op in MEDIA_KIND:
+                    got += record_weight(rec)
+                    media += 1
+                else:
+                    continue
+                if got >= need:
+                    cut = i + 1
+                    break
             if cut == len(item.records):
                 staged.popleft()
                 taken.append(item)
             else:
                 item.records, head = item.records[cut:], item.records[:cut]
-                item.points -= got
+                item.points -= points
+                item.weight -= got
+                item.media -= media
                 item.markers -= int(marker)
-                taken.append(Chunk(head, got, int(marker), item.since, item.segment,
-                                   item.end - (len(item.records) - item.markers)))
-            points += got
-            self.staged_points -= got
+                taken.append(Chunk(head, points, got, media, int(marker), item.since,
+                                   item.segment, item.end - (len(item.records) - item.markers)))
+            weight += got
+            self.staged_weight -= got
             if marker:
                 break
-        self.consumed += points
+        self.consumed += weight
         return taken
+
+    def _count_lost(self, chunk: Chunk) -> None:
+        self.points_lost += chunk.points
+        if chunk.media:
+            count_media(chunk.records, self.media_lost)
 
     def _journal_locked(self, chunks: list[Chunk], *, now: bool = False) -> bool:
         """Append chunks (in order) to the current spool file. False if the disk
@@ -298,6 +334,7 @@ class Staging:
         self._spool_backoff = _FIRST_SPOOL_BACKOFF
         if bad:
             self.points_lost += sum(len(r[4]) for r in bad if r[0] == POINTS)
+            count_media(bad, self.media_lost)
             self.link.report("unspoolable", f"trackboard: {len(bad)} record(s) hold values "
                              "that are not plain data and cannot be spooled; they are dropped")
         for c in chunks:
@@ -320,6 +357,8 @@ class Staging:
             if segment.mark_limit is None or start < segment.mark_limit:
                 segment.mark_limit = start
             self.points_spooled += c.points
+            if c.media:
+                count_media(c.records, self.media_spooled)
         return True
 
     def _close_retired_locked(self) -> None:
@@ -331,7 +370,7 @@ class Staging:
         """Spool every record that has waited more than `spill_age` without being
         stored (oldest first, the batch in flight included); past `max_pending_points`,
         spool everything and let it leave memory."""
-        over = self.staged_points > self.max_pending_points
+        over = self.staged_weight > self.max_pending_points
         limit = time.monotonic() - self.spill_age
         todo = [c for c in self._inflight if c.segment is None and (over or c.since <= limit)]
         for item in self.staged:
@@ -352,32 +391,33 @@ class Staging:
 
     def _shed_locked(self) -> None:
         """Neither the store nor the disk takes records and memory holds more than
-        `max_pending_points`: drop the oldest (not the batch in flight) down to that,
-        counted in `points_lost` and said now; flush markers among them are released."""
+        `max_pending_points` of weight: drop the oldest (not the batch in flight) down
+        to that, counted in `points_lost` and `media_lost` and said now; flush markers
+        among them are released."""
         dropped = 0
         kept: deque[Any] = deque()
         markers: list[Record] = []
-        excess = self.staged_points - self.max_pending_points
+        excess = self.staged_weight - self.max_pending_points
         for item in self.staged:
             if item is DISK or excess <= 0 or item.segment is not None:
                 kept.append(item)
                 continue
             markers.extend(r for r in item.records if r[0] is FLUSH)
-            dropped += item.points
-            excess -= item.points
+            dropped += item.weight
+            excess -= item.weight
+            self._count_lost(item)
         if not dropped:
             return
         self.staged = kept
-        self.staged_points -= dropped
+        self.staged_weight -= dropped
         self.consumed += dropped
-        self.points_lost += dropped
         for rec in markers:
             rec[1].set()
         self.link.report("shed", f"trackboard: the store is unavailable and the spool's disk "
-                         f"is full ({self.link.last_error}): points beyond "
-                         f"{self.max_pending_points} waiting in memory are dropped, oldest "
-                         "first, until one of them takes records again (the count is "
-                         "reported at exit)")
+                         f"is full ({self.link.last_error}): what waits in memory beyond "
+                         f"{self.max_pending_points} points (an image counting as its bytes "
+                         "/ 32) is dropped, oldest first, until one of them takes records "
+                         "again (the count is reported at exit)")
 
     def _overflow_locked(self) -> None:
         """The backlog is past `max_pending_points`: it is all in the spool file now,
@@ -394,9 +434,9 @@ class Staging:
             self._journal = None
         self.staged = deque([DISK])
         if markers:
-            self.staged.append(Chunk(markers, 0, len(markers), time.monotonic()))
-        self.consumed += self.staged_points
-        self.staged_points = 0
+            self.staged.append(Chunk(markers, 0, 0, 0, len(markers), time.monotonic()))
+        self.consumed += self.staged_weight
+        self.staged_weight = 0
         self.link.report("spill", "trackboard: logging outpaces the store; records wait in "
                          f"the spool ({self.spool_directory}) and are delivered as it catches "
                          "up", level=logging.INFO)

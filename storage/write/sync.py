@@ -18,6 +18,7 @@ from trackboard.storage.errors import one_line
 from trackboard.storage.write import spool
 from trackboard.storage.write.delivery import Delivery, FileResult
 from trackboard.storage.write.ingest import Ingestor
+from trackboard.storage.write.records import describe_count
 
 BATCH_POINTS = 100_000
 
@@ -27,6 +28,7 @@ class SyncResult:
     url: str
     delivered_points: int = 0
     delivered_files: int = 0
+    delivered_media: dict[str, int] = field(default_factory=dict)  # by kind
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     rejected_records: int = 0
     rejected_points: int = 0
@@ -64,8 +66,8 @@ class SyncResult:
         >>> print(SyncResult("sqlite:///t.db", 500, 1).summary())
         delivered 500 points from 1 spool file(s) to sqlite:///t.db
         """
-        lines = [f"delivered {self.delivered_points} points from {self.delivered_files} "
-                 f"spool file(s) to {mask_url(self.url)}"]
+        lines = [f"delivered {describe_count(self.delivered_points, self.delivered_media)} "
+                 f"from {self.delivered_files} spool file(s) to {mask_url(self.url)}"]
         lines += [f"note: {n}" for n in self.notes]
         if self.rejected_records:
             lines.append(f"set aside {self.rejected_records} record(s) "
@@ -129,10 +131,12 @@ def deliver_spool(store: str | None = None, *, spool_directory: Path | None = No
 
 def _count(result: SyncResult, one: FileResult) -> None:
     result.delivered_points += one.points
+    for kind, n in one.media.items():
+        result.delivered_media[kind] = result.delivered_media.get(kind, 0) + n
     name = str(one.path)
     result.notes += [f"{one.path.name}: {n}" for n in one.notes]
-    if one.outcome == "delivered" or one.points:
-        result.delivered_files += 1  # files points came from, a damaged one too
+    if one.outcome == "delivered" or one.points or one.media:
+        result.delivered_files += 1  # files records came from, a damaged one too
     if one.outcome == "delivered":
         pass
     elif one.outcome == "rejected":

@@ -26,6 +26,11 @@ aside (storage/write/delivery.py). Trouble is reported once per episode: an outa
 once when it starts and once when the store has stayed healthy for `settle_s` seconds,
 however often it flaps in between.
 
+Both budgets, `batch_points` and `max_pending_points`, count media records by their
+bytes (records.record_weight: a 256 x 256 RGB image counts as 6,145 points), so a burst
+of images wakes the writer, fills a batch and leaves memory for the spool as a burst of
+points does.
+
 This module holds the queue and the two threads; staging.py what waits (chunks, batches,
 the spool journal); link.py the store's side (connecting, outages and their episodes,
 heartbeats, replay of spool files); delivery.py the delivery of records and spool files
@@ -54,7 +59,7 @@ from trackboard.storage.write.fork import (
     close_at_process_exit,
 )
 from trackboard.storage.write.link import HEARTBEAT_INTERVAL, SETTLE_S, StoreLink
-from trackboard.storage.write.records import RUN, Record
+from trackboard.storage.write.records import RUN, Record, describe_count
 from trackboard.storage.write.staging import DISK, FLUSH, Chunk, Staging
 
 log = logging.getLogger("trackboard")
@@ -121,7 +126,7 @@ class Writer(InheritedByFork):
                                settle_s=p["settle_s"], heartbeat_interval=p["heartbeat_interval"],
                                gate=self.fork_gate)
         self._queue: deque[Record] = deque()
-        self._produced = 0   # points queued (producer threads only)
+        self._produced = 0   # weight queued (producer threads only): records.record_weight
         self._staging = Staging(self._queue, self.spool_directory, self._link,
                                 self._run_header, batch_points=self.batch_points,
                                 max_pending_points=self.max_pending_points,
@@ -146,10 +151,12 @@ class Writer(InheritedByFork):
 
     # -- producer side (the training loop) -----------------------------------------
 
-    def submit(self, record: Record, points: int = 0) -> None:
-        """Queue one record. Never blocks on I/O, never raises on storage trouble."""
+    def submit(self, record: Record, weight: int = 0) -> None:
+        """Queue one record. Never blocks on I/O, never raises on storage trouble.
+        `weight`: records.record_weight(record), which only decides how soon the writer
+        wakes (what it takes and keeps in memory is weighed again as it stages)."""
         self._queue.append(record)
-        self._produced += points
+        self._produced += weight
         pending = self._produced - self._staging.consumed
         if pending >= self.batch_points:
             if not self._woken:
@@ -208,11 +215,14 @@ class Writer(InheritedByFork):
         path = self._staging.close()
         waiting = spool.pending_files(self.spool_directory)
         if path is not None or (waiting and not self.healthy):
-            self._link.report("left", f"trackboard: {self.points_spooled} points could not "
+            what = describe_count(self.points_spooled, self.media_spooled)
+            self._link.report("left", f"trackboard: {what} could not "
                               f"reach {mask_url(self.url)} and wait in "
                               f"{path or self.spool_directory}; they are delivered by "
                               "`trackboard sync` or the next run that logs to this store")
-        self._link.close(self.points_lost)
+        lost = self.points_lost + sum(self.media_lost.values())
+        self._link.close(f"{describe_count(self.points_lost, self.media_lost)} "
+                         f"{'was' if lost == 1 else 'were'} lost" if lost else None)
 
     @property
     def healthy(self) -> bool:
@@ -238,6 +248,17 @@ class Writer(InheritedByFork):
     def points_lost(self) -> int:
         """Points that could be neither stored nor spooled (said once, at close)."""
         return self._staging.points_lost
+
+    @property
+    def media_spooled(self) -> dict[str, int]:
+        """Media records written to the spool to be delivered from there, by kind
+        ("image", "histogram", "text")."""
+        return dict(self._staging.media_spooled)
+
+    @property
+    def media_lost(self) -> dict[str, int]:
+        """Media records that could be neither stored nor spooled, by kind."""
+        return dict(self._staging.media_lost)
 
     @property
     def last_error(self) -> str | None:
