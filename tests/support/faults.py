@@ -82,7 +82,7 @@ FAULTS: list[Fault] = [
           "README: while the store is away, points wait in a local spool file",
           ("tests/test_writer_outage.py::test_points_logged_during_an_outage_arrive_after_it",)),
     Fault("backlog-unbounded", "storage/write/staging.py",
-          "over = self.staged_points > self.max_pending_points",
+          "over = self.staged_weight > self.max_pending_points",
           "over = False",
           "the in-memory backlog stops growing at max_pending_points; the rest waits on disk",
           "docs/logging.md: the backlog stops growing at a million points",
@@ -400,6 +400,18 @@ FAULTS: list[Fault] = [
           "user text (names, tags, notes) is shown as typed, never rendered as Markdown",
           "docs/dashboard.md: user text",
           ("tests/test_user_text.py::test_markdown_leaves_nothing_for_a_renderer_to_read",)),
+    Fault("media-weightless", "storage/write/records.py",
+          "            return 1 + record_bytes(rec) // POINT_BYTES",
+          "            return 0",
+          "images count in the writer's budgets by their bytes: a burst wakes the writer, a backlog leaves memory for the spool",
+          "docs/media.md: media travel the same writer and spool",
+          ("tests/test_media_budget.py::test_images_past_the_backlog_limit_leave_memory_and_arrive_after",)),
+    Fault("remembered-blob-trusted", "storage/write/media_ingest.py",
+          "        gone = [h for h in missing if h not in blobs]  # remembered, deleted since",
+          "        gone: list[str] = []",
+          "an image whose remembered blob left the store is encoded and stored again",
+          "docs/media.md: identical images are stored once",
+          ("tests/test_media_budget.py::test_an_image_logged_again_is_not_encoded_again",)),
 ]
 
 
