@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from trackboard.storage import Store
+from trackboard.storage.db.migrate import HEAD_REVISION
 from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import Batch
 
@@ -163,7 +164,9 @@ def team_compare_store(runs: int = 50, keys: int = 8, steps: int = 100_000) -> t
     Built once (50 x 8 x 100k = 40M points, a few minutes); each series is written in
     chunks so memory stays flat. The series look like a training's (training_curves).
     """
-    path = CACHE_DIR / f"compare-{runs}x{keys}x{steps}-v2.db"
+    # The schema revision in the name: helpers on other branches share this folder,
+    # and a store of another revision is refused by the code of this one.
+    path = CACHE_DIR / f"compare-{runs}x{keys}x{steps}-v2-s{HEAD_REVISION}.db"
     uids = [f"team{r:012d}" for r in range(runs)]
     if not _fresh(path):
         return path, uids
