@@ -19,6 +19,13 @@ Chromium:
   demo from before it logged them), the script logs some into those two runs first,
   through the public Run API (resumed by id; tests/support/media_seed.py).
 
+    python docs/screenshots.py --fifty    # Compare at 50 runs (issue 19): no demo
+
+saves docs/compare_50.png (50 runs of three frameworks x 8 metrics x 20k steps, the
+page's default metrics and view) and docs/compare_50_grouped.png (the same runs
+grouped by framework: mean lines and spread bands), from the synthetic store
+bench/dashboard_data.py builds for the Compare benchmark (about 30 s, cached).
+
 Needs the `trackboard` command of this environment, Playwright and a Chromium
 (/usr/bin/chromium, or $CHROMIUM).
 """
@@ -48,10 +55,15 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", help="a store `trackboard demo` filled (default: a new one)")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the PNGs")
+    parser.add_argument("--fifty", action="store_true",
+                        help="only Compare at 50 runs (compare_50*.png), from a synthetic store")
     args = parser.parse_args()
     out = args.out.resolve()
     # The default store of the quick start, not one named by the environment.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKBOARD_")}
+    if args.fifty:
+        shoot_fifty(out, env)
+        return
     with tempfile.TemporaryDirectory(prefix="trackboard-shots-") as tmp:
         if args.store is None:
             subprocess.run([TRACKBOARD, "demo"], check=True, cwd=tmp, env=env)
@@ -104,6 +116,39 @@ def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     print(f"{len(ids)} runs: wrote compare.png, hparams.png, runs.png and media_*.png in {out}")
+
+
+def shoot_fifty(out: Path, env: dict[str, str]) -> None:
+    """Compare at 50 runs x 8 metrics x 20k steps: the default view, then grouped."""
+    from bench.dashboard_data import team_compare_store
+    from playwright.sync_api import sync_playwright
+
+    path, ids = team_compare_store(runs=50, keys=8, steps=20_000)
+    url = f"sqlite:///{path}"
+    port = free_port()
+    server = subprocess.Popen([TRACKBOARD, "ui", "--store", url, "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/_stcore/health")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": VIEWPORT["width"], "height": 2000})
+            for name, extra in (("compare_50.png", ""), ("compare_50_grouped.png",
+                                                         "&group=framework")):
+                page.goto(f"{base}/compare?runs={','.join(ids)}&hpv=0{extra}")
+                page.wait_for_function(
+                    "document.querySelectorAll('.js-plotly-plot').length >= 4",
+                    timeout=180_000)
+                page.wait_for_timeout(3000)
+                page.screenshot(path=str(out / name))
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    print(f"50 runs: wrote compare_50.png and compare_50_grouped.png in {out}")
 
 
 def media_pair(runs: object) -> list[str]:
