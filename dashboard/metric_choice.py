@@ -1,7 +1,8 @@
 """The metrics people decide by, and the value of a metric that matters (pure).
 
 One rule for every place that must pick metrics without being told: the Runs page's
-default columns, `trackboard runs`, and the hyperparameter view's default metric.
+default columns, `trackboard runs`, the hyperparameter view's default metric, and the
+order of Compare's charts when the link names no metrics.
 
 Order (`decision_order`), each step keeping the order of the step before on ties:
 

@@ -235,3 +235,24 @@ def test_an_image_logged_again_is_not_encoded_again(store_url: str,
     assert again.hash.tolist() == [rows.hash.iloc[0]]
     assert np.array_equal(decode_image(store.image_bytes(again.hash.iloc[0]), 3), sample)
     assert encoded[-1] == 256 and len(encoded) == 7
+
+
+def test_the_same_bytes_in_another_shape_are_another_image(sqlite_url: str) -> None:
+    """Images are known by their pixels *and* shape: a 2 x 8 image and an 8 x 2 one of
+    the same bytes, in one batch or in two, are stored as what each caller logged."""
+    flat = np.arange(16, dtype=np.uint8) * 15
+    wide, tall, rgb = flat.reshape(2, 8), flat.reshape(8, 2), np.repeat(flat, 3)[:48]
+    with Run(name="shapes", store=sqlite_url, system_metrics=False) as run:
+        run.log({"wide": Image(wide), "tall": Image(tall)}, step=0)
+        assert run.flush()
+        run.log({"tall": Image(tall), "wide": Image(wide),
+                 "rgb": Image(rgb.reshape(4, 4, 3))}, step=1)
+    store = Store(sqlite_url)
+    rows = store.images(run.id)
+    assert len(rows) == 5
+    for key, want in (("wide", wide), ("tall", tall), ("rgb", rgb.reshape(4, 4, 3))):
+        for h in rows[rows.key == key].hash:
+            got = decode_image(store.image_bytes(h), want.shape[2] if want.ndim == 3 else 1)
+            assert got.shape[:2] == want.shape[:2], (key, got.shape)
+            assert np.array_equal(got.reshape(want.shape), want), key
+    store.close()

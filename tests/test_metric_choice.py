@@ -1,5 +1,6 @@
 """The metrics people decide by: one rule (dashboard/metric_choice.py) for the Runs
-page's default columns, `trackboard runs` and the hyperparameter view's default metric.
+page's default columns, `trackboard runs`, the hyperparameter view's default metric and
+the order of Compare's charts.
 
 The rule is fed the awkward names; then each of its three users is checked from the
 outside on a store whose metric names put `val_loss` last in alphabetical order (so
@@ -90,7 +91,8 @@ def test_runs_page_defaults_to_validation_metrics_with_their_best(store_url: str
 
 
 @pytest.mark.slow
-def test_hyperparameter_view_defaults_to_a_validation_metric(store_url: str) -> None:
+def test_compare_charts_and_the_hyperparameter_view_start_with_validation(store_url: str
+                                                                          ) -> None:
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     ids = ",".join(at.dataframe[0].value["id"])
@@ -99,8 +101,10 @@ def test_hyperparameter_view_defaults_to_a_validation_metric(store_url: str) -> 
     at.run()
     at.switch_page("views/compare.py").run()
     assert not at.exception, at.exception
-    # The first chart is `accuracy` (the Compare page charts every metric by name):
-    # the hyperparameter view no longer takes it.
+    # Every metric is charted, in the order people decide by (it was by name, so the
+    # first chart was `accuracy`); the counter `epoch` is not charted.
+    assert at.text_input(key="cmp_metrics").value.split(",") == [
+        "val_loss", "val_accuracy", "loss", "accuracy", "learning_rate"]
     assert at.selectbox(key="hp_metric").value == "val_loss"
     assert at.query_params["hpm"] == "val_loss"
 

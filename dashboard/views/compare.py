@@ -13,6 +13,7 @@ from trackboard.dashboard import (
     hparams,
     labels,
     media_section,
+    metric_choice,
     param_diff,
     run_list,
     state,
@@ -40,8 +41,10 @@ run_ids = [r for r in run_ids if r in set(info["id"])]
 info = info.set_index("id", drop=False).loc[run_ids].reset_index(drop=True)  # selection order
 running = set(info.loc[info["status"] == "running", "id"])
 available = data.all_keys(src.url, src.read_only, tuple(run_ids))
-default_metrics = state.join_list([k for k in available
-                                   if not k.startswith("system/") and k not in ("epoch", "step")])
+# Every metric, in the order people decide by (validation, then loss-like, ...): the
+# same rule as the Runs page's columns and the hyperparameter view (metric_choice.py).
+default_metrics = state.join_list([k for k in metric_choice.decision_order(available)
+                                   if metric_choice.is_metric(k)])
 group_options = grouping.options(info)  # framework, status, project, params.*, tags.*
 x_options = list(charts.X_AXES) + [k for k in available]
 
