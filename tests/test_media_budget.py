@@ -8,12 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,28 +21,7 @@ from trackboard.storage.media.images import decode_image
 from trackboard.storage.write import image_jobs
 from trackboard.storage.write.writer import Writer
 
-from tests.support.sqlite_lock import write_lock_held
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-@contextmanager
-def _locked(db: Path) -> Iterator[None]:
-    """Another connection holds the SQLite write lock (a slow writer elsewhere)."""
-    lock = sqlite3.connect(db, isolation_level=None)
-    lock.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
+from tests.support.sqlite_lock import wait_for, write_lock_held, write_lock_here
 
 
 def _frame(step: int) -> np.ndarray:
@@ -71,7 +47,7 @@ def test_a_burst_of_images_wakes_the_writer(sqlite_url: str) -> None:
     for step in range(20):
         run.log({"img": Image(_frame(step))}, step=step)
     store = Store(sqlite_url)
-    assert _wait_for(lambda: len(store.images(run.id)) >= 16, 10), len(store.images(run.id))
+    assert wait_for(lambda: len(store.images(run.id)) >= 16, 10), len(store.images(run.id))
     run.finish()
     writer.close()
     _assert_frames(store, run.id, list(range(20)))
@@ -112,7 +88,7 @@ def test_images_past_the_backlog_limit_leave_memory_and_arrive_after(tmp_path: P
                              cwd=Path(__file__).parents[1])
     assert child.stdin is not None and child.stdout is not None
     run_id = child.stdout.readline().strip()
-    with _locked(db):
+    with write_lock_here(db):
         child.stdin.write("locked\n")
         child.stdin.flush()
         peak, spooled = map(int, child.stdout.readline().split())
@@ -148,6 +124,12 @@ while True:
 """
 
 
+def _spooled_images(marks: Path) -> int:
+    """Images the child's writer had spooled by its last complete line of `marks`."""
+    lines = marks.read_text().splitlines() if marks.exists() else []
+    return int(lines[-2].split()[2]) if len(lines) > 1 else 0
+
+
 @pytest.mark.slow
 def test_a_kill_mid_burst_of_images_then_sync_stores_each_once(tmp_path: Path) -> None:
     db = tmp_path / "killed.db"
@@ -160,7 +142,11 @@ def test_a_kill_mid_burst_of_images_then_sync_stores_each_once(tmp_path: Path) -
                                  cwd=Path(__file__).parents[1])
         assert child.stdout is not None
         run_id = child.stdout.readline().strip()
-        time.sleep(4.0)  # ~2,000 images: the backlog went past its limit several times
+        # Kill once more than 300 images have left memory for the spool (the backlog
+        # went past its limit), however long that takes on a busy machine, and a
+        # second and a half of logging later: that last second is what may be lost.
+        assert wait_for(lambda: _spooled_images(marks) > 300, 120), marks.read_text()[-300:]
+        time.sleep(1.5)
         killed_at = time.time()
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
@@ -189,7 +175,7 @@ def test_the_close_message_counts_the_media_that_wait(tmp_path: Path,
     writer = Writer(url, busy_timeout_ms=100, spool_directory=tmp_path / "spool")
     run = Run(name="waits", store=url, writer=writer, system_metrics=False)
     assert run.flush()
-    with caplog.at_level(logging.WARNING, logger="trackboard"), _locked(db):
+    with caplog.at_level(logging.WARNING, logger="trackboard"), write_lock_here(db):
         for step in range(6):
             run.log({"loss": float(step), "img": [Image(_frame(step)), Image(_frame(99))],
                      "h": Histogram([1.0, 2.0, float(step)], bins=2), "t": Text(f"s{step}")},

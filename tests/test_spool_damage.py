@@ -191,3 +191,22 @@ def test_a_damaged_file_description_costs_only_itself(tmp_path: Path) -> None:
         got = [r[2] for chunk in reader for r in chunk if r[0] == POINTS]
         assert got == list(range(1000)), corrupt
         assert reader.damage is not None and not reader.torn
+
+
+def test_a_torn_tail_stays_a_tail_while_the_file_is_delivered_in_batches(tmp_path: Path
+                                                                         ) -> None:
+    """A file killed mid-write (its last frame cut short) and delivered in several
+    batches: the progress notes the delivery appends go before the torn frame, never
+    after it, where it would read as damage in the middle. Seen after a kill -9 in the
+    middle of a burst of images (tests/test_media_budget.py)."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    Store(url).close()
+    cut, _ = _ten_frames(spool_dir(url), "cut")
+    cut.write_bytes(cut.read_bytes()[:-7])  # frame 10 of 10 is torn
+    from trackboard.storage.write.sync import deliver_spool
+
+    result = deliver_spool(url, batch_points=150)  # a note after each batch of frames
+    assert result.delivered_points == 900 and not result.rejected, result.summary()
+    assert any("cut short by a crash" in n for n in result.notes), result.notes
+    assert _steps(url) == list(range(900))
+    assert not pending_files(spool_dir(url)) and not (spool_dir(url) / REJECTED).exists()

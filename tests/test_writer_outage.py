@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +19,7 @@ from trackboard.storage.write.spool import SUFFIX, pending_files, spool_dir
 from trackboard.storage.write.writer import Writer
 
 from tests.support.children import killed_while_spooling
-from tests.support.sqlite_lock import write_lock_held
+from tests.support.sqlite_lock import wait_for, write_lock_held, write_lock_here
 
 
 @pytest.mark.slow
@@ -124,27 +121,6 @@ def test_flushes_during_an_outage_leave_everything_deliverable(tmp_path: Path,
 
 # -- the same promises in-process, fast enough for the core suite -----------------------
 
-@contextmanager
-def _locked(db: Path) -> Iterator[None]:
-    """Another connection holds the SQLite write lock (a slow or stuck writer elsewhere)."""
-    lock = sqlite3.connect(db, isolation_level=None)
-    lock.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def _stored_steps(url: str, run_id: str, key: str = "loss") -> list[int]:
     return Store(url).history([run_id], keys=[key])["step"].tolist()
 
@@ -160,7 +136,7 @@ def test_log_returns_at_once_while_the_store_is_locked(sqlite_url: str, tmp_path
             run.log({"loss": 1.0 / (step + 1)}, step=step)
         done.set()
 
-    with _locked(tmp_path / "trackboard.db"):
+    with write_lock_here(tmp_path / "trackboard.db"):
         threading.Thread(target=training_loop, daemon=True).start()
         # 1000 calls take milliseconds; one that waited for the store would wait 30 s.
         assert done.wait(5), "log() waited for the locked store"
@@ -176,13 +152,13 @@ def test_points_logged_during_an_outage_arrive_after_it(sqlite_url: str, tmp_pat
     writer = Writer(sqlite_url, busy_timeout_ms=100, max_backoff=0.2)
     run = Run(store=sqlite_url, writer=writer, system_metrics=False)
     assert run.flush()
-    with _locked(tmp_path / "trackboard.db"):
+    with write_lock_here(tmp_path / "trackboard.db"):
         for step in range(500):
             run.log({"loss": 1.0 / (step + 1)}, step=step)
-        assert _wait_for(lambda: not writer.healthy and writer.points_spooled == 500, 5), (
+        assert wait_for(lambda: not writer.healthy and writer.points_spooled == 500, 5), (
             writer.healthy, writer.points_spooled)
         assert list(spool_dir(sqlite_url).glob(f"*{SUFFIX}"))
-    assert _wait_for(lambda: len(_stored_steps(sqlite_url, run.id)) == 500, 10)
+    assert wait_for(lambda: len(_stored_steps(sqlite_url, run.id)) == 500, 10)
     run.log({"loss": 0.0}, step=500)
     run.finish()
     writer.close()
@@ -196,13 +172,14 @@ def test_a_backlog_past_its_limit_leaves_memory_for_the_spool(
                     max_pending_points=1000)
     run = Run(store=sqlite_url, writer=writer, system_metrics=False)
     assert run.flush()
-    with caplog.at_level(logging.INFO, logger="trackboard"), _locked(tmp_path / "trackboard.db"):
+    with caplog.at_level(logging.INFO, logger="trackboard"), \
+            write_lock_here(tmp_path / "trackboard.db"):
         for burst in (1, 2):
             for step in range((burst - 1) * 3000, burst * 3000):
                 run.log({"loss": 1.0 / (step + 1)}, step=step)
             # The writer holds one batch (100 points) in flight; past 1000 points
             # waiting, the backlog moves to the spool and leaves memory.
-            assert _wait_for(lambda: writer.points_spooled >= burst * 3000 - 1100, 3), (
+            assert wait_for(lambda: writer.points_spooled >= burst * 3000 - 1100, 3), (
                 burst, writer.points_spooled)
     run.finish(timeout=30)
     writer.close()

@@ -311,7 +311,7 @@ class Delivery:
                     result.points += self.deliver(pending, runs, replay=True)
                     pending, weight = [], 0
                     if reader.counted:  # past damage, positions no longer line up
-                        _note_progress(path, reader.position)
+                        _note_progress(path, reader.position, reader.torn_at)
             if pending:
                 result.points += self.deliver(pending, runs, replay=True)
         except Interrupted as exc:
@@ -342,11 +342,11 @@ class Delivery:
         return result
 
 
-def _note_progress(path: Path, position: int) -> None:
+def _note_progress(path: Path, position: int, torn_at: int | None) -> None:
     """Killed halfway through a file, the next delivery skips what this one stored
     (rewriting stored points costs several times more than writing new ones)."""
     try:
-        spool.mark_stored(path, position)
+        spool.mark_stored(path, position, torn_at)
     except OSError:
         pass  # then the next delivery rewrites them: slower, still exact
 

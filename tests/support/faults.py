@@ -415,6 +415,12 @@ FAULTS: list[Fault] = [
           "an image is stored as logged: the same bytes in another shape are another image",
           "docs/media.md: identical images are stored once",
           ("tests/test_media_budget.py::test_the_same_bytes_in_another_shape_are_another_image",)),
+    Fault("note-after-torn-tail", "storage/write/spool/writer.py",
+          "        if torn_at is not None and torn_at < size:",
+          "        if False:",
+          "a file killed mid-write and delivered in batches stays a torn tail, not damage",
+          "docs/logging.md: a crash loses at most the last second",
+          ("tests/test_spool_damage.py::test_a_torn_tail_stays_a_tail_while_the_file_is_delivered_in_batches",)),
 ]
 
 

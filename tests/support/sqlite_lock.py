@@ -1,10 +1,13 @@
-"""Another process holding a SQLite file's write lock (what a slow writer looks like)."""
+"""A SQLite file's write lock held elsewhere (what a slow or stuck writer looks like), and
+waiting for what the writer thread does meanwhile."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,3 +32,25 @@ def write_lock_held(db: Path, seconds: float) -> Iterator[subprocess.Popen]:
         yield holder
     finally:
         holder.wait(timeout=seconds + 30)
+
+
+@contextmanager
+def write_lock_here(db: Path) -> Iterator[None]:
+    """Another connection of this process holds the write lock of `db` until the block ends."""
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    """Whether `condition()` came true within `seconds` (polled every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()

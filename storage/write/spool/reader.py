@@ -60,6 +60,10 @@ class SpoolReader:
         self.path = path
         self.torn = False
         self.torn_bytes = 0
+        # Where the torn last frame starts (None: the file ends whole), as the first
+        # pass found it: a note the deliverer appends must go there, not after the
+        # tail, where the tail would read as damage in the middle (mark_stored).
+        self.torn_at: int | None = None
         self.damage: str | None = None
         self.damaged_places = 0
         self.damaged_bytes = 0
@@ -78,6 +82,7 @@ class SpoolReader:
         for kind, _ in self._frames(records=False):  # marks first: what to skip
             if kind == "mark":
                 stored = max(stored, _)
+        torn, self.torn_at = (self.torn, self.torn_bytes), self.torn_at if self.torn else None
         self.torn, self.torn_bytes, self.damage, self.bad_frames = False, 0, None, 0
         self.damaged_places = self.damaged_bytes = 0
         seen = 0
@@ -120,6 +125,8 @@ class SpoolReader:
             seen += n
             self.position = seen
             yield records
+        if torn[0] and not self.torn:  # the tail was cut off meanwhile (mark_stored)
+            self.torn, self.torn_bytes = torn
 
     def _frames(self, *, records: bool) -> Iterator[tuple[str, Any]]:
         """("records", payload) and ("mark", stored count) in file order; with
@@ -146,7 +153,7 @@ class SpoolReader:
                 if not head:
                     return
                 if len(head) < FRAME_HEAD.size:  # nothing can follow: the last frame
-                    self.torn, self.torn_bytes = True, size - at
+                    self.torn, self.torn_bytes, self.torn_at = True, size - at, at
                     return
                 length, crc = FRAME_HEAD.unpack(head)
                 end = at + FRAME_HEAD.size + length
@@ -155,7 +162,7 @@ class SpoolReader:
                 if not 0 < length <= MAX_FRAME or end > size:
                     nxt = _next_frame(fh, at + 1, size)
                     if nxt is None and 0 < length <= MAX_FRAME:
-                        self.torn, self.torn_bytes = True, size - at  # the last frame
+                        self.torn, self.torn_bytes, self.torn_at = True, size - at, at
                         return
                     why = ("frame length past the end of the file" if end > size
                            else f"impossible frame length {length}")

@@ -203,14 +203,20 @@ def write_all(fd: int, parts: list[bytes]) -> int:
     return total
 
 
-def mark_stored(path: Path, count: int) -> None:
+def mark_stored(path: Path, count: int, torn_at: int | None = None) -> None:
     """Note in a spool file being delivered (by the process holding its lock) that its
     first `count` records after the header are in the store: delivering it again after
     a crash starts after them. A note the OS takes only part of is cut off again.
+    `torn_at`: where the file's torn last frame starts (SpoolReader.torn_at): it is cut
+    off first (its records cannot be read anyway), so that the note never follows a
+    torn frame, which would then read as damage in the middle of the file.
     Raises OSError."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
     try:
         size = os.fstat(fd).st_size
+        if torn_at is not None and torn_at < size:
+            os.ftruncate(fd, torn_at)
+            size = torn_at
         try:
             write_all(fd, frame(msgpack.packb({"stored": count})))
         except OSError:
