@@ -38,6 +38,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -72,10 +74,34 @@ def main() -> None:
             shoot(args.store, ["--store", args.store], out, cwd=tmp, env=env)
 
 
+@contextmanager
+def dashboard(store_args: list[str], cwd: str, env: dict[str, str],
+              height: int) -> Iterator[tuple[str, object]]:
+    """`trackboard ui [store_args]` started in `cwd` as a user starts it, and a page of a
+    headless Chromium `height` pixels tall: (the server's base URL, the page)."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    server = subprocess.Popen([TRACKBOARD, "ui", *store_args, "--port", str(port)],
+                              cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/_stcore/health")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            yield base, browser.new_page(viewport={"width": VIEWPORT["width"],
+                                                   "height": height})
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
           env: dict[str, str]) -> None:
     """Start `trackboard ui [store_args]` in `cwd` and save the two pages of `url`."""
-    from playwright.sync_api import sync_playwright
     from trackboard.storage import Store
 
     store = Store(url, read_only=True)
@@ -87,67 +113,37 @@ def shoot(url: str, store_args: list[str], out: Path, *, cwd: str,
     store.close()
     if not has_media:
         add_media(url, pair)
-    port = free_port()
-    server = subprocess.Popen([TRACKBOARD, "ui", *store_args, "--port", str(port)],
-                              cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base + "/_stcore/health")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(base + "/")
-            page.wait_for_selector("[data-testid=stDataFrame]", timeout=120_000)
-            page.wait_for_timeout(1500)  # the grid paints after it appears
-            page.screenshot(path=str(out / "runs.png"))
-            # Tall enough for the controls, the run list of 12 and two rows of charts.
-            page.set_viewport_size({"width": VIEWPORT["width"], "height": 1900})
-            page.goto(f"{base}/compare?runs={','.join(ids)}&metrics={METRICS}")
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4",
-                                   timeout=120_000)
-            page.wait_for_timeout(2000)
-            page.screenshot(path=str(out / "compare.png"))
-            shoot_hparams(page, out / "hparams.png")
-            shoot_media(page, base, pair, out)
-            browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    with dashboard(store_args, cwd, env, VIEWPORT["height"]) as (base, page):
+        page.goto(base + "/")
+        page.wait_for_selector("[data-testid=stDataFrame]", timeout=120_000)
+        page.wait_for_timeout(1500)  # the grid paints after it appears
+        page.screenshot(path=str(out / "runs.png"))
+        # Tall enough for the controls, the run list of 12 and two rows of charts.
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": 1900})
+        page.goto(f"{base}/compare?runs={','.join(ids)}&metrics={METRICS}")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4",
+                               timeout=120_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(out / "compare.png"))
+        shoot_hparams(page, out / "hparams.png")
+        shoot_media(page, base, pair, out)
     print(f"{len(ids)} runs: wrote compare.png, hparams.png, runs.png and media_*.png in {out}")
 
 
 def shoot_fifty(out: Path, env: dict[str, str]) -> None:
     """Compare at 50 runs x 8 metrics x 20k steps: the default view, then grouped."""
     from bench.dashboard_data import team_compare_store
-    from playwright.sync_api import sync_playwright
 
     path, ids = team_compare_store(runs=50, keys=8, steps=20_000)
-    url = f"sqlite:///{path}"
-    port = free_port()
-    server = subprocess.Popen([TRACKBOARD, "ui", "--store", url, "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base + "/_stcore/health")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": VIEWPORT["width"], "height": 2000})
-            for name, extra in (("compare_50.png", ""), ("compare_50_grouped.png",
-                                                         "&group=framework")):
-                page.goto(f"{base}/compare?runs={','.join(ids)}&hpv=0{extra}")
-                page.wait_for_function(
-                    "document.querySelectorAll('.js-plotly-plot').length >= 4",
-                    timeout=180_000)
-                page.wait_for_timeout(3000)
-                page.screenshot(path=str(out / name))
-            browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="trackboard-shots-") as tmp, \
+            dashboard(["--store", f"sqlite:///{path}"], tmp, env, 2000) as (base, page):
+        for name, extra in (("compare_50.png", ""), ("compare_50_grouped.png",
+                                                     "&group=framework")):
+            page.goto(f"{base}/compare?runs={','.join(ids)}&hpv=0{extra}")
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4",
+                                   timeout=180_000)
+            page.wait_for_timeout(3000)
+            page.screenshot(path=str(out / name))
     print(f"50 runs: wrote compare_50.png and compare_50_grouped.png in {out}")
 
 
