@@ -12,6 +12,7 @@ cli_store.py.
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from trackboard.dashboard.cli_demo import demo_cmd
@@ -103,7 +104,14 @@ def db_group() -> None:
                    "applications' tables (refused without this flag).")
 @friendly
 def db_upgrade(store: str | None, allow_foreign_tables: bool) -> None:
-    """Create or upgrade the store's schema to this version of trackboard."""
+    """Create or upgrade the store's schema to this version of trackboard.
+
+    A store from before chunked points (schema 0004 or older) is readable as soon as
+    its schema is upgraded; its points are then sealed into chunks with a progress
+    bar. Interrupting that is safe: the store stays readable, and running the command
+    again goes on where it stopped.
+    """
+    from trackboard.storage.db.convert import seal_heads
     from trackboard.storage.db.engine import build_engine
     from trackboard.storage.db.migrate import check_sqlite_file, upgrade
     from trackboard.storage.db.urls import mask_url
@@ -113,13 +121,42 @@ def db_upgrade(store: str | None, allow_foreign_tables: bool) -> None:
     engine = build_engine(store)
     try:
         before, after = upgrade(engine, allow_foreign_tables=allow_foreign_tables)
+        where = mask_url(engine.url)
+        if before == after:
+            click.echo(f"{where} is up to date (schema {after})")
+        else:
+            click.echo(f"upgraded {where} from schema {before or '(empty)'} to {after}")
+        sealed = seal_heads(engine, progress=sys.stderr.isatty())
+        if sealed:
+            click.echo(f"sealed {sealed:,} points into chunks")
     finally:
         engine.dispose()
-    where = mask_url(engine.url)
-    if before == after:
-        click.echo(f"{where} is up to date (schema {after})")
-    else:
-        click.echo(f"upgraded {where} from schema {before or '(empty)'} to {after}")
+
+
+@db_group.command("downgrade")
+@store_option
+@click.argument("revision")
+@friendly
+def db_downgrade(store: str | None, revision: str) -> None:
+    """Take the store's schema back to REVISION (e.g. 0004, for an older trackboard).
+
+    Going below 0005 writes every chunked point back as a row (the store grows about
+    7x); below 0004 drops every histogram, image and text.
+    """
+    from trackboard.storage.db.engine import build_engine
+    from trackboard.storage.db.migrate import check_schema, check_sqlite_file, downgrade
+    from trackboard.storage.db.urls import mask_url
+
+    # The checks every command makes (not a store, another application's, too new, too
+    # old), before our connection switches a SQLite file to WAL mode.
+    check_sqlite_file(store)
+    engine = build_engine(store)
+    try:
+        check_schema(engine, create=False)
+        before, after = downgrade(engine, revision)
+    finally:
+        engine.dispose()
+    click.echo(f"downgraded {mask_url(engine.url)} from schema {before} to {after}")
 
 
 @db_group.command("current")

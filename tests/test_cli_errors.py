@@ -41,6 +41,7 @@ COMMANDS: dict[str, list[str]] = {
     "show": ["show", "abcd1234"],
     "db current": ["db", "current"],
     "db upgrade": ["db", "upgrade"],
+    "db downgrade": ["db", "downgrade", "0004"],
     "sync": ["sync"],
     "export tensorboard": ["export", "tensorboard", "{tmp}/tb"],
     "export csv": ["export", "csv", "{tmp}/points.csv"],

@@ -30,6 +30,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("show", ["show", "a", "b"], "Got unexpected extra argument (b)"),
     ("db upgrade", ["db", "upgrade", "now"], "unexpected extra argument (now)"),
     ("db current", ["db", "current", "--verbose"], "No such option '--verbose'"),
+    ("db downgrade", ["db", "downgrade"], "Missing argument 'REVISION'"),
     ("sync", ["sync", "--all"], "No such option '--all'"),
     ("ui", ["ui", "--port", "0"], "0 is not in the range 1<=x<=65535"),
     ("ui", ["ui", "--export-dir", "{tmp}/none"], "Directory '{tmp}/none' does not exist"),

@@ -121,9 +121,8 @@ def kill_after_burst(url: str, tmp: Path, delay: float, steps: int = 200_000) ->
     with engine.connect() as conn:
         rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": run_id}).scalar_one()
         per_key = conn.execute(text(
-            "SELECT k.name, COUNT(*), MIN(p.step), MAX(p.step), COUNT(DISTINCT p.step) "
-            "FROM points p JOIN metric_keys k ON k.id = p.key_id WHERE p.run_id = :r "
-            "GROUP BY k.name"), {"r": rid}).all()
+            "SELECT p.key, COUNT(*), MIN(p.step), MAX(p.step), COUNT(DISTINCT p.step) "
+            "FROM points p WHERE p.run_id = :u GROUP BY p.key"), {"u": run_id}).all()
         summaries = dict(conn.execute(text(
             "SELECT k.name, s.count FROM metric_summaries s JOIN metric_keys k "
             "ON k.id = s.key_id WHERE s.run_id = :r"), {"r": rid}).all())
@@ -132,8 +131,8 @@ def kill_after_burst(url: str, tmp: Path, delay: float, steps: int = 200_000) ->
             "ON k.id = b.key_id WHERE b.run_id = :r AND b.level = 1 GROUP BY k.name"),
             {"r": rid}).all())
         k0_steps = [row[0] for row in conn.execute(text(
-            "SELECT p.step FROM points p JOIN metric_keys k ON k.id = p.key_id WHERE "
-            "p.run_id = :r AND k.name = 'k0' ORDER BY p.step"), {"r": rid})]
+            "SELECT p.step FROM points p WHERE p.run_id = :u AND p.key = 'k0' ORDER BY p.step"),
+            {"u": run_id})]
     engine.dispose()
     stored = {name: (n, lo, hi, distinct) for name, n, lo, hi, distinct in per_key}
     n, lo, hi, distinct = stored["k0"]
@@ -210,9 +209,9 @@ def test_a_replay_of_points_already_stored_counts_nothing_twice(store_url: str) 
             "SELECT k.name, s.count, s.first_step, s.last_step, s.min_value, s.max_value, "
             "(SELECT SUM(b.count) FROM point_buckets b WHERE b.run_id = s.run_id AND "
             " b.key_id = s.key_id AND b.level = 1), "
-            "(SELECT COUNT(*) FROM points p WHERE p.run_id = s.run_id AND p.key_id = s.key_id) "
+            "(SELECT COUNT(*) FROM points p WHERE p.run_id = :u AND p.key = k.name) "
             "FROM metric_summaries s JOIN metric_keys k ON k.id = s.key_id "
-            "WHERE s.run_id = :r ORDER BY k.name"), {"r": rid}).all()
+            "WHERE s.run_id = :r ORDER BY k.name"), {"r": rid, "u": run.id}).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [
         ("acc", 1500, 0, 1499, 0.0, 0.96, 1500, 1500),

@@ -4,7 +4,6 @@ the downgrade (issue 20, item 3)."""
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 from alembic import command
@@ -15,8 +14,8 @@ from trackboard.loggers import Histogram, Image, Run, Text
 from trackboard.storage import Store
 from trackboard.storage.db.engine import build_engine
 from trackboard.storage.db.migrate import _config
-from trackboard.storage.write.ingest import Ingestor
-from trackboard.storage.write.records import POINTS, Batch
+
+from tests.support.old_layout import write_old_run
 
 MEDIA_TABLES = {"media_series", "histograms", "images", "texts", "blobs"}
 
@@ -47,18 +46,15 @@ def _log_media(url: str, name: str) -> str:
 def test_migration_0004_up_and_down_keeps_the_scalars(store_url: str) -> None:
     _migrate(store_url, "upgrade", "0003")
     engine = build_engine(store_url)
-    rec = {"uid": "old", "project": "p", "name": "before media", "created_at": time.time(),
-           "status": "finished"}
-    Ingestor(engine).apply(Batch(runs={"old": rec}, points=[
-        (POINTS, "old", s, time.time(), {"loss": float(s)}) for s in range(20)]))
+    write_old_run(engine, "old", "p", "before media", {"loss": [(s, float(s)) for s in range(20)]})
     engine.dispose()
     assert _state(store_url) == ("0003", _state(store_url)[1])
     assert not MEDIA_TABLES & _state(store_url)[1]
 
-    up = CliRunner().invoke(cli, ["db", "upgrade", "--store", store_url])
-    assert up.exit_code == 0, up.output
+    _migrate(store_url, "upgrade", "0004")
     rev, tables = _state(store_url)
     assert rev == "0004" and MEDIA_TABLES <= tables
+    _migrate(store_url, "upgrade", "head")
     new = _log_media(store_url, "with media")
     store = Store(store_url)
     assert store.histograms(new)["count"].tolist() == [10.0]
@@ -66,7 +62,7 @@ def test_migration_0004_up_and_down_keeps_the_scalars(store_url: str) -> None:
     assert store.history("old")["value"].tolist() == [float(s) for s in range(20)]
     store.close()
 
-    _migrate(store_url, "downgrade", "0003")
+    _migrate(store_url, "downgrade", "0003")  # through 0004: chunks back to rows
     rev, tables = _state(store_url)
     assert rev == "0003" and not MEDIA_TABLES & tables
     _migrate(store_url, "upgrade", "head")

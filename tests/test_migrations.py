@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 from alembic import command
@@ -16,10 +15,9 @@ from trackboard.loggers import Run
 from trackboard.storage import NotATrackboardStoreError, SchemaOutdatedError, Store
 from trackboard.storage.db.engine import build_engine
 from trackboard.storage.db.migrate import HEAD_REVISION, _config, head_revision
-from trackboard.storage.write.ingest import Ingestor
-from trackboard.storage.write.records import PARAMS, POINTS, Batch
 from trackboard.storage.write.writer import Writer
 
+from tests.support.old_layout import write_old_run
 from tests.support.schema import newer_schema
 
 
@@ -27,12 +25,8 @@ def _first_release_db(url: str) -> None:
     engine = build_engine(url)
     with engine.begin() as conn:
         command.upgrade(_config(conn), "0001")
-    rec = {"uid": "old-run", "project": "legacy", "name": "v1", "created_at": time.time(),
-           "status": "finished"}
-    Ingestor(engine).apply(Batch(runs={"old-run": rec},
-                                 points=[(POINTS, "old-run", s, time.time(), {"loss": 1.0 / (s + 1)})
-                                         for s in range(100)],
-                                 params=[(PARAMS, "old-run", {"lr": "0.01"})]))
+    write_old_run(engine, "old-run", "legacy", "v1",
+                  {"loss": [(s, 1.0 / (s + 1)) for s in range(100)]}, {"lr": 0.01})
     engine.dispose()
 
 
@@ -118,7 +112,8 @@ def test_tables_are_added_beside_foreign_ones_only_when_told(store_url: str) -> 
     allowed = CliRunner().invoke(cli, ["db", "upgrade", "--allow-foreign-tables",
                                        "--store", store_url])
     assert allowed.exit_code == 0, allowed.output
-    assert {"customers", "runs", "points", "alembic_version"} <= _tables(store_url)
+    assert {"customers", "runs", "points_head", "point_chunks",
+            "alembic_version"} <= _tables(store_url)
     # From now on it is a trackboard store (with a neighbour): logging works.
     with Run(name="beside", store=store_url) as run:
         run.log({"loss": 0.5})

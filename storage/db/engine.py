@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
+from trackboard.storage.db.point_chunks import chunk_json
 from trackboard.storage.db.urls import is_sqlite, parse_url, sqlite_path
 
 # How long a SQLite connection waits for another writer's lock before giving up.
@@ -73,6 +74,8 @@ def _sqlite_engine(url: URL, *, read_only: bool, busy_timeout_ms: int,
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA cache_size={-1024 * int(cache_mib)}")  # negative: KiB
+        # The `points` view unnests sealed chunks through this (migration 0005).
+        dbapi_conn.create_function("trackboard_chunk", 1, chunk_json, deterministic=True)
         if read_only:
             cur.execute("PRAGMA query_only=ON")
         cur.close()

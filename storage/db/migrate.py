@@ -28,11 +28,13 @@ UPGRADE_HINT = "trackboard db upgrade"
 # without importing Alembic: that import takes most of a second, and the writer
 # thread pays it at the start of every training process, competing with the loop.
 # tests/test_migrations.py checks it against Alembic's own head.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 # Tables every trackboard schema has had (0001 on): how a database is recognised as
-# ours even when its revision is unknown (a newer trackboard wrote it).
-CORE_TABLES = frozenset({"projects", "runs", "metric_keys", "points"})
+# ours even when its revision is unknown (a newer trackboard wrote it). (`points` was
+# a table until 0005 made it a view.)
+CORE_TABLES = frozenset({"projects", "runs", "metric_keys"})
+FORMER_TABLES = frozenset({"points"})
 ALLOW_FOREIGN_HINT = ("trackboard keeps its data in a database of its own: use a new file "
                       "or database, or add trackboard's tables beside the others with "
                       "`trackboard db upgrade --allow-foreign-tables --store URL`")
@@ -77,7 +79,7 @@ def foreign_tables(names: Iterable[str]) -> list[str]:
     """
     from trackboard.storage.db.schema import metadata
 
-    ours = set(metadata.tables) | {"alembic_version"}
+    ours = set(metadata.tables) | FORMER_TABLES | {"alembic_version"}
     return sorted(n for n in names if n not in ours and not n.startswith("sqlite_"))
 
 
@@ -231,3 +233,30 @@ def _upgrade_locked(conn: Connection, only_if_empty: bool,
     after = current_revision(conn)
     assert after is not None
     return before, after
+
+
+def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
+    """Take the schema back to `revision` (one this trackboard knows); returns
+    (revision before, revision after). Refused while the store is newer than this
+    trackboard, or when `revision` is not older than the store's."""
+    head, known = _script()
+    if revision not in known:
+        raise ValueError(f"unknown schema revision {revision!r}; this trackboard knows "
+                         f"{', '.join(sorted(known))}")
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7242061)"))
+            before = current_revision(conn)
+            if before is None or before not in known:
+                raise SchemaTooNewError(_too_new(mask_url(engine.url), str(before))) \
+                    if before is not None else ValueError(
+                        f"{mask_url(engine.url)} holds no trackboard database")
+            if int(revision) >= int(before):
+                raise ValueError(f"the store is at schema {before}; downgrade goes to an "
+                                 f"older one (e.g. {int(before) - 1:04d})")
+            from alembic import command
+
+            command.downgrade(_config(conn), revision)
+            return before, current_revision(conn)

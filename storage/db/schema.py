@@ -1,9 +1,11 @@
 """Table definitions (SQLAlchemy Core). Migrations under migrations/ create them.
 
-The points table is 99% of the bytes and all of the hot path, so it is narrow:
-integer run and key ids, an integer step, a float64 wall time and value, keyed by
-(run_id, key_id, step) with no rowid on SQLite, so a series is one contiguous range
-of the primary-key B-tree and a history read is a single range scan.
+Points are 99% of the bytes and all of the hot path. A series (run, key) is sealed
+chunks of CHUNK_POINTS points (point_chunks: one row each, the columns compressed,
+keyed by (run_id, key_id, first_step)) plus a narrow row-per-point head for its live
+tail (points_head: keyed by (run_id, key_id, step) with no rowid on SQLite, so a
+series' tail is one contiguous range of the primary-key B-tree). point_chunks.py
+keeps the two apart; the view `points` (migration 0005) shows both as rows.
 
 point_buckets holds min/max roll-ups of each series at several resolutions
 (bucket = step >> shift); the dashboard reads those instead of millions of raw
@@ -82,13 +84,26 @@ metric_keys = Table(
     Column("name", String(255), nullable=False, unique=True),
 )
 
-points = Table(
-    "points", metadata,
+points_head = Table(
+    "points_head", metadata,
     Column("run_id", Integer, primary_key=True, autoincrement=False),
     Column("key_id", Integer, primary_key=True, autoincrement=False),
     Column("step", BigInteger, primary_key=True, autoincrement=False),
     Column("wall_time", Double, nullable=False),
     Column("value", Double, nullable=True),  # SQLite stores NaN as NULL: read back as NaN
+    sqlite_with_rowid=False,
+)
+
+# On PostgreSQL a chunk is three arrays (steps BIGINT[], walls and vals DOUBLE
+# PRECISION[]) in place of `data`, so SQL can unnest it (migration 0005).
+point_chunks = Table(
+    "point_chunks", metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("key_id", Integer, primary_key=True, autoincrement=False),
+    Column("first_step", BigInteger, primary_key=True, autoincrement=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # storage/db/chunk_codec.py
     sqlite_with_rowid=False,
 )
 

@@ -51,7 +51,8 @@ class StoreAdmin(StoreBase):
         uid = self.resolve_run_id(run_id)
         with self._connect(begin=True) as conn:
             rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"), {"u": uid}).scalar_one()
-            for table in ("points", "point_buckets", "metric_summaries", "params", "tags"):
+            for table in ("points_head", "point_chunks", "point_buckets", "metric_summaries",
+                          "params", "tags"):
                 conn.execute(text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": rid})
             delete_run_media(conn, rid, self.blob_store)
             conn.execute(text("DELETE FROM runs WHERE id = :r"), {"r": rid})

@@ -8,7 +8,6 @@ cheapest path measured (bench/foundation.py history_read, bench/dashboard.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -124,15 +123,7 @@ class HistoryReads(StoreBase):
                 return downsample.envelope(b, downsample.level_spans(b, p.level), p.lo, p.hi)
             st, wa, va = downsample.level_points(rows, p.lo, p.hi)
             return st, wa, va, va
-        cur.execute(f"SELECT step, wall_time, value FROM points WHERE run_id = {m} AND "
-                    f"key_id = {m} AND step BETWEEN {m} AND {m} ORDER BY step",
-                    (s.run_id, s.key_id, p.lo, p.hi))
-        rows = cur.fetchall()
-        # One flat float64 pass over the row tuples: the cheapest conversion measured
-        # (bench/foundation.py, history_read). NULL (SQLite's NaN) becomes NaN; steps
-        # are exact in float64 (at most 2**53 - 1, see storage/rules.py).
-        flat = np.fromiter(chain.from_iterable(rows), np.float64, 3 * len(rows)).reshape(-1, 3)
-        step, wall, value = flat[:, 0].astype(np.int64), flat[:, 1], flat[:, 2]
+        step, wall, value = self._layout.read(cur, s.run_id, s.key_id, p.lo, p.hi)
         if p.how == "reduce" and len(step):
             if envelope:
                 b = downsample.reduce_buckets(step, wall, value, p.lo, p.hi, p.buckets)

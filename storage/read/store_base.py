@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from trackboard.storage.db.driver_errors import store_errors
 from trackboard.storage.db.engine import build_engine
 from trackboard.storage.db.migrate import check_schema, check_sqlite_file
+from trackboard.storage.db.point_chunks import PointLayout
 from trackboard.storage.db.urls import mask_url, resolve_url
 from trackboard.storage.errors import (
     AmbiguousRunIdError,
@@ -81,6 +82,7 @@ class StoreBase:
         # The driver's own placeholder, for the hot reads that bypass SQLAlchemy's
         # statement layer (always bound parameters, never values in the text).
         self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._layout = PointLayout(self.engine.dialect.name)
 
     @contextmanager
     def _connect(self, *, begin: bool = False) -> Iterator[Connection]:

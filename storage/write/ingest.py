@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
+from trackboard.storage.db.point_chunks import AFTER_ALL, CHUNK_POINTS, PointLayout
 from trackboard.storage.write import door, pgcopy
 from trackboard.storage.write.columns import KeySets, point_columns
 from trackboard.storage.write.multirow import (
@@ -71,13 +72,11 @@ class Ingestor:
         # in another order): they are dropped on arrival (by call stamp), not only at
         # the purge.
         self._purged: dict[str, list[tuple[int, float]]] = {}
-        self._points_insert = MultiRowInsert("points", _POINT_COLS, mark=m)
-        # In call order (live): replace. Read back from a spool file: only by a point
-        # whose wall time is not older (see the module docstring).
-        self._points_upsert = {replay: MultiRowInsert(
-            "points", _POINT_COLS, mark=m, on_conflict=replace_clause(
-                _POINT_COLS[:3], _POINT_COLS, pgcopy.REPLAY_CONDITION if replay else ""))
-            for replay in (False, True)}
+        self._points_insert = MultiRowInsert("points_head", _POINT_COLS, mark=m)
+        self._layout = PointLayout(self.dialect)
+        # Head rows per series as this process last wrote them: when to seal. Only a
+        # hint (another process may write the run too): sealing reads the real head.
+        self._head_counts: dict[int, int] = {}
         self._key_insert = MultiRowInsert("metric_keys", ("name",), mark=m,
                                           on_conflict="ON CONFLICT (name) DO NOTHING")
         self._rollups = RollupWriter(self.dialect, m)
@@ -112,6 +111,7 @@ class Ingestor:
                     self._key_ids.clear()
                     self._key_sets.clear()
                     self._resumed.clear()
+                    self._head_counts.clear()
                     raise
 
     # -- steps -----------------------------------------------------------------------
@@ -267,6 +267,7 @@ class Ingestor:
         and summaries. In call order everything stored was logged before the purge; a
         purge read back from a spool file (maybe a second time, after points logged
         after it were stored) removes only points with older wall times."""
+        layout = self._layout
         for _, uid, from_step, before in purges:
             rid = self._run_ids[uid]
             # Only series with a point at or past from_step (their summary says so).
@@ -275,16 +276,15 @@ class Ingestor:
                 "WHERE s.run_id = :r AND s.last_step >= :s AND k.name NOT LIKE 'system/%' "
                 "ORDER BY s.key_id"), {"r": rid, "s": from_step}).scalars().all()
             for kid in kids:
-                args = {"r": rid, "k": kid, "s": from_step}
-                if self._replay:
-                    gone = conn.execute(text(
-                        "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s "
-                        "AND wall_time < :w"), {**args, "w": before}).rowcount
-                else:
-                    gone = conn.execute(text(
-                        "DELETE FROM points WHERE run_id = :r AND key_id = :k AND step >= :s"),
-                        args).rowcount
-                if gone:
+                with driver_cursor(conn) as cur:
+                    step, wall, value = layout.take_tail(cur, rid, kid, from_step)
+                    gone = step >= from_step
+                    if self._replay:
+                        gone &= wall < before
+                    keep = ~gone
+                    self._put_sorted(cur, rid, kid, step[keep], wall[keep], value[keep])
+                self._head_counts.pop((rid << SERIES_SHIFT) | kid, None)
+                if gone.any():
                     self._rollups.rebuild_after_purge(conn, (rid << SERIES_SHIFT) | kid, from_step)
 
     # -- points --------------------------------------------------------------------
@@ -311,47 +311,115 @@ class Ingestor:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x7B000000 + rid})
         existing = self._rollups.stored_summaries(conn, series[starts])
         append = np.ones(len(series), bool)
-        rewrite: list[tuple[int, np.ndarray]] = []
+        rewrite: list[tuple[int, int, int]] = []
         for s, a, b in zip(series[starts].tolist(), starts.tolist(), ends.tolist()):
             old = existing.get(s)
             if old is not None and step[a] <= old["last_step"]:
                 append[a:b] = False
-                rewrite.append((s, step[a:b]))
+                rewrite.append((s, a, b))
         with driver_cursor(conn) as cur:
-            if append.all():
-                self._insert_points(cur, series, step, wall, value, fresh=True)
-                self._rollups.append(conn, series, step, wall, value, existing)
-            else:
-                keep = ~append
-                self._insert_points(cur, series[keep], step[keep], wall[keep], value[keep],
-                                    fresh=False)
-                if append.any():
-                    self._insert_points(cur, series[append], step[append], wall[append],
-                                        value[append], fresh=True)
-                    self._rollups.append(conn, series[append], step[append], wall[append],
-                                         value[append], existing)
-        for s, touched in rewrite:
-            self._rollups.rebuild_series(conn, s, touched)
+            for s, a, b in rewrite:
+                self._rewrite(cur, s, step[a:b], wall[a:b], value[a:b])
+            if append.any():
+                cols = ((series, step, wall, value) if append.all() else
+                        (series[append], step[append], wall[append], value[append]))
+                self._append(cur, *cols)
+                self._rollups.append(conn, *cols, existing)
+        for s, a, b in rewrite:
+            self._rollups.rebuild_series(conn, s, step[a:b])
         return len(series)
 
-    def _insert_points(self, cur: Any, series: np.ndarray, step: np.ndarray, wall: np.ndarray,
-                       value: np.ndarray, *, fresh: bool) -> None:
-        """`fresh`: every step is past the series' last stored step, so no row can
-        conflict and a plain INSERT (or COPY) does, faster than an upsert. The check
-        is race-free: SQLite's BEGIN IMMEDIATE and PostgreSQL's per-run advisory
-        lock (taken in _write_points) keep two writers of one run from interleaving."""
+    def _append(self, cur: Any, series: np.ndarray, step: np.ndarray, wall: np.ndarray,
+                value: np.ndarray) -> None:
+        """Points past every stored step of their series (sorted by series, step): into
+        the head, and each series whose head and new points reach CHUNK_POINTS sealed
+        into chunks with its head (storage/db/point_chunks.py). A plain INSERT (or COPY)
+        can never conflict here: SQLite's BEGIN IMMEDIATE and PostgreSQL's per-run
+        advisory lock (taken in _write_points) keep two writers of one run apart."""
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(series)]
+        heads = self._head_counts
+        unknown = [s for s in series[starts].tolist() if s not in heads]
+        if unknown:
+            by_run: dict[int, list[int]] = {}
+            for s in unknown:
+                by_run.setdefault(s >> SERIES_SHIFT, []).append(s & 0xFFFFFFFF)
+            for rid, kids in by_run.items():
+                found = self._layout.head_counts(cur, rid, kids)
+                heads.update(((rid << SERIES_SHIFT) | k, found.get(k, 0)) for k in kids)
+        to_head = np.ones(len(series), bool)
+        chunks: list[tuple] = []
+        rest: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        for s, a, b in zip(series[starts].tolist(), starts.tolist(), ends.tolist()):
+            if heads[s] + (b - a) < CHUNK_POINTS:
+                heads[s] += b - a
+                continue
+            to_head[a:b] = False
+            rid, kid = s >> SERIES_SHIFT, s & 0xFFFFFFFF
+            old = self._layout.take_tail(cur, rid, kid, AFTER_ALL)  # the head only
+            st, wa, va = (np.concatenate((old[0], step[a:b])), np.concatenate((old[1], wall[a:b])),
+                          np.concatenate((old[2], value[a:b])))
+            rows, sealed = self._layout.seal(rid, kid, st, wa, va)
+            chunks += rows
+            rest.append((s, st[sealed:], wa[sealed:], va[sealed:]))
+            heads[s] = len(st) - sealed
+        if rest:
+            to_head_idx = np.flatnonzero(to_head)
+            series = np.concatenate([series[to_head_idx]] + [np.full(len(r[1]), r[0], np.int64)
+                                                             for r in rest])
+            step = np.concatenate([step[to_head_idx]] + [r[1] for r in rest])
+            wall = np.concatenate([wall[to_head_idx]] + [r[2] for r in rest])
+            value = np.concatenate([value[to_head_idx]] + [r[3] for r in rest])
+        self._layout.write_chunks(cur, chunks)
+        self._insert_head(cur, series, step, wall, value)
+
+    def _rewrite(self, cur: Any, s: int, step: np.ndarray, wall: np.ndarray,
+                 value: np.ndarray) -> None:
+        """Points of one series (sorted, each step once) of which some reach back to
+        stored steps: the stored tail from the first of them is taken out, merged
+        (the batch wins a step; read back from a spool file only with a wall time
+        that is not older) and written back as chunks and head."""
+        rid, kid = s >> SERIES_SHIFT, s & 0xFFFFFFFF
+        old = self._layout.take_tail(cur, rid, kid, int(step[0]))
+        if len(old[0]):
+            pos = np.searchsorted(old[0], step)
+            hit = pos < len(old[0])
+            hit[hit] = old[0][pos[hit]] == step[hit]
+            new_wins = np.ones(len(step), bool)
+            if self._replay:
+                new_wins[hit] = wall[hit] >= old[1][pos[hit]]
+            drop_old = np.zeros(len(old[0]), bool)
+            drop_old[pos[hit & new_wins]] = True
+            take_new = new_wins  # a step the store keeps is not taken from the batch
+            st = np.concatenate((old[0][~drop_old], step[take_new]))
+            order = np.argsort(st, kind="stable")
+            step = st[order]
+            wall = np.concatenate((old[1][~drop_old], wall[take_new]))[order]
+            value = np.concatenate((old[2][~drop_old], value[take_new]))[order]
+        self._head_counts.pop(s, None)
+        self._put_sorted(cur, rid, kid, step, wall, value)
+
+    def _put_sorted(self, cur: Any, rid: int, kid: int, step: np.ndarray, wall: np.ndarray,
+                    value: np.ndarray) -> None:
+        """Points past everything still stored of the series, by step: full chunks,
+        the rest into the head."""
+        rows, sealed = self._layout.seal(rid, kid, step, wall, value)
+        self._layout.write_chunks(cur, rows)
+        n = len(step) - sealed
+        self._insert_head(cur, np.full(n, (rid << SERIES_SHIFT) | kid, np.int64),
+                          step[sealed:], wall[sealed:], value[sealed:])
+
+    def _insert_head(self, cur: Any, series: np.ndarray, step: np.ndarray, wall: np.ndarray,
+                     value: np.ndarray) -> None:
+        """Rows that cannot conflict (see _append) into the head: multi-row INSERT on
+        SQLite, binary COPY on PostgreSQL."""
         if len(series) == 0:
             return
         run_id, key_id = series >> SERIES_SHIFT, series & 0xFFFFFFFF
         if self.dialect == "postgresql":
-            if fresh:
-                pgcopy.copy_points(cur, "points", run_id, key_id, step, wall, value)
-            else:
-                pgcopy.upsert_points(cur, run_id, key_id, step, wall, value,
-                                     replay=self._replay)
-            return
-        writer = self._points_insert if fresh else self._points_upsert[self._replay]
-        writer.write_columns(cur, (run_id, key_id, step, wall, value))
+            pgcopy.copy_points(cur, "points_head", run_id, key_id, step, wall, value)
+        else:
+            self._points_insert.write_columns(cur, (run_id, key_id, step, wall, value))
 
 def _check(batch: Batch) -> None:
     """The store's rules for a batch's few non-point records (storage/write/door.py);

@@ -18,19 +18,6 @@ _TRAILER = (-1).to_bytes(2, "big", signed=True)
 POINT_COLUMNS = ("run_id", "key_id", "step", "wall_time", "value")
 COLUMNS = "(" + ", ".join(POINT_COLUMNS) + ")"
 
-STAGE_DDL = ("CREATE TEMPORARY TABLE IF NOT EXISTS tb_points_stage (run_id integer, "
-             "key_id integer, step bigint, wall_time double precision, "
-             "value double precision) ON COMMIT DELETE ROWS")
-
-# Points read back from a spool file replace stored ones only if their wall time is
-# not older (see storage/write/ingest.py); in call order they always do.
-REPLAY_CONDITION = " WHERE excluded.wall_time >= points.wall_time"
-UPSERT_FROM_STAGE = (
-    "INSERT INTO points " + COLUMNS + " SELECT run_id, key_id, step, wall_time, value "
-    "FROM tb_points_stage ON CONFLICT (run_id, key_id, step) DO UPDATE SET "
-    "wall_time = excluded.wall_time, value = excluded.value")
-
-
 def binary_payload(columns: Sequence[tuple[np.ndarray, str]]) -> bytes:
     """Equal-length columns, each with its big-endian field type ('>i2', '>i4',
     '>i8', '>f8'), as one binary COPY stream. No NULLs: every field has its size,
@@ -57,12 +44,3 @@ def copy_binary(cur: Any, table: str, cols: Sequence[str], payload: bytes) -> No
     """A binary_payload() stream into `table`'s `cols`."""
     with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(payload)
-
-
-def upsert_points(cur: Any, run_id: np.ndarray, key_id: np.ndarray, step: np.ndarray,
-                  wall: np.ndarray, value: np.ndarray, *, replay: bool = False) -> None:
-    """Rows that may already exist: COPY into a staging table, then one upsert."""
-    cur.execute(STAGE_DDL)
-    copy_points(cur, "tb_points_stage", run_id, key_id, step, wall, value)
-    cur.execute(UPSERT_FROM_STAGE + (REPLAY_CONDITION if replay else ""))
-    cur.execute("TRUNCATE tb_points_stage")

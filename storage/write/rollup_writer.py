@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from trackboard.storage.db import rollup
+from trackboard.storage.db.point_chunks import PointLayout
 from trackboard.storage.db.rollup import Buckets
 from trackboard.storage.db.schema import BUCKET_SHIFTS
 from trackboard.storage.write import pgcopy
@@ -73,6 +74,7 @@ class RollupWriter:
 
     def __init__(self, dialect: str, mark: str) -> None:
         self.dialect = dialect
+        self._layout = PointLayout(dialect)
         self._bucket_insert = MultiRowInsert("point_buckets", _BUCKET_COLS, mark=mark)
         self._bucket_merge = MultiRowInsert("point_buckets", _BUCKET_COLS, mark=mark,
                                             on_conflict=_MERGE_BUCKET)
@@ -141,13 +143,9 @@ class RollupWriter:
             affected = np.unique(touched >> shift)
             lo, hi = int(affected[0]) << shift, ((int(affected[-1]) + 1) << shift) - 1
             if level == 1:
-                rows = conn.execute(text(
-                    "SELECT step, wall_time, value FROM points WHERE run_id = :r AND "
-                    "key_id = :k AND step BETWEEN :lo AND :hi ORDER BY step"),
-                    {**args, "lo": lo, "hi": hi}).all()
-                st, wa, va = _columns(rows, 3)
-                src = Buckets.of_points(np.full(len(st), s, np.int64), st.astype(np.int64),
-                                        wa, va)
+                with driver_cursor(conn) as cur:
+                    st, wa, va = self._layout.read(cur, rid, kid, lo, hi)
+                src = Buckets.of_points(np.full(len(st), s, np.int64), st, wa, va)
                 src_bucket = src.min_step >> shift
             else:
                 rows = conn.execute(text(
@@ -174,13 +172,13 @@ class RollupWriter:
                       c[1].astype(np.int64), c[2].astype(np.int64), c[3], c[4],
                       c[5].astype(np.int64), c[6], c[7])
         total = rollup.aggregate(src, np.zeros(len(top), np.int64))
-        first = conn.execute(text("SELECT step FROM points WHERE run_id = :r AND key_id = :k "
-                                  "ORDER BY step LIMIT 1"), args).scalar_one()
-        last = conn.execute(text("SELECT step, wall_time, value FROM points WHERE run_id = :r "
-                                 "AND key_id = :k ORDER BY step DESC LIMIT 1"), args).one()
+        with driver_cursor(conn) as cur:
+            edges = self._layout.edges(cur, rid, kid)
+        assert edges is not None, "a series rebuilt after a rewrite holds points"
+        first, last = edges
         write_rows(conn, self._summary_replace, [(
             rid, kid, int(total.count[0]), int(first), int(last[0]), float(last[1]),
-            last[2], int(total.min_step[0]), _sql_float(total.min_value[0]),
+            _sql_float(last[2]), int(total.min_step[0]), _sql_float(total.min_value[0]),
             int(total.max_step[0]), _sql_float(total.max_value[0]))])
 
     def rebuild_after_purge(self, conn: Connection, s: int, from_step: int) -> None:
@@ -193,15 +191,14 @@ class RollupWriter:
             conn.execute(text("DELETE FROM point_buckets WHERE run_id = :r AND key_id = :k "
                               "AND level = :l AND bucket >= :b"),
                          {**args, "l": level, "b": from_step >> shift})
-        if conn.execute(text("SELECT 1 FROM points WHERE run_id = :r AND key_id = :k LIMIT 1"),
-                        args).first() is None:
-            conn.execute(text("DELETE FROM metric_summaries WHERE run_id = :r AND key_id = :k"),
-                         args)
-            return
-        # Survivors at >= from_step: points logged after the purge (normally none).
-        later = conn.execute(text("SELECT step FROM points WHERE run_id = :r AND key_id = :k "
-                                  "AND step >= :s"), {**args, "s": from_step}).scalars().all()
-        touched = np.array(sorted({max(from_step - 1, 0), *later}), np.int64)
+        with driver_cursor(conn) as cur:
+            if self._layout.edges(cur, rid, kid) is None:
+                conn.execute(text("DELETE FROM metric_summaries WHERE run_id = :r AND "
+                                  "key_id = :k"), args)
+                return
+            # Survivors at >= from_step: points logged after the purge (normally none).
+            later = self._layout.read(cur, rid, kid, from_step)[0]
+        touched = np.array(sorted({max(from_step - 1, 0), *later.tolist()}), np.int64)
         self.rebuild_series(conn, s, touched)
 
 

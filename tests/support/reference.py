@@ -30,12 +30,20 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+def stored_points(conn: Any) -> list[tuple[int, int, int, float, Any]]:
+    """Every stored point as (run id, key id, step, wall time, value), by series and
+    step, read through the `points` view (chunks and head alike)."""
+    return conn.execute(text(
+        "SELECT r.id, k.id, p.step, p.wall_time, p.value FROM points p "
+        "JOIN runs r ON r.uid = p.run_id JOIN metric_keys k ON k.name = p.key "
+        "ORDER BY r.id, k.id, p.step")).all()
+
+
 def check_rollups(engine: Engine) -> int:
     """Assert every bucket and summary equals a recomputation from the points; returns
     the number of series checked."""
     with engine.connect() as conn:
-        pts = conn.execute(text("SELECT run_id, key_id, step, wall_time, value FROM points "
-                                "ORDER BY run_id, key_id, step")).all()
+        pts = stored_points(conn)
         buckets = conn.execute(text("SELECT run_id, key_id, level, bucket, count, min_step, "
                                     "min_value, max_step, max_value FROM point_buckets")).all()
         summaries = conn.execute(text("SELECT run_id, key_id, count, first_step, last_step, "

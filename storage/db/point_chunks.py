@@ -1,0 +1,226 @@
+"""The points layout: sealed chunks plus a row-per-point head, read and rewritten.
+
+A series (run, key) is stored in two places, each step in exactly one of them:
+
+- `point_chunks`: sealed chunks, one row per CHUNK_POINTS points of the series, keyed
+  by (run_id, key_id, first_step) with the chunk's last_step and count beside it.
+  Their step ranges never overlap. On SQLite a chunk is one compressed blob
+  (chunk_codec.py: 5-6 bytes a point on float32-origin metrics); on PostgreSQL it is
+  three arrays (steps, walls, vals), which TOAST compresses and a plain SQL view can
+  unnest for any client (docs/architecture.md, "Points").
+- `points_head`: the live tail, one row per point, every step past the last sealed
+  one, fewer than CHUNK_POINTS per series once a batch is written (Prometheus' head
+  block; the spool is our write-ahead log).
+
+Two moves keep that true, both inside the writer's transaction:
+
+- appending (steps past everything stored): into the head; once the head and the
+  batch hold CHUNK_POINTS points, the head is taken and sealed with the batch into
+  full chunks, the rest (fewer than CHUNK_POINTS) staying in the head;
+- rewriting (a step at or before the last stored one, or a purge): `take_tail` takes
+  every chunk whose range reaches the first touched step, and the whole head, out of
+  the store; the caller edits those points in numpy and `put_sorted` writes them back
+  as full chunks and a head. A rewrite therefore touches the series' tail only, and a
+  later value wins inside a sealed chunk exactly as in the head.
+
+Readers see chunks and head together (`read`), in step order; the view `points`
+(migration 0005) shows the same rows to SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import chain
+from typing import Any
+
+import numpy as np
+from trackboard.storage.db import chunk_codec
+from trackboard.storage.db.chunk_codec import CHUNK_POINTS
+
+# Steps are at most 2**53 - 1 (storage/rules.py): this is past every stored step.
+AFTER_ALL = 2**62
+
+_EMPTY = (np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
+
+
+class PointLayout:
+    """The chunk and head SQL of one backend, on DB-API cursors (the bulk paths use
+    the driver directly, see storage/write/multirow.py)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+        m = "%s" if self.postgres else "?"
+        self.mark = m
+        cols = "steps, walls, vals" if self.postgres else "data"
+        self._chunk_cols = cols
+        self._select_chunks = (f"SELECT {cols} FROM point_chunks WHERE run_id = {m} AND "
+                               f"key_id = {m} AND first_step <= {m} AND last_step >= {m} "
+                               "ORDER BY first_step")
+        self._select_head = (f"SELECT step, wall_time, value FROM points_head WHERE "
+                             f"run_id = {m} AND key_id = {m} AND step BETWEEN {m} AND {m} "
+                             "ORDER BY step")
+        values = (f"{m}, {m}, {m}, {m}, {m}, CAST({m} AS BIGINT[]), "
+                  f"CAST({m} AS DOUBLE PRECISION[]), CAST({m} AS DOUBLE PRECISION[])"
+                  if self.postgres else ", ".join([m] * 6))
+        self._insert_chunk = (f"INSERT INTO point_chunks (run_id, key_id, first_step, "
+                              f"last_step, count, {cols}) VALUES ({values})")
+
+    # -- reading ---------------------------------------------------------------------
+
+    def read(self, cur: Any, run_id: int, key_id: int, lo: int = -AFTER_ALL,
+             hi: int = AFTER_ALL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(step, wall, value) of the series' points with lo <= step <= hi, by step."""
+        cur.execute(self._select_chunks, (run_id, key_id, hi, lo))
+        parts = [self._decode(row) for row in cur.fetchall()]
+        if parts:
+            first, last = parts[0], parts[-1]
+            if first[0][0] < lo:
+                parts[0] = _cut(first, np.searchsorted(first[0], lo), None)
+            if last[0][-1] > hi:
+                parts[-1] = _cut(parts[-1], None, np.searchsorted(parts[-1][0], hi, "right"))
+        cur.execute(self._select_head, (run_id, key_id, lo, hi))
+        parts.append(_head_columns(cur.fetchall()))
+        return _concat(parts)
+
+    def edges(self, cur: Any, run_id: int, key_id: int) -> tuple[int, tuple] | None:
+        """(first step, (last step, its wall time, its value)) of a series; None when it
+        holds no point."""
+        m = self.mark
+        cur.execute(f"SELECT min(first_step) FROM point_chunks WHERE run_id = {m} AND "
+                    f"key_id = {m}", (run_id, key_id))
+        first_chunk = cur.fetchone()[0]
+        cur.execute(f"SELECT min(step), max(step) FROM points_head WHERE run_id = {m} AND "
+                    f"key_id = {m}", (run_id, key_id))
+        head_lo, head_hi = cur.fetchone()
+        if first_chunk is None and head_lo is None:
+            return None
+        first = min(x for x in (first_chunk, head_lo) if x is not None)
+        if head_hi is not None:
+            cur.execute(f"SELECT step, wall_time, value FROM points_head WHERE run_id = {m} "
+                        f"AND key_id = {m} AND step = {m}", (run_id, key_id, head_hi))
+            s, w, v = cur.fetchone()
+            return int(first), (int(s), float(w), math.nan if v is None else float(v))
+        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
+                    f"key_id = {m} ORDER BY first_step DESC LIMIT 1", (run_id, key_id))
+        s, w, v = self._decode(cur.fetchone())
+        return int(first), (int(s[-1]), float(w[-1]), float(v[-1]))
+
+    def head_counts(self, cur: Any, run_id: int, key_ids: list[int]) -> dict[int, int]:
+        """Head rows per key of one run (keys without any: absent)."""
+        m = self.mark
+        out: dict[int, int] = {}
+        for i in range(0, len(key_ids), 500):
+            part = key_ids[i:i + 500]
+            cur.execute(f"SELECT key_id, count(*) FROM points_head WHERE run_id = {m} AND "
+                        f"key_id IN ({', '.join([m] * len(part))}) GROUP BY key_id",
+                        (run_id, *part))
+            out.update((int(k), int(n)) for k, n in cur.fetchall())
+        return out
+
+    # -- rewriting -------------------------------------------------------------------
+
+    def take_tail(self, cur: Any, run_id: int, key_id: int, from_step: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Remove and return every chunk whose range reaches `from_step` and the whole
+        head: points by step, all past what stays stored (which may include points
+        before `from_step`: the caller writes back what it keeps with put_sorted)."""
+        m = self.mark
+        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
+                    f"key_id = {m} AND last_step >= {m} ORDER BY first_step",
+                    (run_id, key_id, from_step))
+        parts = [self._decode(row) for row in cur.fetchall()]
+        if parts:
+            cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
+                        f"last_step >= {m}", (run_id, key_id, from_step))
+        head = self.read_head(cur, run_id, key_id)
+        if len(head[0]):
+            cur.execute(f"DELETE FROM points_head WHERE run_id = {m} AND key_id = {m}",
+                        (run_id, key_id))
+        return _concat([*parts, head])
+
+    def read_head(self, cur: Any, run_id: int, key_id: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cur.execute(self._select_head, (run_id, key_id, -AFTER_ALL, AFTER_ALL))
+        return _head_columns(cur.fetchall())
+
+    def head_front(self, cur: Any, run_id: int, key_id: int, limit: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first `limit` head rows of a series, by step."""
+        cur.execute(self._select_head + f" LIMIT {int(limit)}",
+                    (run_id, key_id, -AFTER_ALL, AFTER_ALL))
+        return _head_columns(cur.fetchall())
+
+    def seal(self, run_id: int, key_id: int, step: np.ndarray, wall: np.ndarray,
+             value: np.ndarray) -> tuple[list[tuple], int]:
+        """Points sorted by step as chunk rows of CHUNK_POINTS each, and how many
+        points (from the front) they hold; the rest belongs in the head."""
+        full = len(step) // CHUNK_POINTS * CHUNK_POINTS
+        rows = [self.chunk_row(run_id, key_id, step[i:i + CHUNK_POINTS],
+                               wall[i:i + CHUNK_POINTS], value[i:i + CHUNK_POINTS])
+                for i in range(0, full, CHUNK_POINTS)]
+        return rows, full
+
+    def chunk_row(self, run_id: int, key_id: int, step: np.ndarray, wall: np.ndarray,
+                  value: np.ndarray) -> tuple:
+        head = (run_id, key_id, int(step[0]), int(step[-1]), len(step))
+        if self.postgres:
+            return (*head, step.tolist(), wall.tolist(), value.tolist())
+        return (*head, chunk_codec.encode(step, wall, value))
+
+    def write_chunks(self, cur: Any, rows: list[tuple]) -> None:
+        if rows:
+            cur.executemany(self._insert_chunk, rows)
+
+    def _decode(self, row: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.postgres:
+            return (np.array(row[0], np.int64), np.array(row[1], np.float64),
+                    np.array(row[2], np.float64))
+        return chunk_codec.decode(row[0])
+
+
+def chunk_json(data: bytes) -> str:
+    """A SQLite chunk as JSON [[step, wall_time, value], ...] for the `points` view
+    (json_each unnests it). NaN is null (SQLite's NaN), infinities 9e999 (JSON has
+    none; SQLite reads them back as inf); repr round-trips every float exactly.
+
+    >>> chunk_json(chunk_codec.encode(np.array([1, 2]), np.array([0.5, 1.5]),
+    ...                               np.array([float("inf"), float("nan")])))
+    '[[1,0.5,9e999],[2,1.5,null]]'
+    """
+    step, wall, value = chunk_codec.decode(data)
+    return "[" + ",".join(f"[{s},{w!r},{_json_float(v)}]" for s, w, v in zip(
+        step.tolist(), wall.tolist(), value.tolist())) + "]"
+
+
+def _json_float(v: float) -> str:
+    if v != v:
+        return "null"
+    if v in (math.inf, -math.inf):
+        return "9e999" if v > 0 else "-9e999"
+    return json.dumps(v)
+
+
+def _head_columns(rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Head rows (step, wall_time, value) as columns. One flat float64 pass over the
+    row tuples: the cheapest conversion measured (bench/foundation.py, history_read).
+    NULL (SQLite's NaN) becomes NaN; steps are exact in float64 (at most 2**53 - 1,
+    see storage/rules.py)."""
+    if not rows:
+        return _EMPTY
+    flat = np.fromiter(chain.from_iterable(rows), np.float64, 3 * len(rows)).reshape(-1, 3)
+    return flat[:, 0].astype(np.int64), flat[:, 1].copy(), flat[:, 2].copy()
+
+
+def _cut(part: tuple, a: Any, b: Any) -> tuple:
+    return part[0][a:b], part[1][a:b], part[2][a:b]
+
+
+def _concat(parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return _EMPTY
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
