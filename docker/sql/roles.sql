@@ -88,8 +88,10 @@ REVOKE ALL ON DATABASE :"dbname" FROM PUBLIC;
 -- connect; grant CONNECT to any other role of yours that needs them).
 SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', datname)
   FROM pg_database WHERE datname IN ('postgres', 'template1') AND datname <> :'dbname' \gexec
--- TEMPORARY: the writer rewrites already stored points through a temporary staging table.
-GRANT CONNECT, TEMPORARY ON DATABASE :"dbname" TO :"writer_user";
+-- CONNECT only: the writer rewrites stored points in place (no temporary tables since
+-- chunked points), and a login that cannot create temporary tables has less to misuse.
+REVOKE TEMPORARY ON DATABASE :"dbname" FROM :"writer_user";
+GRANT CONNECT ON DATABASE :"dbname" TO :"writer_user";
 GRANT CONNECT ON DATABASE :"dbname" TO :"ro_user";
 GRANT USAGE ON SCHEMA public TO :"writer_user", :"ro_user";
 
@@ -105,6 +107,8 @@ CREATE TABLE IF NOT EXISTS public.alembic_version (
 -- the owner, so later migrations (run as the owner) can alter them.
 SELECT format('ALTER TABLE public.%I OWNER TO %I', tablename, :'owner_user')
   FROM pg_tables WHERE schemaname = 'public' AND tableowner <> :'owner_user' \gexec
+SELECT format('ALTER VIEW public.%I OWNER TO %I', viewname, :'owner_user')
+  FROM pg_views WHERE schemaname = 'public' AND viewowner <> :'owner_user' \gexec
 
 -- Grants on what exists now ...
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"writer_user";

@@ -1,10 +1,12 @@
 """Apply one writer batch to the store in one transaction.
 
 Hot path: records become numpy columns without Python code per point
-(columns.py), sorted by (run, key, step) so each series' rows go in together.
-Steps past a series' last stored step are plain inserts straight through the
-driver: multi-row INSERTs on SQLite (multirow.py), binary COPY on PostgreSQL
-(pgcopy.py); anything else is an upsert. Roll-up buckets and the per-(run, key)
+(columns.py), sorted by (run, key, step) so each series' points go in together.
+Steps past a series' last stored step are appended: into its head straight through
+the driver (multi-row INSERTs on SQLite, multirow.py; binary COPY on PostgreSQL,
+pgcopy.py), and a head that reaches CHUNK_POINTS is sealed into chunks with the batch
+(storage/db/point_chunks.py). Anything else rewrites the series' tail: taken out,
+merged in numpy, put back as chunks and head. Roll-up buckets and the per-(run, key)
 summary are computed in numpy from the batch; the database folds in the one
 boundary bucket per level already stored. A batch that rewrites steps already stored
 (resumed runs, spool replays) recomputes the touched buckets from the stored
