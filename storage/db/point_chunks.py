@@ -139,6 +139,37 @@ class PointLayout:
                         (run_id, key_id))
         return _concat([*parts, head])
 
+    def take_range(self, cur: Any, run_id: int, key_id: int, lo: int, hi: int
+                   ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], bool]:
+        """Remove and return what a rewrite of steps lo..hi must merge with, and
+        whether that is the series' tail. Steps all at or before the last sealed one
+        ("inner": a replay of old data, a value logged again long after): only the
+        chunks overlapping lo..hi, to go back with put_inner; anything reaching past
+        it: take_tail(lo), to go back as chunks and head. So a rewrite costs the
+        chunks it touches, not the rest of the series."""
+        m = self.mark
+        cur.execute(f"SELECT max(last_step) FROM point_chunks WHERE run_id = {m} AND "
+                    f"key_id = {m}", (run_id, key_id))
+        sealed_to = cur.fetchone()[0]
+        if sealed_to is None or hi > sealed_to:
+            return self.take_tail(cur, run_id, key_id, lo), False
+        cur.execute(self._select_chunks, (run_id, key_id, hi, lo))
+        parts = [self._decode(row) for row in cur.fetchall()]
+        if parts:
+            cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
+                        f"first_step <= {m} AND last_step >= {m}", (run_id, key_id, hi, lo))
+        return _concat(parts), True
+
+    def inner_rows(self, run_id: int, key_id: int, step: np.ndarray, wall: np.ndarray,
+                   value: np.ndarray) -> list[tuple]:
+        """Points taken by an inner take_range, merged, as chunk rows again: as few
+        chunks as hold them at CHUNK_POINTS each, of near-equal size (they stay below
+        the head, between the chunks left in place)."""
+        k = -(-len(step) // CHUNK_POINTS)
+        cuts = np.linspace(0, len(step), k + 1).round().astype(int)
+        return [self.chunk_row(run_id, key_id, step[a:b], wall[a:b], value[a:b])
+                for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
+
     def read_head(self, cur: Any, run_id: int, key_id: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cur.execute(self._select_head, (run_id, key_id, -AFTER_ALL, AFTER_ALL))

@@ -378,11 +378,12 @@ class Ingestor:
     def _rewrite(self, cur: Any, s: int, step: np.ndarray, wall: np.ndarray,
                  value: np.ndarray) -> None:
         """Points of one series (sorted, each step once) of which some reach back to
-        stored steps: the stored tail from the first of them is taken out, merged
-        (the batch wins a step; read back from a spool file only with a wall time
-        that is not older) and written back as chunks and head."""
+        stored steps: what they touch is taken out (the chunks they overlap, and the
+        head when they reach past the last sealed step: PointLayout.take_range),
+        merged (the batch wins a step; read back from a spool file only with a wall
+        time that is not older) and written back."""
         rid, kid = s >> SERIES_SHIFT, s & 0xFFFFFFFF
-        old = self._layout.take_tail(cur, rid, kid, int(step[0]))
+        old, inner = self._layout.take_range(cur, rid, kid, int(step[0]), int(step[-1]))
         if len(old[0]):
             pos = np.searchsorted(old[0], step)
             hit = pos < len(old[0])
@@ -398,6 +399,9 @@ class Ingestor:
             step = st[order]
             wall = np.concatenate((old[1][~drop_old], wall[take_new]))[order]
             value = np.concatenate((old[2][~drop_old], value[take_new]))[order]
+        if inner:  # below the head: chunks again, the head untouched
+            self._layout.write_chunks(cur, self._layout.inner_rows(rid, kid, step, wall, value))
+            return
         self._head_counts.pop(s, None)
         self._put_sorted(cur, rid, kid, step, wall, value)
 
