@@ -5,7 +5,8 @@
   last row-per-point layout; store_0004.json holds every series as that code read it
   back (tests/fixtures/make_store_0004.py). After the upgrade every series, the SQL
   view `points`, the summaries and roll-ups are what they were; downgraded, the
-  `points` table holds the same rows again; upgraded again, the same series.
+  `points` table holds the same rows again; upgraded again, the same series (the CLI
+  in this process, through click's runner).
   PostgreSQL gets the fixture's rows copied into a 0004 schema.
 - A conversion killed (kill -9) while it seals leaves a complete, readable store;
   the next `db upgrade` finishes it, and a training writer that logs into the store
@@ -46,12 +47,14 @@ TABLES = ("projects", "runs", "metric_keys", "points", "metric_summaries", "poin
           "params", "tags")
 
 
-def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "trackboard.dashboard.cli", *args],
-                          capture_output=True, text=True, timeout=300)
-    if check:
-        assert done.returncode == 0, done.stdout + done.stderr
-    return done
+def _cli(*args: str) -> str:
+    """A `trackboard` command in this process (click's runner); its output."""
+    from click.testing import CliRunner
+    from trackboard.dashboard.cli import cli
+
+    done = CliRunner().invoke(cli, list(args))
+    assert done.exit_code == 0, done.output
+    return done.output
 
 
 def _from_json() -> list[tuple]:
@@ -159,7 +162,7 @@ def test_upgrade_downgrade_and_upgrade_again_keep_every_point(old_store: str) ->
     assert _old_points(engine) == want
     summaries, buckets = _rows(engine, _SUMMARIES), _rows(engine, _BUCKETS)
 
-    out = _cli("db", "upgrade", "--store", old_store).stdout
+    out = _cli("db", "upgrade", "--store", old_store)
     assert "from schema 0004 to 0005" in out and f"sealed {3000:,} points" in out, out
     assert _history(old_store) == want
     assert _view(engine) == want
@@ -178,8 +181,7 @@ def test_upgrade_downgrade_and_upgrade_again_keep_every_point(old_store: str) ->
         assert store.metric_summaries([uid], keys=[key])[uid][key]["count"] == count
     store.engine.dispose()
 
-    assert "from schema 0005 to 0004" in _cli("db", "downgrade", "0004",
-                                              "--store", old_store).stdout
+    assert "from schema 0005 to 0004" in _cli("db", "downgrade", "0004", "--store", old_store)
     assert _old_points(engine) == want  # a `points` table again, the same rows
     with engine.connect() as conn:
         tables = set(conn.dialect.get_table_names(conn))
