@@ -197,6 +197,10 @@ class PointLayout:
         head = (run_id, key_id, int(step[0]), int(step[-1]), len(step))
         if self.postgres:
             return (*head, step.tolist(), wall.tolist(), value.tolist())
+        # SQLite's REAL columns keep no sign of zero (the head, and the row-per-point
+        # layout before it, read -0.0 back as 0.0): a chunk does the same, so a value
+        # reads the same before and after its series is sealed.
+        value = np.where(value == 0, 0.0, value)
         return (*head, chunk_codec.encode(step, wall, value))
 
     def write_chunks(self, cur: Any, rows: list[tuple]) -> None:
