@@ -117,7 +117,7 @@ def _refused(url: str, statements: list[str]) -> list[str]:
 FORBIDDEN_FOR_WRITER = [
     "CREATE TABLE evil (x int)",
     "ALTER TABLE runs ADD COLUMN evil int",
-    "DROP TABLE points",
+    "DROP TABLE points_head",
     "CREATE FUNCTION evil() RETURNS int LANGUAGE sql AS 'SELECT 1'",
     "COPY (SELECT 1) TO PROGRAM 'id > /tmp/trackboard-pwned'",
     "COPY runs (notes) FROM PROGRAM 'id'",
@@ -158,7 +158,7 @@ def test_training_login_cannot_create_tables_read_files_or_run_programs(roles: R
     server_side = FORBIDDEN_FOR_WRITER[4:]
     assert _refused(roles.url("owner"), server_side) == server_side
     # The dashboard's role writes nothing at all, even with its read-only default lifted.
-    reader_writes = ["UPDATE runs SET name = 'hacked'", "DELETE FROM points",
+    reader_writes = ["UPDATE runs SET name = 'hacked'", "DELETE FROM points_head",
                      "INSERT INTO tags VALUES (1, 'k', 'v')", "CREATE TABLE evil (x int)"]
     assert _refused(roles.url("ro"), reader_writes) == reader_writes
 
