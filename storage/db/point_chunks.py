@@ -60,19 +60,23 @@ class PointLayout:
         self._select_head = (f"SELECT step, wall_time, value FROM points_head WHERE "
                              f"run_id = {m} AND key_id = {m} AND step BETWEEN {m} AND {m} "
                              "ORDER BY step")
-        values = (f"{m}, {m}, {m}, {m}, {m}, CAST({m} AS BIGINT[]), "
-                  f"CAST({m} AS DOUBLE PRECISION[]), CAST({m} AS DOUBLE PRECISION[])"
-                  if self.postgres else ", ".join([m] * 6))
         self._insert_chunk = (f"INSERT INTO point_chunks (run_id, key_id, first_step, "
-                              f"last_step, count, {cols}) VALUES ({values})")
+                              f"last_step, count, {cols}) VALUES ({', '.join([m] * 6)})")
+        # PostgreSQL's arrays travel in binary, as numpy arrays both ways: through
+        # psycopg's lists they cost most of the writer's time (pg_arrays.py).
+        self._arrays = None
+        if self.postgres:
+            from trackboard.storage.db import pg_arrays
+
+            self._arrays = pg_arrays
 
     # -- reading ---------------------------------------------------------------------
 
     def read(self, cur: Any, run_id: int, key_id: int, lo: int = -AFTER_ALL,
              hi: int = AFTER_ALL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(step, wall, value) of the series' points with lo <= step <= hi, by step."""
-        cur.execute(self._select_chunks, (run_id, key_id, hi, lo))
-        parts = [self._decode(row) for row in cur.fetchall()]
+        parts = [self._decode(row) for row in self._chunks(cur, self._select_chunks,
+                                                           (run_id, key_id, hi, lo))]
         if parts:
             first, last = parts[0], parts[-1]
             if first[0][0] < lo:
@@ -101,9 +105,9 @@ class PointLayout:
                         f"AND key_id = {m} AND step = {m}", (run_id, key_id, head_hi))
             s, w, v = cur.fetchone()
             return int(first), (int(s), float(w), math.nan if v is None else float(v))
-        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
-                    f"key_id = {m} ORDER BY first_step DESC LIMIT 1", (run_id, key_id))
-        s, w, v = self._decode(cur.fetchone())
+        s, w, v = self._decode(self._chunks(
+            cur, f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
+                 f"key_id = {m} ORDER BY first_step DESC LIMIT 1", (run_id, key_id))[0])
         return int(first), (int(s[-1]), float(w[-1]), float(v[-1]))
 
     def head_counts(self, cur: Any, run_id: int, key_ids: list[int]) -> dict[int, int]:
@@ -126,10 +130,10 @@ class PointLayout:
         head: points by step, all past what stays stored (which may include points
         before `from_step`: the caller writes back what it keeps with put_sorted)."""
         m = self.mark
-        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
-                    f"key_id = {m} AND last_step >= {m} ORDER BY first_step",
-                    (run_id, key_id, from_step))
-        parts = [self._decode(row) for row in cur.fetchall()]
+        parts = [self._decode(row) for row in self._chunks(
+            cur, f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
+                 f"key_id = {m} AND last_step >= {m} ORDER BY first_step",
+            (run_id, key_id, from_step))]
         if parts:
             cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
                         f"last_step >= {m}", (run_id, key_id, from_step))
@@ -165,17 +169,31 @@ class PointLayout:
                   value: np.ndarray) -> tuple:
         head = (run_id, key_id, int(step[0]), int(step[-1]), len(step))
         if self.postgres:
-            return (*head, step.tolist(), wall.tolist(), value.tolist())
+            return (*head, step, wall, value)
         return (*head, chunk_codec.encode(step, wall, value))
 
     def write_chunks(self, cur: Any, rows: list[tuple]) -> None:
-        if rows:
+        """Rows of chunk_row() into point_chunks: one binary COPY on PostgreSQL."""
+        if not rows:
+            return
+        if self._arrays is not None:
+            self._arrays.copy_chunks(cur, rows)
+        else:
             cur.executemany(self._insert_chunk, rows)
 
+    def _chunks(self, cur: Any, sql: str, params: tuple) -> list[tuple]:
+        """The chunk columns a query selects; on PostgreSQL as numpy arrays."""
+        if self._arrays is not None:
+            self._arrays.numpy_arrays(cur)
+            cur.execute(sql, params, binary=True)
+        else:
+            cur.execute(sql, params)
+        return cur.fetchall()
+
     def _decode(self, row: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.postgres:
-            return (np.array(row[0], np.int64), np.array(row[1], np.float64),
-                    np.array(row[2], np.float64))
+        if self.postgres:  # numpy arrays from _chunks, lists from other cursors
+            return (np.asarray(row[0], np.int64), np.asarray(row[1], np.float64),
+                    np.asarray(row[2], np.float64))
         return chunk_codec.decode(row[0])
 
 
