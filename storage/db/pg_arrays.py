@@ -1,5 +1,6 @@
-"""PostgreSQL's binary array format <-> numpy, for the chunk columns (BIGINT[] steps,
-DOUBLE PRECISION[] walls and vals) of storage/db/point_chunks.py.
+"""PostgreSQL's binary array format <-> numpy, for the chunk columns of
+storage/db/point_chunks.py (steps BIGINT[], walls DOUBLE PRECISION[], vals DOUBLE
+PRECISION[] or vals4 REAL[]).
 
 psycopg turns an array into a Python list and back one element at a time: writing
 chunks that way took 85% of the writer's time on PostgreSQL (a 1,000-point chunk is
@@ -25,32 +26,36 @@ import numpy as np
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 
-INT8, FLOAT8 = 20, 701
-INT8_ARRAY, FLOAT8_ARRAY = 1016, 1022
+INT8, FLOAT4, FLOAT8 = 20, 700, 701
+ARRAYS = (1016, 1021, 1022)  # int8[], float4[], float8[]
 _ELEMENT = {INT8: np.dtype([("n", ">i4"), ("v", ">i8")]),
+            FLOAT4: np.dtype([("n", ">i4"), ("v", ">f4")]),
             FLOAT8: np.dtype([("n", ">i4"), ("v", ">f8")])}
-_NATIVE = {INT8: np.int64, FLOAT8: np.float64}
+_NATIVE = {INT8: np.int64, FLOAT4: np.float32, FLOAT8: np.float64}
 _HEAD = struct.Struct(">iiIii")
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_TRAILER = b"\xff\xff"
 CHUNK_COLUMNS = ("run_id", "key_id", "first_step", "last_step", "count", "steps", "walls",
-                 "vals")
+                 "vals", "vals4")
+_NULL = struct.pack(">i", -1)  # a NULL field in binary COPY
 
 
 def dump(values: np.ndarray, oid: int) -> bytes:
-    """A 1-D array of int8 (oid 20) or float8 (701) in the binary array format.
+    """A 1-D array of int8 (oid 20), float4 (700) or float8 (701) in the binary
+    array format.
 
     >>> load(dump(np.array([1.5, -np.inf]), FLOAT8)).tolist()
     [1.5, -inf]
     """
     elements = np.empty(len(values), _ELEMENT[oid])
-    elements["n"] = 8
+    elements["n"] = _ELEMENT[oid]["v"].itemsize
     elements["v"] = values
     return _HEAD.pack(1, 0, oid, len(values), 1) + elements.tobytes()
 
 
 def load(data: Any) -> np.ndarray:
-    """A binary int8[] or float8[] as a numpy array (NaN, infinities, -0.0 exact)."""
+    """A binary int8[], float4[] or float8[] as a numpy array (NaN, infinities, -0.0
+    exact)."""
     ndim, flags, oid = struct.unpack_from(">iiI", data)
     if ndim == 0:
         return np.empty(0, _NATIVE.get(oid, np.float64))
@@ -68,21 +73,25 @@ class _ArrayLoader(Loader):
 
 
 def numpy_arrays(cur: Any) -> Any:
-    """`cur` with int8[] and float8[] results in binary loaded as numpy arrays (this
-    cursor only; run the query with binary=True)."""
-    for oid in (INT8_ARRAY, FLOAT8_ARRAY):
+    """`cur` with int8[], float4[] and float8[] results in binary loaded as numpy
+    arrays (this cursor only; run the query with binary=True)."""
+    for oid in ARRAYS:
         cur.adapters.register_loader(oid, _ArrayLoader)
     return cur
 
 
 def copy_chunks(cur: Any, rows: Sequence[tuple]) -> None:
-    """Chunk rows (run_id, key_id, first_step, last_step, count, steps, walls, vals;
-    the last three numpy arrays) into point_chunks by one binary COPY."""
+    """Chunk rows (run_id, key_id, first_step, last_step, count, steps, walls, vals,
+    vals4; the last four numpy arrays or None for NULL) into point_chunks by one
+    binary COPY."""
     parts = [_COPY_HEADER]
-    for run_id, key_id, first, last, count, steps, walls, vals in rows:
-        parts.append(struct.pack(">hiiiiiqiqii", 8, 4, run_id, 4, key_id, 8, first, 8, last,
+    for run_id, key_id, first, last, count, *arrays in rows:
+        parts.append(struct.pack(">hiiiiiqiqii", 9, 4, run_id, 4, key_id, 8, first, 8, last,
                                  4, count))
-        for values, oid in ((steps, INT8), (walls, FLOAT8), (vals, FLOAT8)):
+        for values, oid in zip(arrays, (INT8, FLOAT8, FLOAT8, FLOAT4)):
+            if values is None:
+                parts.append(_NULL)
+                continue
             field = dump(values, oid)
             parts += (struct.pack(">i", len(field)), field)
     parts.append(_COPY_TRAILER)
