@@ -178,16 +178,20 @@ def worker_read(url: str, steps: int) -> dict:
 
 
 def worker_layouts(url: str, steps: int) -> dict:
-    """New side only: the chunks as written (arrays, TOAST's pglz), the same rows with
-    lz4 arrays, and chunk_codec's bytes in a bytea column; per data kind."""
+    """New side only: the sealed chunks of each data kind written afresh (by COPY, as
+    the writer does) into scratch tables: compact arrays as shipped (TOAST's pglz),
+    the same with lz4, and chunk_codec's bytes in a bytea column. Bytes a point and
+    the COPY's seconds per million points (the server's work, mostly compression)."""
+    from contextlib import closing
+
     from sqlalchemy import text
     from trackboard.loggers import Run
     from trackboard.storage import Store
-    from trackboard.storage.db import chunk_codec
-
-    import numpy as np
+    from trackboard.storage.db import chunk_codec, pg_arrays
+    from trackboard.storage.db.point_chunks import PointLayout
 
     wall, f32, noise = metric_streams(steps)
+    layout = PointLayout("postgresql")
     out: dict = {}
     for name, streams in (("float32_origin", f32), ("float64_noise", noise)):
         run = Run(project="layouts", name=name, store=url, system_metrics=False)
@@ -195,40 +199,52 @@ def worker_layouts(url: str, steps: int) -> dict:
             run.log({k: float(v[i]) for k, v in streams.items()}, step=i,
                     wall_time=float(wall[i]))
         run.finish(timeout=900)
-        with Store(url) as st, st.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            rid = conn.execute(text("SELECT id FROM runs WHERE uid = :u"),
-                               {"u": run.id}).scalar_one()
-            n = conn.execute(text("SELECT sum(count) FROM point_chunks WHERE run_id = :r"),
-                             {"r": rid}).scalar_one()
-            sizes = {}
-            for label, ddl in (
-                    ("arrays_pglz", "CREATE TABLE s (LIKE point_chunks INCLUDING ALL)"),
-                    ("arrays_lz4", "CREATE TABLE s (LIKE point_chunks INCLUDING ALL); "
-                                   "ALTER TABLE s ALTER COLUMN steps SET COMPRESSION lz4, "
-                                   "ALTER COLUMN walls SET COMPRESSION lz4, "
-                                   "ALTER COLUMN vals SET COMPRESSION lz4")):
-                conn.execute(text("DROP TABLE IF EXISTS s"))
-                for part in ddl.split("; "):
-                    conn.execute(text(part))
-                conn.execute(text("INSERT INTO s SELECT * FROM point_chunks WHERE run_id = :r"),
-                             {"r": rid})
-                sizes[label] = conn.execute(text("SELECT pg_total_relation_size('s')")).scalar()
-            conn.execute(text("DROP TABLE IF EXISTS s"))
-            conn.execute(text(
-                "CREATE TABLE s (run_id int, key_id int, first_step bigint, last_step bigint, "
-                "count int, data bytea NOT NULL, PRIMARY KEY (run_id, key_id, first_step))"))
-            rows = conn.execute(text("SELECT run_id, key_id, first_step, last_step, count, "
-                                     "steps, walls, vals FROM point_chunks WHERE run_id = :r"),
-                                {"r": rid}).all()
-            conn.execute(text("INSERT INTO s VALUES (:a, :b, :c, :d, :e, :f)"), [
-                {"a": r[0], "b": r[1], "c": r[2], "d": r[3], "e": r[4],
-                 "f": chunk_codec.encode(np.array(r[5], np.int64), np.array(r[6]),
-                                         np.array(r[7]))} for r in rows])
-            sizes["bytea_codec"] = conn.execute(text("SELECT pg_total_relation_size('s')")).scalar()
-            conn.execute(text("DROP TABLE s"))
+        with Store(url) as st, closing(st.engine.raw_connection()) as raw:
+            conn = raw.driver_connection
+            cur = conn.cursor()
+            cur.execute("SELECT id FROM runs WHERE uid = %s", (run.id,))
+            rid = cur.fetchone()[0]
+            points = []
+            for key_id, *cols in layout._chunks(cur, f"SELECT key_id, {layout.chunk_cols} "
+                                                "FROM point_chunks WHERE run_id = %s", (rid,)):
+                points.append((key_id, *layout.decode(tuple(cols))))
+            n = sum(len(p[1]) for p in points)
+            sizes, seconds = {}, {}
+            for label, extra in (("arrays_pglz", ""),
+                                 ("arrays_lz4", " SET COMPRESSION lz4")):
+                cur.execute("DROP TABLE IF EXISTS s")
+                cur.execute("CREATE TABLE s (LIKE point_chunks INCLUDING ALL)")
+                if extra:
+                    cur.execute("ALTER TABLE s " + ", ".join(
+                        f"ALTER COLUMN {c}{extra}" for c in ("steps", "walls", "vals", "vals4")))
+                conn.commit()
+                rows = [layout.chunk_row(rid, k, *p) for k, *p in points]
+                t0 = time.perf_counter()
+                pg_arrays.copy_chunks(cur, rows, "s")
+                conn.commit()
+                seconds[label] = time.perf_counter() - t0
+                cur.execute("SELECT pg_total_relation_size('s')")
+                sizes[label] = cur.fetchone()[0]
+            cur.execute("DROP TABLE IF EXISTS s")
+            cur.execute("CREATE TABLE s (run_id int, key_id int, first_step bigint, "
+                        "last_step bigint, count int, data bytea NOT NULL, "
+                        "PRIMARY KEY (run_id, key_id, first_step))")
+            conn.commit()
+            t0 = time.perf_counter()
+            with cur.copy("COPY s FROM STDIN") as copy:
+                for k, st_, wa, va in points:
+                    copy.write_row((rid, k, int(st_[0]), int(st_[-1]), len(st_),
+                                    chunk_codec.encode(st_, wa, va)))
+            conn.commit()
+            seconds["bytea_codec"] = time.perf_counter() - t0
+            cur.execute("SELECT pg_total_relation_size('s')")
+            sizes["bytea_codec"] = cur.fetchone()[0]
+            cur.execute("DROP TABLE s")
+            conn.commit()
         out[name] = {"points_in_chunks": int(n), "bytes": sizes,
-                     "bytes_per_point": {k: round(v / n, 2) for k, v in sizes.items()}}
+                     "bytes_per_point": {k: round(v / n, 2) for k, v in sizes.items()},
+                     "copy_s_per_million_points": {k: round(v / n * 1e6, 3)
+                                                   for k, v in seconds.items()}}
     return out
 
 

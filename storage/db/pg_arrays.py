@@ -80,7 +80,7 @@ def numpy_arrays(cur: Any) -> Any:
     return cur
 
 
-def copy_chunks(cur: Any, rows: Sequence[tuple]) -> None:
+def copy_chunks(cur: Any, rows: Sequence[tuple], table: str = "point_chunks") -> None:
     """Chunk rows (run_id, key_id, first_step, last_step, count, steps, walls, vals,
     vals4; the last four numpy arrays or None for NULL) into point_chunks by one
     binary COPY."""
@@ -95,6 +95,6 @@ def copy_chunks(cur: Any, rows: Sequence[tuple]) -> None:
             field = dump(values, oid)
             parts += (struct.pack(">i", len(field)), field)
     parts.append(_COPY_TRAILER)
-    with cur.copy(f"COPY point_chunks ({', '.join(CHUNK_COLUMNS)}) FROM STDIN "
+    with cur.copy(f"COPY {table} ({', '.join(CHUNK_COLUMNS)}) FROM STDIN "
                   "(FORMAT BINARY)") as copy:
         copy.write(b"".join(parts))
