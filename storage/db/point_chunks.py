@@ -6,7 +6,7 @@ A series (run, key) is stored in two places, each step in exactly one of them:
   by (run_id, key_id, first_step) with the chunk's last_step and count beside it.
   Their step ranges never overlap. On SQLite a chunk is one compressed blob
   (chunk_codec.py: 5-6 bytes a point on float32-origin metrics); on PostgreSQL it is
-  three arrays (steps, walls, vals), which TOAST compresses and a plain SQL view can
+  arrays (CHUNK_COLUMNS_PG below), which TOAST compresses and a plain SQL view can
   unnest for any client (docs/architecture.md, "Points").
 - `points_head`: the live tail, one row per point, every step past the last sealed
   one, fewer than CHUNK_POINTS per series once a batch is written (Prometheus' head
@@ -52,27 +52,31 @@ class PointLayout:
         self.postgres = dialect == "postgresql"
         m = "%s" if self.postgres else "?"
         self.mark = m
-        cols = "steps, walls, vals" if self.postgres else "data"
-        self._chunk_cols = cols
+        # What a chunk's points are read from (decode() takes these columns).
+        self.chunk_cols = cols = CHUNK_COLUMNS_PG if self.postgres else "data"
         self._select_chunks = (f"SELECT {cols} FROM point_chunks WHERE run_id = {m} AND "
                                f"key_id = {m} AND first_step <= {m} AND last_step >= {m} "
                                "ORDER BY first_step")
         self._select_head = (f"SELECT step, wall_time, value FROM points_head WHERE "
                              f"run_id = {m} AND key_id = {m} AND step BETWEEN {m} AND {m} "
                              "ORDER BY step")
-        values = (f"{m}, {m}, {m}, {m}, {m}, CAST({m} AS BIGINT[]), "
-                  f"CAST({m} AS DOUBLE PRECISION[]), CAST({m} AS DOUBLE PRECISION[])"
-                  if self.postgres else ", ".join([m] * 6))
         self._insert_chunk = (f"INSERT INTO point_chunks (run_id, key_id, first_step, "
-                              f"last_step, count, {cols}) VALUES ({values})")
+                              f"last_step, count, data) VALUES ({', '.join([m] * 6)})")
+        # PostgreSQL's arrays travel in binary, as numpy arrays both ways: through
+        # psycopg's lists they cost most of the writer's time (pg_arrays.py).
+        self._arrays = None
+        if self.postgres:
+            from trackboard.storage.db import pg_arrays
+
+            self._arrays = pg_arrays
 
     # -- reading ---------------------------------------------------------------------
 
     def read(self, cur: Any, run_id: int, key_id: int, lo: int = -AFTER_ALL,
              hi: int = AFTER_ALL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(step, wall, value) of the series' points with lo <= step <= hi, by step."""
-        cur.execute(self._select_chunks, (run_id, key_id, hi, lo))
-        parts = [self._decode(row) for row in cur.fetchall()]
+        parts = [self.decode(row) for row in self._chunks(cur, self._select_chunks,
+                                                           (run_id, key_id, hi, lo))]
         if parts:
             first, last = parts[0], parts[-1]
             if first[0][0] < lo:
@@ -101,9 +105,9 @@ class PointLayout:
                         f"AND key_id = {m} AND step = {m}", (run_id, key_id, head_hi))
             s, w, v = cur.fetchone()
             return int(first), (int(s), float(w), math.nan if v is None else float(v))
-        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
-                    f"key_id = {m} ORDER BY first_step DESC LIMIT 1", (run_id, key_id))
-        s, w, v = self._decode(cur.fetchone())
+        s, w, v = self.decode(self._chunks(
+            cur, f"SELECT {self.chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
+                 f"key_id = {m} ORDER BY first_step DESC LIMIT 1", (run_id, key_id))[0])
         return int(first), (int(s[-1]), float(w[-1]), float(v[-1]))
 
     def head_counts(self, cur: Any, run_id: int, key_ids: list[int]) -> dict[int, int]:
@@ -126,10 +130,10 @@ class PointLayout:
         head: points by step, all past what stays stored (which may include points
         before `from_step`: the caller writes back what it keeps with put_sorted)."""
         m = self.mark
-        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
-                    f"key_id = {m} AND last_step >= {m} ORDER BY first_step",
-                    (run_id, key_id, from_step))
-        parts = [self._decode(row) for row in cur.fetchall()]
+        parts = [self.decode(row) for row in self._chunks(
+            cur, f"SELECT {self.chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
+                 f"key_id = {m} AND last_step >= {m} ORDER BY first_step",
+            (run_id, key_id, from_step))]
         if parts:
             cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
                         f"last_step >= {m}", (run_id, key_id, from_step))
@@ -153,8 +157,8 @@ class PointLayout:
         sealed_to = cur.fetchone()[0]
         if sealed_to is None or hi > sealed_to:
             return self.take_tail(cur, run_id, key_id, lo), False
-        cur.execute(self._select_chunks, (run_id, key_id, hi, lo))
-        parts = [self._decode(row) for row in cur.fetchall()]
+        parts = [self.decode(row) for row in self._chunks(
+            cur, self._select_chunks, (run_id, key_id, hi, lo))]
         if parts:
             cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
                         f"first_step <= {m} AND last_step >= {m}", (run_id, key_id, hi, lo))
@@ -169,6 +173,31 @@ class PointLayout:
         cuts = np.linspace(0, len(step), k + 1).round().astype(int)
         return [self.chunk_row(run_id, key_id, step[a:b], wall[a:b], value[a:b])
                 for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
+
+    def take_heads(self, cur: Any, run_id: int, key_ids: list[int]
+                   ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Remove and return the whole head of each of a run's series, by key id (a key
+        without head rows: empty columns). The writer seals heads this way when a batch
+        fills them. PostgreSQL: one DELETE ... RETURNING for the run (a select and a
+        delete per series were a fifth of the writer's time); SQLite has RETURNING only
+        since 3.35, so there it is take_tail per series."""
+        if not self.postgres:
+            return {k: self.take_tail(cur, run_id, k, AFTER_ALL) for k in key_ids}
+        cur.execute("DELETE FROM points_head WHERE run_id = %s AND key_id = ANY(%s) "
+                    "RETURNING key_id, step, wall_time, value", (run_id, key_ids))
+        rows = cur.fetchall()
+        out = {k: _EMPTY for k in key_ids}
+        if rows:
+            flat = np.fromiter(chain.from_iterable(rows), np.float64, 4 * len(rows)
+                               ).reshape(-1, 4)
+            key = flat[:, 0].astype(np.int64)
+            step = flat[:, 1].astype(np.int64)  # exact: steps are at most 2**53 - 1
+            order = np.lexsort((step, key))
+            key, step, wall, value = key[order], step[order], flat[order, 2], flat[order, 3]
+            cuts = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+            for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+                out[int(key[a])] = (step[a:b], wall[a:b], value[a:b])
+        return out
 
     def read_head(self, cur: Any, run_id: int, key_id: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -196,7 +225,7 @@ class PointLayout:
                   value: np.ndarray) -> tuple:
         head = (run_id, key_id, int(step[0]), int(step[-1]), len(step))
         if self.postgres:
-            return (*head, step.tolist(), wall.tolist(), value.tolist())
+            return (*head, *compact_arrays(step, wall, value))
         # SQLite's REAL columns keep no sign of zero (the head, and the row-per-point
         # layout before it, read -0.0 back as 0.0): a chunk does the same, so a value
         # reads the same before and after its series is sealed.
@@ -204,14 +233,72 @@ class PointLayout:
         return (*head, chunk_codec.encode(step, wall, value))
 
     def write_chunks(self, cur: Any, rows: list[tuple]) -> None:
-        if rows:
+        """Rows of chunk_row() into point_chunks: one binary COPY on PostgreSQL."""
+        if not rows:
+            return
+        if self._arrays is not None:
+            self._arrays.copy_chunks(cur, rows)
+        else:
             cur.executemany(self._insert_chunk, rows)
 
-    def _decode(self, row: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.postgres:
-            return (np.array(row[0], np.int64), np.array(row[1], np.float64),
-                    np.array(row[2], np.float64))
+    def _chunks(self, cur: Any, sql: str, params: tuple) -> list[tuple]:
+        """The chunk columns a query selects; on PostgreSQL as numpy arrays."""
+        if self._arrays is not None:
+            self._arrays.numpy_arrays(cur)
+            cur.execute(sql, params, binary=True)
+        else:
+            cur.execute(sql, params)
+        return cur.fetchall()
+
+    def decode(self, row: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(step, wall, value) of a chunk from its `chunk_cols`."""
+        if self.postgres:  # numpy arrays from _chunks, lists from other cursors
+            return points_of_arrays(*row)
         return chunk_codec.decode(row[0])
+
+
+# PostgreSQL: three arrays the view unnests in plain SQL (migration 0005), made small
+# before TOAST's pglz sees them: `steps` is NULL when the steps are regular (first_step
+# to last_step by a constant stride: every training loop), and the values are REAL[]
+# (`vals4`, NULL `vals`) when each is a float32 exactly (every framework's losses and
+# accuracies), else DOUBLE PRECISION[] (`vals`). Measured on 1,000-point chunks
+# (bench/postgres_chunks.py, layouts): 9.7 bytes a point for float32-origin metrics
+# against 13.3 with all three arrays stored, and a quarter of the server's CPU to write.
+CHUNK_COLUMNS_PG = "first_step, last_step, count, steps, walls, vals, vals4"
+
+
+def compact_arrays(step: np.ndarray, wall: np.ndarray, value: np.ndarray) -> tuple:
+    """(steps or None, walls, vals or None, vals4 or None) of a PostgreSQL chunk.
+
+    >>> s, w, v, v4 = compact_arrays(np.array([3, 5, 7]), np.zeros(3), np.array([0.5, -0.0, np.inf]))
+    >>> s, v, v4.dtype.name
+    (None, None, 'float32')
+    >>> compact_arrays(np.array([1, 2, 4]), np.zeros(3), np.array([0.1, 0.0, 0.0]))[0::2]
+    (array([1, 2, 4]), array([0.1, 0. , 0. ]))
+    """
+    gaps = np.diff(step)
+    steps = None if len(step) == 1 or (gaps[0] > 0 and (gaps == gaps[0]).all()) else step
+    with np.errstate(over="ignore", invalid="ignore"):
+        narrow = value.astype(np.float32)
+    # Bit for bit (-0.0, NaN's payload and all): float32 -> float64 is exact both here
+    # and in PostgreSQL's REAL -> DOUBLE PRECISION cast.
+    if np.array_equal(narrow.astype(np.float64).view(np.int64), value.view(np.int64)):
+        return steps, wall, None, narrow
+    return steps, wall, value, None
+
+
+def points_of_arrays(first: int, last: int, count: int, steps: Any, walls: Any, vals: Any,
+                     vals4: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(step, wall, value) of a PostgreSQL chunk's columns (CHUNK_COLUMNS_PG)."""
+    if steps is None:
+        stride = (last - first) // (count - 1) if count > 1 else 1
+        # (np.arange sizes its result in float64: one step short past 2**53 / 2.)
+        step = first + stride * np.arange(count, dtype=np.int64)
+    else:
+        step = np.asarray(steps, np.int64)
+    value = np.asarray(vals4, np.float32).astype(np.float64) if vals is None else \
+        np.asarray(vals, np.float64)
+    return step, np.asarray(walls, np.float64), value
 
 
 def chunk_json(data: bytes) -> str:

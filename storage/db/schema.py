@@ -94,8 +94,9 @@ points_head = Table(
     sqlite_with_rowid=False,
 )
 
-# On PostgreSQL a chunk is three arrays (steps BIGINT[], walls and vals DOUBLE
-# PRECISION[]) in place of `data`, so SQL can unnest it (migration 0005).
+# On PostgreSQL a chunk is arrays (steps BIGINT[] or NULL when regular, walls DOUBLE
+# PRECISION[], vals DOUBLE PRECISION[] or vals4 REAL[]) in place of `data`, so SQL can
+# unnest it (migration 0005, point_chunks.CHUNK_COLUMNS_PG).
 point_chunks = Table(
     "point_chunks", metadata,
     Column("run_id", Integer, primary_key=True, autoincrement=False),

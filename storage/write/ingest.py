@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
-from trackboard.storage.db.point_chunks import AFTER_ALL, CHUNK_POINTS, PointLayout
+from trackboard.storage.db.point_chunks import CHUNK_POINTS, PointLayout
 from trackboard.storage.write import door, pgcopy
 from trackboard.storage.write.columns import KeySets, point_columns
 from trackboard.storage.write.multirow import (
@@ -352,13 +352,24 @@ class Ingestor:
         to_head = np.ones(len(series), bool)
         chunks: list[tuple] = []
         rest: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        full: list[tuple[int, int, int]] = []  # series whose head this batch fills
         for s, a, b in zip(series[starts].tolist(), starts.tolist(), ends.tolist()):
             if heads[s] + (b - a) < CHUNK_POINTS:
                 heads[s] += b - a
-                continue
+            else:
+                full.append((s, a, b))
+        # Their heads, taken out of the store per run in one go.
+        taken: dict[int, tuple] = {}
+        to_take: dict[int, list[int]] = {}
+        for s, _, _ in full:
+            to_take.setdefault(s >> SERIES_SHIFT, []).append(s & 0xFFFFFFFF)
+        for rid, kids in to_take.items():
+            taken.update(((rid << SERIES_SHIFT) | k, cols)
+                         for k, cols in self._layout.take_heads(cur, rid, kids).items())
+        for s, a, b in full:
             to_head[a:b] = False
             rid, kid = s >> SERIES_SHIFT, s & 0xFFFFFFFF
-            old = self._layout.take_tail(cur, rid, kid, AFTER_ALL)  # the head only
+            old = taken[s]
             st, wa, va = (np.concatenate((old[0], step[a:b])), np.concatenate((old[1], wall[a:b])),
                           np.concatenate((old[2], value[a:b])))
             rows, sealed = self._layout.seal(rid, kid, st, wa, va)

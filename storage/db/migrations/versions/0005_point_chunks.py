@@ -25,7 +25,10 @@ depends_on = None
 # The view: one row per point, as Store.history returns them (run_id is the run's id
 # as users see it, key the metric's name). On SQLite a chunk is a compressed blob,
 # unnested through trackboard_chunk(), which trackboard registers on its connections
-# (storage/db/engine.py); on PostgreSQL it is three arrays, unnested by plain SQL.
+# (storage/db/engine.py); on PostgreSQL it is arrays, unnested by plain SQL: steps NULL
+# when regular (first_step to last_step by a constant stride), values as REAL[] (vals4)
+# when each is a float32 exactly, else DOUBLE PRECISION[] (vals); see
+# storage/db/point_chunks.py, CHUNK_COLUMNS_PG.
 _SQLITE_VIEW = """
 CREATE VIEW points AS
 SELECT r.uid AS run_id, k.name AS key, json_extract(j.value, '$[0]') AS step,
@@ -40,7 +43,11 @@ _POSTGRES_VIEW = """
 CREATE VIEW points AS
 SELECT r.uid AS run_id, k.name AS key, u.step, u.wall_time, u.value
 FROM point_chunks c JOIN runs r ON r.id = c.run_id JOIN metric_keys k ON k.id = c.key_id
-CROSS JOIN LATERAL unnest(c.steps, c.walls, c.vals) AS u(step, wall_time, value)
+CROSS JOIN LATERAL unnest(
+    COALESCE(c.steps, ARRAY(SELECT generate_series(c.first_step, c.last_step,
+        CASE WHEN c.count > 1 THEN (c.last_step - c.first_step) / (c.count - 1) ELSE 1 END))),
+    c.walls,
+    COALESCE(c.vals, c.vals4::double precision[])) AS u(step, wall_time, value)
 UNION ALL
 SELECT r.uid, k.name, h.step, h.wall_time, h.value
 FROM points_head h JOIN runs r ON r.id = h.run_id JOIN metric_keys k ON k.id = h.key_id
@@ -53,9 +60,13 @@ def upgrade() -> None:
     if postgres:
         # The primary key's index keeps its old name; rename it with its table.
         op.execute("ALTER INDEX points_pkey RENAME TO points_head_pkey")
-        columns = [sa.Column("steps", sa.dialects.postgresql.ARRAY(sa.BigInteger), nullable=False),
-                   sa.Column("walls", sa.dialects.postgresql.ARRAY(sa.Double), nullable=False),
-                   sa.Column("vals", sa.dialects.postgresql.ARRAY(sa.Double), nullable=False)]
+        array = sa.dialects.postgresql.ARRAY
+        columns = [sa.Column("steps", array(sa.BigInteger), nullable=True),
+                   sa.Column("walls", array(sa.Double), nullable=False),
+                   sa.Column("vals", array(sa.Double), nullable=True),
+                   sa.Column("vals4", array(sa.REAL), nullable=True),
+                   sa.CheckConstraint("(vals IS NULL) <> (vals4 IS NULL)",
+                                      name="ck_point_chunks_one_vals")]
     else:
         columns = [sa.Column("data", sa.LargeBinary, nullable=False)]
     op.create_table(
@@ -78,14 +89,15 @@ def downgrade() -> None:
     postgres = bind.dialect.name == "postgresql"
     layout = PointLayout(bind.dialect.name)
     op.execute("DROP VIEW points")
-    cols = "steps, walls, vals" if postgres else "data"
-    rows = bind.execute(sa.text(f"SELECT run_id, key_id, {cols} FROM point_chunks")).all()
+    rows = bind.execute(sa.text(f"SELECT run_id, key_id, {layout.chunk_cols} "
+                                "FROM point_chunks")).all()
     insert = sa.text("INSERT INTO points_head (run_id, key_id, step, wall_time, value) "
                      "VALUES (:r, :k, :s, :w, :v)")
     for row in rows:
-        step, wall, value = layout._decode(tuple(row[2:]))
+        step, wall, value = layout.decode(tuple(row[2:]))
+        # NaN as SQLite stores it (NULL); PostgreSQL keeps NaN, as the old writer did.
         bind.execute(insert, [{"r": row[0], "k": row[1], "s": s, "w": w,
-                               "v": None if v != v else v}
+                               "v": None if v != v and not postgres else v}
                               for s, w, v in zip(step.tolist(), wall.tolist(), value.tolist())])
     op.drop_table("point_chunks")
     op.rename_table("points_head", "points")
