@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from trackboard.storage import Store
-from trackboard.storage.db import chunk_codec
 from trackboard.storage.db.chunk_codec import CHUNK_POINTS
 from trackboard.storage.db.engine import build_engine
 from trackboard.storage.db.migrate import check_schema
+from trackboard.storage.db.point_chunks import PointLayout
 from trackboard.storage.write.ingest import Ingestor
 from trackboard.storage.write.records import POINTS, PURGE, Batch
 
@@ -123,8 +123,8 @@ def check_layout(engine: Engine, *, converting: bool = False) -> dict[str, int]:
     steps strictly increasing), every head step is past the last sealed one, and a
     written head holds fewer than CHUNK_POINTS rows (a store `db upgrade` is still
     `converting` may hold more). Returns chunk and head row counts."""
-    postgres = engine.dialect.name == "postgresql"
-    cols = "steps, walls, vals" if postgres else "data"
+    layout = PointLayout(engine.dialect.name)
+    cols = layout.chunk_cols
     with engine.connect() as conn:
         chunks = conn.execute(text(f"SELECT run_id, key_id, first_step, last_step, count, "
                                    f"{cols} FROM point_chunks ORDER BY run_id, key_id, "
@@ -133,11 +133,8 @@ def check_layout(engine: Engine, *, converting: bool = False) -> dict[str, int]:
                                  "GROUP BY run_id, key_id")).all()
     last_sealed: dict[tuple[int, int], int] = {}
     for r, k, first, last, count, *data in chunks:
-        if postgres:
-            steps = np.array(data[0], np.int64)
-            assert len(data[1]) == len(data[2]) == len(steps)
-        else:
-            steps = chunk_codec.decode(data[0])[0]
+        steps, walls, values = layout.decode(tuple(data))
+        assert len(walls) == len(values) == len(steps)
         assert 0 < count == len(steps) <= CHUNK_POINTS, (r, k, first, count, len(steps))
         assert (int(steps[0]), int(steps[-1])) == (first, last), (r, k, first, last)
         assert np.all(np.diff(steps) > 0), (r, k, first)
