@@ -59,6 +59,39 @@ def encode(step: np.ndarray, wall: np.ndarray, value: np.ndarray) -> bytes:
     return bytes((VERSION,)) + _compressor.compress(np.ascontiguousarray(shuffled).tobytes())
 
 
+def encode_many(step: np.ndarray, wall: np.ndarray, value: np.ndarray,
+                size: int = CHUNK_POINTS) -> list[bytes]:
+    """`encode` of each run of `size` points (the length a multiple of `size`), the
+    transform done for all of them in one numpy pass: a writer seals a batch's full
+    chunks of a series at once, and per-chunk numpy calls cost more than zstd did.
+
+    >>> s, w, v = np.arange(6), np.arange(6) * 0.5, np.arange(6) * -1.5
+    >>> encode_many(s, w, v, 3) == [encode(s[:3], w[:3], v[:3]), encode(s[3:], w[3:], v[3:])]
+    True
+    """
+    n = len(step)
+    k = n // size
+    if k * size != n:
+        raise ValueError(f"{n} points are not a multiple of {size}")
+    if not k:
+        return []
+    step = np.ascontiguousarray(step, np.int64)
+    bits = np.ascontiguousarray(wall, np.float64).view(np.int64)
+    raw = np.empty((3, n), np.int64)
+    with np.errstate(over="ignore"):
+        np.subtract(step[1:], step[:-1], out=raw[0, 1:])
+        np.subtract(bits[1:], bits[:-1], out=raw[1, 1:])
+    raw[0, ::size] = step[::size]  # each chunk's first delta is from 0, as in encode
+    raw[1, ::size] = bits[::size]
+    raw[2] = np.ascontiguousarray(value, np.float64).view(np.int64)
+    # (3, k, size, 8) -> per chunk: per column, byte 0 of every point, then byte 1, ...
+    shuffled = np.ascontiguousarray(
+        raw.view(np.uint8).reshape(3, k, size, 8).transpose(1, 0, 3, 2)).reshape(k, -1)
+    compress = _compressor.compress
+    version = bytes((VERSION,))
+    return [version + compress(row) for row in shuffled]
+
+
 def decode(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(step int64, wall float64, value float64) of a chunk made by `encode`."""
     if not data or data[0] != VERSION:

@@ -54,9 +54,16 @@ class PointLayout:
         self.mark = m
         cols = "steps, walls, vals" if self.postgres else "data"
         self._chunk_cols = cols
-        self._select_chunks = (f"SELECT {cols} FROM point_chunks WHERE run_id = {m} AND "
-                               f"key_id = {m} AND first_step <= {m} AND last_step >= {m} "
-                               "ORDER BY first_step")
+        # The chunks that reach step `lo` or later: the one holding `lo` (the last one
+        # that starts at or before it) and every one after. Bounding first_step from
+        # below keeps this a range of the key: `last_step >= lo` alone is no part of
+        # the key, so SQLite checked every chunk row of the series from its first.
+        self._reaching = (f"run_id = {m} AND key_id = {m} AND first_step >= COALESCE(("
+                          f"SELECT first_step FROM point_chunks WHERE run_id = {m} AND "
+                          f"key_id = {m} AND first_step <= {m} ORDER BY first_step DESC "
+                          f"LIMIT 1), {m}) AND last_step >= {m}")
+        self._select_chunks = (f"SELECT {cols} FROM point_chunks WHERE {self._reaching} "
+                               f"AND first_step <= {m} ORDER BY first_step")
         self._select_head = (f"SELECT step, wall_time, value FROM points_head WHERE "
                              f"run_id = {m} AND key_id = {m} AND step BETWEEN {m} AND {m} "
                              "ORDER BY step")
@@ -71,7 +78,7 @@ class PointLayout:
     def read(self, cur: Any, run_id: int, key_id: int, lo: int = -AFTER_ALL,
              hi: int = AFTER_ALL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(step, wall, value) of the series' points with lo <= step <= hi, by step."""
-        cur.execute(self._select_chunks, (run_id, key_id, hi, lo))
+        cur.execute(self._select_chunks, (*self._reaching_args(run_id, key_id, lo), hi))
         parts = [self._decode(row) for row in cur.fetchall()]
         if parts:
             first, last = parts[0], parts[-1]
@@ -125,19 +132,28 @@ class PointLayout:
         """Remove and return every chunk whose range reaches `from_step` and the whole
         head: points by step, all past what stays stored (which may include points
         before `from_step`: the caller writes back what it keeps with put_sorted)."""
-        m = self.mark
-        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
-                    f"key_id = {m} AND last_step >= {m} ORDER BY first_step",
-                    (run_id, key_id, from_step))
+        reaching = self._reaching_args(run_id, key_id, from_step)
+        cur.execute(f"SELECT {self._chunk_cols} FROM point_chunks WHERE {self._reaching} "
+                    "ORDER BY first_step", reaching)
         parts = [self._decode(row) for row in cur.fetchall()]
         if parts:
-            cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
-                        f"last_step >= {m}", (run_id, key_id, from_step))
+            cur.execute(f"DELETE FROM point_chunks WHERE {self._reaching}", reaching)
+        return _concat([*parts, self.take_head(cur, run_id, key_id)])
+
+    @staticmethod
+    def _reaching_args(run_id: int, key_id: int, lo: int) -> tuple:
+        return (run_id, key_id, run_id, key_id, lo, lo, lo)
+
+    def take_head(self, cur: Any, run_id: int, key_id: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Remove and return the series' head (take_tail past every sealed chunk,
+        without looking at the chunks: a seal of appended points)."""
         head = self.read_head(cur, run_id, key_id)
         if len(head[0]):
+            m = self.mark
             cur.execute(f"DELETE FROM points_head WHERE run_id = {m} AND key_id = {m}",
                         (run_id, key_id))
-        return _concat([*parts, head])
+        return head
 
     def read_head(self, cur: Any, run_id: int, key_id: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,10 +172,16 @@ class PointLayout:
         """Points sorted by step as chunk rows of CHUNK_POINTS each, and how many
         points (from the front) they hold; the rest belongs in the head."""
         full = len(step) // CHUNK_POINTS * CHUNK_POINTS
-        rows = [self.chunk_row(run_id, key_id, step[i:i + CHUNK_POINTS],
-                               wall[i:i + CHUNK_POINTS], value[i:i + CHUNK_POINTS])
-                for i in range(0, full, CHUNK_POINTS)]
-        return rows, full
+        if self.postgres:
+            rows = [self.chunk_row(run_id, key_id, step[i:i + CHUNK_POINTS],
+                                   wall[i:i + CHUNK_POINTS], value[i:i + CHUNK_POINTS])
+                    for i in range(0, full, CHUNK_POINTS)]
+            return rows, full
+        blobs = chunk_codec.encode_many(step[:full], wall[:full], value[:full])
+        firsts = step[:full:CHUNK_POINTS].tolist()
+        lasts = step[CHUNK_POINTS - 1:full:CHUNK_POINTS].tolist()
+        return [(run_id, key_id, a, b, CHUNK_POINTS, blob)
+                for a, b, blob in zip(firsts, lasts, blobs)], full
 
     def chunk_row(self, run_id: int, key_id: int, step: np.ndarray, wall: np.ndarray,
                   value: np.ndarray) -> tuple:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
-from trackboard.storage.db.point_chunks import AFTER_ALL, CHUNK_POINTS, PointLayout
+from trackboard.storage.db.point_chunks import CHUNK_POINTS, PointLayout
 from trackboard.storage.write import door, pgcopy
 from trackboard.storage.write.columns import KeySets, point_columns
 from trackboard.storage.write.multirow import (
@@ -356,7 +356,10 @@ class Ingestor:
                 continue
             to_head[a:b] = False
             rid, kid = s >> SERIES_SHIFT, s & 0xFFFFFFFF
-            old = self._layout.take_tail(cur, rid, kid, AFTER_ALL)  # the head only
+            # The head only: take_tail(AFTER_ALL) would also read the series' every
+            # chunk row to find none (last_step is not in the key), a cost that grew
+            # with the run.
+            old = self._layout.take_head(cur, rid, kid)
             st, wa, va = (np.concatenate((old[0], step[a:b])), np.concatenate((old[1], wall[a:b])),
                           np.concatenate((old[2], value[a:b])))
             rows, sealed = self._layout.seal(rid, kid, st, wa, va)
