@@ -15,10 +15,13 @@ stream has, then compressed together:
 
 Each column is then byte-shuffled (byte 0 of every point, then byte 1, ...), which
 turns the zero and repeated bytes above into long runs: the transform Blosc and
-TimescaleDB use, in numpy. Measured on 1,000-point chunks (bench/chunks.py, codec):
-5.6 bytes a point for a float32-origin loss with its steps and wall times, 1.7 for a
-constant learning rate, 9.3 for float64 noise; pcodec packed 20% tighter but encoded
-at half the speed, and a writer encodes every point once, on the training machine.
+TimescaleDB use, in numpy. Measured on 1,000-point chunks (bench/chunks.py --only
+codec, wall times of a ~4 ms/step loop with jitter): 5.5 bytes a point for a
+float32-origin loss or accuracy with its steps and wall times, 2.0 for a constant or
+stepped learning rate (nearly all of it the wall times), 9.6 for float64 noise, ~53 µs
+to encode a chunk and ~32 to decode it; pcodec packed 16% tighter and decoded 2.7x
+faster but encoded 4x slower, and a writer encodes every point once, on the training
+machine.
 
 Layout: one version byte (1), then zstd(shuffled steps + wall times + values); the
 point count is the decompressed length / 24.
@@ -31,8 +34,8 @@ import zstandard
 
 CHUNK_POINTS = 1000  # points a sealed chunk holds (the last chunk of a rewrite: fewer)
 VERSION = 1
-# Level 3 (zstd's default): level 1 packed 8% looser for 15% less time, 9 2% tighter
-# for 3x the time (bench/chunks.py, codec).
+# Level 3 (zstd's default): level 1 packed 1% looser for ~10% less time, 9 2-4%
+# tighter for 2x the time (bench/chunks.py --only codec).
 LEVEL = 3
 
 _compressor = zstandard.ZstdCompressor(level=LEVEL)
