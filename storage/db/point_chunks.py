@@ -54,9 +54,16 @@ class PointLayout:
         self.mark = m
         # What a chunk's points are read from (decode() takes these columns).
         self.chunk_cols = cols = CHUNK_COLUMNS_PG if self.postgres else "data"
-        self._select_chunks = (f"SELECT {cols} FROM point_chunks WHERE run_id = {m} AND "
-                               f"key_id = {m} AND first_step <= {m} AND last_step >= {m} "
-                               "ORDER BY first_step")
+        # The chunks that reach step `lo` or later: the one holding `lo` (the last one
+        # that starts at or before it) and every one after. Bounding first_step from
+        # below keeps this a range of the key: `last_step >= lo` alone is no part of
+        # the key, so SQLite checked every chunk row of the series from its first.
+        self._reaching = (f"run_id = {m} AND key_id = {m} AND first_step >= COALESCE(("
+                          f"SELECT first_step FROM point_chunks WHERE run_id = {m} AND "
+                          f"key_id = {m} AND first_step <= {m} ORDER BY first_step DESC "
+                          f"LIMIT 1), {m}) AND last_step >= {m}")
+        self._select_chunks = (f"SELECT {cols} FROM point_chunks WHERE {self._reaching} "
+                               f"AND first_step <= {m} ORDER BY first_step")
         self._select_head = (f"SELECT step, wall_time, value FROM points_head WHERE "
                              f"run_id = {m} AND key_id = {m} AND step BETWEEN {m} AND {m} "
                              "ORDER BY step")
@@ -75,8 +82,8 @@ class PointLayout:
     def read(self, cur: Any, run_id: int, key_id: int, lo: int = -AFTER_ALL,
              hi: int = AFTER_ALL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(step, wall, value) of the series' points with lo <= step <= hi, by step."""
-        parts = [self.decode(row) for row in self._chunks(cur, self._select_chunks,
-                                                           (run_id, key_id, hi, lo))]
+        parts = [self.decode(row) for row in self._chunks(
+            cur, self._select_chunks, (*self._reaching_args(run_id, key_id, lo), hi))]
         if parts:
             first, last = parts[0], parts[-1]
             if first[0][0] < lo:
@@ -129,19 +136,28 @@ class PointLayout:
         """Remove and return every chunk whose range reaches `from_step` and the whole
         head: points by step, all past what stays stored (which may include points
         before `from_step`: the caller writes back what it keeps with put_sorted)."""
-        m = self.mark
+        reaching = self._reaching_args(run_id, key_id, from_step)
         parts = [self.decode(row) for row in self._chunks(
-            cur, f"SELECT {self.chunk_cols} FROM point_chunks WHERE run_id = {m} AND "
-                 f"key_id = {m} AND last_step >= {m} ORDER BY first_step",
-            (run_id, key_id, from_step))]
+            cur, f"SELECT {self.chunk_cols} FROM point_chunks WHERE {self._reaching} "
+                 "ORDER BY first_step", reaching)]
         if parts:
-            cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
-                        f"last_step >= {m}", (run_id, key_id, from_step))
+            cur.execute(f"DELETE FROM point_chunks WHERE {self._reaching}", reaching)
+        return _concat([*parts, self.take_head(cur, run_id, key_id)])
+
+    @staticmethod
+    def _reaching_args(run_id: int, key_id: int, lo: int) -> tuple:
+        return (run_id, key_id, run_id, key_id, lo, lo, lo)
+
+    def take_head(self, cur: Any, run_id: int, key_id: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Remove and return the series' head (take_tail past every sealed chunk,
+        without looking at the chunks: a seal of appended points)."""
         head = self.read_head(cur, run_id, key_id)
         if len(head[0]):
+            m = self.mark
             cur.execute(f"DELETE FROM points_head WHERE run_id = {m} AND key_id = {m}",
                         (run_id, key_id))
-        return _concat([*parts, head])
+        return head
 
     def take_range(self, cur: Any, run_id: int, key_id: int, lo: int, hi: int
                    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], bool]:
@@ -157,11 +173,11 @@ class PointLayout:
         sealed_to = cur.fetchone()[0]
         if sealed_to is None or hi > sealed_to:
             return self.take_tail(cur, run_id, key_id, lo), False
-        parts = [self.decode(row) for row in self._chunks(
-            cur, self._select_chunks, (run_id, key_id, hi, lo))]
+        args = (*self._reaching_args(run_id, key_id, lo), hi)
+        parts = [self.decode(row) for row in self._chunks(cur, self._select_chunks, args)]
         if parts:
-            cur.execute(f"DELETE FROM point_chunks WHERE run_id = {m} AND key_id = {m} AND "
-                        f"first_step <= {m} AND last_step >= {m}", (run_id, key_id, hi, lo))
+            cur.execute(f"DELETE FROM point_chunks WHERE {self._reaching} AND "
+                        f"first_step <= {m}", args)
         return _concat(parts), True
 
     def inner_rows(self, run_id: int, key_id: int, step: np.ndarray, wall: np.ndarray,
@@ -180,9 +196,9 @@ class PointLayout:
         without head rows: empty columns). The writer seals heads this way when a batch
         fills them. PostgreSQL: one DELETE ... RETURNING for the run (a select and a
         delete per series were a fifth of the writer's time); SQLite has RETURNING only
-        since 3.35, so there it is take_tail per series."""
+        since 3.35, so there it is take_head per series."""
         if not self.postgres:
-            return {k: self.take_tail(cur, run_id, k, AFTER_ALL) for k in key_ids}
+            return {k: self.take_head(cur, run_id, k) for k in key_ids}
         cur.execute("DELETE FROM points_head WHERE run_id = %s AND key_id = ANY(%s) "
                     "RETURNING key_id, step, wall_time, value", (run_id, key_ids))
         rows = cur.fetchall()
@@ -216,21 +232,23 @@ class PointLayout:
         """Points sorted by step as chunk rows of CHUNK_POINTS each, and how many
         points (from the front) they hold; the rest belongs in the head."""
         full = len(step) // CHUNK_POINTS * CHUNK_POINTS
-        rows = [self.chunk_row(run_id, key_id, step[i:i + CHUNK_POINTS],
-                               wall[i:i + CHUNK_POINTS], value[i:i + CHUNK_POINTS])
-                for i in range(0, full, CHUNK_POINTS)]
-        return rows, full
+        if self.postgres:
+            rows = [self.chunk_row(run_id, key_id, step[i:i + CHUNK_POINTS],
+                                   wall[i:i + CHUNK_POINTS], value[i:i + CHUNK_POINTS])
+                    for i in range(0, full, CHUNK_POINTS)]
+            return rows, full
+        blobs = chunk_codec.encode_many(step[:full], wall[:full], _sqlite_zero(value[:full]))
+        firsts = step[:full:CHUNK_POINTS].tolist()
+        lasts = step[CHUNK_POINTS - 1:full:CHUNK_POINTS].tolist()
+        return [(run_id, key_id, a, b, CHUNK_POINTS, blob)
+                for a, b, blob in zip(firsts, lasts, blobs)], full
 
     def chunk_row(self, run_id: int, key_id: int, step: np.ndarray, wall: np.ndarray,
                   value: np.ndarray) -> tuple:
         head = (run_id, key_id, int(step[0]), int(step[-1]), len(step))
         if self.postgres:
             return (*head, *compact_arrays(step, wall, value))
-        # SQLite's REAL columns keep no sign of zero (the head, and the row-per-point
-        # layout before it, read -0.0 back as 0.0): a chunk does the same, so a value
-        # reads the same before and after its series is sealed.
-        value = np.where(value == 0, 0.0, value)
-        return (*head, chunk_codec.encode(step, wall, value))
+        return (*head, chunk_codec.encode(step, wall, _sqlite_zero(value)))
 
     def write_chunks(self, cur: Any, rows: list[tuple]) -> None:
         """Rows of chunk_row() into point_chunks: one binary COPY on PostgreSQL."""
@@ -321,6 +339,17 @@ def _json_float(v: float) -> str:
     if v in (math.inf, -math.inf):
         return "9e999" if v > 0 else "-9e999"
     return json.dumps(v)
+
+
+def _sqlite_zero(value: np.ndarray) -> np.ndarray:
+    """SQLite's REAL columns keep no sign of zero (the head, and the row-per-point
+    layout before it, read -0.0 back as 0.0): a SQLite chunk does the same, so a value
+    reads the same before and after its series is sealed.
+
+    >>> _sqlite_zero(np.array([-0.0, 1.0, -2.0])).tolist()
+    [0.0, 1.0, -2.0]
+    """
+    return np.where(value == 0, 0.0, value)
 
 
 def _head_columns(rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 Points are 99% of the bytes and all of the hot path. A series (run, key) is sealed
 chunks of CHUNK_POINTS points (point_chunks: one row each, the columns compressed,
-keyed by (run_id, key_id, first_step)) plus a narrow row-per-point head for its live
+keyed by (run_id, key_id, first_step); a rowid table on SQLite, see below) plus a narrow row-per-point head for its live
 tail (points_head: keyed by (run_id, key_id, step) with no rowid on SQLite, so a
 series' tail is one contiguous range of the primary-key B-tree). point_chunks.py
 keeps the two apart; the view `points` (migration 0005) shows both as rows.
@@ -105,7 +105,11 @@ point_chunks = Table(
     Column("last_step", BigInteger, nullable=False),
     Column("count", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),  # storage/db/chunk_codec.py
-    sqlite_with_rowid=False,
+    # A rowid table on SQLite (its key is a separate index): a chunk (~5 KB) spills
+    # into overflow pages, and an index B-tree (WITHOUT ROWID) keeps at most ~1 KB of
+    # a row in its leaf, so the last overflow page of most chunks was half empty:
+    # 7.8 bytes a point on disk for 4.9 of payload. A table leaf keeps up to ~4 KB
+    # and SQLite then fills every overflow page (bench/chunks.py, bytes).
 )
 
 point_buckets = Table(
