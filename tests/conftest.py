@@ -55,15 +55,19 @@ def _no_leaked_writer() -> Iterator[None]:
     # A test that leaves this process's shared writer (writer_for) on a store it cannot
     # reach leaves its points to the interpreter's exit, which then prints "N points
     # could not reach ..." after the test run: give such a Run its own Writer and
-    # close it. The writer is closed here either way, so the session still ends clean.
+    # close it. Every other writer a test started is closed here too: each keeps two
+    # threads that wake 15 times a second, and a whole run of the suite left some 300
+    # of them (600 threads) contending for the GIL, which made the later Streamlit
+    # AppTests crawl and time out.
     from trackboard.storage.db.urls import mask_url
     from trackboard.storage.write import writer
 
-    before = {id(w) for w in writer._writers.values()}
+    before = {id(w) for w in writer._every_writer}
     yield
-    leaked = [w for w in list(writer._writers.values())
-              if id(w) not in before and not w._closing and not w.healthy]
-    for w in leaked:
+    started = [w for w in list(writer._every_writer) if id(w) not in before and not w._closing]
+    leaked = [w for w in started
+              if writer._writers.get(w.url) is w and not w.healthy]
+    for w in started:
         w.close(timeout=5)
         with writer._writers_lock:
             if writer._writers.get(w.url) is w:
