@@ -2,7 +2,7 @@
 
 A series (run, key) is stored in two places, each step in exactly one of them:
 
-- `point_chunks`: sealed chunks, one row per CHUNK_POINTS points of the series, keyed
+- `point_chunks`: sealed chunks, one row per (at most) CHUNK_POINTS points, keyed
   by (run_id, key_id, first_step) with the chunk's last_step and count beside it.
   Their step ranges never overlap. On SQLite a chunk is one compressed blob
   (chunk_codec.py: 5-6 bytes a point on float32-origin metrics); on PostgreSQL it is
@@ -16,7 +16,8 @@ Two moves keep that true, both inside the writer's transaction:
 
 - appending (steps past everything stored): into the head; once the head and the
   batch hold CHUNK_POINTS points, the head is taken and sealed with the batch into
-  full chunks, the rest (fewer than CHUNK_POINTS) staying in the head;
+  full chunks, the rest (fewer than CHUNK_POINTS) staying in the head, unless the
+  batch alone filled a chunk: then its rest is sealed too, as a shorter chunk;
 - rewriting (a step at or before the last stored one, or a purge): `take_tail` takes
   every chunk whose range reaches the first touched step, and the whole head, out of
   the store; the caller edits those points in numpy and `put_sorted` writes them back
