@@ -281,6 +281,10 @@ CASES = [
       ("range", "rb", {"loss"}, 500, 10, 1, "special", 9, None),
       ("range", "rb", {"loss"}, 505, 10, 1, "f64", 10, None)],
      [(0.0, "live"), (0.4951, "live"), (0.9805, "live")]),
+    # Batches of fewer than CHUNK_POINTS that fill the head past it: the head is sealed
+    # with the batch and the rest (about 170 points) stays in the head.
+    ([("range", "rb", {"loss"}, 0, 1300, 1, "f32", 11, None)],
+     [(0.0, "live"), (0.3, "live"), (0.6, "live"), (0.9, "live")]),
 ]
 
 
