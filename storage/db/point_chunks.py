@@ -136,7 +136,7 @@ class PointLayout:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Remove and return every chunk whose range reaches `from_step` and the whole
         head: points by step, all past what stays stored (which may include points
-        before `from_step`: the caller writes back what it keeps with put_sorted)."""
+        before `from_step`: the caller writes back what it keeps, as chunks and head)."""
         reaching = self._reaching_args(run_id, key_id, from_step)
         parts = [self.decode(row) for row in self._chunks(
             cur, f"SELECT {self.chunk_cols} FROM point_chunks WHERE {self._reaching} "
@@ -165,7 +165,7 @@ class PointLayout:
         """Remove and return what a rewrite of steps lo..hi must merge with, and
         whether that is the series' tail. Steps all at or before the last sealed one
         ("inner": a replay of old data, a value logged again long after): only the
-        chunks overlapping lo..hi, to go back with put_inner; anything reaching past
+        chunks overlapping lo..hi, to go back as inner_rows; anything reaching past
         it: take_tail(lo), to go back as chunks and head. So a rewrite costs the
         chunks it touches, not the rest of the series."""
         m = self.mark

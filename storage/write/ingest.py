@@ -410,14 +410,15 @@ class Ingestor:
             new_wins = np.ones(len(step), bool)
             if self._replay:
                 new_wins[hit] = wall[hit] >= old[1][pos[hit]]
-            drop_old = np.zeros(len(old[0]), bool)
-            drop_old[pos[hit & new_wins]] = True
-            take_new = new_wins  # a step the store keeps is not taken from the batch
-            st = np.concatenate((old[0][~drop_old], step[take_new]))
+            # Each step once: the stored point it replaces goes, and a batch point that
+            # loses (replayed with an older wall time) is not taken.
+            keep_old = np.ones(len(old[0]), bool)
+            keep_old[pos[hit & new_wins]] = False
+            st = np.concatenate((old[0][keep_old], step[new_wins]))
             order = np.argsort(st, kind="stable")
             step = st[order]
-            wall = np.concatenate((old[1][~drop_old], wall[take_new]))[order]
-            value = np.concatenate((old[2][~drop_old], value[take_new]))[order]
+            wall = np.concatenate((old[1][keep_old], wall[new_wins]))[order]
+            value = np.concatenate((old[2][keep_old], value[new_wins]))[order]
         if inner:  # below the head: chunks again, the head untouched
             self._layout.write_chunks(cur, self._layout.inner_rows(rid, kid, step, wall, value))
             return
